@@ -1,0 +1,1 @@
+"""Prefect flows and the `transfer-laws` CLI: composition only, no work of their own."""

@@ -1,0 +1,51 @@
+"""`transfer-laws`: one entry point, one sub-command per stage.
+
+Each verb lives in its own `flows/cli_<verb>.py` module exposing `register(subparsers)`; this file
+only assembles them and turns `InputError` into a clear message with exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from tasks.errors import InputError
+
+# Modules that each add one or more verbs; listed here so `--help` shows them in this order.
+VERB_MODULES = ["flows.cli_train", "flows.cli_fit"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="transfer-laws",
+        description=(
+            "Measure how much pre-training is worth in data (Hernandez et al. 2021, "
+            "'Scaling Laws for Transfer'): train transformers of many sizes on target data sets of "
+            "many sizes, from scratch and fine-tuned, fit L(N, D), and fit D_T = k * D_F^alpha * N^beta."
+        ),
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for name in VERB_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a verb module not written yet must not break the others
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except InputError as exc:
+        print(f"transfer-laws {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""`transfer-laws train`: one early-stopped run on any text file or corpus, logged to MLflow."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+REFERENCE = "nanoGPT's CPU reference on tinyshakespeare (../shared/data/tinyshakespeare/README.md)"
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train one model on a text file or corpus (early-stopped, logged to MLflow)",
+        description=(
+            "Train one decoder-only transformer (GPT-2 blocks, byte-level tokens) to its "
+            "early-stopping point in a subprocess, logging params, loss curves, the best "
+            f"checkpoint and run.json to MLflow. Defaults reproduce {REFERENCE}."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    data = p.add_argument_group("data")
+    src = data.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", help="a text file; its last --test-fraction is held out")
+    src.add_argument("--corpus", help="a registered corpus (python, english, code-other), a folder, a "
+                     "glob, a .jsonl/.parquet file with a text column, or hf:OWNER/NAME")
+    data.add_argument("--test-fraction", type=float, default=None,
+                      help="held-out share: by document for corpora (default 0.03, as the paper), "
+                      "the tail of the file for --text (default 0.1)")
+    data.add_argument("--d-tokens", type=int, default=None,
+                      help="train on the first D training tokens only (default: all)")
+    shape = p.add_argument_group("model shape (give --n, or the explicit fields)")
+    shape.add_argument("--n", type=float, default=None,
+                       help="target non-embedding parameter count; picks n_layer, d_model, n_head "
+                       "from the family's aspect-ratio rule (model/shapes.py)")
+    shape.add_argument("--n-layer", type=int, default=4, help="transformer blocks")
+    shape.add_argument("--d-model", type=int, default=128, help="residual width")
+    shape.add_argument("--n-head", type=int, default=4, help="attention heads (must divide d-model)")
+    shape.add_argument("--n-ctx", type=int, default=64, help="context length in tokens")
+    opt = p.add_argument_group("optimiser (AdamW, linear warm-up, cosine decay to --min-lr)")
+    opt.add_argument("--batch-size", type=int, default=12, help="sequences per step")
+    opt.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    opt.add_argument("--min-lr", type=float, default=1e-4, help="final learning rate")
+    opt.add_argument("--warmup-steps", type=int, default=100, help="linear warm-up steps")
+    opt.add_argument("--max-steps", type=int, default=2000, help="step cap and cosine length")
+    opt.add_argument("--weight-decay", type=float, default=0.1, help="on weight matrices only")
+    opt.add_argument("--beta1", type=float, default=0.9, help="AdamW beta1")
+    opt.add_argument("--beta2", type=float, default=0.99, help="AdamW beta2")
+    opt.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm; 0 = off")
+    opt.add_argument("--seed", type=int, default=0, help="initialisation and batch order")
+    ev = p.add_argument_group("evaluation and early stopping")
+    ev.add_argument("--eval-interval", type=int, default=100, help="steps between held-out evals")
+    ev.add_argument("--eval-tokens", type=int, default=16384, help="max held-out tokens per eval")
+    ev.add_argument("--patience", type=int, default=5,
+                    help="evals without improvement before stopping; 0 = run to --max-steps")
+    run = p.add_argument_group("run")
+    run.add_argument("--init-from", default=None, help="checkpoint folder to fine-tune from "
+                     "(a run's best/ folder; same shape required)")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    run.add_argument("--precision", choices=["auto", "no", "bf16"], default="auto",
+                     help="auto = bf16 autocast on GPU, fp32 on CPU")
+    run.add_argument("--threads", type=int, default=0, help="CPU threads; 0 = torch default")
+    run.add_argument("--home", default=None, help="project run folder (default $TRANSFER_LAWS_HOME "
+                     "or ./.transfer-laws): MLflow store, data cache, run folders")
+    run.add_argument("--out", default=None, help="run folder (default HOME/runs/<run_key>)")
+    run.add_argument("--experiment", default="train", help="MLflow experiment name")
+    run.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from tasks import env
+
+    paths = env.project_paths(a.home)
+    spec = a.text or a.corpus
+    env.apply(paths, hub=spec.startswith("hf:"))
+
+    from model.shapes import shape_for
+    from tasks.corpora import resolve_corpus
+    from tasks.data import prepare
+    from tasks.errors import InputError
+    from tasks.train.config import RunConfig
+    from tasks.train.launch import launch
+
+    if a.n is not None:
+        if not a.n > 0:
+            raise InputError("--n", a.n, "must be a positive parameter count", "use e.g. --n 1e5")
+        s = shape_for(a.n, n_ctx=a.n_ctx)
+        a.n_layer, a.d_model, a.n_head = s.n_layer, s.d_model, s.n_head
+    test_fraction = a.test_fraction if a.test_fraction is not None else (0.1 if a.text else 0.03)
+    fields = dict(n_layer=a.n_layer, d_model=a.d_model, n_head=a.n_head, n_ctx=a.n_ctx,
+                  dataset_tokens=a.d_tokens, lr=a.lr, min_lr=a.min_lr, warmup_steps=a.warmup_steps,
+                  max_steps=a.max_steps, batch_size=a.batch_size, weight_decay=a.weight_decay,
+                  beta1=a.beta1, beta2=a.beta2, grad_clip=a.grad_clip, seed=a.seed,
+                  eval_interval=a.eval_interval, eval_tokens=a.eval_tokens, patience=a.patience,
+                  device=a.device, precision=a.precision, threads=a.threads, init_from=a.init_from,
+                  target=spec, kind="single")
+    RunConfig.checked(**fields, data_dir="-", out_dir="-")  # every field checked before any work
+    if a.init_from is not None and not Path(a.init_from).is_dir():
+        raise InputError("--init-from", a.init_from, "does not exist",
+                         "point it at the best/ folder of a finished run")
+    if a.text is not None and not Path(a.text).is_file():
+        raise InputError("--text", a.text, "is not a file", "give the path of a text file")
+    corpus = resolve_corpus(spec, paths.cache, field="--text" if a.text else "--corpus")
+    data = prepare(corpus, paths.cache, test_fraction=test_fraction)
+    data.check_subset(a.d_tokens, field="--d-tokens")
+    cfg = RunConfig.checked(**fields, data_dir=data.root, data_key=data.key, out_dir="-")
+    out = Path(a.out).resolve() if a.out else paths.runs / cfg.run_key()
+    cfg = cfg.model_copy(update={"out_dir": str(out)})
+    print(f"corpus {corpus.name!r}: {data.train_tokens:,} train / {data.test_tokens:,} held-out "
+          f"tokens ({data.train_documents} / {data.test_documents} documents); run {cfg.run_key()} "
+          f"-> {out}", flush=True)
+    result = launch(cfg, experiment=None if a.no_mlflow else a.experiment,
+                    tracking_uri=paths.mlflow_uri if not a.no_mlflow else None,
+                    show_progress=True)
+    summary = {k: getattr(result, k) for k in (
+        "run_key", "best_test_loss", "best_step", "best_epoch", "steps", "tokens_seen", "flops",
+        "tokens_per_second", "wall_seconds", "stopped", "params_non_embedding", "best_checkpoint")}
+    print(json.dumps(summary, indent=2))
+    if not a.no_mlflow:
+        print(f"MLflow: mlflow ui --backend-store-uri {paths.mlflow_uri} --port 5000  "
+              f"(experiment {a.experiment!r})")
+    return 0

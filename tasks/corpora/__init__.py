@@ -1,0 +1,7 @@
+"""Corpora: named recipes (python, english, code-other) and user files, each a `Corpus` of documents
+with provenance, licence and a content fingerprint. See `resolve_corpus` and `list_corpora`.
+"""
+from .corpus import Corpus, Document
+from .registry import CorpusInfo, list_corpora, resolve_corpus
+
+__all__ = ["Corpus", "CorpusInfo", "Document", "list_corpora", "resolve_corpus"]

@@ -1,0 +1,138 @@
+"""MLflow: the store, the stable names (DESIGN.md), find-or-create by run_key, batched metric logging.
+
+Conventions, each from a measured pitfall (see ../shared/notes/stack.md §2):
+- The SQLite store is created once under a file lock before anything else writes to it: several
+  processes opening a store that does not exist yet all crash in migrations and break it for good.
+- Runs are addressed by id through `MlflowClient`, never through the thread-local "active run".
+- One MLflow run per run_key, ever: a rerun finds the run by its `run_key` tag and resumes it.
+- Metric points are append-only, so a resumed run logs only steps after the last one logged.
+"""
+from __future__ import annotations
+
+import fcntl
+import math
+from contextlib import contextmanager
+from pathlib import Path
+
+PARAM_NAMES = ("n_layer", "d_model", "n_head", "n_ctx", "vocab_size", "params_non_embedding",
+               "params_embedding", "params_total", "dataset_tokens", "dataset_chars", "lr",
+               "batch_size", "seed")
+FINAL_METRICS = ("best_test_loss", "best_step", "best_epoch", "tokens_seen", "flops",
+                 "tokens_per_second")
+STEP_METRICS = ("train_loss", "test_loss", "lr")
+
+
+@contextmanager
+def _file_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def client(tracking_uri: str):
+    """An MlflowClient on `tracking_uri`; a local SQLite store is created once, under a lock."""
+    from mlflow import MlflowClient
+
+    if tracking_uri.startswith("sqlite:///"):
+        db = Path(tracking_uri.removeprefix("sqlite:///"))
+        with _file_lock(db.with_name(db.name + ".lock")):
+            c = MlflowClient(tracking_uri)
+            c.search_experiments(max_results=1)  # runs the migrations, serialised by the lock
+        return c
+    return MlflowClient(tracking_uri)
+
+
+def ensure_experiment(c, name: str, artifact_root: Path | None = None) -> str:
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    location = (Path(artifact_root) / name).resolve().as_uri() if artifact_root else None
+    try:
+        return c.create_experiment(name, artifact_location=location)
+    except Exception:  # created meanwhile by another process
+        exp = c.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def find_run(c, experiment_id: str, run_key: str):
+    """The newest run carrying this run_key, or None."""
+    runs = c.search_runs([experiment_id], filter_string=f"tags.run_key = '{run_key}'",
+                         order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0] if runs else None
+
+
+def is_done(run) -> bool:
+    return run is not None and run.info.status == "FINISHED" and "best_test_loss" in run.data.metrics
+
+
+def start_or_resume(c, experiment_id: str, run_key: str, run_name: str, tags: dict[str, str],
+                    parent_run_id: str | None = None) -> str:
+    """The run id for `run_key`: the existing one (set back to RUNNING) or a new one."""
+    run = find_run(c, experiment_id, run_key)
+    all_tags = {"run_key": run_key, **tags}
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    if run is None:
+        run = c.create_run(experiment_id, run_name=run_name, tags=all_tags)
+    else:
+        c.update_run(run.info.run_id, status="RUNNING")
+        for k, v in all_tags.items():
+            if run.data.tags.get(k) != v:
+                c.set_tag(run.info.run_id, k, v)
+    return run.info.run_id
+
+
+def log_params_once(c, run_id: str, params: dict[str, object]) -> None:
+    """Params are immutable in MLflow: log only those not there yet."""
+    from mlflow.entities import Param
+
+    have = c.get_run(run_id).data.params
+    new = [Param(k, str(v)) for k, v in params.items() if k not in have]
+    for i in range(0, len(new), 100):
+        c.log_batch(run_id, params=new[i:i + 100])
+
+
+class MlflowSink:
+    """Buffers step metrics and writes them with `log_batch`; skips steps already logged."""
+
+    def __init__(self, c, run_id: str, flush_every: int = 200):
+        self.c, self.run_id, self.flush_every = c, run_id, flush_every
+        self.buffer: list = []
+        self.last_step = {k: max((m.step for m in c.get_metric_history(run_id, k)), default=-1)
+                          for k in STEP_METRICS}
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        for key, value in metrics.items():
+            if step <= self.last_step.get(key, -1):
+                continue
+            self.last_step[key] = step
+            self.buffer.append(Metric(key, float(value), now, step))
+        if len(self.buffer) >= self.flush_every or "test_loss" in metrics:
+            self.flush()
+
+    def flush(self) -> None:
+        for i in range(0, len(self.buffer), 1000):
+            self.c.log_batch(self.run_id, metrics=self.buffer[i:i + 1000])
+        self.buffer = []
+
+
+def log_final(c, run_id: str, values: dict[str, float]) -> None:
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, float(v), now, 0) for k, v in values.items()
+               if v is not None and math.isfinite(float(v))]
+    c.log_batch(run_id, metrics=metrics)

@@ -1,0 +1,117 @@
+"""The typed configuration of one training run, and its identity (`run_key`).
+
+Every field carries its own description (shown by `--help` and by the Prefect UI form). Validation
+happens here, before any training: a bad value is an `InputError` naming the field and the fix.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tasks.errors import InputError
+
+# Bump when a change in the training code changes results: it is part of every run_key, so old
+# runs stop counting as done instead of being silently reused.
+CODE_SCHEMA_VERSION = 1
+
+RunKind = Literal["pretrain", "scratch", "finetune", "single"]
+
+
+class RunConfig(BaseModel):
+    """One training run: model shape, data, optimiser, evaluation, where to write."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # identity and bookkeeping
+    kind: RunKind = Field("single", description="pretrain | scratch | finetune | single (CLI run)")
+    source: str = Field("", description="pre-training corpus name; empty for scratch runs")
+    target: str = Field("", description="the corpus whose held-out loss is reported")
+
+    # model shape
+    n_layer: int = Field(4, gt=0, description="transformer blocks")
+    d_model: int = Field(128, gt=0, description="residual width; divisible by n_head")
+    n_head: int = Field(4, gt=0, description="attention heads")
+    n_ctx: int = Field(128, gt=1, description="context length in tokens")
+    vocab_size: int = Field(256, gt=0, description="256 for byte-level tokens")
+
+    # data
+    data_dir: str = Field(..., description="prepared data folder (tasks.data.prepare)")
+    data_key: str = Field("", description="content hash of the prepared data (part of run_key)")
+    dataset_tokens: int | None = Field(None, gt=0,
+                                       description="D: first D training tokens; None = all")
+
+    # optimiser: AdamW, linear warm-up, cosine decay to min_lr, gradient clipping
+    lr: float = Field(1e-3, gt=0, description="peak learning rate")
+    min_lr: float = Field(1e-4, ge=0, description="learning rate at the end of the cosine decay")
+    warmup_steps: int = Field(100, ge=0, description="linear warm-up steps")
+    max_steps: int = Field(2000, gt=0, description="step cap (decay length); early stopping may end sooner")
+    batch_size: int = Field(32, gt=0, description="sequences per optimiser step")
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay (matrices only)")
+    beta1: float = Field(0.9, ge=0, lt=1, description="AdamW beta1")
+    beta2: float = Field(0.99, ge=0, lt=1, description="AdamW beta2")
+    grad_clip: float = Field(1.0, ge=0, description="max gradient norm; 0 disables clipping")
+    seed: int = Field(0, ge=0, description="seeds initialisation and batch order")
+
+    # evaluation and early stopping
+    eval_interval: int = Field(100, gt=0, description="steps between held-out evaluations")
+    eval_tokens: int = Field(16384, gt=0, description="max held-out tokens per evaluation (fixed windows)")
+    patience: int = Field(5, ge=0,
+                          description="evaluations without improvement before stopping; 0 = never stop early")
+    log_interval: int = Field(10, gt=0, description="steps between train_loss points")
+
+    # initialisation, device, output
+    init_from: str | None = Field(None, description="checkpoint folder to fine-tune from")
+    init_key: str = Field("", description="run_key of the run that produced init_from")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when present")
+    precision: Literal["auto", "no", "bf16"] = Field("auto", description="auto = bf16 on GPU, fp32 on CPU")
+    out_dir: str = Field(..., description="run folder: checkpoints, best model, run.json")
+    checkpoint_interval: int = Field(0, ge=0, description="steps between resumable checkpoints; 0 = each eval")
+    threads: int = Field(0, ge=0, description="torch CPU threads; 0 = torch's default")
+
+    @model_validator(mode="after")
+    def _check(self) -> "RunConfig":
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model={self.d_model} is not divisible by n_head={self.n_head}")
+        if self.min_lr > self.lr:
+            raise ValueError(f"min_lr={self.min_lr} is above lr={self.lr}")
+        if self.warmup_steps >= self.max_steps:
+            raise ValueError(f"warmup_steps={self.warmup_steps} must be below max_steps={self.max_steps}")
+        return self
+
+    def run_key(self) -> str:
+        """Short hash of every field that changes the result (not paths, device or cadence of saves)."""
+        ignore = {"data_dir", "init_from", "out_dir", "device", "checkpoint_interval", "threads",
+                  "log_interval"}
+        fields = {k: v for k, v in self.model_dump().items() if k not in ignore}
+        fields["schema"] = CODE_SCHEMA_VERSION
+        digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+        return digest[:12]
+
+    @classmethod
+    def checked(cls, **values) -> "RunConfig":
+        """Build a config, turning pydantic's errors into one InputError naming the field."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["loc"]:
+                field, value = ".".join(str(p) for p in err["loc"]), err.get("input")
+            else:  # a cross-field check: its message starts with "<field>=<value>"
+                field = msg.split("=", 1)[0]
+                value = values.get(field)
+            raise InputError(field, value, msg, _FIXES.get(field, "see `transfer-laws train --help`")) from None
+
+
+_FIXES = {
+    "n_head": "choose n_head that divides d_model",
+    "lr": "use a positive learning rate such as 1e-3",
+    "batch_size": "use a positive batch size",
+    "max_steps": "use a positive number of steps",
+    "warmup_steps": "lower warmup_steps or raise max_steps",
+    "min_lr": "use min_lr <= lr",
+    "d_model": "choose d_model divisible by n_head",
+}

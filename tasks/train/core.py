@@ -1,0 +1,309 @@
+"""The pure training core: `train(config) -> RunResult`.
+
+No Prefect and no MLflow here: metrics go to any `MetricSink` (MLflow in the subprocess entry, a
+list in tests). accelerate owns the device, mixed precision and resumable checkpoints.
+
+Early stopping: the held-out loss is measured every `eval_interval` steps on fixed windows of the
+test split; the best model is kept; after `patience` evaluations without improvement the run stops
+(the paper reports every run at its optimal early-stopping point).
+
+Resume: the state needed to continue (model, optimiser, scheduler, progress and early-stopping
+bookkeeping) is saved with `Accelerator.save_state` into `checkpoints/step_XXXXXXXX`, written to a
+temporary folder and renamed, so a kill never leaves a half checkpoint that looks complete.
+Batches are a pure function of (seed, step), so a resumed run sees exactly the batches an
+uninterrupted one would have seen.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from tasks.data import load_prepared
+from tasks.errors import InputError
+from tasks.train.config import RunConfig
+
+
+class MetricSink(Protocol):
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the step and the likely cause."""
+
+
+@dataclass
+class RunResult:
+    run_key: str
+    best_test_loss: float  # nats per token, minimum over evaluations
+    best_step: int
+    best_epoch: float  # passes over the D training tokens at the best step
+    final_test_loss: float
+    steps: int
+    tokens_seen: int
+    flops: float  # 6 * N * tokens_seen (N non-embedding)
+    tokens_per_second: float  # training steps only, this process
+    wall_seconds: float  # this process
+    stopped: str  # "early_stopping" | "max_steps"
+    resumed_from_step: int
+    dataset_tokens: int
+    dataset_chars: int
+    params_non_embedding: int
+    params_embedding: int
+    params_total: int
+    best_checkpoint: str
+    history: list[dict] = field(default_factory=list)  # evaluations: step, test_loss
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+class _Progress:
+    """Everything besides weights and optimiser that a resumed run must get back."""
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.best_loss = math.inf
+        self.best_step = 0
+        self.evals_since_best = 0
+        self.stopped = ""
+        self.history: list[dict] = []
+
+    def state_dict(self) -> dict:
+        return dict(vars(self))
+
+    def load_state_dict(self, state: dict) -> None:
+        vars(self).update(state)
+
+
+def batch_starts(seed: int, step: int, n_windows: int, batch_size: int) -> np.ndarray:
+    """Window start offsets of the batch of `step`: a pure function of (seed, step)."""
+    return np.random.default_rng([seed, step]).integers(0, n_windows, size=batch_size)
+
+
+def eval_starts(n_tokens: int, n_ctx: int, max_tokens: int) -> np.ndarray:
+    """Fixed, evenly spaced, non-overlapping windows over the held-out tokens."""
+    n_windows = n_tokens // n_ctx
+    if n_windows == 0:
+        raise InputError("test split", n_tokens, f"holds fewer tokens than one context of {n_ctx}",
+                         "use a larger corpus, a larger test fraction or a smaller n_ctx")
+    take = max(1, min(n_windows, max_tokens // n_ctx))
+    return (np.linspace(0, n_windows - 1, take).round().astype(np.int64) * n_ctx)
+
+
+def latest_checkpoint(ckpt_root: Path) -> Path | None:
+    done = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir() and not p.name.endswith(".tmp"))
+    return done[-1] if done else None
+
+
+def _build_or_load_model(cfg: RunConfig):
+    from model.build import build_model, load_pretrained, shape_of
+    from model.shapes import Shape
+
+    shape = Shape(cfg.n_layer, cfg.d_model, cfg.n_head, cfg.n_ctx, cfg.vocab_size)
+    if cfg.init_from is None:
+        return build_model(shape, seed=cfg.seed), shape
+    path = Path(cfg.init_from)
+    if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
+        raise InputError("init_from", str(path), "is not a checkpoint folder (needs config.json and "
+                         "model.safetensors)", "point it at the best/ folder of a finished pre-training run")
+    model = load_pretrained(path)
+    got = shape_of(model)
+    if got != shape:
+        raise InputError("init_from", str(path), f"holds a model of shape {got.describe()}, but this "
+                         f"run asks for {shape.describe()}",
+                         "fine-tune with the same n_layer, d_model, n_head, n_ctx and vocabulary")
+    return model, shape
+
+
+def _param_groups(model, weight_decay: float) -> list[dict]:
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+def _atomic_replace(tmp: Path, final: Path) -> None:
+    old = final.with_name(final.name + ".old")
+    if final.exists():
+        os.rename(final, old)
+    os.rename(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = False) -> RunResult:
+    """Train one run to its early-stopping point; resume from `out_dir/checkpoints` when present."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+    t_start = time.perf_counter()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    data = load_prepared(cfg.data_dir)
+    d_tokens = data.check_subset(cfg.dataset_tokens)
+    if d_tokens <= cfg.n_ctx:
+        raise InputError("dataset_tokens", d_tokens, f"is not larger than the context n_ctx={cfg.n_ctx}",
+                         "use more training tokens or a shorter context")
+    if data.vocab_size != cfg.vocab_size:
+        raise InputError("vocab_size", cfg.vocab_size, f"differs from the data's {data.vocab_size}",
+                         f"use vocab_size={data.vocab_size}")
+    out = Path(cfg.out_dir)
+    ckpt_root = out / "checkpoints"
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+
+    set_seed(cfg.seed)
+    use_cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("device", "cuda", "no CUDA device is visible", "use --device cpu or auto")
+    precision = cfg.precision if cfg.precision != "auto" else ("no" if use_cpu else "bf16")
+    acc = Accelerator(cpu=use_cpu, mixed_precision=precision)
+
+    model, shape = _build_or_load_model(cfg)
+    model.config.loss_type = "ForCausalLM"
+    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr,
+                                  betas=(cfg.beta1, cfg.beta2), foreach=True)
+    scheduler = get_cosine_with_min_lr_schedule_with_warmup(
+        optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.max_steps, min_lr=cfg.min_lr)
+    model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
+    progress = _Progress()
+    acc.register_for_checkpointing(progress)
+    resumed_from = 0
+    latest = latest_checkpoint(ckpt_root)
+    if latest is not None:
+        acc.load_state(str(latest))
+        resumed_from = progress.step
+
+    device = acc.device
+    train_tokens = torch.from_numpy(np.array(data.train_array()[:d_tokens], dtype=np.int64))
+    test_tokens = torch.from_numpy(np.array(data.test_array(), dtype=np.int64))
+    n_windows = d_tokens - cfg.n_ctx + 1
+    offsets = torch.arange(cfg.n_ctx)
+    test_idx = torch.from_numpy(eval_starts(len(test_tokens), cfg.n_ctx, cfg.eval_tokens))
+    test_batches = [test_tokens[(test_idx[i:i + 2 * cfg.batch_size, None] + offsets)]
+                    for i in range(0, len(test_idx), 2 * cfg.batch_size)]
+    tokens_per_step = cfg.batch_size * cfg.n_ctx
+    ckpt_every = cfg.checkpoint_interval or cfg.eval_interval
+
+    def evaluate() -> float:
+        model.eval()
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for xb in test_batches:
+                xb = xb.to(device)
+                loss = model(input_ids=xb, labels=xb).loss
+                n = xb.shape[0] * (cfg.n_ctx - 1)
+                total += float(loss) * n
+                count += n
+        model.train()
+        return total / count
+
+    def save_best() -> None:
+        tmp = out / "best.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        acc.unwrap_model(model).save_pretrained(str(tmp), safe_serialization=True)
+        _atomic_replace(tmp, out / "best")
+
+    def save_checkpoint() -> None:
+        final = ckpt_root / f"step_{progress.step:08d}"
+        tmp = ckpt_root / f"step_{progress.step:08d}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        acc.save_state(str(tmp))
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        for old in ckpt_root.glob("step_*"):
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)
+
+    bar = None
+    if show_progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=cfg.max_steps, initial=progress.step, unit="step", dynamic_ncols=True)
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    loss_count = 0
+    train_seconds, steps_here = 0.0, 0
+    t_phase = time.perf_counter()
+    while progress.step < cfg.max_steps and not progress.stopped:
+        starts = torch.from_numpy(batch_starts(cfg.seed, progress.step, n_windows, cfg.batch_size))
+        xb = train_tokens[starts[:, None] + offsets].to(device, non_blocking=True)
+        loss = model(input_ids=xb, labels=xb).loss
+        acc.backward(loss)
+        if cfg.grad_clip > 0:
+            acc.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        progress.step += 1
+        steps_here += 1
+        loss_sum += loss.detach()
+        loss_count += 1
+
+        step = progress.step
+        at_eval = step % cfg.eval_interval == 0 or step == cfg.max_steps
+        if step % cfg.log_interval == 0 or at_eval:
+            mean_loss = float(loss_sum) / loss_count
+            loss_sum.zero_()
+            loss_count = 0
+            if not math.isfinite(mean_loss):
+                raise TrainingDiverged(
+                    f"training loss became {mean_loss} by step {step} (lr={cfg.lr}, "
+                    f"batch_size={cfg.batch_size}, grad_clip={cfg.grad_clip}); likely cause: the learning "
+                    "rate is too high for this model size, or clipping is off. Lower --lr (e.g. by 3x) "
+                    "or set --grad-clip 1.0")
+            if sink is not None:
+                sink.log_metrics({"train_loss": mean_loss,
+                                  "lr": float(scheduler.get_last_lr()[0])}, step)
+            if bar is not None:
+                elapsed = train_seconds + time.perf_counter() - t_phase
+                bar.set_postfix(loss=f"{mean_loss:.4f}",
+                                tok_s=f"{steps_here * tokens_per_step / max(elapsed, 1e-9):,.0f}",
+                                best=f"{progress.best_loss:.4f}")
+        if bar is not None:
+            bar.update(1)
+        if at_eval:
+            train_seconds += time.perf_counter() - t_phase
+            test_loss = evaluate()
+            if not math.isfinite(test_loss):
+                raise TrainingDiverged(f"held-out loss became {test_loss} at step {step}; lower --lr")
+            progress.history.append({"step": step, "test_loss": test_loss})
+            if sink is not None:
+                sink.log_metrics({"test_loss": test_loss}, step)
+            if test_loss < progress.best_loss:
+                progress.best_loss, progress.best_step = test_loss, step
+                progress.evals_since_best = 0
+                save_best()
+            else:
+                progress.evals_since_best += 1
+                if cfg.patience and progress.evals_since_best >= cfg.patience:
+                    progress.stopped = "early_stopping"
+            if step % ckpt_every == 0 or progress.stopped or step == cfg.max_steps:
+                save_checkpoint()
+            t_phase = time.perf_counter()
+    if bar is not None:
+        bar.close()
+    if steps_here and not train_seconds:
+        train_seconds = time.perf_counter() - t_phase
+
+    stopped = progress.stopped or "max_steps"
+    final_loss = progress.history[-1]["test_loss"] if progress.history else math.inf
+    tokens_seen = progress.step * tokens_per_step
+    return RunResult(
+        run_key=cfg.run_key(), best_test_loss=progress.best_loss, best_step=progress.best_step,
+        best_epoch=progress.best_step * tokens_per_step / d_tokens, final_test_loss=final_loss,
+        steps=progress.step, tokens_seen=tokens_seen,
+        flops=6.0 * shape.params_non_embedding * tokens_seen,
+        tokens_per_second=steps_here * tokens_per_step / train_seconds if train_seconds else 0.0,
+        wall_seconds=time.perf_counter() - t_start, stopped=stopped, resumed_from_step=resumed_from,
+        dataset_tokens=d_tokens, dataset_chars=data.chars_in_prefix(d_tokens),
+        params_non_embedding=shape.params_non_embedding, params_embedding=shape.params_embedding,
+        params_total=shape.params_total, best_checkpoint=str(out / "best"),
+        history=list(progress.history))

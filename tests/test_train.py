@@ -1,0 +1,157 @@
+"""One training run: determinism, early stopping, resume after kill -9, NaN, MLflow records."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tasks import tracking
+from tasks.corpora import Corpus, Document
+from tasks.data import prepare
+from tasks.train.config import RunConfig
+from tasks.train.core import TrainingDiverged, train
+from tasks.train.launch import launch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class ListSink:
+    def __init__(self):
+        self.rows: list[tuple[int, dict]] = []
+
+    def log_metrics(self, metrics, step):
+        self.rows.append((step, dict(metrics)))
+
+    def curve(self, key):
+        return [(s, m[key]) for s, m in self.rows if key in m]
+
+
+@pytest.fixture(scope="module")
+def toy_data(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    words = ["def", "return", "self", "import", "class", "for", "in", "if", "else", "x", "y", "(", ")", ":"]
+    docs = [Document(f"f{i:03d}.py", " ".join(rng.choice(words, 400)) + "\n") for i in range(60)]
+    corpus = Corpus.build("toy", docs, "generated in the test", "none")
+    return prepare(corpus, tmp_path_factory.mktemp("cache"), test_fraction=0.1)
+
+
+def tiny(data, out, **over) -> RunConfig:
+    fields = dict(n_layer=1, d_model=32, n_head=2, n_ctx=32, batch_size=8, lr=3e-3, min_lr=3e-4,
+                  warmup_steps=5, max_steps=60, eval_interval=10, eval_tokens=2048, patience=0,
+                  log_interval=5, threads=1, data_dir=data.root, data_key=data.key, out_dir=str(out))
+    fields.update(over)
+    return RunConfig(**fields)
+
+
+def test_same_seed_gives_identical_curves_and_the_loss_falls(toy_data, tmp_path):
+    a, b = ListSink(), ListSink()
+    ra = train(tiny(toy_data, tmp_path / "a"), a)
+    rb = train(tiny(toy_data, tmp_path / "b"), b)
+    assert a.rows == b.rows and ra.best_test_loss == rb.best_test_loss
+    first = a.curve("train_loss")[0][1]
+    assert abs(first - math.log(256)) < 0.6  # random init: near uniform over 256 bytes
+    assert ra.best_test_loss < 3.0 < first  # it learned the 14-word vocabulary
+    assert ra.tokens_seen == 60 * 8 * 32 and ra.flops == 6 * ra.params_non_embedding * ra.tokens_seen
+    assert (tmp_path / "a" / "best" / "model.safetensors").exists()
+    rc = train(tiny(toy_data, tmp_path / "c", seed=1), ListSink())
+    assert rc.best_test_loss != ra.best_test_loss
+
+
+def test_early_stopping_stops_after_patience_and_keeps_the_best(toy_data, tmp_path):
+    # a too-high learning rate after warm-up makes held-out loss stop improving quickly
+    cfg = tiny(toy_data, tmp_path, max_steps=400, patience=2, eval_interval=5, lr=0.05, min_lr=0.05)
+    res = train(cfg, ListSink())
+    losses = [h["test_loss"] for h in res.history]
+    assert res.stopped == "early_stopping" and res.steps < 400
+    assert res.best_test_loss == min(losses)
+    best_at = losses.index(res.best_test_loss)
+    assert len(losses) - 1 - best_at == 2  # stopped exactly `patience` evals after the best
+    from model.build import load_pretrained
+    import torch
+
+    model = load_pretrained(tmp_path / "best")  # the kept model is the best one, loadable offline
+    x = torch.zeros(1, 32, dtype=torch.long)
+    assert model(input_ids=x).logits.shape == (1, 32, 256)
+
+
+def test_nan_loss_fails_with_step_and_cause(toy_data, tmp_path):
+    cfg = tiny(toy_data, tmp_path, lr=1e30, min_lr=0.0, grad_clip=0.0, log_interval=1)
+    with pytest.raises(TrainingDiverged, match=r"by step \d+.*learning rate is too high"):
+        train(cfg, ListSink())
+
+
+def _entry(cfg: RunConfig, out: Path, uri: str) -> subprocess.Popen:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(cfg.model_dump_json())
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "tasks.train.entry", "--config", str(out / "config.json"),
+                             "--result", str(out / "result.json"), "--experiment", "resume",
+                             "--tracking-uri", uri], env=env)
+
+
+def test_resume_after_kill_9_reproduces_the_uninterrupted_curve(toy_data, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    ref_sink = ListSink()
+    ref = train(tiny(toy_data, tmp_path / "ref", max_steps=120), ref_sink)
+
+    cfg = tiny(toy_data, tmp_path / "killed", max_steps=120)
+    proc = _entry(cfg, tmp_path / "killed", uri)
+    ckpts = tmp_path / "killed" / "checkpoints"
+    deadline = time.time() + 120
+    while not any(p.name >= "step_00000050" and not p.name.endswith(".tmp") for p in ckpts.glob("step_*")):
+        assert proc.poll() is None and time.time() < deadline, "run ended before it could be killed"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed" / "run.json").exists()
+
+    assert _entry(cfg, tmp_path / "killed", uri).wait(timeout=300) == 0
+    record = json.loads((tmp_path / "killed" / "run.json").read_text())
+    resumed = record["result"]
+    assert resumed["resumed_from_step"] >= 50
+    got = [h["test_loss"] for h in resumed["history"]]
+    want = [h["test_loss"] for h in ref.history]
+    assert len(got) == len(want) == 12
+    assert np.max(np.abs(np.array(got) - np.array(want))) <= 1e-5
+    assert abs(resumed["best_test_loss"] - ref.best_test_loss) <= 1e-5
+
+    c = tracking.client(uri)
+    exp = c.get_experiment_by_name("resume")
+    runs = c.search_runs([exp.experiment_id])
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"  # one MLflow run per run_key
+    run_id = runs[0].info.run_id
+    train_curve = [(m.step, m.value) for m in c.get_metric_history(run_id, "train_loss")]
+    steps = [s for s, _ in train_curve]
+    assert steps == sorted(set(steps)) == list(range(5, 121, 5))  # no step logged twice
+    ref_train = dict(ref_sink.curve("train_loss"))
+    assert max(abs(v - ref_train[s]) for s, v in train_curve) <= 1e-5
+
+
+def test_mlflow_run_holds_params_metrics_checkpoint_and_run_json(toy_data, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = tiny(toy_data, tmp_path / "run", kind="scratch", target="toy")
+    res = launch(cfg, experiment="records", tracking_uri=uri)
+    c = tracking.client(uri)
+    run = tracking.find_run(c, c.get_experiment_by_name("records").experiment_id, cfg.run_key())
+    assert tracking.is_done(run)
+    assert run.data.tags["run_key"] == cfg.run_key() and run.data.tags["kind"] == "scratch"
+    for name in tracking.PARAM_NAMES:
+        assert name in run.data.params, name
+    assert int(run.data.params["params_non_embedding"]) == res.params_non_embedding
+    assert int(run.data.params["dataset_tokens"]) == toy_data.train_tokens
+    assert run.data.metrics["best_test_loss"] == pytest.approx(res.best_test_loss)
+    for name in tracking.FINAL_METRICS:
+        assert name in run.data.metrics, name
+    assert len(c.get_metric_history(run.info.run_id, "test_loss")) == 6
+    files = {f.path for f in c.list_artifacts(run.info.run_id)}
+    assert {"run.json", "checkpoint"} <= files
+    ckpt = {f.path for f in c.list_artifacts(run.info.run_id, "checkpoint")}
+    assert {"checkpoint/config.json", "checkpoint/model.safetensors"} <= ckpt
