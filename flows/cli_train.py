@@ -72,7 +72,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     spec = a.text or a.corpus
     env.apply(paths, hub=spec.startswith("hf:"))
 
-    from model.shapes import shape_for
+    from model.shapes import Shape, shape_for
     from tasks.corpora import resolve_corpus
     from tasks.data import prepare
     from tasks.errors import InputError
@@ -93,9 +93,8 @@ def cmd_train(a: argparse.Namespace) -> int:
                   device=a.device, precision=a.precision, threads=a.threads, init_from=a.init_from,
                   target=spec, kind="single")
     RunConfig.checked(**fields, data_dir="-", out_dir="-")  # every field checked before any work
-    if a.init_from is not None and not Path(a.init_from).is_dir():
-        raise InputError("--init-from", a.init_from, "does not exist",
-                         "point it at the best/ folder of a finished run")
+    if a.init_from is not None:
+        check_init_checkpoint(Path(a.init_from), Shape(a.n_layer, a.d_model, a.n_head, a.n_ctx, 256))
     if a.text is not None and not Path(a.text).is_file():
         raise InputError("--text", a.text, "is not a file", "give the path of a text file")
     corpus = resolve_corpus(spec, paths.cache, field="--text" if a.text else "--corpus")
@@ -118,3 +117,18 @@ def cmd_train(a: argparse.Namespace) -> int:
         print(f"MLflow: mlflow ui --backend-store-uri {paths.mlflow_uri} --port 5000  "
               f"(experiment {a.experiment!r})")
     return 0
+
+
+def check_init_checkpoint(path: Path, want) -> None:
+    """A fine-tune's starting checkpoint must exist and have the run's shape: checked up front."""
+    from model.build import checkpoint_shape
+    from tasks.errors import InputError
+
+    if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
+        raise InputError("--init-from", str(path), "is not a checkpoint folder (config.json and "
+                         "model.safetensors missing)", "point it at the best/ folder of a finished run")
+    got = checkpoint_shape(path)
+    if got != want:
+        raise InputError("--init-from", str(path), f"holds shape {got.describe()}, but this run asks "
+                         f"for {want.describe()}", "pass the checkpoint's --n-layer/--d-model/--n-head/"
+                         "--n-ctx, or a checkpoint of this shape")

@@ -47,6 +47,15 @@ def count_params(model) -> dict[str, int]:
     return {"params_total": total, "params_embedding": emb, "params_non_embedding": total - emb}
 
 
+def checkpoint_shape(path: str | Path) -> Shape:
+    """The shape saved in a checkpoint folder's config.json, read without loading weights."""
+    import json
+
+    c = json.loads((Path(path) / "config.json").read_text())
+    return Shape(n_layer=c["n_layer"], d_model=c["n_embd"], n_head=c["n_head"],
+                 n_ctx=c["n_positions"], vocab_size=c["vocab_size"])
+
+
 def load_pretrained(path: str | Path):
     """Load a saved checkpoint folder (config.json + model.safetensors), offline only."""
     from transformers import GPT2LMHeadModel

@@ -2,7 +2,8 @@
 
 It wires the pure core to MLflow: find-or-create the run by run_key, log the DESIGN.md params and
 tags, stream step metrics, then the final metrics, the best checkpoint and `run.json` as artifacts.
-Exit codes: 0 done, 2 bad input, 3 training diverged (NaN/inf), 1 anything else.
+Exit codes: 0 done, 2 bad input, 3 training diverged (NaN/inf), 4 the run is busy in another
+process, 1 anything else.
 """
 from __future__ import annotations
 
@@ -23,6 +24,21 @@ def _quiet_libraries() -> None:
     logging.getLogger("accelerate").setLevel(logging.ERROR)
 
 
+def _lock_run_folder(out: Path):
+    """An exclusive, non-blocking lock on the run folder, held until this process exits (the OS
+    drops it even on kill -9): two processes must never train the same run at once."""
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    handle = open(out / "run.lock", "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
 def run(config_path: Path, result_path: Path, experiment: str | None, tracking_uri: str | None,
         parent_run_id: str | None, progress: bool, tags: dict[str, str]) -> int:
     from tasks import tracking
@@ -32,6 +48,14 @@ def run(config_path: Path, result_path: Path, experiment: str | None, tracking_u
 
     cfg = RunConfig.model_validate_json(config_path.read_text())
     run_key = cfg.run_key()
+    lock = _lock_run_folder(Path(cfg.out_dir))
+    if lock is None:
+        outcome = {"run_key": run_key, "status": "FAILED", "error_type": "RunBusy",
+                   "error": f"run {run_key} is already training in another process (lock "
+                            f"{Path(cfg.out_dir) / 'run.lock'} held); wait for it or kill it"}
+        result_path.write_text(json.dumps(outcome, indent=2))
+        print(outcome["error"], file=sys.stderr)
+        return 4
     c = run_id = sink = None
     if experiment:
         c = tracking.client(tracking_uri)

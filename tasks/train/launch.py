@@ -16,6 +16,18 @@ from tasks.train.config import RunConfig
 from tasks.train.core import RunResult
 
 
+def _die_with_parent() -> None:
+    """Linux: the training process gets SIGKILL when the launching process dies, so a killed
+    sweep or CLI never leaves an orphan training on (and writing into) a run folder."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class RunFailed(RuntimeError):
     """The training subprocess exited non-zero; `kind` says why (InputError, TrainingDiverged, …)."""
 
@@ -47,7 +59,8 @@ def launch(cfg: RunConfig, experiment: str | None = None, tracking_uri: str | No
     child_env = {**os.environ, **(env or {})}
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (repo_root, child_env.get("PYTHONPATH")) if p)
     proc = subprocess.run(cmd, env=child_env, timeout=timeout, stdout=stdout,
-                          stderr=subprocess.STDOUT if stdout is not None else None)
+                          stderr=subprocess.STDOUT if stdout is not None else None,
+                          preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     outcome = json.loads(result_path.read_text()) if result_path.exists() else {}
     if proc.returncode != 0 or outcome.get("status") != "FINISHED":
         message = outcome.get("error") or f"training process exited with code {proc.returncode}"

@@ -1,0 +1,147 @@
+"""Training throughput: our loop against a minimal plain-PyTorch loop, side by side in one process.
+
+For N ~ 1e4, 1e5, 1e6, 3e6 (byte vocabulary, context 128, batch 32, fp32, AdamW, clipping) it prints
+tokens/s of the real `tasks.train.core.train` loop (accelerate, transformers GPT-2 with SDPA,
+evaluation excluded from the timed steps) and of a nanoGPT-style hand-written model trained by a bare
+loop, their ratio, and the share of the measured fp32 matmul peak (6 N tokens/s / peak).
+Each pair alternates twice and keeps each side's best, so a load spike hurts neither side alone.
+
+    .venv/bin/python benchmarks/train_throughput.py [--sizes 1e4 1e5 1e6 3e6] [--seconds 6]
+
+Run it on a quiet machine: other processes on the 2 cores distort both sides.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tasks import env  # noqa: E402
+
+env.apply(env.project_paths(REPO / ".transfer-laws"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from model.shapes import Shape, shape_for  # noqa: E402
+from tasks.corpora import resolve_corpus  # noqa: E402
+from tasks.data import prepare  # noqa: E402
+from tasks.train.config import RunConfig  # noqa: E402
+from tasks.train.core import batch_starts, train  # noqa: E402
+
+BATCH, CTX = 32, 128
+
+
+class Block(nn.Module):
+    def __init__(self, d: int, h: int):
+        super().__init__()
+        self.h = h
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, x):
+        b, t, c = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(c, dim=2)
+        q, k, v = (z.view(b, t, self.h, c // self.h).transpose(1, 2) for z in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, t, c)
+        x = x + self.proj(y)
+        return x + self.out(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+
+
+class PlainGPT(nn.Module):
+    """The minimal reference: same shape, same maths, no framework."""
+
+    def __init__(self, s: Shape):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(s.vocab_size, s.d_model), nn.Embedding(s.n_ctx, s.d_model)
+        self.blocks = nn.ModuleList(Block(s.d_model, s.n_head) for _ in range(s.n_layer))
+        self.ln = nn.LayerNorm(s.d_model)
+
+    def forward(self, idx):
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+        for block in self.blocks:
+            x = block(x)
+        logits = self.ln(x) @ self.wte.weight.T
+        return F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), idx[:, 1:].reshape(-1))
+
+
+def plain_tokens_per_second(shape: Shape, tokens: torch.Tensor, steps: int) -> float:
+    torch.manual_seed(0)
+    model = PlainGPT(shape)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1, foreach=True)
+    offsets = torch.arange(CTX)
+    n_windows = len(tokens) - CTX + 1
+
+    def step(i: int) -> None:
+        xb = tokens[torch.from_numpy(batch_starts(0, i, n_windows, BATCH))[:, None] + offsets]
+        loss = model(xb)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        float(loss)  # the real loop reads the loss too
+
+    step(0)
+    t0 = time.perf_counter()
+    for i in range(1, steps + 1):
+        step(i)
+    return steps * BATCH * CTX / (time.perf_counter() - t0)
+
+
+def ours_tokens_per_second(shape: Shape, data, steps: int, workdir: Path) -> float:
+    cfg = RunConfig(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head, n_ctx=CTX,
+                    batch_size=BATCH, max_steps=steps + 1, warmup_steps=1, eval_interval=10**6,
+                    eval_tokens=CTX * BATCH, patience=0, data_dir=data.root, data_key=data.key,
+                    out_dir=str(workdir / f"run-{time.time_ns()}"))
+    return train(cfg).tokens_per_second
+
+
+def matmul_peak_gflops(seconds: float = 1.5) -> float:
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    a @ b
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        n += 1
+    return 2 * 1024**3 * n / (time.perf_counter() - t0) / 1e9
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", nargs="+", type=float, default=[1e4, 1e5, 1e6, 3e6])
+    p.add_argument("--seconds", type=float, default=6.0, help="target seconds per timed measurement")
+    a = p.parse_args()
+    load = os.getloadavg()[0]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {load:.2f}"
+          + ("  (machine busy: figures are noisy)" if load > 0.8 else ""))
+    cache = env.project_paths(REPO / ".transfer-laws").cache
+    data = prepare(resolve_corpus("python", cache), cache)
+    tokens = torch.from_numpy(np.array(data.train_array(), dtype=np.int64))
+    peak = matmul_peak_gflops()
+    print(f"fp32 matmul peak (1024^3): {peak:.0f} GFLOP/s")
+    print(f"{'N':>9} {'shape':>14} {'ours tok/s':>11} {'plain tok/s':>12} {'ratio':>6} {'% peak':>7}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in a.sizes:
+            shape = shape_for(n, n_ctx=CTX)
+            probe = plain_tokens_per_second(shape, tokens, 3)
+            steps = max(8, int(a.seconds * probe / (BATCH * CTX)))
+            ours, plain = 0.0, 0.0
+            for _ in range(2):
+                ours = max(ours, ours_tokens_per_second(shape, data, steps, Path(tmp)))
+                plain = max(plain, plain_tokens_per_second(shape, tokens, steps))
+            share = 6 * shape.params_non_embedding * ours / (peak * 1e9)
+            print(f"{shape.params_non_embedding:9.3g} {f'L{shape.n_layer} d{shape.d_model} h{shape.n_head}':>14} "
+                  f"{ours:11,.0f} {plain:12,.0f} {ours / plain:6.2f} {share:7.1%}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

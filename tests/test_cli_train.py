@@ -1,0 +1,101 @@
+"""`transfer-laws train`: bad input is a clear error (exit 2) before any training or logging."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+from model.build import build_model
+from model.shapes import Shape
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def small_text(tmp_path) -> Path:
+    path = tmp_path / "small.txt"
+    path.write_text("to be or not to be, that is the question.\n" * 300)
+    return path
+
+
+def run_cli(tmp_path, capsys, *args) -> tuple[int, str]:
+    home = tmp_path / "home"
+    code = main(["train", "--home", str(home), *args])
+    err = capsys.readouterr().err
+    assert not (home / "runs").exists() and not (home / "mlflow.db").exists(), "wrote output half-way"
+    return code, err
+
+
+def saved_checkpoint(folder: Path, shape: Shape) -> Path:
+    build_model(shape, seed=0).save_pretrained(str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("args,field,needle", [
+    (["--corpus", "no-such-corpus"], "--corpus", "neither a registered corpus"),
+    (["--d-tokens", "1000000000"], "--d-tokens", "exceeds the"),
+    (["--d-model", "100", "--n-head", "3"], "d_model", "not divisible by n_head"),
+    (["--lr", "0"], "lr", "greater than 0"),
+    (["--lr=-1e-3"], "lr", "greater than 0"),
+    (["--batch-size", "0"], "batch_size", "greater than 0"),
+    (["--max-steps", "0"], "max_steps", "greater than 0"),
+    (["--n-layer=-2"], "n_layer", "greater than 0"),
+    (["--n=-5"], "--n", "positive"),
+    (["--init-from", "/nonexistent/ckpt"], "--init-from", "not a checkpoint folder"),
+    (["--test-fraction", "1.5"], "test_fraction", "between 0 and 1"),
+])
+def test_bad_input_exits_2_naming_the_field(tmp_path, capsys, small_text, args, field, needle):
+    source = ["--text", str(small_text)] if "--corpus" not in args else []
+    code, err = run_cli(tmp_path, capsys, *source, *args)
+    assert code == 2
+    assert field in err and needle in err and "Fix:" in err, err
+
+
+def test_empty_corpus_folder_is_rejected(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "blank.txt").write_text("   \n")
+    code, err = run_cli(tmp_path, capsys, "--corpus", str(tmp_path / "empty"))
+    assert code == 2 and "--corpus" in err
+
+
+def test_checkpoint_of_another_shape_is_rejected(tmp_path, capsys, small_text):
+    ckpt = saved_checkpoint(tmp_path / "ckpt", Shape(1, 32, 2, 64, 256))
+    code, err = run_cli(tmp_path, capsys, "--text", str(small_text), "--init-from", str(ckpt))
+    assert code == 2 and "holds shape L=1 d=32" in err and "L=4 d=128" in err
+
+
+def test_help_explains_every_flag():
+    out = subprocess.run([sys.executable, "-m", "flows.cli", "train", "--help"], capture_output=True,
+                         text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0
+    for flag in ["--n-layer", "--n-head", "--d-model", "--n-ctx", "--batch-size", "--lr", "--min-lr",
+                 "--warmup-steps", "--max-steps", "--eval-interval", "--patience", "--weight-decay",
+                 "--beta2", "--grad-clip", "--seed", "--device"]:
+        assert flag in out.stdout
+
+
+def test_a_run_folder_busy_in_another_process_is_refused(tmp_path, small_text):
+    from tasks.corpora import resolve_corpus
+    from tasks.data import prepare
+    from tasks.train.config import RunConfig
+
+    data = prepare(resolve_corpus(str(small_text), tmp_path), tmp_path, test_fraction=0.1)
+    out = tmp_path / "run"
+    out.mkdir()
+    cfg = RunConfig(data_dir=data.root, out_dir=str(out), n_layer=1, d_model=32, n_head=2, n_ctx=32,
+                    max_steps=10, warmup_steps=1)
+    (out / "config.json").write_text(cfg.model_dump_json())
+    with open(out / "run.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        proc = subprocess.run([sys.executable, "-m", "tasks.train.entry", "--config", str(out / "config.json"),
+                               "--result", str(out / "result.json")], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 4 and "already training" in proc.stderr
+    assert json.loads((out / "result.json").read_text())["error_type"] == "RunBusy"
+    assert not (out / "checkpoints").exists()
