@@ -2,6 +2,7 @@
 with provenance, licence and a content fingerprint. See `resolve_corpus` and `list_corpora`.
 """
 from .corpus import Corpus, Document
+from .mixture import mix_corpora
 from .registry import CorpusInfo, list_corpora, resolve_corpus
 
-__all__ = ["Corpus", "CorpusInfo", "Document", "list_corpora", "resolve_corpus"]
+__all__ = ["Corpus", "CorpusInfo", "Document", "list_corpora", "mix_corpora", "resolve_corpus"]

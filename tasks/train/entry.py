@@ -133,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tags", default="{}", help="JSON object of extra MLflow tags")
     p.add_argument("--progress", action="store_true")
     a = p.parse_args(argv)
+    from tasks.train.launch import die_with_parent
+
+    die_with_parent()
     return run(a.config, a.result, a.experiment, a.tracking_uri, a.parent_run_id, a.progress,
                json.loads(a.tags))
 

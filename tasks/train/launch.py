@@ -1,7 +1,12 @@
-"""Run one training run in its own subprocess and read its result back.
+"""Run one training run in its own process and read its result back.
 
-Why a subprocess: accelerate's state is process-global, GPU memory is freed only at exit, and a
-hung run can only be stopped by killing its process (Prefect timeouts cannot stop a thread).
+Why a process per run: accelerate's state is process-global, GPU memory is freed only at exit, and
+a hung run can only be stopped by killing its process (Prefect timeouts cannot stop a thread).
+
+Why a zygote by default (`tasks.train.zygote`): a cold Python spends ~5-7 s importing torch,
+transformers, accelerate and mlflow before its first step, which would dominate the many small runs
+of a CPU sweep. The zygote imports them once and forks a fresh, isolated child per run.
+`backend="subprocess"` (a cold `python -m tasks.train.entry`) stays available, e.g. for debugging.
 """
 from __future__ import annotations
 
@@ -15,10 +20,9 @@ from tasks.errors import ReportedInputError
 from tasks.train.config import RunConfig
 from tasks.train.core import RunResult
 
-
-def _die_with_parent() -> None:
-    """Linux: the training process gets SIGKILL when the launching process dies, so a killed
-    sweep or CLI never leaves an orphan training on (and writing into) a run folder."""
+def die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when its parent dies, so a killed sweep or CLI never
+    leaves an orphan training on (and writing into) a run folder."""
     try:
         import ctypes
         import signal
@@ -29,7 +33,7 @@ def _die_with_parent() -> None:
 
 
 class RunFailed(RuntimeError):
-    """The training subprocess exited non-zero; `kind` says why (InputError, TrainingDiverged, …)."""
+    """The training process exited non-zero; `kind` says why (TrainingDiverged, crash, …)."""
 
     def __init__(self, message: str, kind: str, exit_code: int):
         super().__init__(message)
@@ -39,32 +43,49 @@ class RunFailed(RuntimeError):
 def launch(cfg: RunConfig, experiment: str | None = None, tracking_uri: str | None = None,
            parent_run_id: str | None = None, tags: dict[str, str] | None = None,
            show_progress: bool = False, timeout: float | None = None,
-           env: dict[str, str] | None = None, stdout=None) -> RunResult:
+           env: dict[str, str] | None = None, log_to_file: bool = False,
+           backend: str = "auto") -> RunResult:
+    """Train `cfg` in a child process; raise ReportedInputError / RunFailed when it fails."""
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config_path, result_path = out / "config.json", out / "result.json"
     config_path.write_text(cfg.model_dump_json(indent=2))
     result_path.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "tasks.train.entry", "--config", str(config_path),
-           "--result", str(result_path), "--tags", json.dumps(tags or {})]
+    argv = ["--config", str(config_path), "--result", str(result_path), "--tags", json.dumps(tags or {})]
     if experiment:
-        cmd += ["--experiment", experiment]
+        argv += ["--experiment", experiment]
     if tracking_uri:
-        cmd += ["--tracking-uri", tracking_uri]
+        argv += ["--tracking-uri", tracking_uri]
     if parent_run_id:
-        cmd += ["--parent-run-id", parent_run_id]
+        argv += ["--parent-run-id", parent_run_id]
     if show_progress:
-        cmd.append("--progress")
-    repo_root = str(Path(__file__).resolve().parents[2])
-    child_env = {**os.environ, **(env or {})}
-    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (repo_root, child_env.get("PYTHONPATH")) if p)
-    proc = subprocess.run(cmd, env=child_env, timeout=timeout, stdout=stdout,
-                          stderr=subprocess.STDOUT if stdout is not None else None,
-                          preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        argv.append("--progress")
+    log_path = str(out / "train.log") if log_to_file else None
+    if backend == "auto":
+        backend = "fork" if sys.platform == "linux" else "subprocess"
+    if backend == "fork":
+        from tasks.train.zygote import Zygote
+
+        returncode = Zygote.get().run(argv, dict(env or {}), log_path, timeout)
+        if returncode == -9 and timeout is not None and not result_path.exists():
+            raise RunFailed(f"run {cfg.run_key()} was killed after its {timeout} s timeout", "timeout", -9)
+    else:
+        repo_root = str(Path(__file__).resolve().parents[2])
+        child_env = {**os.environ, **(env or {})}
+        child_env["PYTHONPATH"] = os.pathsep.join(p for p in (repo_root, child_env.get("PYTHONPATH")) if p)
+        log = open(log_path, "ab") if log_path else None
+        try:
+            returncode = subprocess.run(
+                [sys.executable, "-m", "tasks.train.entry", *argv], env=child_env, timeout=timeout,
+                stdout=log, stderr=subprocess.STDOUT if log else None,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None).returncode
+        finally:
+            if log:
+                log.close()
     outcome = json.loads(result_path.read_text()) if result_path.exists() else {}
-    if proc.returncode != 0 or outcome.get("status") != "FINISHED":
-        message = outcome.get("error") or f"training process exited with code {proc.returncode}"
+    if returncode != 0 or outcome.get("status") != "FINISHED":
+        message = outcome.get("error") or f"training process exited with code {returncode}"
         if outcome.get("error_type") == "InputError":
             raise ReportedInputError(message)
-        raise RunFailed(message, outcome.get("error_type", "crash"), proc.returncode)
+        raise RunFailed(message, outcome.get("error_type", "crash"), returncode)
     return RunResult(**outcome["result"])

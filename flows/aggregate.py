@@ -1,0 +1,21 @@
+"""The aggregate flow: MLflow -> runs CSV -> fits -> report (fit.json, points.csv, report.md, figures)
+-> artifacts of the sweep's MLflow parent run and Prefect artifacts. Composition only.
+
+A rerun whose runs table is unchanged reuses the report on disk (keyed by a hash of the table and
+the fit options), so re-running a finished sweep costs seconds, not a bootstrap.
+"""
+from __future__ import annotations
+
+from prefect import flow
+
+from tasks.aggregate_units import export_runs, fit_and_report, publish
+
+
+@flow(name="transfer-aggregate", log_prints=True)
+def aggregate_flow(experiment: str, parent_run_id: str | None = None, home: str | None = None,
+                   form: str = "kaplan", bootstrap: int = 1000, seed: int = 0) -> dict:
+    """Fit the runs of `experiment` (of one sweep when `parent_run_id` is given) and report."""
+    table = export_runs(experiment, parent_run_id, home)
+    report = fit_and_report(table, form=form, bootstrap=bootstrap, seed=seed)
+    publish(report, experiment, parent_run_id, home)
+    return report

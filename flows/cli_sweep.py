@@ -1,0 +1,161 @@
+"""`transfer-laws run | dry-run | status | aggregate`: the sweep verbs."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub) -> None:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = sub.add_parser("run", formatter_class=fmt, help="run a sweep (Prefect flow), then aggregate",
+                       description="Train every run of the sweep CONFIG that is not done yet (done runs "
+                       "are skipped, interrupted ones resume), then fit and write the report. Prefect "
+                       "runs without a server unless PREFECT_API_URL is set; MLflow writes to "
+                       "HOME/mlflow.db.")
+    p.add_argument("config", help="sweep YAML file, e.g. configs/demo.yaml")
+    p.add_argument("--home", help="override the config's project run folder")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the fit")
+    p.add_argument("--no-aggregate", action="store_true", help="train only; fit later with `aggregate`")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("dry-run", formatter_class=fmt, help="list the sweep's runs, FLOPs and time",
+                       description="Print every planned run (kind, N, shape, D, parent, FLOPs, estimated "
+                       "time on this machine, measured by timing a few steps of each shape) and the "
+                       "totals. Trains nothing and writes nothing to MLflow.")
+    p.add_argument("config")
+    p.add_argument("--home")
+    p.set_defaults(func=cmd_dry_run)
+
+    p = sub.add_parser("status", formatter_class=fmt, help="done / running / failed / pending per run",
+                       description="Read MLflow and print the state of every planned run of CONFIG.")
+    p.add_argument("config")
+    p.add_argument("--home")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("aggregate", formatter_class=fmt, help="fit and report an MLflow experiment",
+                       description="Pull the finished runs of an experiment from MLflow into the runs "
+                       "CSV, fit, and write fit.json, points.csv, report.md and figures under "
+                       "HOME/reports/EXPERIMENT/.")
+    p.add_argument("--experiment", required=True, help="MLflow experiment (the sweep's name)")
+    p.add_argument("--home")
+    p.add_argument("--form", choices=["kaplan", "chinchilla"], default="kaplan")
+    p.add_argument("--bootstrap", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_aggregate)
+
+
+def _load(a):
+    from tasks import env
+    from tasks.sweep_config import SweepConfig
+
+    cfg = SweepConfig.load(a.config)
+    if a.home:
+        cfg = cfg.model_copy(update={"home": a.home})
+    paths = env.project_paths(cfg.home)
+    env.apply(paths, hub=any(s.startswith("hf:") for s in [cfg.target, *[c for src in cfg.sources.values()
+                                                                        for c in src.corpora()]]))
+    return cfg.model_copy(update={"home": str(paths.home)}), paths
+
+
+def _plan(cfg, paths):
+    """Prepare data (cached) and plan, outside Prefect: used by dry-run and status."""
+    from tasks import slots
+    from tasks.corpora import resolve_corpus
+    from tasks.data import prepare
+    from tasks.sweep_plan import plan
+    from tasks.sweep_units import resolve_source
+
+    target = prepare(resolve_corpus(cfg.target, paths.cache, field="target"), paths.cache, cfg.test_fraction)
+    sources = {n: prepare(resolve_source(n, s, paths.cache, f"sources.{n}"), paths.cache, cfg.test_fraction)
+               for n, s in cfg.sources.items()}
+    lay = slots.layout(cfg.slots, cfg.threads_per_run, cfg.device)
+    return plan(cfg, target, sources, paths.runs, threads=lay.threads), lay, target
+
+
+def cmd_dry_run(a) -> int:
+    from tasks.estimate import estimate
+
+    cfg, paths = _load(a)
+    runs, lay, target = _plan(cfg, paths)
+    print(f"target {cfg.target!r}: {target.train_tokens:,} training tokens; {lay.describe()}")
+    print("measuring a few steps of each shape on this machine …", flush=True)
+    est = estimate(runs, len(lay.devices), lay.threads,
+                   "cuda" if lay.devices[0].startswith("cuda") else "cpu")
+    print(f"{'kind':9} {'N':>9} {'shape':>13} {'D':>10} {'source':>12} {'parent':>12} {'FLOPs':>9} "
+          f"{'est. s':>7}  run_key")
+    for r in runs:
+        d = r.config.dataset_tokens
+        print(f"{r.kind:9} {r.n:9.3g} {f'L{r.shape.n_layer} d{r.shape.d_model}':>13} "
+              f"{(f'{d:,}' if d else 'all'):>10} {r.source or '-':>12} {r.parent or '-':>12} "
+              f"{r.est_flops:9.2e} {est.seconds[r.run_key]:7.0f}  {r.run_key}")
+    total = sum(est.seconds.values())
+    kinds = {k: sum(r.kind == k for r in runs) for k in ("pretrain", "scratch", "finetune")}
+    print(f"total: {len(runs)} runs ({', '.join(f'{v} {k}' for k, v in kinds.items())}), "
+          f"{sum(r.est_flops for r in runs):.2e} FLOPs, {total / 60:.1f} slot-minutes, "
+          f"estimated wall {est.wall_seconds / 60:.1f} min on {len(lay.devices)} slot(s)")
+    return 0
+
+
+def cmd_status(a) -> int:
+    from tasks import tracking
+
+    cfg, paths = _load(a)
+    runs, _, _ = _plan(cfg, paths)
+    c = tracking.client(paths.mlflow_uri)
+    exp = c.get_experiment_by_name(cfg.name)
+    counts: dict[str, int] = {}
+    print(f"{'state':8} {'kind':9} {'label':40} {'best loss':>9}  run_key")
+    for r in runs:
+        found = tracking.find_run(c, exp.experiment_id, r.run_key) if exp else None
+        if found is None:
+            state = "pending"
+        elif tracking.is_done(found):
+            state = "done"
+        elif found.info.status == "RUNNING":
+            state = "running"
+        else:
+            state = "failed"
+        counts[state] = counts.get(state, 0) + 1
+        loss = found.data.metrics.get("best_test_loss") if found else None
+        print(f"{state:8} {r.kind:9} {r.label:40} {f'{loss:.4f}' if loss else '-':>9}  {r.run_key}")
+    print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    return 0
+
+
+def cmd_run(a) -> int:
+    cfg, paths = _load(a)
+    from flows.sweep import SweepFailed, sweep_flow
+
+    try:
+        out = sweep_flow(cfg, aggregate=not a.no_aggregate, bootstrap=a.bootstrap)
+    except SweepFailed as exc:
+        print(f"transfer-laws run: {exc}")
+        return 1
+    _print_report(out.get("report"), paths)
+    return 0
+
+
+def cmd_aggregate(a) -> int:
+    from tasks import env
+
+    paths = env.project_paths(a.home)
+    env.apply(paths)
+    from flows.aggregate import aggregate_flow
+
+    report = aggregate_flow(a.experiment, None, str(paths.home), form=a.form, bootstrap=a.bootstrap,
+                            seed=a.seed)
+    _print_report(report, paths)
+    return 0
+
+
+def _print_report(report: dict | None, paths) -> None:
+    if report:
+        out = Path(report["report_dir"])
+        print(f"\nreport: {out / 'report.md'}")
+        for src, t in report["fit"].get("transfer", {}).items():
+            ci = t.get("ci95", {})
+            print(f"  {src}: k={t.get('k'):.4g} alpha={t.get('alpha'):.4f} {ci.get('alpha')} "
+                  f"beta={t.get('beta'):.4f} {ci.get('beta')}")
+    print(f"\nMLflow UI:  make ui-mlflow   (or: mlflow ui --backend-store-uri {paths.mlflow_uri})")
+    print(f"Prefect UI: make ui-prefect  (or: PREFECT_HOME={paths.prefect_home} prefect server start)")

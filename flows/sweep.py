@@ -1,0 +1,70 @@
+"""The transfer sweep as a Prefect flow: prepare data -> pre-train(N, source) -> scratch(N, D) and
+fine-tune(N, D, source), each fine-tune waiting only on its own pre-train -> aggregate.
+
+Composition only: the work is in `tasks.sweep_units`; the DAG in `tasks.sweep_plan`.
+"""
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from prefect.futures import wait
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from tasks import env, slots
+from tasks.sweep_config import SweepConfig
+from tasks.sweep_plan import plan
+from tasks.sweep_units import SweepContext, open_sweep, prepare_corpora, train_run
+
+MAX_WAITING_THREADS = 16  # threads mostly wait for a slot; few enough for Prefect's ephemeral SQLite
+
+
+class SweepFailed(RuntimeError):
+    """Some runs failed; the flow finished the others, then fails so the UI shows it and can retry."""
+
+
+@flow(name="transfer-sweep", log_prints=True,
+      task_runner=ThreadPoolTaskRunner(max_workers=MAX_WAITING_THREADS))
+def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 1000) -> dict:
+    """Train every planned run not done yet, then fit and report (see `transfer-laws run`)."""
+    log = get_run_logger()
+    paths = env.project_paths(config.home)
+    env.apply(paths)
+    target, sources = prepare_corpora(config, str(paths.cache))
+    slot_layout = slots.layout(config.slots, config.threads_per_run, config.device)
+    runs = plan(config, target, sources, paths.runs, threads=slot_layout.threads)
+    exp_id, parent_id = open_sweep(config, paths.mlflow_uri, str(paths.artifacts),
+                                   str(flow_run.id or ""), str(flow_run.ui_url or ""))
+    pool_key = f"{config.config_hash()}-{flow_run.id}"
+    slots.open_pool(pool_key, slot_layout)
+    ctx = SweepContext(config.name, exp_id, paths.mlflow_uri, parent_id, pool_key, slot_layout.threads)
+    log.info("%d runs (%s); %s", len(runs), ", ".join(
+        f"{sum(r.kind == k for r in runs)} {k}" for k in ("pretrain", "scratch", "finetune")),
+        slot_layout.describe())
+
+    futures = {}
+    for run in runs:
+        upstream = [futures[run.parent]] if run.parent else []
+        futures[run.run_key] = train_run.submit(run, ctx, wait_for=upstream)
+    wait(list(futures.values()))
+    failed = [run for run in runs if not futures[run.run_key].state.is_completed()]
+    done = [futures[r.run_key].result() for r in runs if r not in failed]
+    trained = sum(1 for d in done if d["trained"])
+    log.info("%d runs done (%d trained now, %d already done), %d failed", len(done), trained,
+             len(done) - trained, len(failed))
+
+    report = None
+    if aggregate and not failed:
+        from flows.aggregate import aggregate_flow
+
+        report = aggregate_flow(config.name, parent_id, str(paths.home), bootstrap=bootstrap,
+                                seed=config.seed)
+    from tasks import tracking
+
+    tracking.client(paths.mlflow_uri).set_terminated(parent_id, "FAILED" if failed else "FINISHED")
+    if failed:
+        lines = "\n".join(f"  - {r.label} (run_key {r.run_key}): {futures[r.run_key].state.message}"
+                          for r in failed)
+        raise SweepFailed(f"{len(failed)} of {len(runs)} runs failed:\n{lines}\nFix the cause and rerun "
+                          "the same command (done runs are skipped, interrupted ones resume), or retry "
+                          "this flow run from the Prefect UI.")
+    return {"runs": len(runs), "trained": trained, "parent_run_id": parent_id, "report": report}

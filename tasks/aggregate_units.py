@@ -1,0 +1,110 @@
+"""Units of the aggregate flow: export the runs from MLflow, fit and write the report, publish it.
+
+The report folder is `HOME/reports/<experiment>/<hash>/` where the hash covers the runs table and the
+fit options; `latest` points at the newest one. Same inputs -> same folder -> nothing recomputed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks import env, runs_export, tracking
+
+REPORT_VERSION = 1
+
+
+@task(name="export-runs", cache_policy=NO_CACHE)
+def export_runs(experiment: str, parent_run_id: str | None, home: str | None) -> dict:
+    """Runs CSV (DESIGN.md columns) and pre-training curves, written beside the reports."""
+    paths = env.project_paths(home)
+    c, exp_id, all_runs = runs_export.load_all(paths.mlflow_uri, experiment, parent_run_id)
+    table = runs_export.runs_table(all_runs)
+    curves = runs_export.pretrain_curves(c, all_runs) if not all_runs.empty else {}
+    digest = hashlib.sha256(table.drop(columns=["mlflow_run_id"]).to_csv(index=False).encode()).hexdigest()
+    out = paths.home / "reports" / experiment
+    out.mkdir(parents=True, exist_ok=True)
+    csv = out / f"runs-{digest[:12]}.csv"
+    table.to_csv(csv, index=False)
+    return {"runs_csv": str(csv), "digest": digest, "curves": curves, "n_runs": len(table),
+            "reports_dir": str(out), "experiment_id": exp_id}
+
+
+@task(name="fit-and-report", cache_policy=NO_CACHE)
+def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, seed: int = 0) -> dict:
+    """Fit the runs table and write the report, unless the same report exists already."""
+    from tasks.fit_report import fit_runs
+    from tasks.fitting.analysis import AnalysisOptions
+    from tasks.fitting.bootstrap import BootstrapOptions
+    from tasks.runs_table import read_runs, validate_runs
+
+    log = get_run_logger()
+    key = hashlib.sha256(json.dumps([table["digest"], form, bootstrap, seed, REPORT_VERSION]).encode()
+                         ).hexdigest()[:12]
+    out = Path(table["reports_dir"]) / key
+    latest = Path(table["reports_dir"]) / "latest"
+    if (out / "fit.json").exists():
+        log.info("report for these runs exists already: %s", out)
+    else:
+        df = validate_runs(read_runs(table["runs_csv"]), form=form)
+        options = AnalysisOptions(form=form, bootstrap=BootstrapOptions(n_resamples=bootstrap, seed=seed))
+        tmp = out.with_name(out.name + ".tmp")
+        fit_runs(df, tmp, options)
+        _sweep_figures(df, tmp, table["curves"])
+        (tmp / "runs.csv").write_text(Path(table["runs_csv"]).read_text())
+        if out.exists():
+            import shutil
+
+            shutil.rmtree(out)
+        os.rename(tmp, out)
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(out.name)
+    fit = json.loads((out / "fit.json").read_text())
+    return {"report_dir": str(out), "fit": fit, "n_runs": table["n_runs"]}
+
+
+def _sweep_figures(df: pd.DataFrame, out: Path, curves: dict) -> None:
+    from tasks.sweep_figures import draw_all, draw_pretrain_curves
+
+    points_path = out / "points.csv"
+    points = pd.read_csv(points_path) if points_path.exists() else None
+    if points is not None and "D_F" not in points.columns:
+        points = points.rename(columns={"D": "D_F", "fraction_D_F_over_D_E": "fraction",
+                                        "multiplier_D_E_over_D_F": "multiplier"})
+        points = points[points["init"] != "scratch"]
+    draw_all(df, points, out)
+    if curves:
+        draw_pretrain_curves({k: [tuple(p) for p in v] for k, v in curves.items()}, out)
+
+
+@task(name="publish-report", cache_policy=NO_CACHE)
+def publish(report: dict, experiment: str, parent_run_id: str | None, home: str | None) -> None:
+    """Attach the report to the sweep's MLflow parent run and show it as Prefect artifacts."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    paths = env.project_paths(home)
+    out = Path(report["report_dir"])
+    if parent_run_id:
+        c = tracking.client(paths.mlflow_uri)
+        logged = {f.path for f in c.list_artifacts(parent_run_id)}
+        if "report" not in logged or c.get_run(parent_run_id).data.tags.get("report_key") != out.name:
+            c.log_artifacts(parent_run_id, str(out), artifact_path="report")
+            c.set_tag(parent_run_id, "report_key", out.name)
+    rows = []
+    for src, t in report["fit"].get("transfer", {}).items():
+        ci = t.get("ci95", {})
+        rows.append({"source": src, "k": t.get("k"), "alpha": t.get("alpha"), "beta": t.get("beta"),
+                     "alpha_ci95": ci.get("alpha"), "beta_ci95": ci.get("beta"),
+                     "n_points": t.get("n_points"), "r2_log": t.get("r2_log")})
+    if rows:
+        create_table_artifact(table=rows, key="transfer-law", description="D_T = k D_F^alpha N^beta per source")
+    md = out / "report.md"
+    if md.exists():
+        create_markdown_artifact(markdown=md.read_text()[:50000], key="transfer-report",
+                                 description=f"report of {experiment}: {out}")

@@ -1,0 +1,64 @@
+"""Cost estimates for `dry-run`: FLOPs from the plan, seconds from a short measurement on this machine.
+
+Each distinct shape trains 3 timed steps (after 2 warm-up steps) at the sweep's batch, context and
+threads per run; a run's time is its expected tokens at that speed plus a fixed per-run overhead
+(process fork, MLflow, checkpoints). The sweep's wall time is a greedy schedule of the runs, in plan
+order, onto the slots, each fine-tune starting after its pre-train.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from model.shapes import Shape
+from tasks.sweep_plan import PlannedRun
+
+PER_RUN_OVERHEAD_S = 3.0
+
+
+def seconds_per_step(shape: Shape, batch_size: int, threads: int, device: str = "cpu") -> float:
+    import torch
+
+    from model.build import build_model
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        model = build_model(shape, seed=0).to(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
+        x = torch.randint(0, shape.vocab_size, (batch_size, shape.n_ctx), device=device)
+        times = []
+        for i in range(5):
+            t0 = time.perf_counter()
+            model(input_ids=x, labels=x).loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if device != "cpu":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        return sorted(times[2:])[1]
+    finally:
+        torch.set_num_threads(old)
+
+
+@dataclass
+class Estimate:
+    seconds: dict[str, float]  # run_key -> estimated seconds
+    wall_seconds: float
+    step_seconds: dict[Shape, float]
+
+
+def estimate(runs: list[PlannedRun], n_slots: int, threads: int, device: str = "cpu") -> Estimate:
+    per_step: dict[Shape, float] = {}
+    for run in runs:
+        if run.shape not in per_step:
+            per_step[run.shape] = seconds_per_step(run.shape, run.config.batch_size, threads, device)
+    seconds, finish = {}, {}
+    free = [0.0] * n_slots
+    for run in runs:
+        steps = run.est_tokens / (run.config.batch_size * run.config.n_ctx)
+        seconds[run.run_key] = steps * per_step[run.shape] * 1.1 + PER_RUN_OVERHEAD_S  # +10 %: evals
+        slot = min(range(n_slots), key=lambda i: free[i])
+        start = max(free[slot], finish.get(run.parent, 0.0))
+        finish[run.run_key] = free[slot] = start + seconds[run.run_key]
+    return Estimate(seconds, max(finish.values(), default=0.0), per_step)

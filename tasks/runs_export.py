@@ -1,0 +1,68 @@
+"""MLflow -> pandas: the runs table (DESIGN.md "Runs CSV") and the pre-training curves.
+
+Only FINISHED runs with `best_test_loss` count. MLflow params are strings (pandas 3 StringDtype),
+so every numeric column is converted explicitly.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from tasks import tracking
+
+RUNS_COLUMNS = ["N", "D", "init", "loss", "D_chars", "run_key", "best_step", "best_epoch", "flops",
+                "params_total", "tokens_seen", "pretrain_flops", "source", "mlflow_run_id"]
+
+
+def finished_runs(c, experiment_id: str, parent_run_id: str | None = None) -> pd.DataFrame:
+    filters = ["attributes.status = 'FINISHED'"]
+    if parent_run_id:
+        filters.append(f"tags.mlflow.parentRunId = '{parent_run_id}'")
+    runs = c.search_runs([experiment_id], filter_string=" and ".join(filters), max_results=50000)
+    rows = []
+    for r in runs:
+        m, p, t = r.data.metrics, r.data.params, r.data.tags
+        if t.get("kind") not in ("pretrain", "scratch", "finetune") or "best_test_loss" not in m:
+            continue
+        rows.append({
+            "kind": t["kind"], "source": t.get("source", ""), "target": t.get("target", ""),
+            "run_key": t.get("run_key", ""), "parent_run_key": t.get("parent_run_key", ""),
+            "mlflow_run_id": r.info.run_id, "N": float(p["params_non_embedding"]),
+            "D": float(p["dataset_tokens"]), "D_chars": float(p.get("dataset_chars", "nan")),
+            "params_total": float(p["params_total"]), "loss": m["best_test_loss"],
+            "best_step": m.get("best_step"), "best_epoch": m.get("best_epoch"),
+            "flops": m.get("flops"), "tokens_seen": m.get("tokens_seen"),
+        })
+    return pd.DataFrame(rows)
+
+
+def runs_table(all_runs: pd.DataFrame) -> pd.DataFrame:
+    """Target runs only (scratch and fine-tuned), with the pre-training compute of each fine-tune."""
+    if all_runs.empty:
+        return pd.DataFrame(columns=RUNS_COLUMNS)
+    pre = all_runs[all_runs.kind == "pretrain"].set_index("run_key")["flops"]
+    target = all_runs[all_runs.kind.isin(["scratch", "finetune"])].copy()
+    target["init"] = target.apply(lambda r: "scratch" if r.kind == "scratch" else r.source, axis=1)
+    target["pretrain_flops"] = target.parent_run_key.map(pre).fillna(0.0)
+    target = target.sort_values(["init", "N", "D"]).reset_index(drop=True)
+    return target[RUNS_COLUMNS]
+
+
+def pretrain_curves(c, all_runs: pd.DataFrame) -> dict[str, list[tuple[int, float]]]:
+    """Held-out loss by step of each pre-training run, labelled for the figure."""
+    curves = {}
+    for r in all_runs[all_runs.kind == "pretrain"].itertuples():
+        hist = sorted((m.step, m.value) for m in c.get_metric_history(r.mlflow_run_id, "test_loss"))
+        curves[f"N={r.N:.1e} src={r.source}"] = hist
+    return curves
+
+
+def load_all(tracking_uri: str, experiment: str, parent_run_id: str | None = None):
+    c = tracking.client(tracking_uri)
+    exp = c.get_experiment_by_name(experiment)
+    if exp is None:
+        from tasks.errors import InputError
+
+        raise InputError("--experiment", experiment, "is not an MLflow experiment in this store",
+                         f"check the name, or the store ({tracking_uri})")
+    all_runs = finished_runs(c, exp.experiment_id, parent_run_id)
+    return c, exp.experiment_id, all_runs

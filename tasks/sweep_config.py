@@ -1,0 +1,203 @@
+"""SweepConfig: one pydantic model for a transfer sweep, from a YAML file or Prefect parameters.
+
+Every field carries a description (the Prefect UI renders them as a form). `SweepConfig.load(path)`
+and `SweepConfig.checked(dict)` turn any validation error into an `InputError` naming the field, so
+a bad config stops before any data is prepared or any run trained.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tasks.errors import InputError
+
+MIN_SIZES = 3  # the transfer law's beta needs a slope in ln N with a residual
+MIN_FINETUNE_SIZES = 3  # alpha needs a slope in ln D_F with a residual
+REGISTERED = ("python", "python-with-tests", "english", "code-other")
+
+
+def _check_corpus(spec: str, field: str) -> str:
+    if spec in REGISTERED or spec.startswith("hf:"):
+        return spec
+    if any(ch in spec for ch in "*?["):
+        return spec
+    if not Path(spec).expanduser().exists():
+        raise ValueError(f"{field}: {spec!r} is neither a registered corpus ({', '.join(REGISTERED)}) "
+                         "nor an existing path")
+    return spec
+
+
+class Source(BaseModel):
+    """A pre-training distribution: one corpus, or a weighted mixture of corpora."""
+
+    model_config = ConfigDict(extra="forbid")
+    corpus: str | None = Field(None, description="a registered corpus name or a path")
+    mixture: dict[str, float] | None = Field(
+        None, description="corpus -> weight (share of pre-training tokens); weights sum to 1")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "Source":
+        if (self.corpus is None) == (self.mixture is None):
+            raise ValueError("give exactly one of corpus or mixture")
+        if self.corpus is not None:
+            _check_corpus(self.corpus, "corpus")
+        else:
+            if len(self.mixture) < 2:
+                raise ValueError("a mixture needs at least two corpora")
+            for name, w in self.mixture.items():
+                _check_corpus(name, "mixture")
+                if not (isinstance(w, (int, float)) and w > 0 and math.isfinite(w)):
+                    raise ValueError(f"mixture weight of {name!r} must be a positive number, got {w!r}")
+            total = sum(self.mixture.values())
+            if abs(total - 1.0) > 1e-6:
+                raise ValueError(f"mixture weights sum to {total:g}, not 1")
+        return self
+
+    def corpora(self) -> list[str]:
+        return [self.corpus] if self.corpus else list(self.mixture)
+
+
+class SweepConfig(BaseModel):
+    """A transfer sweep: sizes x data-set sizes, from scratch and fine-tuned from each source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("transfer-sweep", min_length=1, description="MLflow experiment name")
+    target: str = Field("python", description="target corpus (fine-tuning and from-scratch data)")
+    sources: dict[str, Source] = Field(
+        ..., min_length=1, description="pre-training sources by name: {corpus: …} or {mixture: {…}}")
+    sizes: list[float] = Field(..., description="target non-embedding parameter counts N; each maps "
+                               "to a shape on the family's aspect-ratio line (model/shapes.py)")
+    finetune_tokens: list[int] = Field(..., description="the D_F grid: target tokens per fine-tune")
+    scratch_tokens: list[int] | None = Field(
+        None, description="D grid of from-scratch runs; default: the D_F grid. Add larger D so the "
+        "from-scratch surface is known where fine-tuned runs land (D_E)")
+    pretrain_tokens: int = Field(..., gt=0, description="pre-training budget per size, in tokens "
+                                 "(the run may stop earlier on its own held-out loss)")
+    n_ctx: int = Field(128, gt=1, description="context length in tokens")
+    batch_size: int = Field(32, gt=0, description="sequences per optimiser step, all runs")
+    lr: float | Literal["kaplan"] = Field(
+        "kaplan", description="peak learning rate, or 'kaplan': lr(N) = 0.003239 - 0.0001395 ln N "
+        "(Kaplan et al. 2020, eq. D.1)")
+    finetune_lr_scale: float = Field(1.0, gt=0, description="fine-tune peak lr = scale x lr(N)")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine decays to ratio x peak lr")
+    warmup_steps: int = Field(50, ge=0, description="linear warm-up steps, all runs")
+    max_steps: int = Field(3000, gt=0, description="step cap of scratch and fine-tune runs; early "
+                           "stopping should end them first")
+    eval_interval: int = Field(25, gt=0, description="steps between held-out evaluations")
+    eval_tokens: int = Field(16384, gt=0, description="held-out tokens per evaluation")
+    patience: int = Field(4, ge=0, description="evaluations without improvement before stopping")
+    seed: int = Field(0, ge=0, description="seed of every run")
+    test_fraction: float = Field(0.03, gt=0, lt=1, description="held-out share of each corpus, by file")
+    slots: int | Literal["auto"] = Field(
+        "auto", description="runs at once: 'auto' = one per GPU, else CPU cores / threads_per_run")
+    threads_per_run: int | Literal["auto"] = Field("auto", description="torch CPU threads per run; "
+                                                   "'auto' = 1 (measured faster than one 2-thread run)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when present")
+    home: str | None = Field(None, description="project run folder (default $TRANSFER_LAWS_HOME or "
+                             "./.transfer-laws)")
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, v: list[float]) -> list[float]:
+        for n in v:
+            if not (n > 0 and math.isfinite(n)):
+                raise ValueError(f"every size must be a positive number, got {n!r}")
+        if len(set(v)) != len(v):
+            dup = sorted({n for n in v if v.count(n) > 1})
+            raise ValueError(f"duplicate sizes {dup}")
+        if len(v) < MIN_SIZES:
+            raise ValueError(f"{len(v)} sizes given; the transfer fit needs at least {MIN_SIZES}")
+        return sorted(v)
+
+    @field_validator("finetune_tokens", "scratch_tokens")
+    @classmethod
+    def _tokens(cls, v: list[int] | None, info) -> list[int] | None:
+        if v is None:
+            return v
+        for d in v:
+            if d <= 0:
+                raise ValueError(f"every data-set size must be a positive number of tokens, got {d!r}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"duplicate data-set sizes {sorted({d for d in v if v.count(d) > 1})}")
+        if info.field_name == "finetune_tokens" and len(v) < MIN_FINETUNE_SIZES:
+            raise ValueError(f"{len(v)} D_F values given; the transfer fit needs at least "
+                             f"{MIN_FINETUNE_SIZES}")
+        return sorted(v)
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, v: str) -> str:
+        return _check_corpus(v, "target")
+
+    @model_validator(mode="after")
+    def _distinct_shapes(self) -> "SweepConfig":
+        from model.shapes import shape_for
+
+        shapes = [shape_for(n, n_ctx=self.n_ctx) for n in self.sizes]
+        seen: dict = {}
+        for n, s in zip(self.sizes, shapes):
+            if s in seen:
+                raise ValueError(f"sizes {seen[s]:g} and {n:g} map to the same shape ({s.describe()}); "
+                                 "space sizes further apart")
+            seen[s] = n
+        return self
+
+    # ---- derived values -------------------------------------------------------------------------
+    def scratch_grid(self) -> list[int]:
+        return sorted(set(self.scratch_tokens or []) | set(self.finetune_tokens))
+
+    def lr_for(self, n: float) -> float:
+        if self.lr == "kaplan":
+            return max(1e-5, 0.003239 - 0.0001395 * math.log(n))
+        return float(self.lr)
+
+    def config_hash(self) -> str:
+        payload = self.model_dump(exclude={"home", "slots", "threads_per_run", "device"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+    # ---- loading with errors that name the field --------------------------------------------------
+    @classmethod
+    def checked(cls, values: dict) -> "SweepConfig":
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"]) or "config"
+            msg = err["msg"].removeprefix("Value error, ")
+            raise InputError(loc, err.get("input"), msg, _fix_for(loc, msg)) from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SweepConfig":
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise InputError("CONFIG", str(p), "does not exist", "give the path of a sweep YAML file, "
+                             "e.g. configs/demo.yaml")
+        try:
+            values = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            raise InputError("CONFIG", str(p), f"is not valid YAML ({exc})", "fix the YAML syntax") from None
+        if not isinstance(values, dict):
+            raise InputError("CONFIG", str(p), "is not a mapping of fields", "see configs/demo.yaml")
+        return cls.checked(values)
+
+
+def _fix_for(loc: str, msg: str) -> str:
+    if "extra" in msg.lower() or "not permitted" in msg:
+        return f"remove {loc.split('.')[-1]!r}; the fields are listed by `transfer-laws run --help-config`"
+    if "sum to" in msg:
+        return "make the mixture weights add up to 1"
+    if "at least" in msg:
+        return "add values to the grid"
+    if "duplicate" in msg or "same shape" in msg:
+        return "list each value once"
+    if "registered corpus" in msg:
+        return "use python, english, code-other, a folder or a file"
+    return "see the field descriptions in configs/demo.yaml"

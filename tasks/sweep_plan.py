@@ -1,0 +1,112 @@
+"""The sweep's DAG as data: every run with its kind, shape, data, parent and `RunConfig`.
+
+Pure planning (no training, no Prefect, no MLflow), so `dry-run`, `status`, the sweep flow and the
+tests all see the same runs with the same run_keys.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.shapes import Shape, shape_for
+from tasks.data import PreparedData
+from tasks.errors import InputError
+from tasks.sweep_config import SweepConfig
+from tasks.train.config import RunConfig
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    kind: str  # pretrain | scratch | finetune
+    label: str  # what a person reads in the Prefect UI
+    shape: Shape
+    source: str  # source name for pretrain/finetune, "" for scratch
+    config: RunConfig
+    parent: str = ""  # run_key of the pre-training run a fine-tune starts from
+
+    @property
+    def run_key(self) -> str:
+        return self.config.run_key()
+
+    @property
+    def n(self) -> int:
+        return self.shape.params_non_embedding
+
+    @property
+    def est_tokens(self) -> int:
+        """Tokens the run is expected to process: the cap for pre-training; for early-stopped runs a
+        documented guess of ~30 epochs (small D overfits within tens of epochs), within the cap."""
+        cfg = self.config
+        per_step = cfg.batch_size * cfg.n_ctx
+        if self.kind == "pretrain":
+            return cfg.max_steps * per_step
+        steps = min(cfg.max_steps, max(4 * cfg.eval_interval, 30 * (cfg.dataset_tokens or 0) // per_step))
+        return steps * per_step
+
+    @property
+    def est_flops(self) -> float:
+        return 6.0 * self.n * self.est_tokens
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.1e}".replace("e+0", "e").replace("e+", "e")
+
+
+def check_against_data(cfg: SweepConfig, target: PreparedData) -> None:
+    """Data-dependent checks, done before any training: every D must fit in the target's training split."""
+    for field, grid in (("finetune_tokens", cfg.finetune_tokens), ("scratch_tokens", cfg.scratch_grid())):
+        too_big = [d for d in grid if d > target.train_tokens]
+        if too_big:
+            raise InputError(field, too_big, f"exceeds the {target.train_tokens:,} training tokens of "
+                             f"target {cfg.target!r}", f"keep every value <= {target.train_tokens:,}")
+        too_small = [d for d in grid if d <= cfg.n_ctx]
+        if too_small:
+            raise InputError(field, too_small, f"is not above the context n_ctx={cfg.n_ctx}",
+                             "use data-set sizes larger than one context")
+
+
+def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData], runs_dir: Path,
+         threads: int = 1) -> list[PlannedRun]:
+    """Pre-trains first (they gate the fine-tunes), then scratch runs, then fine-tunes."""
+    check_against_data(cfg, target)
+    per_step = cfg.batch_size * cfg.n_ctx
+    device = cfg.device
+    common = dict(n_ctx=cfg.n_ctx, batch_size=cfg.batch_size, warmup_steps=cfg.warmup_steps,
+                  eval_interval=cfg.eval_interval, eval_tokens=cfg.eval_tokens, patience=cfg.patience,
+                  seed=cfg.seed, device=device, threads=threads, vocab_size=target.vocab_size)
+    pretrains: dict[tuple[int, str], PlannedRun] = {}
+    scratch: list[PlannedRun] = []
+    finetunes: list[PlannedRun] = []
+    for n_target in cfg.sizes:
+        shape = shape_for(n_target, n_ctx=cfg.n_ctx)
+        dims = dict(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head)
+        lr = cfg.lr_for(shape.params_non_embedding)
+        n_txt = _fmt(shape.params_non_embedding)
+        for name, data in sources.items():
+            steps = max(cfg.warmup_steps + 1, math.ceil(cfg.pretrain_tokens / per_step))
+            rc = RunConfig(kind="pretrain", source=name, target=name, **dims, **common, lr=lr,
+                           min_lr=lr * cfg.min_lr_ratio, max_steps=steps, data_dir=data.root,
+                           data_key=data.key, dataset_tokens=None, out_dir="-")
+            rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
+            pretrains[(shape.params_non_embedding, name)] = PlannedRun(
+                "pretrain", f"pretrain N={n_txt} src={name}", shape, name, rc)
+        for d in cfg.scratch_grid():
+            rc = RunConfig(kind="scratch", target=cfg.target, **dims, **common, lr=lr,
+                           min_lr=lr * cfg.min_lr_ratio, max_steps=cfg.max_steps, data_dir=target.root,
+                           data_key=target.key, dataset_tokens=d, out_dir="-")
+            rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
+            scratch.append(PlannedRun("scratch", f"scratch N={n_txt} D={_fmt(d)}", shape, "", rc))
+        ft_lr = lr * cfg.finetune_lr_scale
+        for name in sources:
+            parent = pretrains[(shape.params_non_embedding, name)]
+            for d in cfg.finetune_tokens:
+                rc = RunConfig(kind="finetune", source=name, target=cfg.target, **dims, **common,
+                               lr=ft_lr, min_lr=ft_lr * cfg.min_lr_ratio, max_steps=cfg.max_steps,
+                               data_dir=target.root, data_key=target.key, dataset_tokens=d,
+                               init_from=str(Path(parent.config.out_dir) / "best"),
+                               init_key=parent.run_key, out_dir="-")
+                rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
+                finetunes.append(PlannedRun("finetune", f"finetune N={n_txt} D={_fmt(d)} src={name}",
+                                            shape, name, rc, parent=parent.run_key))
+    return list(pretrains.values()) + scratch + finetunes

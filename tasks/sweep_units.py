@@ -1,0 +1,125 @@
+"""The sweep's units of work as Prefect tasks: prepare the corpora, open the sweep's MLflow parent
+run, train one run. Each is small; the flow in `flows/sweep.py` only composes them.
+
+Run identity (DESIGN.md): a run is done when its MLflow run (found by the `run_key` tag) is
+FINISHED with `best_test_loss` (and, for a pre-train, its checkpoint exists). MLflow is the record:
+a done run is returned from MLflow without training and without a new MLflow run; an interrupted
+one resumes from its checkpoint inside the same MLflow run. (A Prefect result cache is not used: it
+could claim a run is done after the MLflow store that records it was lost.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks import slots, tracking
+from tasks.corpora import mix_corpora, resolve_corpus
+from tasks.data import PreparedData, prepare
+from tasks.sweep_config import SweepConfig
+from tasks.sweep_plan import PlannedRun
+from tasks.train.launch import RunFailed, launch
+
+SUMMARY_KEYS = ("best_test_loss", "best_step", "best_epoch", "tokens_seen", "flops", "tokens_per_second")
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What every run of one sweep shares (plain values: safe to pass to threads and to log)."""
+
+    experiment: str
+    experiment_id: str
+    tracking_uri: str
+    parent_run_id: str
+    slot_pool: str
+    threads: int
+    mlflow_ui: str = "http://127.0.0.1:5000"
+    timeout_s: float | None = None
+
+
+def resolve_source(name: str, spec, cache: Path, field: str):
+    if spec.corpus is not None:
+        return resolve_corpus(spec.corpus, cache, field=field)
+    parts = {c: resolve_corpus(c, cache, field=f"{field}.mixture") for c in spec.mixture}
+    return mix_corpora(name, parts, spec.mixture)
+
+
+@task(name="prepare-data", cache_policy=NO_CACHE)
+def prepare_corpora(cfg: SweepConfig, cache: str) -> tuple[PreparedData, dict[str, PreparedData]]:
+    """Tokenise and split the target and every source once (content-hash cached on disk)."""
+    cache_dir = Path(cache)
+    target = prepare(resolve_corpus(cfg.target, cache_dir, field="target"), cache_dir, cfg.test_fraction)
+    sources = {name: prepare(resolve_source(name, spec, cache_dir, f"sources.{name}"), cache_dir,
+                             cfg.test_fraction)
+               for name, spec in cfg.sources.items()}
+    return target, sources
+
+
+@task(name="open-sweep", cache_policy=NO_CACHE)
+def open_sweep(cfg: SweepConfig, tracking_uri: str, artifact_root: str, flow_run_id: str,
+               flow_run_url: str) -> tuple[str, str]:
+    """The experiment and the sweep's parent run, found again on rerun by its config hash."""
+    c = tracking.client(tracking_uri)
+    exp_id = tracking.ensure_experiment(c, cfg.name, Path(artifact_root))
+    key = f"sweep-{cfg.config_hash()}"
+    run_id = tracking.start_or_resume(
+        c, exp_id, key, run_name=key,
+        tags={"kind": "sweep", "sweep_hash": cfg.config_hash(), "target": cfg.target,
+              "prefect.flow_run_id": flow_run_id, "prefect.flow_run_url": flow_run_url})
+    tracking.log_params_once(c, run_id, {"config": cfg.model_dump_json()[:6000]})
+    return exp_id, run_id
+
+
+def _summary(run: PlannedRun, mlflow_run_id: str, values: dict, trained: bool) -> dict:
+    return {"run_key": run.run_key, "label": run.label, "kind": run.kind, "mlflow_run_id": mlflow_run_id,
+            "trained": trained, **{k: values.get(k) for k in SUMMARY_KEYS}}
+
+
+def is_done(run: PlannedRun, found) -> bool:
+    if not tracking.is_done(found):
+        return False
+    return run.kind != "pretrain" or (Path(run.config.out_dir) / "best" / "model.safetensors").exists()
+
+
+def retry_infrastructure_only(task, task_run, state) -> bool:
+    """Retry runs killed from outside (signal, timeout, out of memory, a busy run folder), never
+    deterministic failures (bad input, a diverged loss, a bug): those would fail the same way."""
+    try:
+        state.result()
+    except RunFailed as exc:
+        return exc.exit_code < 0 or exc.kind in ("timeout", "RunBusy") or "out of memory" in str(exc).lower()
+    except Exception:
+        return False
+    return False
+
+
+@task(name="train-run", task_run_name="{run.label}", cache_policy=NO_CACHE, retries=2,
+      retry_delay_seconds=10, retry_condition_fn=retry_infrastructure_only)
+def train_run(run: PlannedRun, ctx: SweepContext) -> dict:
+    """Train one planned run unless MLflow already records it done; return its summary."""
+    from prefect.artifacts import create_link_artifact
+    from prefect.runtime import flow_run, task_run
+
+    log = get_run_logger()
+    c = tracking.client(ctx.tracking_uri)
+    found = tracking.find_run(c, ctx.experiment_id, run.run_key)
+    if is_done(run, found):
+        log.info("%s: done already (MLflow run %s), skipped", run.label, found.info.run_id)
+        return _summary(run, found.info.run_id, found.data.metrics, trained=False)
+    with slots.take(ctx.slot_pool) as device:
+        log.info("%s: training on %s (run_key %s, log %s/train.log)", run.label, device, run.run_key,
+                 run.config.out_dir)
+        result = launch(run.config.model_copy(update={"threads": ctx.threads}), experiment=ctx.experiment,
+                        tracking_uri=ctx.tracking_uri, parent_run_id=ctx.parent_run_id,
+                        tags={"run_name": run.label, "prefect.flow_run_id": str(flow_run.id),
+                              "prefect.task_run_id": str(task_run.id), "parent_run_key": run.parent},
+                        env=slots.env_for(device, ctx.threads), log_to_file=True, timeout=ctx.timeout_s)
+    found = tracking.find_run(c, ctx.experiment_id, run.run_key)
+    url = f"{ctx.mlflow_ui}/#/experiments/{ctx.experiment_id}/runs/{found.info.run_id}"
+    create_link_artifact(link=url, link_text=f"MLflow: {run.label}",
+                         key=f"mlflow-{run.run_key}", description="the run's metrics and checkpoint")
+    log.info("%s: best held-out loss %.4f at step %d (%s)", run.label, result.best_test_loss,
+             result.best_step, result.stopped)
+    return _summary(run, found.info.run_id, vars(result), trained=True)
