@@ -21,10 +21,7 @@ $(STAMP): pyproject.toml
 
 # The embedded default: no Prefect server, MLflow in $(HOME_DIR)/mlflow.db.
 demo: $(STAMP)
-	$(BIN)/transfer-laws train --corpus python --home $(HOME_DIR) --n 1e5 --n-ctx 128 \
-	  --batch-size 32 --max-steps 1500 --warmup-steps 100 --eval-interval 100 --patience 4 \
-	  --experiment demo
-	@echo "MLflow UI: make ui-mlflow   (then open http://127.0.0.1:5000)"
+	$(BIN)/transfer-laws run configs/demo.yaml --home $(HOME_DIR)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -153,9 +153,16 @@ def _print_report(report: dict | None, paths) -> None:
     if report:
         out = Path(report["report_dir"])
         print(f"\nreport: {out / 'report.md'}")
+        if report["fit"].get("status") == "failed":
+            print(f"  no trustworthy fit: {report['fit']['error']}")
         for src, t in report["fit"].get("transfer", {}).items():
             ci = t.get("ci95", {})
-            print(f"  {src}: k={t.get('k'):.4g} alpha={t.get('alpha'):.4f} {ci.get('alpha')} "
-                  f"beta={t.get('beta'):.4f} {ci.get('beta')}")
+            print(f"  {src}: k={_num(t.get('k'))} alpha={_num(t.get('alpha'))} {ci.get('alpha')} "
+                  f"beta={_num(t.get('beta'))} {ci.get('beta')} ({t.get('n_points')} points, "
+                  f"status {t.get('status')}{': ' + t['message'] if t.get('message') else ''})")
     print(f"\nMLflow UI:  make ui-mlflow   (or: mlflow ui --backend-store-uri {paths.mlflow_uri})")
     print(f"Prefect UI: make ui-prefect  (or: PREFECT_HOME={paths.prefect_home} prefect server start)")
+
+
+def _num(x) -> str:
+    return "—" if x is None else f"{x:.4g}"

@@ -38,9 +38,11 @@ def export_runs(experiment: str, parent_run_id: str | None, home: str | None) ->
 @task(name="fit-and-report", cache_policy=NO_CACHE)
 def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, seed: int = 0) -> dict:
     """Fit the runs table and write the report, unless the same report exists already."""
+    from tasks.errors import InputError
     from tasks.fit_report import fit_runs
     from tasks.fitting.analysis import AnalysisOptions
     from tasks.fitting.bootstrap import BootstrapOptions
+    from tasks.fitting.robust import FitError
     from tasks.runs_table import read_runs, validate_runs
 
     log = get_run_logger()
@@ -51,10 +53,18 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, see
     if (out / "fit.json").exists():
         log.info("report for these runs exists already: %s", out)
     else:
-        df = validate_runs(read_runs(table["runs_csv"]), form=form)
         options = AnalysisOptions(form=form, bootstrap=BootstrapOptions(n_resamples=bootstrap, seed=seed))
         tmp = out.with_name(out.name + ".tmp")
-        fit_runs(df, tmp, options)
+        tmp.mkdir(parents=True, exist_ok=True)
+        df = read_runs(table["runs_csv"])
+        try:
+            df = validate_runs(df, form=form)
+            fit_runs(df, tmp, options)
+        except (FitError, InputError) as exc:  # the runs stay valid; the report says why no fit
+            log.warning("no trustworthy fit: %s", exc)
+            (tmp / "fit.json").write_text(json.dumps({"status": "failed", "error": str(exc),
+                                                      "transfer": {}, "n_runs": len(df)}, indent=1))
+            (tmp / "report.md").write_text(f"# Scaling-law fit\n\nNo trustworthy fit: {exc}\n")
         _sweep_figures(df, tmp, table["curves"])
         (tmp / "runs.csv").write_text(Path(table["runs_csv"]).read_text())
         if out.exists():
@@ -74,6 +84,8 @@ def _sweep_figures(df: pd.DataFrame, out: Path, curves: dict) -> None:
 
     points_path = out / "points.csv"
     points = pd.read_csv(points_path) if points_path.exists() else None
+    if points is not None and "D_E" not in points.columns:
+        points = None
     if points is not None and "D_F" not in points.columns:
         points = points.rename(columns={"D": "D_F", "fraction_D_F_over_D_E": "fraction",
                                         "multiplier_D_E_over_D_F": "multiplier"})

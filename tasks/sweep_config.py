@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tasks.errors import InputError
 
-MIN_SIZES = 3  # the transfer law's beta needs a slope in ln N with a residual
-MIN_FINETUNE_SIZES = 3  # alpha needs a slope in ln D_F with a residual
+MIN_SIZES = 2  # the transfer law needs a slope in ln N (beta)
+MIN_FINETUNE_SIZES = 2  # and a slope in ln D_F (alpha)
 REGISTERED = ("python", "python-with-tests", "english", "code-other")
 
 
@@ -143,7 +143,7 @@ class SweepConfig(BaseModel):
         seen: dict = {}
         for n, s in zip(self.sizes, shapes):
             if s in seen:
-                raise ValueError(f"sizes {seen[s]:g} and {n:g} map to the same shape ({s.describe()}); "
+                raise ValueError(f"sizes: sizes {seen[s]:g} and {n:g} map to the same shape ({s.describe()}); "
                                  "space sizes further apart")
             seen[s] = n
         return self
@@ -168,9 +168,13 @@ class SweepConfig(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"]) or "config"
+            loc = ".".join(str(p) for p in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
-            raise InputError(loc, err.get("input"), msg, _fix_for(loc, msg)) from None
+            value = err.get("input")
+            if not loc:  # a cross-field check: its message starts with "<field>: "
+                loc, _, msg = msg.partition(": ") if ": " in msg else ("config", "", msg)
+                value = values.get(loc)
+            raise InputError(loc, value, msg, _fix_for(loc, msg)) from None
 
     @classmethod
     def load(cls, path: str | Path) -> "SweepConfig":

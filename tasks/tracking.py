@@ -46,10 +46,18 @@ def client(tracking_uri: str):
     return MlflowClient(tracking_uri)
 
 
+def default_artifact_root(tracking_uri: str) -> Path | None:
+    """Beside a SQLite store (absolute): MLflow's own default is ./mlruns under the current directory."""
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlartifacts"
+    return None  # a tracking server decides where artifacts go
+
+
 def ensure_experiment(c, name: str, artifact_root: Path | None = None) -> str:
     exp = c.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
+    artifact_root = artifact_root or default_artifact_root(c.tracking_uri)
     location = (Path(artifact_root) / name).resolve().as_uri() if artifact_root else None
     try:
         return c.create_experiment(name, artifact_location=location)

@@ -140,7 +140,9 @@ def test_mlflow_run_holds_params_metrics_checkpoint_and_run_json(toy_data, tmp_p
     cfg = tiny(toy_data, tmp_path / "run", kind="scratch", target="toy")
     res = launch(cfg, experiment="records", tracking_uri=uri)
     c = tracking.client(uri)
-    run = tracking.find_run(c, c.get_experiment_by_name("records").experiment_id, cfg.run_key())
+    exp = c.get_experiment_by_name("records")
+    assert exp.artifact_location == (tmp_path / "mlartifacts" / "records").as_uri()  # beside the store
+    run = tracking.find_run(c, exp.experiment_id, cfg.run_key())
     assert tracking.is_done(run)
     assert run.data.tags["run_key"] == cfg.run_key() and run.data.tags["kind"] == "scratch"
     for name in tracking.PARAM_NAMES:
@@ -155,3 +157,29 @@ def test_mlflow_run_holds_params_metrics_checkpoint_and_run_json(toy_data, tmp_p
     assert {"run.json", "checkpoint"} <= files
     ckpt = {f.path for f in c.list_artifacts(run.info.run_id, "checkpoint")}
     assert {"checkpoint/config.json", "checkpoint/model.safetensors"} <= ckpt
+
+
+def test_killing_the_launcher_kills_its_training_process(toy_data, tmp_path):
+    """kill -9 of the process that launched a run (a CLI, a sweep) must not leave the run training."""
+    cfg = tiny(toy_data, tmp_path / "orphan", max_steps=100_000, eval_interval=50)
+    script = (f"from tasks.train.config import RunConfig\nfrom tasks.train.launch import launch\n"
+              f"launch(RunConfig.model_validate_json({cfg.model_dump_json()!r}))\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(REPO)})
+    ckpts = tmp_path / "orphan" / "checkpoints"
+    deadline = time.time() + 120
+    while not any(ckpts.glob("step_*")):
+        assert parent.poll() is None and time.time() < deadline
+        time.sleep(0.1)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    import fcntl
+
+    deadline = time.time() + 30
+    while True:  # the run folder's lock is free once no process trains in it
+        with open(tmp_path / "orphan" / "run.lock", "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                assert time.time() < deadline, "the training process outlived its launcher"
+                time.sleep(0.2)

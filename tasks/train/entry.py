@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 import traceback
 from dataclasses import asdict
 from pathlib import Path
@@ -22,6 +23,26 @@ def _quiet_libraries() -> None:
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     logging.getLogger("accelerate").setLevel(logging.ERROR)
+
+
+def run_params(cfg) -> dict:
+    """The MLflow params of a run (DESIGN.md names, plus every optimiser and data-identity field)."""
+    from model.shapes import Shape
+    from tasks.data import load_prepared
+
+    data = load_prepared(cfg.data_dir)
+    d = data.check_subset(cfg.dataset_tokens)
+    shape = Shape(cfg.n_layer, cfg.d_model, cfg.n_head, cfg.n_ctx, cfg.vocab_size)
+    return {
+        "n_layer": cfg.n_layer, "d_model": cfg.d_model, "n_head": cfg.n_head, "n_ctx": cfg.n_ctx,
+        "vocab_size": cfg.vocab_size, "params_non_embedding": shape.params_non_embedding,
+        "params_embedding": shape.params_embedding, "params_total": shape.params_total,
+        "dataset_tokens": d, "dataset_chars": data.chars_in_prefix(d), "lr": cfg.lr,
+        "batch_size": cfg.batch_size, "seed": cfg.seed, "min_lr": cfg.min_lr,
+        "warmup_steps": cfg.warmup_steps, "max_steps": cfg.max_steps,
+        "weight_decay": cfg.weight_decay, "beta1": cfg.beta1, "beta2": cfg.beta2,
+        "grad_clip": cfg.grad_clip, "eval_interval": cfg.eval_interval, "patience": cfg.patience,
+        "data_key": cfg.data_key, "init_key": cfg.init_key}
 
 
 def _lock_run_folder(out: Path):
@@ -56,6 +77,8 @@ def run(config_path: Path, result_path: Path, experiment: str | None, tracking_u
         result_path.write_text(json.dumps(outcome, indent=2))
         print(outcome["error"], file=sys.stderr)
         return 4
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
     c = run_id = sink = None
     if experiment:
         c = tracking.client(tracking_uri)
@@ -69,25 +92,10 @@ def run(config_path: Path, result_path: Path, experiment: str | None, tracking_u
     try:
         _quiet_libraries()
         if c is not None:
-            from tasks.data import load_prepared
-
-            data = load_prepared(cfg.data_dir)
-            d = data.check_subset(cfg.dataset_tokens)
-            from model.shapes import Shape
-
-            shape = Shape(cfg.n_layer, cfg.d_model, cfg.n_head, cfg.n_ctx, cfg.vocab_size)
-            tracking.log_params_once(c, run_id, {
-                "n_layer": cfg.n_layer, "d_model": cfg.d_model, "n_head": cfg.n_head,
-                "n_ctx": cfg.n_ctx, "vocab_size": cfg.vocab_size,
-                "params_non_embedding": shape.params_non_embedding,
-                "params_embedding": shape.params_embedding, "params_total": shape.params_total,
-                "dataset_tokens": d, "dataset_chars": data.chars_in_prefix(d), "lr": cfg.lr,
-                "batch_size": cfg.batch_size, "seed": cfg.seed, "min_lr": cfg.min_lr,
-                "warmup_steps": cfg.warmup_steps, "max_steps": cfg.max_steps,
-                "weight_decay": cfg.weight_decay, "beta1": cfg.beta1, "beta2": cfg.beta2,
-                "grad_clip": cfg.grad_clip, "eval_interval": cfg.eval_interval,
-                "patience": cfg.patience, "data_key": cfg.data_key, "init_key": cfg.init_key})
+            tracking.log_params_once(c, run_id, run_params(cfg))
+        timings["setup_s"] = time.perf_counter() - t0
         result = train(cfg, sink=sink, show_progress=progress)
+        timings["train_s"] = time.perf_counter() - t0 - timings["setup_s"]
         record = {"config": cfg.model_dump(), "result": asdict(result), "run_key": run_key,
                   "mlflow_run_id": run_id}
         run_json = Path(cfg.out_dir) / "run.json"
@@ -98,7 +106,8 @@ def run(config_path: Path, result_path: Path, experiment: str | None, tracking_u
             c.log_artifacts(run_id, result.best_checkpoint, artifact_path="checkpoint")
             c.log_artifact(run_id, str(run_json))
             c.set_terminated(run_id, "FINISHED")
-        outcome.update(status="FINISHED", result=asdict(result))
+        timings["finish_s"] = time.perf_counter() - t0 - timings["setup_s"] - timings["train_s"]
+        outcome.update(status="FINISHED", result=asdict(result), timings=timings)
         code = 0
     except InputError as exc:
         outcome.update(status="FAILED", error=str(exc), error_type="InputError")

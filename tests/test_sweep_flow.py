@@ -1,0 +1,96 @@
+"""The sweep as a real Prefect flow on a real MLflow store: kill -9 mid-sweep, rerun, nothing lost,
+nothing duplicated, the fit produced; a third run trains nothing."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import yaml
+
+from tasks import tracking
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def stdlib_folder(dest: Path, files: list[Path]) -> Path:
+    for f in files:
+        (dest / f.name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, dest / f.name)
+    return dest
+
+
+def micro_config(tmp_path: Path) -> Path:
+    lib = Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(p for p in lib.glob("*.py") if 2_000 < p.stat().st_size < 30_000)
+    target = stdlib_folder(tmp_path / "target", files[0:120:2])
+    source = stdlib_folder(tmp_path / "source", files[1:120:2])
+    cfg = dict(name="micro", target=str(target), sources={"pylib": {"corpus": str(source)}},
+               sizes=[3000, 12000], finetune_tokens=[2000, 8000], scratch_tokens=[32000, 100000],
+               pretrain_tokens=60000, n_ctx=32, batch_size=8, max_steps=120, warmup_steps=5,
+               eval_interval=10, eval_tokens=1024, patience=3, test_fraction=0.1,
+               home=str(tmp_path / "home"))
+    path = tmp_path / "micro.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def cli(*args, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "flows.cli", *args], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, **kw)
+
+
+def child_runs(uri: str) -> list:
+    c = tracking.client(uri)
+    exp = c.get_experiment_by_name("micro")
+    if exp is None:
+        return []
+    return [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("kind") != "sweep"]
+
+
+def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
+    config = micro_config(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
+    planned = 2 + 2 * 4 + 2 * 2  # pretrain + scratch (D_F grid + 2) + finetune
+
+    first = cli("run", str(config), "--bootstrap", "20")
+    deadline = time.time() + 300
+    while sum(r.info.status == "FINISHED" for r in child_runs(uri)) < 3:
+        assert first.poll() is None, first.stdout.read()
+        assert time.time() < deadline, "sweep made no progress"
+        time.sleep(0.5)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    time.sleep(1.0)
+    try:
+        os.killpg(first.pid, signal.SIGKILL)  # the ephemeral Prefect server it started
+    except ProcessLookupError:
+        pass
+    finished_before = {r.data.tags["run_key"] for r in child_runs(uri) if r.info.status == "FINISHED"}
+    assert 3 <= len(finished_before) < planned
+
+    second = cli("run", str(config), "--bootstrap", "20")
+    out, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, out[-3000:]
+    runs = child_runs(uri)
+    keys = [r.data.tags["run_key"] for r in runs]
+    assert len(keys) == len(set(keys)) == planned, "one MLflow run per run_key, none lost"
+    assert all(r.info.status == "FINISHED" and "best_test_loss" in r.data.metrics for r in runs)
+    reports = [p for p in (tmp_path / "home" / "reports" / "micro").glob("*/fit.json")
+               if p.parent.name != "latest"]
+    assert len(reports) == 1 and "report:" in out
+    assert (tmp_path / "home" / "reports" / "micro" / "latest" / "fit.json").exists()
+    assert (reports[0].parent / "runs.csv").read_text().count("\n") == planned - 2 + 1  # target runs + header
+
+    third = cli("run", str(config), "--bootstrap", "20")
+    out3, _ = third.communicate(timeout=300)
+    assert third.returncode == 0, out3[-3000:]
+    assert "(0 trained now" in out3
+    assert len(child_runs(uri)) == planned
