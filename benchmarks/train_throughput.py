@@ -25,6 +25,9 @@ sys.path.insert(0, str(REPO))
 from tasks import env  # noqa: E402
 
 env.apply(env.project_paths(REPO / ".transfer-laws"))
+import logging  # noqa: E402
+
+logging.getLogger("accelerate").setLevel(logging.ERROR)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -183,3 +183,34 @@ def test_killing_the_launcher_kills_its_training_process(toy_data, tmp_path):
             except BlockingIOError:
                 assert time.time() < deadline, "the training process outlived its launcher"
                 time.sleep(0.2)
+
+
+def test_corrupted_checkpoints_are_detected_and_skipped(toy_data, tmp_path):
+    from tasks.train import checkpoints
+
+    cfg = tiny(toy_data, tmp_path / "run", max_steps=40)
+    ref = train(cfg, ListSink())
+    ckpts = checkpoints.step_folders(tmp_path / "run" / "checkpoints")
+    assert [p.name for p in ckpts] == ["step_00000040", "step_00000030"]  # the last two are kept
+    assert ref.best_checkpoint_sha256 and checkpoints.verify(tmp_path / "run" / "best") is None
+
+    # a truncated newest checkpoint: resume falls back to the one before and reaches the same losses
+    weights = ckpts[0] / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    again = train(cfg.model_copy(update={"max_steps": 40}), ListSink())
+    assert again.resumed_from_step == 30
+    assert abs(again.best_test_loss - ref.best_test_loss) <= 1e-5
+
+    # every checkpoint bad: the run restarts from step 0 instead of loading garbage
+    for folder in checkpoints.step_folders(tmp_path / "run" / "checkpoints"):
+        (folder / "optimizer.bin").write_bytes(b"garbage")
+    restarted = train(cfg, ListSink())
+    assert restarted.resumed_from_step == 0 and restarted.steps == 40
+
+    # a fine-tune must not start from a corrupted pre-trained model
+    best = tmp_path / "run" / "best" / "model.safetensors"
+    best.write_bytes(best.read_bytes()[:-10] + b"0123456789")
+    from tasks.errors import InputError
+
+    with pytest.raises(InputError, match="does not match its recorded sha256"):
+        train(tiny(toy_data, tmp_path / "ft", init_from=str(tmp_path / "run" / "best")), ListSink())

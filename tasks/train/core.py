@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,6 +27,7 @@ import numpy as np
 
 from tasks.data import load_prepared
 from tasks.errors import InputError
+from tasks.train import checkpoints
 from tasks.train.config import RunConfig
 
 
@@ -60,6 +60,7 @@ class RunResult:
     params_total: int
     best_checkpoint: str
     history: list[dict] = field(default_factory=list)  # evaluations: step, test_loss
+    best_checkpoint_sha256: str = ""  # of best/model.safetensors, also in best/manifest.json
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -98,11 +99,6 @@ def eval_starts(n_tokens: int, n_ctx: int, max_tokens: int) -> np.ndarray:
     return (np.linspace(0, n_windows - 1, take).round().astype(np.int64) * n_ctx)
 
 
-def latest_checkpoint(ckpt_root: Path) -> Path | None:
-    done = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir() and not p.name.endswith(".tmp"))
-    return done[-1] if done else None
-
-
 def _build_or_load_model(cfg: RunConfig):
     from model.build import build_model, load_pretrained, shape_of
     from model.shapes import Shape
@@ -114,6 +110,9 @@ def _build_or_load_model(cfg: RunConfig):
     if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
         raise InputError("init_from", str(path), "is not a checkpoint folder (needs config.json and "
                          "model.safetensors)", "point it at the best/ folder of a finished pre-training run")
+    if (path / checkpoints.MANIFEST).exists() and (reason := checkpoints.verify(path)):
+        raise InputError("init_from", str(path), f"cannot be trusted: {reason}",
+                         "rerun the pre-training run that wrote it (its run folder can be deleted)")
     model = load_pretrained(path)
     got = shape_of(model)
     if got != shape:
@@ -127,14 +126,6 @@ def _param_groups(model, weight_decay: float) -> list[dict]:
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     rest = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-
-
-def _atomic_replace(tmp: Path, final: Path) -> None:
-    old = final.with_name(final.name + ".old")
-    if final.exists():
-        os.rename(final, old)
-    os.rename(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = False) -> RunResult:
@@ -176,7 +167,7 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
     progress = _Progress()
     acc.register_for_checkpointing(progress)
     resumed_from = 0
-    latest = latest_checkpoint(ckpt_root)
+    latest = checkpoints.newest_valid(ckpt_root, warn=lambda msg: print(msg, flush=True))
     if latest is not None:
         acc.load_state(str(latest))
         resumed_from = progress.step
@@ -209,19 +200,15 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
         tmp = out / "best.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         acc.unwrap_model(model).save_pretrained(str(tmp), safe_serialization=True)
-        _atomic_replace(tmp, out / "best")
+        checkpoints.publish(tmp, out / "best")
 
     def save_checkpoint() -> None:
         final = ckpt_root / f"step_{progress.step:08d}"
         tmp = ckpt_root / f"step_{progress.step:08d}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         acc.save_state(str(tmp))
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-        for old in ckpt_root.glob("step_*"):
-            if old != final:
-                shutil.rmtree(old, ignore_errors=True)
+        checkpoints.publish(tmp, final)
+        checkpoints.prune(ckpt_root, keep=2)
 
     bar = None
     if show_progress:
@@ -306,4 +293,9 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
         dataset_tokens=d_tokens, dataset_chars=data.chars_in_prefix(d_tokens),
         params_non_embedding=shape.params_non_embedding, params_embedding=shape.params_embedding,
         params_total=shape.params_total, best_checkpoint=str(out / "best"),
-        history=list(progress.history))
+        history=list(progress.history), best_checkpoint_sha256=_best_hash(out / "best"))
+
+
+def _best_hash(best: Path) -> str:
+    manifest = best / checkpoints.MANIFEST
+    return json.loads(manifest.read_text()).get("model.safetensors", "") if manifest.exists() else ""
