@@ -6,7 +6,7 @@ Composition only: the work is in `tasks.sweep_units`; the DAG in `tasks.sweep_pl
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
-from prefect.futures import wait
+from prefect.futures import as_completed, wait
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -45,6 +45,14 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
     for run in runs:
         upstream = [futures[run.parent]] if run.parent else []
         futures[run.run_key] = train_run.submit(run, ctx, wait_for=upstream)
+    by_future = {id(f): run for run, f in ((r, futures[r.run_key]) for r in runs)}
+    for i, fut in enumerate(as_completed(list(futures.values())), start=1):
+        run = by_future[id(fut)]
+        state = fut.state
+        outcome = "done" if state.is_completed() else state.name.lower()
+        if state.is_completed() and fut.result().get("best_test_loss") is not None:
+            outcome += f", best loss {fut.result()['best_test_loss']:.4f}"
+        log.info("[%d/%d runs] %s: %s", i, len(runs), run.label, outcome)
     wait(list(futures.values()))
     failed = [run for run in runs if not futures[run.run_key].state.is_completed()]
     done = [futures[r.run_key].result() for r in runs if r not in failed]

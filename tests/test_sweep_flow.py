@@ -40,11 +40,11 @@ def micro_config(tmp_path: Path) -> Path:
     return path
 
 
-def cli(*args, **kw) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def cli(*args, env=None) -> subprocess.Popen:
+    env = env or {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, "-m", "flows.cli", *args], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, **kw)
+                            start_new_session=True)
 
 
 def child_runs(uri: str) -> list:
@@ -94,3 +94,20 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
     assert third.returncode == 0, out3[-3000:]
     assert "(0 trained now" in out3
     assert len(child_runs(uri)) == planned
+
+
+def test_failed_runs_fail_the_sweep_after_the_rest_finish(tmp_path):
+    config = micro_config(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
+    proc = cli("run", str(config), "--no-aggregate", env={**os.environ, "PYTHONPATH": str(REPO),
+                                                          "TRANSFER_LAWS_FAULT": "pretrain"})
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 1, out[-3000:]
+    assert "runs failed" in out and "pretrain N=" in out and "rerun the same command" in out
+    runs = child_runs(uri)
+    scratch = [r for r in runs if r.data.tags["kind"] == "scratch"]
+    assert len(scratch) == 8 and all(r.info.status == "FINISHED" for r in scratch)  # the rest finished
+    pre = [r for r in runs if r.data.tags["kind"] == "pretrain"]
+    assert len(pre) == 2 and all(r.info.status == "FAILED" and "injected fault" in r.data.tags["error"]
+                                 for r in pre)
+    assert not [r for r in runs if r.data.tags["kind"] == "finetune"]  # never started

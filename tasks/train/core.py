@@ -122,6 +122,16 @@ def _build_or_load_model(cfg: RunConfig):
     return model, shape
 
 
+def _injected_fault(cfg: RunConfig) -> None:
+    """Fault injection for reliability tests: `TRANSFER_LAWS_FAULT=<kind or run_key>[,…]` makes
+    the matching runs fail at start as a crash would (never set outside tests)."""
+    import os
+
+    targets = {t for t in os.environ.get("TRANSFER_LAWS_FAULT", "").split(",") if t}
+    if targets & {cfg.kind, cfg.run_key()}:
+        raise RuntimeError(f"injected fault (TRANSFER_LAWS_FAULT) in {cfg.kind} run {cfg.run_key()}")
+
+
 def _param_groups(model, weight_decay: float) -> list[dict]:
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     rest = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
@@ -136,6 +146,7 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
     from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
     t_start = time.perf_counter()
+    _injected_fault(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     data = load_prepared(cfg.data_dir)
