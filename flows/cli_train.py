@@ -106,9 +106,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     print(f"corpus {corpus.name!r}: {data.train_tokens:,} train / {data.test_tokens:,} held-out "
           f"tokens ({data.train_documents} / {data.test_documents} documents); run {cfg.run_key()} "
           f"-> {out}", flush=True)
-    result = launch(cfg, experiment=None if a.no_mlflow else a.experiment,
-                    tracking_uri=paths.mlflow_uri if not a.no_mlflow else None,
-                    show_progress=True)
+    from tasks.run_tracking import TrackingTarget
+
+    target = None if a.no_mlflow else TrackingTarget(paths.mlflow_uri, a.experiment)
+    result = launch(cfg, tracking=target, show_progress=True)
     summary = {k: getattr(result, k) for k in (
         "run_key", "best_test_loss", "best_step", "best_epoch", "steps", "tokens_seen", "flops",
         "tokens_per_second", "wall_seconds", "stopped", "params_non_embedding", "best_checkpoint")}

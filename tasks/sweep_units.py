@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks import slots, tracking
 from tasks.corpora import mix_corpora, resolve_corpus
 from tasks.data import PreparedData, prepare
+from tasks.run_tracking import TrackingTarget
 from tasks.sweep_config import SweepConfig
 from tasks.sweep_plan import PlannedRun
 from tasks.train.launch import RunFailed, launch
@@ -111,15 +112,14 @@ def train_run(run: PlannedRun, ctx: SweepContext) -> dict:
     with slots.take(ctx.slot_pool) as device:
         log.info("%s: training on %s (run_key %s, log %s/train.log)", run.label, device, run.run_key,
                  run.config.out_dir)
-        result = launch(run.config.model_copy(update={"threads": ctx.threads}), experiment=ctx.experiment,
-                        tracking_uri=ctx.tracking_uri, parent_run_id=ctx.parent_run_id,
-                        tags={"run_name": run.label, "prefect.flow_run_id": str(flow_run.id),
-                              "prefect.task_run_id": str(task_run.id), "parent_run_key": run.parent},
+        target = TrackingTarget(ctx.tracking_uri, ctx.experiment, ctx.parent_run_id, tags={
+            "run_name": run.label, "prefect.flow_run_id": str(flow_run.id),
+            "prefect.task_run_id": str(task_run.id), "parent_run_key": run.parent})
+        result = launch(run.config.model_copy(update={"threads": ctx.threads}), tracking=target,
                         env=slots.env_for(device, ctx.threads), log_to_file=True, timeout=ctx.timeout_s)
-    found = tracking.find_run(c, ctx.experiment_id, run.run_key)
-    url = f"{ctx.mlflow_ui}/#/experiments/{ctx.experiment_id}/runs/{found.info.run_id}"
+    url = f"{ctx.mlflow_ui}/#/experiments/{ctx.experiment_id}/runs/{result.mlflow_run_id}"
     create_link_artifact(link=url, link_text=f"MLflow: {run.label}",
                          key=f"mlflow-{run.run_key}", description="the run's metrics and checkpoint")
     log.info("%s: best held-out loss %.4f at step %d (%s)", run.label, result.best_test_loss,
              result.best_step, result.stopped)
-    return _summary(run, found.info.run_id, vars(result), trained=True)
+    return _summary(run, result.mlflow_run_id, vars(result), trained=True)

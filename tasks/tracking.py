@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import fcntl
 import math
+import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,17 +35,28 @@ def _file_lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+_CLIENTS: dict[tuple[str, int], object] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 def client(tracking_uri: str):
-    """An MlflowClient on `tracking_uri`; a local SQLite store is created once, under a lock."""
+    """The process's MlflowClient on `tracking_uri` (opening a SQLite store costs seconds, so it is
+    opened once per process); a store that does not exist yet is created once, under a file lock."""
     from mlflow import MlflowClient
 
-    if tracking_uri.startswith("sqlite:///"):
-        db = Path(tracking_uri.removeprefix("sqlite:///"))
-        with _file_lock(db.with_name(db.name + ".lock")):
+    key = (tracking_uri, os.getpid())
+    with _CLIENTS_LOCK:
+        if key in _CLIENTS:
+            return _CLIENTS[key]
+        if tracking_uri.startswith("sqlite:///"):
+            db = Path(tracking_uri.removeprefix("sqlite:///"))
+            with _file_lock(db.with_name(db.name + ".lock")):
+                c = MlflowClient(tracking_uri)
+                c.search_experiments(max_results=1)  # runs the migrations, serialised by the lock
+        else:
             c = MlflowClient(tracking_uri)
-            c.search_experiments(max_results=1)  # runs the migrations, serialised by the lock
+        _CLIENTS[key] = c
         return c
-    return MlflowClient(tracking_uri)
 
 
 def default_artifact_root(tracking_uri: str) -> Path | None:

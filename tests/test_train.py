@@ -88,13 +88,27 @@ def test_nan_loss_fails_with_step_and_cause(toy_data, tmp_path):
         train(cfg, ListSink())
 
 
-def _entry(cfg: RunConfig, out: Path, uri: str) -> subprocess.Popen:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(cfg.model_dump_json())
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "tasks.train.entry", "--config", str(out / "config.json"),
-                             "--result", str(out / "result.json"), "--experiment", "resume",
-                             "--tracking-uri", uri], env=env)
+def launcher(cfg: RunConfig, uri: str | None, experiment: str = "resume") -> subprocess.Popen:
+    """A separate process that launches the run (as a CLI or a sweep would)."""
+    tracking_arg = f"TrackingTarget({uri!r}, {experiment!r})" if uri else "None"
+    script = ("from tasks.run_tracking import TrackingTarget\n"
+              "from tasks.train.config import RunConfig\nfrom tasks.train.launch import launch\n"
+              f"launch(RunConfig.model_validate_json({cfg.model_dump_json()!r}), tracking={tracking_arg})\n")
+    return subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def wait_until_no_process_trains(out: Path, seconds: float = 30) -> None:
+    import fcntl
+
+    deadline = time.time() + seconds
+    while True:  # the run folder's lock is free once no process trains in it
+        with open(out / "run.lock", "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                assert time.time() < deadline, "a training process outlived its launcher"
+                time.sleep(0.2)
 
 
 def test_resume_after_kill_9_reproduces_the_uninterrupted_curve(toy_data, tmp_path):
@@ -103,25 +117,26 @@ def test_resume_after_kill_9_reproduces_the_uninterrupted_curve(toy_data, tmp_pa
     ref = train(tiny(toy_data, tmp_path / "ref", max_steps=120), ref_sink)
 
     cfg = tiny(toy_data, tmp_path / "killed", max_steps=120)
-    proc = _entry(cfg, tmp_path / "killed", uri)
+    proc = launcher(cfg, uri)
     ckpts = tmp_path / "killed" / "checkpoints"
     deadline = time.time() + 120
-    while not any(p.name >= "step_00000050" and not p.name.endswith(".tmp") for p in ckpts.glob("step_*")):
+    while not any(p.name >= "step_00000050" and p.suffix == "" for p in ckpts.glob("step_*")):
         assert proc.poll() is None and time.time() < deadline, "run ended before it could be killed"
         time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
+    os.kill(proc.pid, signal.SIGKILL)  # the launcher; its training process must die with it
     proc.wait()
+    wait_until_no_process_trains(tmp_path / "killed")
     assert not (tmp_path / "killed" / "run.json").exists()
 
-    assert _entry(cfg, tmp_path / "killed", uri).wait(timeout=300) == 0
-    record = json.loads((tmp_path / "killed" / "run.json").read_text())
-    resumed = record["result"]
-    assert resumed["resumed_from_step"] >= 50
-    got = [h["test_loss"] for h in resumed["history"]]
+    from tasks.run_tracking import TrackingTarget
+
+    resumed = launch(cfg, tracking=TrackingTarget(uri, "resume"))
+    assert resumed.resumed_from_step >= 50
+    got = [h["test_loss"] for h in resumed.history]
     want = [h["test_loss"] for h in ref.history]
     assert len(got) == len(want) == 12
     assert np.max(np.abs(np.array(got) - np.array(want))) <= 1e-5
-    assert abs(resumed["best_test_loss"] - ref.best_test_loss) <= 1e-5
+    assert abs(resumed.best_test_loss - ref.best_test_loss) <= 1e-5
 
     c = tracking.client(uri)
     exp = c.get_experiment_by_name("resume")
@@ -130,7 +145,7 @@ def test_resume_after_kill_9_reproduces_the_uninterrupted_curve(toy_data, tmp_pa
     run_id = runs[0].info.run_id
     train_curve = [(m.step, m.value) for m in c.get_metric_history(run_id, "train_loss")]
     steps = [s for s, _ in train_curve]
-    assert steps == sorted(set(steps)) == list(range(5, 121, 5))  # no step logged twice
+    assert steps == sorted(set(steps)) == list(range(5, 121, 5))  # no step lost, none logged twice
     ref_train = dict(ref_sink.curve("train_loss"))
     assert max(abs(v - ref_train[s]) for s, v in train_curve) <= 1e-5
 
@@ -138,7 +153,9 @@ def test_resume_after_kill_9_reproduces_the_uninterrupted_curve(toy_data, tmp_pa
 def test_mlflow_run_holds_params_metrics_checkpoint_and_run_json(toy_data, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     cfg = tiny(toy_data, tmp_path / "run", kind="scratch", target="toy")
-    res = launch(cfg, experiment="records", tracking_uri=uri)
+    from tasks.run_tracking import TrackingTarget
+
+    res = launch(cfg, tracking=TrackingTarget(uri, "records"))
     c = tracking.client(uri)
     exp = c.get_experiment_by_name("records")
     assert exp.artifact_location == (tmp_path / "mlartifacts" / "records").as_uri()  # beside the store
@@ -162,9 +179,7 @@ def test_mlflow_run_holds_params_metrics_checkpoint_and_run_json(toy_data, tmp_p
 def test_killing_the_launcher_kills_its_training_process(toy_data, tmp_path):
     """kill -9 of the process that launched a run (a CLI, a sweep) must not leave the run training."""
     cfg = tiny(toy_data, tmp_path / "orphan", max_steps=100_000, eval_interval=50)
-    script = (f"from tasks.train.config import RunConfig\nfrom tasks.train.launch import launch\n"
-              f"launch(RunConfig.model_validate_json({cfg.model_dump_json()!r}))\n")
-    parent = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(REPO)})
+    parent = launcher(cfg, None)
     ckpts = tmp_path / "orphan" / "checkpoints"
     deadline = time.time() + 120
     while not any(ckpts.glob("step_*")):
@@ -172,17 +187,7 @@ def test_killing_the_launcher_kills_its_training_process(toy_data, tmp_path):
         time.sleep(0.1)
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
-    import fcntl
-
-    deadline = time.time() + 30
-    while True:  # the run folder's lock is free once no process trains in it
-        with open(tmp_path / "orphan" / "run.lock", "a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                assert time.time() < deadline, "the training process outlived its launcher"
-                time.sleep(0.2)
+    wait_until_no_process_trains(tmp_path / "orphan")
 
 
 def test_corrupted_checkpoints_are_detected_and_skipped(toy_data, tmp_path):

@@ -61,6 +61,8 @@ class RunResult:
     best_checkpoint: str
     history: list[dict] = field(default_factory=list)  # evaluations: step, test_loss
     best_checkpoint_sha256: str = ""  # of best/model.safetensors, also in best/manifest.json
+    mlflow_run_id: str | None = None  # set by the launcher when the run is tracked
+    timings: dict = field(default_factory=dict)  # set by the launcher: setup_s, train_s
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

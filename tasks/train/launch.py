@@ -15,10 +15,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tasks.errors import ReportedInputError
 from tasks.train.config import RunConfig
 from tasks.train.core import RunResult
+
+if TYPE_CHECKING:
+    from tasks.run_tracking import TrackingTarget
 
 def die_with_parent() -> None:
     """Linux: this process gets SIGKILL when its parent dies, so a killed sweep or CLI never
@@ -40,24 +44,38 @@ class RunFailed(RuntimeError):
         self.kind, self.exit_code = kind, exit_code
 
 
-def launch(cfg: RunConfig, experiment: str | None = None, tracking_uri: str | None = None,
-           parent_run_id: str | None = None, tags: dict[str, str] | None = None,
-           show_progress: bool = False, timeout: float | None = None,
-           env: dict[str, str] | None = None, log_to_file: bool = False,
-           backend: str = "auto") -> RunResult:
-    """Train `cfg` in a child process; raise ReportedInputError / RunFailed when it fails."""
+def launch(cfg: RunConfig, tracking: "TrackingTarget | None" = None, show_progress: bool = False,
+           timeout: float | None = None, env: dict[str, str] | None = None,
+           log_to_file: bool = False, backend: str = "auto") -> RunResult:
+    """Train `cfg` in a child process, recorded in MLflow when `tracking` is given; raise
+    ReportedInputError / RunFailed when it fails (the MLflow run is then marked FAILED)."""
+    tracker = None
+    if tracking is not None:
+        from tasks.run_tracking import RunTracker
+
+        tracker = RunTracker(tracking, cfg)
+        tracker.open()
+        tracker.start_relay()
+    try:
+        result = _run_child(cfg, show_progress, timeout, env, log_to_file, backend)
+    except BaseException as exc:
+        if tracker is not None:
+            tracker.fail(str(exc))
+        raise
+    if tracker is not None:
+        tracker.finish(result)
+        result.mlflow_run_id = tracker.run_id
+    return result
+
+
+def _run_child(cfg: RunConfig, show_progress: bool, timeout: float | None,
+               env: dict[str, str] | None, log_to_file: bool, backend: str) -> RunResult:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config_path, result_path = out / "config.json", out / "result.json"
     config_path.write_text(cfg.model_dump_json(indent=2))
     result_path.unlink(missing_ok=True)
-    argv = ["--config", str(config_path), "--result", str(result_path), "--tags", json.dumps(tags or {})]
-    if experiment:
-        argv += ["--experiment", experiment]
-    if tracking_uri:
-        argv += ["--tracking-uri", tracking_uri]
-    if parent_run_id:
-        argv += ["--parent-run-id", parent_run_id]
+    argv = ["--config", str(config_path), "--result", str(result_path)]
     if show_progress:
         argv.append("--progress")
     log_path = str(out / "train.log") if log_to_file else None
@@ -88,4 +106,6 @@ def launch(cfg: RunConfig, experiment: str | None = None, tracking_uri: str | No
         if outcome.get("error_type") == "InputError":
             raise ReportedInputError(message)
         raise RunFailed(message, outcome.get("error_type", "crash"), returncode)
-    return RunResult(**outcome["result"])
+    result = RunResult(**outcome["result"])
+    result.timings = outcome.get("timings", {})
+    return result

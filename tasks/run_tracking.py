@@ -1,0 +1,121 @@
+"""The MLflow side of one training run, kept in the launching process.
+
+`RunTracker.open` finds or creates the run by its run_key (one MLflow run per run_key, ever) and
+logs its params; while the training process runs, `relay` copies new lines of its `metrics.jsonl`
+into MLflow in batches every few seconds; `finish` logs the final metrics, the best checkpoint and
+`run.json`, and marks the run FINISHED; `fail` marks it FAILED with the reason. Metrics are read
+from a file the run owns, so an MLflow outage never stops training or loses a point: the relay
+retries, and the final drain logs whatever is still pending.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tasks import tracking
+from tasks.train.config import RunConfig
+from tasks.train.entry import METRICS_FILE
+
+
+@dataclass
+class TrackingTarget:
+    """Where a run is recorded (plain values, safe to pass between threads and processes)."""
+
+    tracking_uri: str
+    experiment: str
+    parent_run_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def run_params(cfg: RunConfig) -> dict:
+    """The MLflow params of a run (DESIGN.md names, plus every optimiser and data-identity field)."""
+    from model.shapes import Shape
+    from tasks.data import load_prepared
+
+    data = load_prepared(cfg.data_dir)
+    d = data.check_subset(cfg.dataset_tokens)
+    shape = Shape(cfg.n_layer, cfg.d_model, cfg.n_head, cfg.n_ctx, cfg.vocab_size)
+    return {
+        "n_layer": cfg.n_layer, "d_model": cfg.d_model, "n_head": cfg.n_head, "n_ctx": cfg.n_ctx,
+        "vocab_size": cfg.vocab_size, "params_non_embedding": shape.params_non_embedding,
+        "params_embedding": shape.params_embedding, "params_total": shape.params_total,
+        "dataset_tokens": d, "dataset_chars": data.chars_in_prefix(d), "lr": cfg.lr,
+        "batch_size": cfg.batch_size, "seed": cfg.seed, "min_lr": cfg.min_lr,
+        "warmup_steps": cfg.warmup_steps, "max_steps": cfg.max_steps,
+        "weight_decay": cfg.weight_decay, "beta1": cfg.beta1, "beta2": cfg.beta2,
+        "grad_clip": cfg.grad_clip, "eval_interval": cfg.eval_interval, "patience": cfg.patience,
+        "data_key": cfg.data_key, "init_key": cfg.init_key}
+
+
+class RunTracker:
+    def __init__(self, target: TrackingTarget, cfg: RunConfig):
+        self.target, self.cfg = target, cfg
+        self.c = tracking.client(target.tracking_uri)
+        self.run_id: str | None = None
+        self.metrics_path = Path(cfg.out_dir) / METRICS_FILE
+        self._offset = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.sink: tracking.MlflowSink | None = None
+
+    def open(self) -> str:
+        cfg, t = self.cfg, self.target
+        exp_id = tracking.ensure_experiment(self.c, t.experiment)
+        tags = dict(t.tags)
+        self.run_id = tracking.start_or_resume(
+            self.c, exp_id, cfg.run_key(), run_name=tags.pop("run_name", f"{cfg.kind}-{cfg.run_key()}"),
+            tags={"kind": cfg.kind, "source": cfg.source, "target": cfg.target, **tags},
+            parent_run_id=t.parent_run_id)
+        tracking.log_params_once(self.c, self.run_id, run_params(cfg))
+        self.sink = tracking.MlflowSink(self.c, self.run_id)
+        return self.run_id
+
+    # ---- metrics relay -------------------------------------------------------------------------
+    def drain(self) -> None:
+        """Log every complete line added to metrics.jsonl since the last drain."""
+        if not self.metrics_path.exists():
+            return
+        with open(self.metrics_path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1  # a partly written last line waits for the next drain
+        for line in data[:end].splitlines():
+            rec = json.loads(line)
+            self.sink.log_metrics(rec["metrics"], rec["step"])
+        self.sink.flush()
+        self._offset += end
+
+    def _relay(self, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                self.drain()
+            except Exception as exc:  # an unreachable store: keep the lines, try again later
+                print(f"MLflow relay of run {self.cfg.run_key()} will retry: {exc}", flush=True)
+
+    def start_relay(self, every: float = 2.0) -> None:
+        self._thread = threading.Thread(target=self._relay, args=(every,), daemon=True,
+                                        name=f"mlflow-relay-{self.cfg.run_key()}")
+        self._thread.start()
+
+    def stop_relay(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.drain()
+
+    # ---- the end of a run -------------------------------------------------------------------------
+    def finish(self, result) -> None:
+        self.stop_relay()
+        tracking.log_final(self.c, self.run_id, {k: getattr(result, k) for k in tracking.FINAL_METRICS})
+        self.c.log_artifacts(self.run_id, result.best_checkpoint, artifact_path="checkpoint")
+        self.c.log_artifact(self.run_id, str(Path(self.cfg.out_dir) / "run.json"))
+        self.c.set_terminated(self.run_id, "FINISHED")
+
+    def fail(self, error: str) -> None:
+        try:
+            self.stop_relay()
+        finally:
+            self.c.set_tag(self.run_id, "error", error[:5000])
+            self.c.set_terminated(self.run_id, "FAILED")
