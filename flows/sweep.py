@@ -48,6 +48,7 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
     by_future = {id(f): run for run, f in ((r, futures[r.run_key]) for r in runs)}
     for i, fut in enumerate(as_completed(list(futures.values())), start=1):
         run = by_future[id(fut)]
+        fut.wait()  # records the final state on the future (else .state asks the API, which lags)
         state = fut.state
         outcome = "done" if state.is_completed() else state.name.lower()
         if state.is_completed() and fut.result().get("best_test_loss") is not None:

@@ -68,13 +68,19 @@ def check_against_data(cfg: SweepConfig, target: PreparedData) -> None:
 
 def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData], runs_dir: Path,
          threads: int = 1) -> list[PlannedRun]:
-    """Pre-trains first (they gate the fine-tunes), then scratch runs, then fine-tunes."""
+    """Every run of the sweep, in the order they should start."""
     check_against_data(cfg, target)
     per_step = cfg.batch_size * cfg.n_ctx
     device = cfg.device
     common = dict(n_ctx=cfg.n_ctx, batch_size=cfg.batch_size, warmup_steps=cfg.warmup_steps,
                   eval_interval=cfg.eval_interval, eval_tokens=cfg.eval_tokens, patience=cfg.patience,
                   seed=cfg.seed, device=device, threads=threads, vocab_size=target.vocab_size)
+
+    def per_d(d: int) -> dict:
+        """Evaluate at least once per epoch: a small data set overfits within a few epochs, and an
+        early-stopping point missed between two evaluations biases the loss the fit sees."""
+        return {"eval_interval": max(1, min(cfg.eval_interval, math.ceil(d / per_step)))}
+
     pretrains: dict[tuple[int, str], PlannedRun] = {}
     scratch: list[PlannedRun] = []
     finetunes: list[PlannedRun] = []
@@ -92,7 +98,7 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
             pretrains[(shape.params_non_embedding, name)] = PlannedRun(
                 "pretrain", f"pretrain N={n_txt} src={name}", shape, name, rc)
         for d in cfg.scratch_grid():
-            rc = RunConfig(kind="scratch", target=cfg.target, **dims, **common, lr=lr,
+            rc = RunConfig(kind="scratch", target=cfg.target, **dims, **{**common, **per_d(d)}, lr=lr,
                            min_lr=lr * cfg.min_lr_ratio, max_steps=cfg.max_steps, data_dir=target.root,
                            data_key=target.key, dataset_tokens=d, out_dir="-")
             rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
@@ -101,7 +107,8 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
         for name in sources:
             parent = pretrains[(shape.params_non_embedding, name)]
             for d in cfg.finetune_tokens:
-                rc = RunConfig(kind="finetune", source=name, target=cfg.target, **dims, **common,
+                rc = RunConfig(kind="finetune", source=name, target=cfg.target, **dims,
+                               **{**common, **per_d(d)},
                                lr=ft_lr, min_lr=ft_lr * cfg.min_lr_ratio, max_steps=cfg.max_steps,
                                data_dir=target.root, data_key=target.key, dataset_tokens=d,
                                init_from=str(Path(parent.config.out_dir) / "best"),
@@ -109,4 +116,8 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
                 rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
                 finetunes.append(PlannedRun("finetune", f"finetune N={n_txt} D={_fmt(d)} src={name}",
                                             shape, name, rc, parent=parent.run_key))
-    return list(pretrains.values()) + scratch + finetunes
+    # Pre-trains first (they gate the fine-tunes); then the rest from the smallest D up, so the
+    # low-data comparison (scratch vs fine-tuned at the same N, D) fills in early and the long
+    # large-D scratch runs come last.
+    rest = sorted(scratch + finetunes, key=lambda r: (r.config.dataset_tokens, r.kind != "scratch", r.n))
+    return list(pretrains.values()) + rest
