@@ -1,0 +1,100 @@
+"""The fit's figures (matplotlib, Agg): scratch surface with data; D_F/D_E against N with the fitted
+lines (paper Fig. 2); per-D_F logit fits (Fig. 10); multiplier D_E/D_F against D_F.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.colors  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tasks.fitting.analysis import Analysis, Runs, subset  # noqa: E402
+from tasks.fitting.forms import SURFACES, features  # noqa: E402
+from tasks.fitting.transfer import select_points  # noqa: E402
+
+
+def _colors(values) -> dict:
+    vals = sorted(set(np.asarray(values).tolist()))
+    cmap = plt.get_cmap("viridis")
+    return {v: cmap(i / max(1, len(vals) - 1)) for i, v in enumerate(vals)}
+
+
+def scratch_surface(analysis: Analysis, runs: Runs, path: Path) -> None:
+    """Every scratch run coloured by log N, with fitted curves at up to 8 sizes."""
+    est, form = analysis.estimate, SURFACES[analysis.options.form]
+    sc = runs.scratch
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    norm = matplotlib.colors.LogNorm(runs.n[sc].min(), runs.n[sc].max())
+    cmap = plt.get_cmap("viridis")
+    pts = ax.scatter(runs.d[sc], runs.loss[sc], c=runs.n[sc], norm=norm, cmap=cmap, s=12)
+    sizes = np.unique(runs.n[sc])
+    dd = np.geomspace(runs.d[sc].min(), runs.d[sc].max(), 100)
+    for n in sizes[np.unique(np.linspace(0, len(sizes) - 1, min(8, len(sizes))).astype(int))]:
+        ax.plot(dd, np.exp(form.log_loss(est.surface.theta, features(np.full_like(dd, n), dd))),
+                color=cmap(norm(n)), lw=1)
+    fig.colorbar(pts, ax=ax, label="N (non-embedding parameters)")
+    ax.set(xscale="log", yscale="log", xlabel="D (training data)", ylabel="loss (nats/token)",
+           title=f"Scratch runs and the fitted {analysis.options.form} surface")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _law_panels(analysis: Analysis, runs: Runs, path: Path, kind: str) -> None:
+    est = analysis.estimate
+    srcs = list(est.transfer)
+    fig, axes = plt.subplots(1, len(srcs), figsize=(6.5 * len(srcs), 4.5), squeeze=False)
+    for ax, src in zip(axes[0], srcs):
+        eff = subset(est.effective, est.source == src)
+        law = est.transfer[src]
+        used, _ = select_points(eff, analysis.options.transfer)
+        by = eff.n if kind == "multiplier" else eff.d_f
+        col = _colors(by)
+        for v in col:
+            sel = by == v
+            x = eff.d_f[sel] if kind == "multiplier" else eff.n[sel]
+            with np.errstate(all="ignore"):
+                y = {"fraction": eff.fraction, "logit": np.log(eff.d_t / eff.d_f),
+                     "multiplier": eff.multiplier}[kind][sel]
+            ax.scatter(x[used[sel]], y[used[sel]], color=col[v], s=16,
+                       label=("N" if kind == "multiplier" else "D_F") + f"={v:.3g}")
+            ax.scatter(x[~used[sel]], y[~used[sel]], color=col[v], s=16, facecolors="none")
+            if law.status != "ok":
+                continue
+            grid = np.geomspace(x.min(), x.max(), 50)
+            if kind == "fraction":
+                ln_r = np.log(law.k) + (law.alpha - 1) * np.log(v) + law.beta * np.log(grid)
+                ax.plot(grid, 1 / (1 + np.exp(ln_r)), color=col[v], lw=1)
+            elif kind == "logit":
+                g = next((p for p in law.per_d_f if p["D_F"] == v), None)
+                if g is not None:
+                    ax.plot(grid, g["intercept"] + g["slope"] * np.log(grid), color=col[v], lw=1)
+            else:
+                ln_r = np.log(law.k) + (law.alpha - 1) * np.log(grid) + law.beta * np.log(v)
+                ax.plot(grid, 1 + np.exp(ln_r), color=col[v], lw=1)
+        ylabel = {"fraction": "D_F / D_E (fraction of effective data from fine-tuning)",
+                  "logit": "logit(D_T/D_E) = ln(D_T/D_F)", "multiplier": "D_E / D_F"}[kind]
+        ax.set(xscale="log", yscale="linear" if kind == "logit" else "log", ylabel=ylabel,
+               xlabel="D_F (fine-tuning data)" if kind == "multiplier" else "N (non-embedding)",
+               title=f"{src}: k={law.k:.3g}, alpha={law.alpha:.3g}, beta={law.beta:.3g} "
+                     "(open = not used)")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_figures(analysis: Analysis, runs: Runs, out: Path) -> list[str]:
+    """Write the PNGs into out; returns their file names."""
+    names = ["scratch_surface.png"]
+    scratch_surface(analysis, runs, out / names[0])
+    if analysis.estimate.transfer:
+        for kind, name in (("fraction", "fraction_vs_N.png"), ("logit", "logit_fits.png"),
+                           ("multiplier", "multiplier_vs_D_F.png")):
+            _law_panels(analysis, runs, out / name, kind)
+            names.append(name)
+    return names

@@ -1,0 +1,190 @@
+"""The whole fit on arrays: scratch surface, per-N curves, effective data, transfer law, bootstrap.
+
+`analyse(runs, options)` is the one entry point; the report layer turns its `Analysis` into
+fit.json and figures.  Every bootstrap resample refits everything (surface, curves, law) from the
+full-data optimum, so intervals on (k, alpha, beta) carry the scratch fit's uncertainty too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from .bootstrap import BootstrapOptions, percentile_ci, resample_indices, run_bootstrap
+from .effective_data import EffectiveData, PerNCurves, effective_data, fit_per_n_curves
+from .forms import SURFACES, features
+from .robust import FitError, FitOptions, FitResult, fit_form
+from .transfer import TransferFit, TransferOptions, fit_transfer, k_in_other_units
+from .varpro import VarProResult, fit_varpro
+
+SCRATCH = "scratch"
+LAW_KEYS = ("k", "alpha", "beta", "joint_k", "joint_alpha", "joint_beta", "ln_k")
+
+
+@dataclass
+class Runs:
+    """The runs as arrays, one entry per run (validated upstream by tasks.runs_table)."""
+
+    n: np.ndarray  # non-embedding parameters
+    d: np.ndarray  # target-data size of the run (D_F for a fine-tune)
+    loss: np.ndarray  # best held-out loss, nats/token
+    init: np.ndarray  # "scratch" or the pre-training source's name
+    d_chars: np.ndarray | None = None  # the same sizes in characters, if known
+
+    def take(self, rows: np.ndarray) -> "Runs":
+        return Runs(self.n[rows], self.d[rows], self.loss[rows], self.init[rows],
+                    None if self.d_chars is None else self.d_chars[rows])
+
+    @property
+    def scratch(self) -> np.ndarray:
+        return self.init == SCRATCH
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted(set(self.init[~self.scratch].tolist()))
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Everything that changes the numbers; it is written into the report's checklist."""
+
+    form: str = "kaplan"  # scratch surface form: "kaplan" or "chinchilla"
+    fit: FitOptions = FitOptions()
+    bootstrap: BootstrapOptions = BootstrapOptions()
+    transfer: TransferOptions = TransferOptions()
+    low_data_fraction: float = 0.1  # low-data regime: D_F <= this * D(N) (paper §1.1)
+    curve_starts: int = 12  # screened grid starts per per-N curve (3 parameters: few basins)
+    fit_transfer: bool = True  # fit the law when fine-tuned runs are present
+    other_form: bool = True  # also fit the other surface form (point estimate only)
+    varpro: bool = True  # variable-projection cross-check (Chinchilla form only)
+
+
+@dataclass
+class Estimate:
+    """One fit of everything on one set of runs."""
+
+    surface: FitResult
+    curves: PerNCurves | None = None
+    effective: EffectiveData | None = None  # over all fine-tuned runs
+    source: np.ndarray | None = None  # source name per fine-tuned run
+    transfer: dict[str, TransferFit] = field(default_factory=dict)
+    chars_per_token: float | None = None
+
+
+@dataclass
+class Analysis:
+    """The full-data estimate, bootstrap samples and intervals, and the cross-checks."""
+
+    options: AnalysisOptions
+    estimate: Estimate
+    names: list[str]  # names of the bootstrapped quantities (columns of samples)
+    samples: np.ndarray | None  # (n_resamples, len(names)), NaN rows = failed resamples
+    ci95: dict[str, tuple[float, float]]
+    n_failed: int
+    other_forms: dict[str, FitResult] = field(default_factory=dict)
+    varpro: VarProResult | None = None
+    varpro_polished: FitResult | None = None  # the Huber fit started from the VarPro optimum
+
+
+def _estimate(runs: Runs, options: AnalysisOptions, warm: Estimate | None = None) -> Estimate:
+    form = SURFACES[options.form]
+    sc = runs.scratch
+    starts = None if warm is None else warm.surface.theta
+    surface = fit_form(form, features(runs.n[sc], runs.d[sc]), np.log(runs.loss[sc]),
+                       options.fit, starts=starts)
+    est = Estimate(surface)
+    if runs.d_chars is not None:
+        est.chars_per_token = float(np.median(runs.d_chars / runs.d))
+    if not options.fit_transfer or np.all(sc) or not surface.ok:
+        return est
+    wc = None if warm is None or warm.curves is None else {
+        k: f.theta for k, f in warm.curves.fits.items()}
+    est.curves = fit_per_n_curves(options.form, runs.n[sc], runs.d[sc], runs.loss[sc],
+                                  replace(options.fit, n_screen=options.curve_starts), wc)
+    ft = ~sc
+    est.effective = effective_data(options.form, surface.params, est.curves, runs.n[ft],
+                                   runs.d[ft], runs.loss[ft],
+                                   (float(runs.d[sc].min()), float(runs.d[sc].max())),
+                                   options.low_data_fraction)
+    est.source = runs.init[ft]
+    for src in runs.sources:
+        est.transfer[src] = fit_transfer(subset(est.effective, est.source == src),
+                                         options.transfer)
+    return est
+
+
+def subset(eff: EffectiveData, mask: np.ndarray) -> EffectiveData:
+    """The rows of an EffectiveData table selected by mask."""
+    return EffectiveData(**{k: v[mask] for k, v in eff.as_columns().items()})
+
+
+def _flatten(est: Estimate, options: AnalysisOptions, sources: list[str]) -> np.ndarray:
+    """The bootstrapped quantities of one estimate, in the order of `_names`."""
+    form = SURFACES[options.form]
+    n_par = len(form.names)
+    if not est.surface.ok:
+        return np.full(n_par + len(sources) * (len(LAW_KEYS) + 1), np.nan)
+    vals = [est.surface.params[k] for k in est.surface.params]
+    for src in sources:
+        t = est.transfer.get(src)
+        if t is None or t.status != "ok":
+            vals += [np.nan] * (len(LAW_KEYS) + 1)
+            continue
+        vals += [t.k, t.alpha, t.beta, t.joint["k"], t.joint["alpha"], t.joint["beta"],
+                 np.log(t.k)]
+        vals.append(np.nan if est.chars_per_token is None
+                    else k_in_other_units(t.k, t.alpha, est.chars_per_token))
+    return np.array(vals, float)
+
+
+def _names(est: Estimate, sources: list[str]) -> list[str]:
+    names = [f"scratch.{k}" for k in est.surface.params]
+    for src in sources:
+        names += [f"transfer.{src}.{k}" for k in LAW_KEYS] + [f"transfer.{src}.k_chars"]
+    return names
+
+
+def _boot_one(data: tuple, rows: np.ndarray) -> np.ndarray:
+    runs, options, warm, sources = data
+    try:
+        est = _estimate(runs.take(rows), options, warm)
+    except (FitError, ValueError, np.linalg.LinAlgError, FloatingPointError):
+        return _flatten(Estimate(FitResult("", np.array([]), {}, np.inf, np.inf, "failed", "",
+                                           0, 0)), options, sources)
+    return _flatten(est, options, sources)
+
+
+def analyse(runs: Runs, options: AnalysisOptions = AnalysisOptions(),
+            progress: Callable[[int], None] | None = None) -> Analysis:
+    """Fit everything on `runs`, then bootstrap; raises FitError when the scratch fit fails."""
+    est = _estimate(runs, options)
+    est.surface.require_ok()
+    sources = sorted(est.transfer)
+    names = _names(est, sources)
+    samples, ci, n_failed = None, {}, 0
+    if options.bootstrap.n_resamples > 0:
+        strata = None
+        if sources:  # keep scratch runs at every size in every resample
+            strata = np.array([f"{i}|{n!r}" for i, n in zip(runs.init, runs.n)])
+        idx = resample_indices(len(runs.n), options.bootstrap.n_resamples,
+                               options.bootstrap.seed, strata)
+        boot_opts = replace(options, other_form=False, varpro=False)
+        samples = run_bootstrap(_boot_one, (runs, boot_opts, est, sources), idx,
+                                options.bootstrap, progress)
+        bad = np.isnan(samples[:, : len(est.surface.params)]).any(axis=1)
+        n_failed = int(bad.sum())
+        ci = {k: (float(lo), float(hi)) for k, (lo, hi) in zip(names, percentile_ci(samples))}
+    out = Analysis(options, est, names, samples, ci, n_failed)
+    sc = runs.scratch
+    X, y = features(runs.n[sc], runs.d[sc]), np.log(runs.loss[sc])
+    if options.other_form:
+        for name, form in SURFACES.items():
+            if name != options.form:
+                out.other_forms[name] = fit_form(form, X, y, options.fit)
+    if options.varpro and options.form == "chinchilla":
+        out.varpro = fit_varpro(runs.n[sc], runs.d[sc], runs.loss[sc])
+        start = SURFACES["chinchilla"].from_natural(
+            {k: max(v, 1e-12) for k, v in out.varpro.params.items()})
+        out.varpro_polished = fit_form(SURFACES["chinchilla"], X, y, options.fit, starts=start)
+    return out

@@ -1,0 +1,90 @@
+"""The transfer calculator: D_T and the effective-data multiplier for a given N and D_F.
+
+D_T = k D_F^alpha N^beta (Eq. 1.1) and D_E/D_F = 1 + D_T/D_F (Eq. 1.2).  The interval is normal
+on ln D_T = ln k + alpha ln D_F + beta ln N with the bootstrap covariance of (ln k, alpha, beta)
+that fit.json stores (key "cov_lnk_alpha_beta"); without it no interval is given.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import norm
+
+
+@dataclass
+class Prediction:
+    """One calculator answer, in the D units of the fit."""
+
+    source: str
+    n: float
+    d_f: float
+    d_t: float  # effective data transferred
+    multiplier: float  # D_E / D_F
+    d_t_ci95: tuple[float, float] | None  # None when the fit has no covariance
+    multiplier_ci95: tuple[float, float] | None
+    low_data: bool | None  # D_F <= 10 % of D(N), when the fit knows D(N); else None
+    note: str = ""
+
+
+def law_prediction(k: float, alpha: float, beta: float, n: float, d_f: float,
+                   cov: np.ndarray | None = None, level: float = 0.95) -> tuple:
+    """(D_T, multiplier, D_T interval or None, multiplier interval or None)."""
+    ln_dt = math.log(k) + alpha * math.log(d_f) + beta * math.log(n)
+    d_t = math.exp(ln_dt)
+    if cov is None:
+        return d_t, 1.0 + d_t / d_f, None, None
+    g = np.array([1.0, math.log(d_f), math.log(n)])
+    sd = float(np.sqrt(max(g @ np.asarray(cov, float) @ g, 0.0)))
+    z = float(norm.ppf(0.5 + level / 2))
+    lo, hi = math.exp(ln_dt - z * sd), math.exp(ln_dt + z * sd)
+    return d_t, 1.0 + d_t / d_f, (lo, hi), (1.0 + lo / d_f, 1.0 + hi / d_f)
+
+
+def predict_from_fit(fit: dict, n: float, d_f: float, source: str | None = None) -> Prediction:
+    """Prediction from a fit.json dict; `source` may be omitted when the fit has only one.
+
+    Raises KeyError(flag, problem, fix) when the fit cannot answer.
+    """
+    laws = fit.get("transfer") or {}
+    if not laws:
+        raise KeyError("--fit", "the fit has no transfer law (it was fitted on scratch runs only)",
+                       "fit a runs CSV that has fine-tuned runs")
+    if source is None:
+        if len(laws) != 1:
+            raise KeyError("--source", f"the fit has several sources {sorted(laws)}",
+                           "name one with --source")
+        source = next(iter(laws))
+    if source not in laws:
+        raise KeyError("--source", f"not in the fit (it has {sorted(laws)})",
+                       f"use one of {sorted(laws)}")
+    law = laws[source]
+    cov = law.get("cov_lnk_alpha_beta")
+    d_t, mult, ci, mci = law_prediction(law["k"], law["alpha"], law["beta"], n, d_f,
+                                        None if cov is None else np.array(cov))
+    low = None
+    scratch = fit.get("scratch") or {}
+    if scratch.get("form") in ("kaplan", "chinchilla") and scratch.get("params"):
+        from .effective_data import SURFACE_CLASSES
+
+        d_n = float(SURFACE_CLASSES[scratch["form"]].d_99(scratch["params"], n))
+        frac = fit.get("checklist", {}).get("conventions", {}).get("low_data_fraction", 0.1)
+        low = bool(d_f <= frac * d_n)
+    note = "" if low in (None, True) else "D_F is outside the low-data regime: the law breaks down"
+    return Prediction(source, n, d_f, d_t, mult, ci, mci, low, note)
+
+
+def loss_interval(form: str, samples: dict[str, np.ndarray], n: float, d: float,
+                  level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the scratch loss L(N, D) over bootstrap parameter samples.
+
+    `samples` maps each natural parameter of the form to its bootstrap draws (one per resample,
+    as in bootstrap_samples.csv); failed resamples (NaN) are ignored.
+    """
+    from .effective_data import SURFACE_CLASSES
+
+    draws = np.asarray(SURFACE_CLASSES[form].loss(samples, n, d), float)
+    draws = draws[np.isfinite(draws)]
+    lo = 100 * (1 - level) / 2
+    return tuple(float(x) for x in np.percentile(draws, [lo, 100 - lo]))
