@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 # A CPU wheel of torch is pinned for the laptop path; GPU users may set TORCH_SPEC="torch>=2.4".
 TORCH_SPEC ?= torch==2.13.0
-HOME_DIR ?= $(CURDIR)/.transfer-laws
+HOME_DIR ?= $(or $(TRANSFER_LAWS_HOME),$(CURDIR)/.transfer-laws)
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .PHONY: install demo test test-slow bench ui-mlflow ui-prefect clean
@@ -32,6 +32,7 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/fit_speed.py
+	$(PY) benchmarks/sweep_overhead.py
 
 ui-mlflow: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(HOME_DIR)/mlflow.db --host 127.0.0.1 --port 5000 --workers 1

@@ -12,10 +12,12 @@ from tasks.aggregate_units import export_runs, fit_and_report, publish
 
 
 @flow(name="transfer-aggregate", log_prints=True)
-def aggregate_flow(experiment: str, parent_run_id: str | None = None, home: str | None = None,
-                   form: str = "kaplan", bootstrap: int = 1000, seed: int = 0) -> dict:
-    """Fit the runs of `experiment` (of one sweep when `parent_run_id` is given) and report."""
-    table = export_runs(experiment, parent_run_id, home)
+def aggregate_flow(experiment: str, run_keys: list[str] | None = None, parent_run_id: str | None = None,
+                   home: str | None = None, form: str = "kaplan", bootstrap: int = 1000,
+                   seed: int = 0) -> dict:
+    """Fit the finished runs of `experiment` (only `run_keys`, a sweep's plan, when given) and report;
+    the report is attached to `parent_run_id` when given."""
+    table = export_runs(experiment, run_keys, home)
     report = fit_and_report(table, form=form, bootstrap=bootstrap, seed=seed)
     publish(report, experiment, parent_run_id, home)
     return report

@@ -53,8 +53,7 @@ def _load(a):
     if a.home:
         cfg = cfg.model_copy(update={"home": a.home})
     paths = env.project_paths(cfg.home)
-    env.apply(paths, hub=any(s.startswith("hf:") for s in [cfg.target, *[c for src in cfg.sources.values()
-                                                                        for c in src.corpora()]]))
+    env.apply(paths, hub=cfg.uses_hub())
     return cfg.model_copy(update={"home": str(paths.home)}), paths
 
 
@@ -113,7 +112,9 @@ def cmd_status(a) -> int:
         elif tracking.is_done(found):
             state = "done"
         elif found.info.status == "RUNNING":
-            state = "running"
+            from tasks.train.launch import run_folder_busy
+
+            state = "running" if run_folder_busy(Path(r.config.out_dir)) else "interrupted"
         else:
             state = "failed"
         counts[state] = counts.get(state, 0) + 1
@@ -143,8 +144,8 @@ def cmd_aggregate(a) -> int:
     env.apply(paths)
     from flows.aggregate import aggregate_flow
 
-    report = aggregate_flow(a.experiment, None, str(paths.home), form=a.form, bootstrap=a.bootstrap,
-                            seed=a.seed)
+    report = aggregate_flow(a.experiment, None, None, str(paths.home), form=a.form,
+                            bootstrap=a.bootstrap, seed=a.seed)
     _print_report(report, paths)
     return 0
 

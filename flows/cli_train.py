@@ -100,7 +100,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     corpus = resolve_corpus(spec, paths.cache, field="--text" if a.text else "--corpus")
     data = prepare(corpus, paths.cache, test_fraction=test_fraction)
     data.check_subset(a.d_tokens, field="--d-tokens")
-    cfg = RunConfig.checked(**fields, data_dir=data.root, data_key=data.key, out_dir="-")
+    init_key = checkpoint_identity(Path(a.init_from)) if a.init_from else ""
+    cfg = RunConfig.checked(**fields, data_dir=data.root, data_key=data.key, init_key=init_key,
+                            out_dir="-")
     out = Path(a.out).resolve() if a.out else paths.runs / cfg.run_key()
     cfg = cfg.model_copy(update={"out_dir": str(out)})
     print(f"corpus {corpus.name!r}: {data.train_tokens:,} train / {data.test_tokens:,} held-out "
@@ -118,6 +120,16 @@ def cmd_train(a: argparse.Namespace) -> int:
         print(f"MLflow: mlflow ui --backend-store-uri {paths.mlflow_uri} --port 5000  "
               f"(experiment {a.experiment!r})")
     return 0
+
+
+def checkpoint_identity(path: Path) -> str:
+    """What a fine-tune starts from, for its run_key: the sha256 of the checkpoint's weights."""
+    from tasks.train.checkpoints import MANIFEST, sha256_file
+
+    manifest = path / MANIFEST
+    if manifest.exists():
+        return json.loads(manifest.read_text()).get("model.safetensors") or sha256_file(path / "model.safetensors")
+    return sha256_file(path / "model.safetensors")
 
 
 def check_init_checkpoint(path: Path, want) -> None:

@@ -28,7 +28,7 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
     """Train every planned run not done yet, then fit and report (see `transfer-laws run`)."""
     log = get_run_logger()
     paths = env.project_paths(config.home)
-    env.apply(paths)
+    env.apply(paths, hub=config.uses_hub())
     target, sources = prepare_corpora(config, str(paths.cache))
     slot_layout = slots.layout(config.slots, config.threads_per_run, config.device)
     runs = plan(config, target, sources, paths.runs, threads=slot_layout.threads)
@@ -61,15 +61,18 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
     log.info("%d runs done (%d trained now, %d already done), %d failed", len(done), trained,
              len(done) - trained, len(failed))
 
-    report = None
-    if aggregate and not failed:
-        from flows.aggregate import aggregate_flow
+    report, parent_status = None, "FAILED"
+    try:
+        if aggregate and not failed:
+            from flows.aggregate import aggregate_flow
 
-        report = aggregate_flow(config.name, parent_id, str(paths.home), bootstrap=bootstrap,
-                                seed=config.seed)
-    from tasks import tracking
+            report = aggregate_flow(config.name, [r.run_key for r in runs], parent_id, str(paths.home),
+                                    bootstrap=bootstrap, seed=config.seed)
+        parent_status = "FAILED" if failed else "FINISHED"
+    finally:
+        from tasks import tracking
 
-    tracking.client(paths.mlflow_uri).set_terminated(parent_id, "FAILED" if failed else "FINISHED")
+        tracking.client(paths.mlflow_uri).set_terminated(parent_id, parent_status)
     if failed:
         lines = "\n".join(f"  - {r.label} (run_key {r.run_key}): {futures[r.run_key].state.message}"
                           for r in failed)

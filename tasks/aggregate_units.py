@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -20,10 +21,10 @@ REPORT_VERSION = 1
 
 
 @task(name="export-runs", cache_policy=NO_CACHE)
-def export_runs(experiment: str, parent_run_id: str | None, home: str | None) -> dict:
+def export_runs(experiment: str, run_keys: list[str] | None, home: str | None) -> dict:
     """Runs CSV (DESIGN.md columns) and pre-training curves, written beside the reports."""
     paths = env.project_paths(home)
-    c, exp_id, all_runs = runs_export.load_all(paths.mlflow_uri, experiment, parent_run_id)
+    c, exp_id, all_runs = runs_export.load_all(paths.mlflow_uri, experiment, run_keys)
     table = runs_export.runs_table(all_runs)
     curves = runs_export.pretrain_curves(c, all_runs) if not all_runs.empty else {}
     digest = hashlib.sha256(table.drop(columns=["mlflow_run_id"]).to_csv(index=False).encode()).hexdigest()
@@ -55,7 +56,8 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, see
     else:
         options = AnalysisOptions(form=form, bootstrap=BootstrapOptions(n_resamples=bootstrap, seed=seed))
         tmp = out.with_name(out.name + ".tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # a leftover of a killed aggregation
+        tmp.mkdir(parents=True)
         df = read_runs(table["runs_csv"])
         try:
             df = validate_runs(df, form=form)
@@ -68,8 +70,6 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, see
         _sweep_figures(df, tmp, table["curves"])
         (tmp / "runs.csv").write_text(Path(table["runs_csv"]).read_text())
         if out.exists():
-            import shutil
-
             shutil.rmtree(out)
         os.rename(tmp, out)
     if latest.is_symlink() or latest.exists():

@@ -205,7 +205,7 @@ def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOpti
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         points.to_csv(out / "points.csv", index=False)
-        fit["points"] = str((out / "points.csv").resolve())
+        fit["points"] = "points.csv"  # relative to fit.json: the folder may be moved or renamed
         figs = []
         if figures:
             from tasks.fit_figures import write_figures
@@ -213,7 +213,7 @@ def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOpti
         if analysis.samples is not None:
             pd.DataFrame(analysis.samples, columns=analysis.names).to_csv(
                 out / "bootstrap_samples.csv", index=False)
-            fit["bootstrap"]["samples"] = str((out / "bootstrap_samples.csv").resolve())
+            fit["bootstrap"]["samples"] = "bootstrap_samples.csv"
         fit = _finite_or_null(json.loads(json.dumps(fit, default=_json_default)))
         (out / "report.md").write_text(report_md(fit, figs))
         (out / "fit.json").write_text(json.dumps(fit, indent=1, allow_nan=False))

@@ -99,11 +99,12 @@ class RunTracker:
                                         name=f"mlflow-relay-{self.cfg.run_key()}")
         self._thread.start()
 
-    def stop_relay(self) -> None:
+    def stop_relay(self, drain: bool = True) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.drain()
+        if drain and self.sink is not None:
+            self.drain()
 
     # ---- the end of a run -------------------------------------------------------------------------
     def finish(self, result) -> None:
@@ -116,6 +117,8 @@ class RunTracker:
     def fail(self, error: str) -> None:
         try:
             self.stop_relay()
+        except Exception:  # the store may be what failed; still try to mark the run
+            pass
         finally:
             self.c.set_tag(self.run_id, "error", error[:5000])
             self.c.set_terminated(self.run_id, "FAILED")

@@ -13,15 +13,18 @@ RUNS_COLUMNS = ["N", "D", "init", "loss", "D_chars", "run_key", "best_step", "be
                 "params_total", "tokens_seen", "pretrain_flops", "source", "mlflow_run_id"]
 
 
-def finished_runs(c, experiment_id: str, parent_run_id: str | None = None) -> pd.DataFrame:
-    filters = ["attributes.status = 'FINISHED'"]
-    if parent_run_id:
-        filters.append(f"tags.mlflow.parentRunId = '{parent_run_id}'")
-    runs = c.search_runs([experiment_id], filter_string=" and ".join(filters), max_results=50000)
+def finished_runs(c, experiment_id: str, run_keys: list[str] | None = None) -> pd.DataFrame:
+    """Finished training runs of the experiment; only those of `run_keys` when given (a sweep's
+    plan: runs done by an earlier version of the sweep count too, whatever parent run they have)."""
+    runs = c.search_runs([experiment_id], filter_string="attributes.status = 'FINISHED'",
+                         max_results=50000)
+    wanted = set(run_keys) if run_keys is not None else None
     rows = []
     for r in runs:
         m, p, t = r.data.metrics, r.data.params, r.data.tags
         if t.get("kind") not in ("pretrain", "scratch", "finetune") or "best_test_loss" not in m:
+            continue
+        if wanted is not None and t.get("run_key") not in wanted:
             continue
         rows.append({
             "kind": t["kind"], "source": t.get("source", ""), "target": t.get("target", ""),
@@ -56,7 +59,7 @@ def pretrain_curves(c, all_runs: pd.DataFrame) -> dict[str, list[tuple[int, floa
     return curves
 
 
-def load_all(tracking_uri: str, experiment: str, parent_run_id: str | None = None):
+def load_all(tracking_uri: str, experiment: str, run_keys: list[str] | None = None):
     c = tracking.client(tracking_uri)
     exp = c.get_experiment_by_name(experiment)
     if exp is None:
@@ -64,5 +67,5 @@ def load_all(tracking_uri: str, experiment: str, parent_run_id: str | None = Non
 
         raise InputError("--experiment", experiment, "is not an MLflow experiment in this store",
                          f"check the name, or the store ({tracking_uri})")
-    all_runs = finished_runs(c, exp.experiment_id, parent_run_id)
+    all_runs = finished_runs(c, exp.experiment_id, run_keys)
     return c, exp.experiment_id, all_runs

@@ -157,6 +157,11 @@ class SweepConfig(BaseModel):
             return max(1e-5, 0.003239 - 0.0001395 * math.log(n))
         return float(self.lr)
 
+    def uses_hub(self) -> bool:
+        """True when a corpus comes from a hub: only then may the process go online."""
+        specs = [self.target, *[c for src in self.sources.values() for c in src.corpora()]]
+        return any(s.startswith("hf:") for s in specs)
+
     def config_hash(self) -> str:
         payload = self.model_dump(exclude={"home", "slots", "threads_per_run", "device"})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]

@@ -23,7 +23,6 @@ from tasks.sweep_config import SweepConfig
 from tasks.sweep_plan import PlannedRun
 from tasks.train.launch import RunFailed, launch
 
-SUMMARY_KEYS = ("best_test_loss", "best_step", "best_epoch", "tokens_seen", "flops", "tokens_per_second")
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,6 @@ class SweepContext:
     slot_pool: str
     threads: int
     mlflow_ui: str = "http://127.0.0.1:5000"
-    timeout_s: float | None = None
 
 
 def resolve_source(name: str, spec, cache: Path, field: str):
@@ -75,7 +73,7 @@ def open_sweep(cfg: SweepConfig, tracking_uri: str, artifact_root: str, flow_run
 
 def _summary(run: PlannedRun, mlflow_run_id: str, values: dict, trained: bool) -> dict:
     return {"run_key": run.run_key, "label": run.label, "kind": run.kind, "mlflow_run_id": mlflow_run_id,
-            "trained": trained, **{k: values.get(k) for k in SUMMARY_KEYS}}
+            "trained": trained, **{k: values.get(k) for k in tracking.FINAL_METRICS}}
 
 
 def is_done(run: PlannedRun, found) -> bool:
@@ -116,7 +114,7 @@ def train_run(run: PlannedRun, ctx: SweepContext) -> dict:
             "run_name": run.label, "prefect.flow_run_id": str(flow_run.id),
             "prefect.task_run_id": str(task_run.id), "parent_run_key": run.parent})
         result = launch(run.config.model_copy(update={"threads": ctx.threads}), tracking=target,
-                        env=slots.env_for(device, ctx.threads), log_to_file=True, timeout=ctx.timeout_s)
+                        env=slots.env_for(device, ctx.threads), log_to_file=True)
     url = f"{ctx.mlflow_ui}/#/experiments/{ctx.experiment_id}/runs/{result.mlflow_run_id}"
     create_link_artifact(link=url, link_text=f"MLflow: {run.label}",
                          key=f"mlflow-{run.run_key}", description="the run's metrics and checkpoint")

@@ -46,7 +46,7 @@ def test_fit_writes_the_stable_keys_and_files(fitted):
     assert set(t["ci95"]) >= {"k", "alpha", "beta"} and t["n_points"] == 25
     assert t["k_chars"] > t["k"]  # 3.5 chars per token, k_chars = k * 3.5^(1 - alpha)
     assert (fitted / "points.csv").is_file() and fit["points"].endswith("points.csv")
-    points = pd.read_csv(fit["points"])
+    points = pd.read_csv(fitted / fit["points"])  # relative to fit.json
     assert {"D_E", "D_T", "fraction_D_F_over_D_E", "multiplier_D_E_over_D_F", "regime",
             "extrapolated", "unreachable", "ossified"} <= set(points.columns)
     for name in ("report.md", "scratch_surface.png", "fraction_vs_N.png", "logit_fits.png",
@@ -118,3 +118,13 @@ def test_predict_bad_inputs_exit_2(tmp_path, fitted):
     assert main(["predict", "--fit", fit, "--n", "-1", "--d-f", "1"]) == 2
     assert main(["predict", "--fit", fit, "--n", "1e6", "--d-f", "1", "--source", "nope"]) == 2
     assert main(["fit", str(tmp_path / "none.csv"), "--out", str(tmp_path)]) == 2
+
+
+def test_predict_from_a_source_whose_law_did_not_fit_is_a_clear_error(tmp_path, capsys):
+    fit = {"transfer": {"code": {"k": None, "alpha": None, "beta": None, "status": "too_few_points",
+                                 "message": "1 low-data point"}}}
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(fit))
+    assert main(["predict", "--fit", str(path), "--n", "1e6", "--d-f", "1e5"]) == 2
+    err = capsys.readouterr().err
+    assert "'code' has no fitted law" in err and "too_few_points" in err

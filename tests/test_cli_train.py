@@ -99,3 +99,16 @@ def test_a_run_folder_busy_in_another_process_is_refused(tmp_path, small_text):
     assert proc.returncode == 4 and "already training" in proc.stderr
     assert json.loads((out / "result.json").read_text())["error_type"] == "RunBusy"
     assert not (out / "checkpoints").exists()
+
+
+def test_fine_tunes_from_different_checkpoints_are_different_runs(tmp_path):
+    from flows.cli_train import checkpoint_identity
+
+    a = saved_checkpoint(tmp_path / "a", Shape(1, 32, 2, 64, 256))
+    import torch
+
+    torch.manual_seed(1)
+    b = tmp_path / "b"
+    build_model(Shape(1, 32, 2, 64, 256), seed=1).save_pretrained(str(b))
+    assert checkpoint_identity(a) != checkpoint_identity(b)
+    assert checkpoint_identity(a) == checkpoint_identity(a) != ""

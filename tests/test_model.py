@@ -18,7 +18,6 @@ from model.shapes import Shape, ladder, non_embedding_params, shape_for
     (4, 128, 4, 4 * (12 * 128 * 128 + 13 * 128) + 2 * 128),  # 793,344 (tinyshakespeare reference)
 ])
 def test_non_embedding_count_matches_hand_computation_and_the_built_model(n_layer, d_model, n_head, expected):
-    assert {12768, 100096, 793344} >= {expected}
     shape = Shape(n_layer, d_model, n_head, n_ctx=64, vocab_size=256)
     assert non_embedding_params(n_layer, d_model) == expected == shape.params_non_embedding
     counted = count_params(build_model(shape, seed=0))

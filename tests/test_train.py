@@ -202,7 +202,7 @@ def test_corrupted_checkpoints_are_detected_and_skipped(toy_data, tmp_path):
     # a truncated newest checkpoint: resume falls back to the one before and reaches the same losses
     weights = ckpts[0] / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    again = train(cfg.model_copy(update={"max_steps": 40}), ListSink())
+    again = train(cfg, ListSink())
     assert again.resumed_from_step == 30
     assert abs(again.best_test_loss - ref.best_test_loss) <= 1e-5
 
@@ -219,3 +219,15 @@ def test_corrupted_checkpoints_are_detected_and_skipped(toy_data, tmp_path):
 
     with pytest.raises(InputError, match="does not match its recorded sha256"):
         train(tiny(toy_data, tmp_path / "ft", init_from=str(tmp_path / "run" / "best")), ListSink())
+
+
+def test_a_run_that_prints_to_stdout_through_the_zygote_completes(toy_data, tmp_path):
+    """The zygote's protocol pipe is its stdout: a child's prints must never reach it."""
+    from tasks.train import checkpoints
+
+    cfg = tiny(toy_data, tmp_path / "run", max_steps=20)
+    launch(cfg)
+    newest = checkpoints.step_folders(tmp_path / "run" / "checkpoints")[0]
+    (newest / "optimizer.bin").write_bytes(b"x")  # resume prints a warning on stdout
+    done = launch(cfg, timeout=300)
+    assert done.steps == 20 and done.resumed_from_step == 10

@@ -60,6 +60,9 @@ def predict_from_fit(fit: dict, n: float, d_f: float, source: str | None = None)
         raise KeyError("--source", f"not in the fit (it has {sorted(laws)})",
                        f"use one of {sorted(laws)}")
     law = laws[source]
+    if law.get("k") is None or law.get("alpha") is None or law.get("beta") is None:
+        raise KeyError("--source", f"{source!r} has no fitted law (status {law.get('status')!r}: "
+                       f"{law.get('message', '')})", "add fine-tuned runs in the low-data regime and refit")
     cov = law.get("cov_lnk_alpha_beta")
     d_t, mult, ci, mci = law_prediction(law["k"], law["alpha"], law["beta"], n, d_f,
                                         None if cov is None else np.array(cov))

@@ -16,7 +16,7 @@ from pathlib import Path
 MANIFEST = "manifest.json"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -25,7 +25,7 @@ def _sha256(path: Path) -> str:
 
 
 def write_manifest(folder: Path) -> dict[str, str]:
-    files = {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
+    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
     (folder / MANIFEST).write_text(json.dumps(files, indent=1))
     return files
 
@@ -43,7 +43,7 @@ def verify(folder: Path) -> str | None:
         path = folder / name
         if not path.is_file():
             return f"{folder.name}: {name} is missing"
-        if _sha256(path) != digest:
+        if sha256_file(path) != digest:
             return f"{folder.name}: {name} does not match its recorded sha256 (corrupted or truncated)"
     return None
 

@@ -78,6 +78,7 @@ class _Progress:
         self.evals_since_best = 0
         self.stopped = ""
         self.history: list[dict] = []
+        self.train_seconds = 0.0  # summed over attempts, so a resumed run reports a true speed
 
     def state_dict(self) -> dict:
         return dict(vars(self))
@@ -181,6 +182,13 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
     acc.register_for_checkpointing(progress)
     resumed_from = 0
     latest = checkpoints.newest_valid(ckpt_root, warn=lambda msg: print(msg, flush=True))
+    if latest is not None and (reason := checkpoints.verify(out / "best")):
+        # the resumable state remembers a best loss whose weights are gone: start over (the run
+        # is deterministic, so it reaches the same result) rather than finish without a best model
+        print(f"best model unusable ({reason}); restarting run {cfg.run_key()} from step 0", flush=True)
+        shutil.rmtree(ckpt_root, ignore_errors=True)
+        ckpt_root.mkdir(parents=True)
+        latest = None
     if latest is not None:
         acc.load_state(str(latest))
         resumed_from = progress.step
@@ -270,7 +278,9 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
         if bar is not None:
             bar.update(1)
         if at_eval:
-            train_seconds += time.perf_counter() - t_phase
+            phase = time.perf_counter() - t_phase
+            train_seconds += phase
+            progress.train_seconds += phase
             test_loss = evaluate()
             if not math.isfinite(test_loss):
                 raise TrainingDiverged(f"held-out loss became {test_loss} at step {step}; lower --lr")
@@ -290,8 +300,6 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
             t_phase = time.perf_counter()
     if bar is not None:
         bar.close()
-    if steps_here and not train_seconds:
-        train_seconds = time.perf_counter() - t_phase
 
     stopped = progress.stopped or "max_steps"
     final_loss = progress.history[-1]["test_loss"] if progress.history else math.inf
@@ -301,7 +309,8 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
         best_epoch=progress.best_step * tokens_per_step / d_tokens, final_test_loss=final_loss,
         steps=progress.step, tokens_seen=tokens_seen,
         flops=6.0 * shape.params_non_embedding * tokens_seen,
-        tokens_per_second=steps_here * tokens_per_step / train_seconds if train_seconds else 0.0,
+        tokens_per_second=(progress.step * tokens_per_step / progress.train_seconds
+                           if progress.train_seconds else 0.0),
         wall_seconds=time.perf_counter() - t_start, stopped=stopped, resumed_from_step=resumed_from,
         dataset_tokens=d_tokens, dataset_chars=data.chars_in_prefix(d_tokens),
         params_non_embedding=shape.params_non_embedding, params_embedding=shape.params_embedding,

@@ -49,23 +49,45 @@ def launch(cfg: RunConfig, tracking: "TrackingTarget | None" = None, show_progre
            log_to_file: bool = False, backend: str = "auto") -> RunResult:
     """Train `cfg` in a child process, recorded in MLflow when `tracking` is given; raise
     ReportedInputError / RunFailed when it fails (the MLflow run is then marked FAILED)."""
+    if run_folder_busy(Path(cfg.out_dir)):  # before MLflow: never touch another process's live run
+        raise RunFailed(f"run {cfg.run_key()} is already training in another process (lock "
+                        f"{Path(cfg.out_dir) / 'run.lock'} held); wait for it or kill it", "RunBusy", 4)
     tracker = None
-    if tracking is not None:
-        from tasks.run_tracking import RunTracker
-
-        tracker = RunTracker(tracking, cfg)
-        tracker.open()
-        tracker.start_relay()
     try:
+        if tracking is not None:
+            from tasks.run_tracking import RunTracker
+
+            tracker = RunTracker(tracking, cfg)
+            tracker.open()
+            tracker.start_relay()
         result = _run_child(cfg, show_progress, timeout, env, log_to_file, backend)
-    except BaseException as exc:
         if tracker is not None:
-            tracker.fail(str(exc))
+            tracker.finish(result)
+            result.mlflow_run_id = tracker.run_id
+        return result
+    except BaseException as exc:
+        busy = isinstance(exc, RunFailed) and exc.kind == "RunBusy"
+        if tracker is not None and tracker.run_id is not None and not busy:
+            tracker.fail(str(exc))  # never leave the MLflow run RUNNING
+        elif tracker is not None:
+            tracker.stop_relay(drain=False)
         raise
-    if tracker is not None:
-        tracker.finish(result)
-        result.mlflow_run_id = tracker.run_id
-    return result
+
+
+def run_folder_busy(out: Path) -> bool:
+    """True while another process holds the run folder's lock (see tasks.train.entry)."""
+    import fcntl
+
+    lock = out / "run.lock"
+    if not lock.exists():
+        return False
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
 
 
 def _run_child(cfg: RunConfig, show_progress: bool, timeout: float | None,

@@ -70,6 +70,8 @@ def _run_child(req: dict) -> None:
             os.dup2(fd, 1)
             os.dup2(fd, 2)
             os.close(fd)
+        else:  # fd 1 is the protocol pipe to the client: the run's output goes to stderr instead
+            os.dup2(2, 1)
         sys.stdin.close()
         from tasks.train.entry import main
 
@@ -114,18 +116,23 @@ class Zygote:
             return cls._instance
 
     def _read(self) -> None:
-        for line in self.proc.stdout:
-            msg = json.loads(line)
-            with self.lock:
-                state = self.waiting.get(msg["id"])
-                if state is not None:
-                    state.update(msg)
-                    if "exit" in msg:
-                        self.events[msg["id"]].set()
-        with self.lock:  # zygote died: release every waiter
-            for rid, state in self.waiting.items():
-                state.setdefault("exit", -9)
-                self.events[rid].set()
+        try:
+            for line in self.proc.stdout:
+                try:
+                    msg = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # not ours (children never write here, but never die of it)
+                with self.lock:
+                    state = self.waiting.get(msg.get("id"))
+                    if state is not None:
+                        state.update(msg)
+                        if "exit" in msg:
+                            self.events[msg["id"]].set()
+        finally:
+            with self.lock:  # zygote gone: release every waiter
+                for rid, state in self.waiting.items():
+                    state.setdefault("exit", -9)
+                    self.events[rid].set()
 
     def run(self, argv: list[str], env: dict[str, str], log: str | None, timeout: float | None) -> int:
         with self.lock:
@@ -140,8 +147,11 @@ class Zygote:
             state = self.waiting.pop(rid)
             self.events.pop(rid)
         if not finished:
-            if "pid" in state:
-                os.kill(state["pid"], signal.SIGKILL)
+            if "pid" in state and "exit" not in state:
+                try:
+                    os.kill(state["pid"], signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             return -9
         return int(state["exit"])
 
