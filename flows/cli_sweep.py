@@ -60,14 +60,10 @@ def _load(a):
 def _plan(cfg, paths):
     """Prepare data (cached) and plan, outside Prefect: used by dry-run and status."""
     from tasks import slots
-    from tasks.corpora import resolve_corpus
-    from tasks.data import prepare
     from tasks.sweep_plan import plan
-    from tasks.sweep_units import resolve_source
+    from tasks.sweep_units import prepare_all
 
-    target = prepare(resolve_corpus(cfg.target, paths.cache, field="target"), paths.cache, cfg.test_fraction)
-    sources = {n: prepare(resolve_source(n, s, paths.cache, f"sources.{n}"), paths.cache, cfg.test_fraction)
-               for n, s in cfg.sources.items()}
+    target, sources = prepare_all(cfg, paths.cache)
     lay = slots.layout(cfg.slots, cfg.threads_per_run, cfg.device)
     return plan(cfg, target, sources, paths.runs, threads=lay.threads), lay, target
 
@@ -151,6 +147,8 @@ def cmd_aggregate(a) -> int:
 
 
 def _print_report(report: dict | None, paths) -> None:
+    from flows.cli_fit import _num
+
     if report:
         out = Path(report["report_dir"])
         print(f"\nreport: {out / 'report.md'}")
@@ -163,7 +161,3 @@ def _print_report(report: dict | None, paths) -> None:
                   f"status {t.get('status')}{': ' + t['message'] if t.get('message') else ''})")
     print(f"\nMLflow UI:  make ui-mlflow   (or: mlflow ui --backend-store-uri {paths.mlflow_uri})")
     print(f"Prefect UI: make ui-prefect  (or: PREFECT_HOME={paths.prefect_home} prefect server start)")
-
-
-def _num(x) -> str:
-    return "—" if x is None else f"{x:.4g}"

@@ -45,8 +45,7 @@ def resolve_source(name: str, spec, cache: Path, field: str):
     return mix_corpora(name, parts, spec.mixture)
 
 
-@task(name="prepare-data", cache_policy=NO_CACHE)
-def prepare_corpora(cfg: SweepConfig, cache: str) -> tuple[PreparedData, dict[str, PreparedData]]:
+def prepare_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict[str, PreparedData]]:
     """Tokenise and split the target and every source once (content-hash cached on disk)."""
     cache_dir = Path(cache)
     target = prepare(resolve_corpus(cfg.target, cache_dir, field="target"), cache_dir, cfg.test_fraction)
@@ -54,6 +53,12 @@ def prepare_corpora(cfg: SweepConfig, cache: str) -> tuple[PreparedData, dict[st
                              cfg.test_fraction)
                for name, spec in cfg.sources.items()}
     return target, sources
+
+
+@task(name="prepare-data", cache_policy=NO_CACHE)
+def prepare_corpora(cfg: SweepConfig, cache: str) -> tuple[PreparedData, dict[str, PreparedData]]:
+    """The Prefect task around `prepare_all`."""
+    return prepare_all(cfg, cache)
 
 
 @task(name="open-sweep", cache_policy=NO_CACHE)
