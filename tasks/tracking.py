@@ -139,7 +139,7 @@ class MlflowSink:
                 continue
             self.last_step[key] = step
             self.buffer.append(Metric(key, float(value), now, step))
-        if len(self.buffer) >= self.flush_every or "test_loss" in metrics:
+        if len(self.buffer) >= self.flush_every:
             self.flush()
 
     def flush(self) -> None:

@@ -117,8 +117,7 @@ def _run_child(cfg: RunConfig, show_progress: bool, timeout: float | None,
         try:
             returncode = subprocess.run(
                 [sys.executable, "-m", "tasks.train.entry", *argv], env=child_env, timeout=timeout,
-                stdout=log, stderr=subprocess.STDOUT if log else None,
-                preexec_fn=die_with_parent if sys.platform == "linux" else None).returncode
+                stdout=log, stderr=subprocess.STDOUT if log else None).returncode
         finally:
             if log:
                 log.close()

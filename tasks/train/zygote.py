@@ -61,9 +61,6 @@ def _serve() -> None:
 def _run_child(req: dict) -> None:
     code = 1
     try:
-        from tasks.train.launch import die_with_parent
-
-        die_with_parent()
         os.environ.update(req.get("env") or {})
         if req.get("log"):
             fd = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
