@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOME_DIR ?= $(or $(TRANSFER_LAWS_HOME),$(CURDIR)/.transfer-laws)
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test test-slow bench ui-mlflow ui-prefect clean
+.PHONY: install demo test test-slow bench ui-mlflow ui-prefect services services-stop deploy services-deps clean
 
 install: $(STAMP)
 
@@ -16,14 +16,14 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(if $(wildcard /opt/wheels),--find-links /opt/wheels) "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,postgres]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 # The embedded default: no Prefect server, MLflow in $(HOME_DIR)/mlflow.db.
 demo: $(STAMP)
 	$(BIN)/transfer-laws run configs/demo.yaml --home $(HOME_DIR)
 
-test: $(STAMP)
+test: $(STAMP) services-deps
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)
@@ -40,6 +40,23 @@ ui-mlflow: $(STAMP)
 ui-prefect: $(STAMP)
 	PREFECT_HOME=$(HOME_DIR)/prefect PREFECT_SERVER_ANALYTICS_ENABLED=false \
 	  $(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+# Scale-out on this box (deployments/README.md): Prefect server, MLflow server and workers on
+# 127.0.0.1, PIDs recorded in $(HOME_DIR)/services; then the deployments of deployments/prefect.yaml.
+services: $(STAMP)
+	$(BIN)/transfer-laws services start --home $(HOME_DIR)
+
+services-stop: $(STAMP)
+	$(BIN)/transfer-laws services stop --home $(HOME_DIR)
+
+deploy: $(STAMP)
+	$(BIN)/transfer-laws deploy --home $(HOME_DIR)
+
+# PostgreSQL for the scale-out tests (Debian's package), installed only when it is missing.
+services-deps:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && apt-get install -y -q postgresql; } || \
+	  { echo "PostgreSQL is missing: install Debian's postgresql (apt-get install postgresql)"; exit 1; }
 
 clean:
 	rm -rf $(HOME_DIR)/runs $(HOME_DIR)/mlflow.db $(HOME_DIR)/mlartifacts $(HOME_DIR)/prefect

@@ -37,12 +37,18 @@ def main() -> None:
     sweep_wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(proc.stdout[-3000:] + proc.stderr[-3000:])
-    walls = [json.loads(f.read_text())["result"]["wall_seconds"] for f in (home / "runs").glob("*/run.json")]
+    t_end = time.time()
+    files = list((home / "runs").glob("*/run.json"))
+    walls = [json.loads(f.read_text())["result"]["wall_seconds"] for f in files]
+    starts = [f.stat().st_mtime - w for f, w in zip(files, walls)]
+    ends = [f.stat().st_mtime for f in files]
     slots_line = next((ln for ln in (proc.stdout + proc.stderr).splitlines() if "slot(s)" in ln), "")
     n_slots = int(slots_line.split(" slot(s)")[0].split()[-2]) if slots_line else 1
     busy = sum(walls) / n_slots
     print(f"runs: {len(walls)}, slots: {n_slots}")
     print(f"sweep wall: {sweep_wall:.1f} s; sum of run walls / slots: {busy:.1f} s")
+    print(f"before the first run: {min(starts) - (t_end - sweep_wall):.1f} s; runs span "
+          f"{max(ends) - min(starts):.1f} s; after the last run: {t_end - max(ends):.1f} s")
     print(f"orchestration overhead: {(sweep_wall - busy) / sweep_wall:.1%} (goal <= 5 %)")
 
 

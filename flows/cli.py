@@ -12,7 +12,7 @@ import sys
 from tasks.errors import InputError
 
 # Modules that each add one or more verbs; listed here so `--help` shows them in this order.
-VERB_MODULES = ["flows.cli_train", "flows.cli_sweep", "flows.cli_fit"]
+VERB_MODULES = ["flows.cli_train", "flows.cli_sweep", "flows.cli_fit", "flows.cli_services"]
 
 
 def build_parser() -> argparse.ArgumentParser:

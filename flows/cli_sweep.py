@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
@@ -64,7 +63,7 @@ def _plan(cfg, paths):
     from tasks.sweep_units import prepare_all
 
     target, sources = prepare_all(cfg, paths.cache)
-    lay = slots.layout(cfg.slots, cfg.threads_per_run, cfg.device)
+    lay = slots.layout(cfg.slots, cfg.threads_per_run, cfg.device, cfg.processes_per_run)
     return plan(cfg, target, sources, paths.runs, threads=lay.threads), lay, target
 
 
@@ -122,6 +121,10 @@ def cmd_status(a) -> int:
 
 def cmd_run(a) -> int:
     cfg, paths = _load(a)
+    from tasks.warmup import warm_up
+
+    for t in warm_up(cfg, paths, cfg.tracking_uri or paths.mlflow_uri):  # side by side, not in a row
+        t.join()
     from flows.sweep import SweepFailed, sweep_flow
 
     try:

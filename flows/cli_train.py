@@ -57,6 +57,9 @@ def register(sub) -> None:
     run.add_argument("--precision", choices=["auto", "no", "bf16"], default="auto",
                      help="auto = bf16 autocast on GPU, fp32 on CPU")
     run.add_argument("--threads", type=int, default=0, help="CPU threads; 0 = torch default")
+    run.add_argument("--processes", type=int, default=1, help="processes training this run together "
+                     "(data parallel via `accelerate launch`: one per GPU, or gloo on CPU); "
+                     "--batch-size must be a multiple of it")
     run.add_argument("--home", default=None, help="project run folder (default $TRANSFER_LAWS_HOME "
                      "or ./.transfer-laws): MLflow store, data cache, run folders")
     run.add_argument("--out", default=None, help="run folder (default HOME/runs/<run_key>)")
@@ -91,6 +94,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                   beta1=a.beta1, beta2=a.beta2, grad_clip=a.grad_clip, seed=a.seed,
                   eval_interval=a.eval_interval, eval_tokens=a.eval_tokens, patience=a.patience,
                   device=a.device, precision=a.precision, threads=a.threads, init_from=a.init_from,
+                  processes_per_run=a.processes,
                   target=spec, kind="single")
     RunConfig.checked(**fields, data_dir="-", out_dir="-")  # every field checked before any work
     if a.init_from is not None:

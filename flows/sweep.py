@@ -1,21 +1,26 @@
 """The transfer sweep as a Prefect flow: prepare data -> pre-train(N, source) -> scratch(N, D) and
 fine-tune(N, D, source), each fine-tune waiting only on its own pre-train -> aggregate.
 
+Runs are submitted as slots free up, longest remaining chain first (`tasks.schedule`), so no thread
+waits for a slot and the last slot busy is not left with a long run that could have started early.
+
 Composition only: the work is in `tasks.sweep_units`; the DAG in `tasks.sweep_plan`.
 """
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
-from prefect.futures import as_completed, wait
+from prefect.futures import PrefectFuture, as_completed, wait
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks import env, slots
 from tasks.sweep_config import SweepConfig
 from tasks.sweep_plan import plan
-from tasks.sweep_units import SweepContext, open_sweep, prepare_corpora, train_run
+from tasks.fanout import dispatch_run
+from tasks.schedule import Dispatcher
+from tasks.sweep_units import SweepContext, find_done, open_sweep, prepare_corpora, train_run
 
-MAX_WAITING_THREADS = 16  # threads mostly wait for a slot; few enough for Prefect's ephemeral SQLite
+MAX_WAITING_THREADS = 16  # runs in flight: the slots plus done runs passing through
 
 
 class SweepFailed(RuntimeError):
@@ -28,32 +33,58 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
     """Train every planned run not done yet, then fit and report (see `transfer-laws run`)."""
     log = get_run_logger()
     paths = env.project_paths(config.home)
-    env.apply(paths, hub=config.uses_hub())
+    tracking_uri = config.tracking_uri or paths.mlflow_uri
+    env.apply(paths, hub=config.uses_hub(), tracking_uri=tracking_uri)
     target, sources = prepare_corpora(config, str(paths.cache))
-    slot_layout = slots.layout(config.slots, config.threads_per_run, config.device)
+    slot_layout = slots.layout(config.slots, config.threads_per_run, config.device, config.processes_per_run)
     runs = plan(config, target, sources, paths.runs, threads=slot_layout.threads)
-    exp_id, parent_id = open_sweep(config, paths.mlflow_uri, str(paths.artifacts),
+    artifacts = str(paths.artifacts) if tracking_uri.startswith("sqlite:") else None
+    exp_id, parent_id = open_sweep(config, tracking_uri, artifacts,
                                    str(flow_run.id or ""), str(flow_run.ui_url or ""))
     pool_key = f"{config.config_hash()}-{flow_run.id}"
-    slots.open_pool(pool_key, slot_layout)
-    ctx = SweepContext(config.name, exp_id, paths.mlflow_uri, parent_id, pool_key, slot_layout.threads)
-    log.info("%d runs (%s); %s", len(runs), ", ".join(
-        f"{sum(r.kind == k for r in runs)} {k}" for k in ("pretrain", "scratch", "finetune")),
-        slot_layout.describe())
+    ctx = SweepContext(experiment=config.name, experiment_id=exp_id, tracking_uri=tracking_uri,
+                       parent_run_id=parent_id, home=str(paths.home), slot_pool=pool_key,
+                       threads=slot_layout.threads)
+    if config.executor == "local":
+        slots.open_pool(pool_key, slot_layout)
+        capacity, where = len(slot_layout.devices), slot_layout.describe()
 
-    futures = {}
-    for run in runs:
-        upstream = [futures[run.parent]] if run.parent else []
-        futures[run.run_key] = train_run.submit(run, ctx, wait_for=upstream)
-    by_future = {id(f): run for run, f in ((r, futures[r.run_key]) for r in runs)}
-    for i, fut in enumerate(as_completed(list(futures.values())), start=1):
-        run = by_future[id(fut)]
+        def start(run, upstream):
+            return train_run.submit(run, ctx, wait_for=upstream)
+    else:
+        capacity = MAX_WAITING_THREADS if config.slots == "auto" else int(config.slots)
+        where = f"deployment {config.deployment!r}, up to {capacity} runs queued at once"
+
+        def start(run, upstream):
+            return dispatch_run.submit(run, ctx, config.deployment, wait_for=upstream)
+    log.info("%d runs (%s); %s", len(runs), ", ".join(
+        f"{sum(r.kind == k for r in runs)} {k}" for k in ("pretrain", "scratch", "finetune")), where)
+
+    dispatcher = Dispatcher(runs, cost=lambda r: r.est_flops, capacity=capacity,
+                            done=find_done(runs, ctx))
+    by_key = {r.run_key: r for r in runs}
+    futures: dict[str, PrefectFuture] = {}
+
+    def submit(batch) -> None:
+        for run in batch:
+            upstream = [futures[run.parent]] if run.parent else []
+            futures[run.run_key] = start(run, upstream)
+
+    submit(dispatcher.next_runs())
+    reported: set[str] = set()
+    while len(reported) < len(runs):
+        open_futures = [f for k, f in futures.items() if k not in reported]
+        fut = next(as_completed(open_futures))
+        key = next(k for k, f in futures.items() if f is fut)
+        reported.add(key)
+        run = by_key[key]
         fut.wait()  # records the final state on the future (else .state asks the API, which lags)
         state = fut.state
         outcome = "done" if state.is_completed() else state.name.lower()
         if state.is_completed() and fut.result().get("best_test_loss") is not None:
             outcome += f", best loss {fut.result()['best_test_loss']:.4f}"
-        log.info("[%d/%d runs] %s: %s", i, len(runs), run.label, outcome)
+        log.info("[%d/%d runs] %s: %s", len(reported), len(runs), run.label, outcome)
+        submit(dispatcher.finished(key))
     wait(list(futures.values()))
     failed = [run for run in runs if not futures[run.run_key].state.is_completed()]
     done = [futures[r.run_key].result() for r in runs if r not in failed]
@@ -67,12 +98,12 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
             from flows.aggregate import aggregate_flow
 
             report = aggregate_flow(config.name, [r.run_key for r in runs], parent_id, str(paths.home),
-                                    bootstrap=bootstrap, seed=config.seed)
+                                    bootstrap=bootstrap, seed=config.seed, tracking_uri=tracking_uri)
         parent_status = "FAILED" if failed else "FINISHED"
     finally:
         from tasks import tracking
 
-        tracking.client(paths.mlflow_uri).set_terminated(parent_id, parent_status)
+        tracking.client(tracking_uri).set_terminated(parent_id, parent_status)
     if failed:
         lines = "\n".join(f"  - {r.label} (run_key {r.run_key}): {futures[r.run_key].state.message}"
                           for r in failed)

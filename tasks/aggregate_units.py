@@ -21,10 +21,11 @@ REPORT_VERSION = 1
 
 
 @task(name="export-runs", cache_policy=NO_CACHE)
-def export_runs(experiment: str, run_keys: list[str] | None, home: str | None) -> dict:
+def export_runs(experiment: str, run_keys: list[str] | None, home: str | None,
+                tracking_uri: str | None = None) -> dict:
     """Runs CSV (DESIGN.md columns) and pre-training curves, written beside the reports."""
     paths = env.project_paths(home)
-    c, exp_id, all_runs = runs_export.load_all(paths.mlflow_uri, experiment, run_keys)
+    c, exp_id, all_runs = runs_export.load_all(tracking_uri or paths.mlflow_uri, experiment, run_keys)
     table = runs_export.runs_table(all_runs)
     curves = runs_export.pretrain_curves(c, all_runs) if not all_runs.empty else {}
     digest = hashlib.sha256(table.drop(columns=["mlflow_run_id"]).to_csv(index=False).encode()).hexdigest()
@@ -96,14 +97,15 @@ def _sweep_figures(df: pd.DataFrame, out: Path, curves: dict) -> None:
 
 
 @task(name="publish-report", cache_policy=NO_CACHE)
-def publish(report: dict, experiment: str, parent_run_id: str | None, home: str | None) -> None:
+def publish(report: dict, experiment: str, parent_run_id: str | None, home: str | None,
+            tracking_uri: str | None = None) -> None:
     """Attach the report to the sweep's MLflow parent run and show it as Prefect artifacts."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     paths = env.project_paths(home)
     out = Path(report["report_dir"])
     if parent_run_id:
-        c = tracking.client(paths.mlflow_uri)
+        c = tracking.client(tracking_uri or paths.mlflow_uri)
         logged = {f.path for f in c.list_artifacts(parent_run_id)}
         if "report" not in logged or c.get_run(parent_run_id).data.tags.get("report_key") != out.name:
             c.log_artifacts(parent_run_id, str(out), artifact_path="report")

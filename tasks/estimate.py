@@ -2,8 +2,8 @@
 
 Each distinct shape trains 3 timed steps (after 2 warm-up steps) at the sweep's batch, context and
 threads per run; a run's time is its expected tokens at that speed plus a fixed per-run overhead
-(process fork, MLflow, checkpoints). The sweep's wall time is a greedy schedule of the runs, in plan
-order, onto the slots, each fine-tune starting after its pre-train.
+(process fork, MLflow, checkpoints). The sweep's wall time is the schedule the sweep flow itself
+follows (`tasks.schedule`: longest remaining chain first, each fine-tune after its pre-train).
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from model.shapes import Shape
+from tasks.schedule import simulate
 from tasks.sweep_plan import PlannedRun
 
 PER_RUN_OVERHEAD_S = 3.0
@@ -53,12 +54,10 @@ def estimate(runs: list[PlannedRun], n_slots: int, threads: int, device: str = "
     for run in runs:
         if run.shape not in per_step:
             per_step[run.shape] = seconds_per_step(run.shape, run.config.batch_size, threads, device)
-    seconds, finish = {}, {}
-    free = [0.0] * n_slots
+    seconds = {}
     for run in runs:
         steps = run.est_tokens / (run.config.batch_size * run.config.n_ctx)
         seconds[run.run_key] = steps * per_step[run.shape] * 1.1 + PER_RUN_OVERHEAD_S  # +10 %: evals
-        slot = min(range(n_slots), key=lambda i: free[i])
-        start = max(free[slot], finish.get(run.parent, 0.0))
-        finish[run.run_key] = free[slot] = start + seconds[run.run_key]
-    return Estimate(seconds, max(finish.values(), default=0.0), per_step)
+    spans = simulate(runs, cost=lambda r: r.est_flops, capacity=n_slots,
+                     seconds=lambda r: seconds[r.run_key])
+    return Estimate(seconds, max((end for _, end in spans.values()), default=0.0), per_step)

@@ -46,7 +46,7 @@ def run_params(cfg: RunConfig) -> dict:
         "warmup_steps": cfg.warmup_steps, "max_steps": cfg.max_steps,
         "weight_decay": cfg.weight_decay, "beta1": cfg.beta1, "beta2": cfg.beta2,
         "grad_clip": cfg.grad_clip, "eval_interval": cfg.eval_interval, "patience": cfg.patience,
-        "data_key": cfg.data_key, "init_key": cfg.init_key}
+        "data_key": cfg.data_key, "init_key": cfg.init_key, "processes_per_run": cfg.processes_per_run}
 
 
 class RunTracker:

@@ -35,22 +35,35 @@ def gpu_count() -> int:
         return 0
 
 
-def layout(slots: int | str = "auto", threads: int | str = "auto", device: str = "auto") -> SlotLayout:
+def layout(slots: int | str = "auto", threads: int | str = "auto", device: str = "auto",
+           processes_per_run: int = 1) -> SlotLayout:
+    """One slot per GPU (per group of `processes_per_run` GPUs), or per `threads` x processes CPU cores."""
     cores = os.cpu_count() or 1
+    k = max(1, processes_per_run)
     n_gpu = 0 if device == "cpu" else gpu_count()
     n_threads = max(1, cores // max(1, n_gpu)) if n_gpu and threads == "auto" else (
         1 if threads == "auto" else int(threads))
     if n_gpu:
-        n = n_gpu if slots == "auto" else int(slots)
-        return SlotLayout(tuple(f"cuda:{i % n_gpu}" for i in range(n)), n_threads)
-    n = max(1, cores // n_threads) if slots == "auto" else int(slots)
+        groups = [",".join(str(g) for g in range(i, i + k)) for i in range(0, n_gpu - k + 1, k)]
+        if not groups:
+            from tasks.errors import InputError
+
+            raise InputError("processes_per_run", k, f"needs {k} GPUs per run but {n_gpu} are visible",
+                             f"set processes_per_run <= {n_gpu}")
+        n = len(groups) if slots == "auto" else int(slots)
+        return SlotLayout(tuple(f"cuda:{groups[i % len(groups)]}" for i in range(n)), n_threads)
+    n = max(1, cores // (n_threads * k)) if slots == "auto" else int(slots)
     return SlotLayout(tuple(f"cpu:{i}" for i in range(n)), n_threads)
 
 
 def env_for(device: str, threads: int) -> dict[str, str]:
     """The environment of a training process on `device`."""
     env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    env["CUDA_VISIBLE_DEVICES"] = device.split(":")[1] if device.startswith("cuda") else ""
+    if device.startswith("cuda:"):
+        env["CUDA_VISIBLE_DEVICES"] = device.split(":")[1]
+    elif device.startswith("cpu"):
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    # plain "cuda": the GPUs this process was given (a worker pinned with CUDA_VISIBLE_DEVICES)
     return env
 
 

@@ -99,8 +99,21 @@ class SweepConfig(BaseModel):
     threads_per_run: int | Literal["auto"] = Field("auto", description="torch CPU threads per run; "
                                                    "'auto' = 1 (measured faster than one 2-thread run)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when present")
+    processes_per_run: int = Field(1, ge=1, description="processes (GPUs) that train one run together "
+                                   "(data parallel through `accelerate launch`); batch_size must be a "
+                                   "multiple of it. A slot is then a group of this many GPUs")
     home: str | None = Field(None, description="project run folder (default $TRANSFER_LAWS_HOME or "
-                             "./.transfer-laws)")
+                             "./.transfer-laws); with executor 'deployments', a path every worker "
+                             "can reach (run folders and checkpoints live there)")
+    executor: Literal["local", "deployments"] = Field(
+        "local", description="'local': runs train in subprocesses of the sweep's own process, one per "
+        "slot; 'deployments': every run is a flow run of the train-one-run deployment, picked up by "
+        "Prefect workers (deployments/README.md)")
+    deployment: str = Field("train-one-run/train-one-run", description="with executor 'deployments': "
+                            "the deployment (flow-name/deployment-name) that trains one run")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default: the project's "
+                                     "SQLite file. With executor 'deployments' use a tracking server "
+                                     "(http://host:port) that every worker can reach")
 
     @field_validator("sizes")
     @classmethod
@@ -148,6 +161,20 @@ class SweepConfig(BaseModel):
             seen[s] = n
         return self
 
+    @model_validator(mode="after")
+    def _batch_splits(self) -> "SweepConfig":
+        if self.batch_size % self.processes_per_run:
+            raise ValueError(f"batch_size: {self.batch_size} is not a multiple of processes_per_run="
+                             f"{self.processes_per_run}")
+        return self
+
+    @model_validator(mode="after")
+    def _deployments_need_a_server(self) -> "SweepConfig":
+        if self.executor == "deployments" and not (self.tracking_uri or "").startswith(("http://", "https://")):
+            raise ValueError(f"tracking_uri: executor 'deployments' needs an MLflow tracking server "
+                             f"that every worker can reach, got {self.tracking_uri!r}")
+        return self
+
     # ---- derived values -------------------------------------------------------------------------
     def scratch_grid(self) -> list[int]:
         return sorted(set(self.scratch_tokens or []) | set(self.finetune_tokens))
@@ -163,7 +190,8 @@ class SweepConfig(BaseModel):
         return any(s.startswith("hf:") for s in specs)
 
     def config_hash(self) -> str:
-        payload = self.model_dump(exclude={"home", "slots", "threads_per_run", "device"})
+        payload = self.model_dump(exclude={"home", "slots", "threads_per_run", "device", "executor",
+                                           "deployment", "tracking_uri"})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
     # ---- loading with errors that name the field --------------------------------------------------
@@ -207,6 +235,11 @@ def _fix_for(loc: str, msg: str) -> str:
         return "add values to the grid"
     if "duplicate" in msg or "same shape" in msg:
         return "list each value once"
+    if "multiple of processes_per_run" in msg:
+        return "make batch_size a multiple of processes_per_run (each process trains on an equal slice)"
+    if "tracking server" in msg:
+        return ("start one (`transfer-laws services start`) and set tracking_uri: "
+                "http://127.0.0.1:5000, or use executor: local")
     if "registered corpus" in msg:
         return "use python, english, code-other, a folder or a file"
     return "see the field descriptions in configs/demo.yaml"

@@ -74,7 +74,8 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
     device = cfg.device
     common = dict(n_ctx=cfg.n_ctx, batch_size=cfg.batch_size, warmup_steps=cfg.warmup_steps,
                   eval_interval=cfg.eval_interval, eval_tokens=cfg.eval_tokens, patience=cfg.patience,
-                  seed=cfg.seed, device=device, threads=threads, vocab_size=target.vocab_size)
+                  seed=cfg.seed, device=device, threads=threads, vocab_size=target.vocab_size,
+                  processes_per_run=cfg.processes_per_run)
 
     def per_d(d: int) -> dict:
         """Evaluate at least once per epoch: a small data set overfits within a few epochs, and an

@@ -9,10 +9,12 @@ could claim a run is done after the MLflow store that records it was lost.)
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import get_run_logger, task
+from pydantic import BaseModel, ConfigDict
 from prefect.cache_policies import NO_CACHE
 
 from tasks import slots, tracking
@@ -21,20 +23,24 @@ from tasks.data import PreparedData, prepare
 from tasks.run_tracking import TrackingTarget
 from tasks.sweep_config import SweepConfig
 from tasks.sweep_plan import PlannedRun
+from tasks.train.config import RunConfig
 from tasks.train.launch import RunFailed, launch
 
 
 
-@dataclass(frozen=True)
-class SweepContext:
-    """What every run of one sweep shares (plain values: safe to pass to threads and to log)."""
+class SweepContext(BaseModel):
+    """What every run of one sweep shares: plain values, safe to pass to threads, to log, and to
+    send to a worker as a flow-run parameter."""
+
+    model_config = ConfigDict(frozen=True)
 
     experiment: str
     experiment_id: str
     tracking_uri: str
     parent_run_id: str
-    slot_pool: str
-    threads: int
+    home: str = ""
+    slot_pool: str = ""  # local executor only
+    threads: int = 1
     mlflow_ui: str = "http://127.0.0.1:5000"
 
 
@@ -55,18 +61,29 @@ def prepare_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict
     return target, sources
 
 
+_PREPARED_AHEAD: dict[str, tuple] = {}  # filled by tasks.warmup, taken once by the flow's task
+
+
+def _ahead_key(cfg: SweepConfig, cache: str | Path) -> str:
+    return cfg.model_dump_json(include={"target", "sources", "test_fraction"}) + str(Path(cache))
+
+
+def prepare_ahead(cfg: SweepConfig, cache: str | Path) -> None:
+    _PREPARED_AHEAD[_ahead_key(cfg, cache)] = prepare_all(cfg, cache)
+
+
 @task(name="prepare-data", cache_policy=NO_CACHE)
 def prepare_corpora(cfg: SweepConfig, cache: str) -> tuple[PreparedData, dict[str, PreparedData]]:
-    """The Prefect task around `prepare_all`."""
-    return prepare_all(cfg, cache)
+    """The Prefect task around `prepare_all` (or its result, when the CLI prepared ahead)."""
+    return _PREPARED_AHEAD.pop(_ahead_key(cfg, cache), None) or prepare_all(cfg, cache)
 
 
 @task(name="open-sweep", cache_policy=NO_CACHE)
-def open_sweep(cfg: SweepConfig, tracking_uri: str, artifact_root: str, flow_run_id: str,
+def open_sweep(cfg: SweepConfig, tracking_uri: str, artifact_root: str | None, flow_run_id: str,
                flow_run_url: str) -> tuple[str, str]:
     """The experiment and the sweep's parent run, found again on rerun by its config hash."""
     c = tracking.client(tracking_uri)
-    exp_id = tracking.ensure_experiment(c, cfg.name, Path(artifact_root))
+    exp_id = tracking.ensure_experiment(c, cfg.name, Path(artifact_root) if artifact_root else None)
     key = f"sweep-{cfg.config_hash()}"
     run_id = tracking.start_or_resume(
         c, exp_id, key, run_name=key,
@@ -87,6 +104,13 @@ def is_done(run: PlannedRun, found) -> bool:
     return run.kind != "pretrain" or (Path(run.config.out_dir) / "best" / "model.safetensors").exists()
 
 
+@task(name="find-done-runs", cache_policy=NO_CACHE)
+def find_done(runs: list[PlannedRun], ctx: SweepContext) -> set[str]:
+    """run_keys MLflow already records done: they need no slot (each still gets its task run)."""
+    finished = tracking.finished_runs(tracking.client(ctx.tracking_uri), ctx.experiment_id)
+    return {r.run_key for r in runs if is_done(r, finished.get(r.run_key))}
+
+
 def retry_infrastructure_only(task, task_run, state) -> bool:
     """Retry runs killed from outside (signal, timeout, out of memory, a busy run folder), never
     deterministic failures (bad input, a diverged loss, a bug): those would fail the same way."""
@@ -102,27 +126,53 @@ def retry_infrastructure_only(task, task_run, state) -> bool:
 @task(name="train-run", task_run_name="{run.label}", cache_policy=NO_CACHE, retries=2,
       retry_delay_seconds=10, retry_condition_fn=retry_infrastructure_only)
 def train_run(run: PlannedRun, ctx: SweepContext) -> dict:
-    """Train one planned run unless MLflow already records it done; return its summary."""
+    """Train one planned run in a slot of this process unless MLflow already records it done."""
+    return train_or_skip(run.config, run.label, run.parent, ctx, slots.take(ctx.slot_pool))
+
+
+def train_or_skip(config: RunConfig, label: str, parent: str, ctx: SweepContext, slot) -> dict:
+    """The body of a run, wherever it executes (a local slot or a worker's flow run): return the
+    MLflow record when the run is done already (without waiting for a slot), else train it on the
+    device that the context manager `slot` yields, and return its summary."""
     from prefect.artifacts import create_link_artifact
     from prefect.runtime import flow_run, task_run
 
     log = get_run_logger()
+    run = _Run(config, label, parent)
     c = tracking.client(ctx.tracking_uri)
-    found = tracking.find_run(c, ctx.experiment_id, run.run_key)
+    found = tracking.find_run(c, ctx.experiment_id, config.run_key())
     if is_done(run, found):
-        log.info("%s: done already (MLflow run %s), skipped", run.label, found.info.run_id)
+        log.info("%s: done already (MLflow run %s), skipped", label, found.info.run_id)
         return _summary(run, found.info.run_id, found.data.metrics, trained=False)
-    with slots.take(ctx.slot_pool) as device:
-        log.info("%s: training on %s (run_key %s, log %s/train.log)", run.label, device, run.run_key,
-                 run.config.out_dir)
-        target = TrackingTarget(ctx.tracking_uri, ctx.experiment, ctx.parent_run_id, tags={
-            "run_name": run.label, "prefect.flow_run_id": str(flow_run.id),
-            "prefect.task_run_id": str(task_run.id), "parent_run_key": run.parent})
-        result = launch(run.config.model_copy(update={"threads": ctx.threads}), tracking=target,
+    target = TrackingTarget(ctx.tracking_uri, ctx.experiment, ctx.parent_run_id, tags={
+        "run_name": label, "prefect.flow_run_id": str(flow_run.id),
+        "prefect.task_run_id": str(task_run.id or ""), "parent_run_key": parent,
+        "worker": os.environ.get("TRANSFER_LAWS_WORKER", "local")})
+    with slot as device:
+        log.info("%s: training on %s (run_key %s, log %s/train.log)", label, device, run.run_key,
+                 config.out_dir)
+        result = launch(config.model_copy(update={"threads": ctx.threads}), tracking=target,
                         env=slots.env_for(device, ctx.threads), log_to_file=True)
     url = f"{ctx.mlflow_ui}/#/experiments/{ctx.experiment_id}/runs/{result.mlflow_run_id}"
-    create_link_artifact(link=url, link_text=f"MLflow: {run.label}",
+    create_link_artifact(link=url, link_text=f"MLflow: {label}",
                          key=f"mlflow-{run.run_key}", description="the run's metrics and checkpoint")
-    log.info("%s: best held-out loss %.4f at step %d (%s)", run.label, result.best_test_loss,
+    log.info("%s: best held-out loss %.4f at step %d (%s)", label, result.best_test_loss,
              result.best_step, result.stopped)
     return _summary(run, result.mlflow_run_id, vars(result), trained=True)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """The fields of a PlannedRun that the body of a run needs (all a worker receives)."""
+
+    config: RunConfig
+    label: str
+    parent: str
+
+    @property
+    def run_key(self) -> str:
+        return self.config.run_key()
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind

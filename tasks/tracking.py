@@ -88,6 +88,17 @@ def find_run(c, experiment_id: str, run_key: str):
     return runs[0] if runs else None
 
 
+def finished_runs(c, experiment_id: str) -> dict[str, object]:
+    """run_key -> its FINISHED run, for every finished run of the experiment (one paged query)."""
+    out = {}
+    for run in c.search_runs([experiment_id], filter_string="attributes.status = 'FINISHED'",
+                             max_results=50000):
+        key = run.data.tags.get("run_key")
+        if key and key not in out:
+            out[key] = run
+    return out
+
+
 def is_done(run) -> bool:
     return run is not None and run.info.status == "FINISHED" and "best_test_loss" in run.data.metrics
 

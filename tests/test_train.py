@@ -1,7 +1,6 @@
 """One training run: determinism, early stopping, resume after kill -9, NaN, MLflow records."""
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -14,33 +13,17 @@ import numpy as np
 import pytest
 
 from tasks import tracking
-from tasks.corpora import Corpus, Document
-from tasks.data import prepare
 from tasks.train.config import RunConfig
 from tasks.train.core import TrainingDiverged, train
+from tests.toys import ListSink, toy_prepared
 from tasks.train.launch import launch
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-class ListSink:
-    def __init__(self):
-        self.rows: list[tuple[int, dict]] = []
-
-    def log_metrics(self, metrics, step):
-        self.rows.append((step, dict(metrics)))
-
-    def curve(self, key):
-        return [(s, m[key]) for s, m in self.rows if key in m]
-
-
 @pytest.fixture(scope="module")
 def toy_data(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    words = ["def", "return", "self", "import", "class", "for", "in", "if", "else", "x", "y", "(", ")", ":"]
-    docs = [Document(f"f{i:03d}.py", " ".join(rng.choice(words, 400)) + "\n") for i in range(60)]
-    corpus = Corpus.build("toy", docs, "generated in the test", "none")
-    return prepare(corpus, tmp_path_factory.mktemp("cache"), test_fraction=0.1)
+    return toy_prepared(tmp_path_factory.mktemp("cache"))
 
 
 def tiny(data, out, **over) -> RunConfig:

@@ -70,6 +70,9 @@ class RunConfig(BaseModel):
     out_dir: str = Field(..., description="run folder: checkpoints, best model, run.json")
     checkpoint_interval: int = Field(0, ge=0, description="steps between resumable checkpoints; 0 = each eval")
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 = torch's default")
+    processes_per_run: int = Field(
+        1, ge=1, description="data-parallel processes for this run (one per GPU, or gloo CPU processes), "
+        "started with accelerate's launcher; batch_size stays the global batch and must be a multiple")
 
     @model_validator(mode="after")
     def _check(self) -> "RunConfig":
@@ -79,12 +82,23 @@ class RunConfig(BaseModel):
             raise ValueError(f"min_lr={self.min_lr} is above lr={self.lr}")
         if self.warmup_steps >= self.max_steps:
             raise ValueError(f"warmup_steps={self.warmup_steps} must be below max_steps={self.max_steps}")
+        if self.batch_size % self.processes_per_run:
+            raise ValueError(f"batch_size={self.batch_size} is not a multiple of processes_per_run="
+                             f"{self.processes_per_run} (each process trains on an equal slice of the "
+                             "global batch)")
         return self
 
     def run_key(self) -> str:
-        """Short hash of every field that changes the result (not paths, device or cadence of saves)."""
+        """Short hash of every field that changes the result (not paths, device or cadence of saves).
+
+        `processes_per_run` counts only above 1, so every existing run_key stays valid. It does
+        count then: n processes give the one-process curve only up to float summation order, and
+        their resumable checkpoints (DDP weight names, one RNG file per rank) cannot resume with
+        another process count, so a run folder must never be shared between counts."""
         ignore = {"data_dir", "init_from", "out_dir", "device", "checkpoint_interval", "threads",
                   "log_interval"}
+        if self.processes_per_run == 1:
+            ignore.add("processes_per_run")
         fields = {k: v for k, v in self.model_dump().items() if k not in ignore}
         fields["schema"] = CODE_SCHEMA_VERSION
         digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
@@ -109,9 +123,10 @@ class RunConfig(BaseModel):
 _FIXES = {
     "n_head": "choose n_head that divides d_model",
     "lr": "use a positive learning rate such as 1e-3",
-    "batch_size": "use a positive batch size",
+    "batch_size": "use a positive batch size that is a multiple of processes_per_run (e.g. 32)",
     "max_steps": "use a positive number of steps",
     "warmup_steps": "lower warmup_steps or raise max_steps",
     "min_lr": "use min_lr <= lr",
     "d_model": "choose d_model divisible by n_head",
+    "processes_per_run": "use 1, or the number of GPUs (CPU: a few gloo processes) for one run",
 }

@@ -12,6 +12,10 @@ bookkeeping) is saved with `Accelerator.save_state` into `checkpoints/step_XXXXX
 temporary folder and renamed, so a kill never leaves a half checkpoint that looks complete.
 Batches are a pure function of (seed, step), so a resumed run sees exactly the batches an
 uninterrupted one would have seen.
+
+Several processes (`processes_per_run`, see `tasks.train.distributed`): each rank trains on its
+slice of the same global batch and the losses are reduced over ranks; rank 0 alone writes files,
+with barriers around its saves so that no rank reads or renames a folder mid-write.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ import numpy as np
 
 from tasks.data import load_prepared
 from tasks.errors import InputError
-from tasks.train import checkpoints
+from tasks.train import checkpoints, distributed
 from tasks.train.config import RunConfig
 
 
@@ -125,14 +129,22 @@ def _build_or_load_model(cfg: RunConfig):
     return model, shape
 
 
-def _injected_fault(cfg: RunConfig) -> None:
+def _injected_fault(cfg: RunConfig, rank: int | None = None) -> None:
     """Fault injection for reliability tests: `TRANSFER_LAWS_FAULT=<kind or run_key>[,…]` makes
-    the matching runs fail at start as a crash would (never set outside tests)."""
+    the matching runs fail at start as a crash would; `rank<r>` fails rank r once the process
+    group is up, while the others go on into training (never set outside tests).
+    `TRANSFER_LAWS_FAULT_FILE=<path>` reads the same list from a file while it exists, so a test
+    can "fix the cause" by deleting it and then retry the run."""
     import os
 
-    targets = {t for t in os.environ.get("TRANSFER_LAWS_FAULT", "").split(",") if t}
-    if targets & {cfg.kind, cfg.run_key()}:
-        raise RuntimeError(f"injected fault (TRANSFER_LAWS_FAULT) in {cfg.kind} run {cfg.run_key()}")
+    spec = os.environ.get("TRANSFER_LAWS_FAULT", "")
+    fault_file = os.environ.get("TRANSFER_LAWS_FAULT_FILE")
+    if fault_file and os.path.exists(fault_file):
+        spec += "," + open(fault_file).read().strip()
+    targets = {t.strip() for t in spec.split(",") if t.strip()}
+    if targets & ({f"rank{rank}"} if rank is not None else {cfg.kind, cfg.run_key()}):
+        where = f" on rank {rank}" if rank is not None else ""
+        raise RuntimeError(f"injected fault (TRANSFER_LAWS_FAULT) in {cfg.kind} run {cfg.run_key()}{where}")
 
 
 def _param_groups(model, weight_decay: float) -> list[dict]:
@@ -145,7 +157,7 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
     """Train one run to its early-stopping point; resume from `out_dir/checkpoints` when present."""
     import torch
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DataLoaderConfiguration, set_seed
     from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
     t_start = time.perf_counter()
@@ -169,7 +181,14 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise InputError("device", "cuda", "no CUDA device is visible", "use --device cpu or auto")
     precision = cfg.precision if cfg.precision != "auto" else ("no" if use_cpu else "bf16")
-    acc = Accelerator(cpu=use_cpu, mixed_precision=precision)
+    distributed.check_devices(cfg, use_cpu)
+    # split_batches: batch_size is the global batch, so the scheduler steps once per step (not n times)
+    acc = Accelerator(cpu=use_cpu, mixed_precision=precision,
+                      dataloader_config=DataLoaderConfiguration(split_batches=True),
+                      kwargs_handlers=[distributed.process_group_kwargs()])
+    distributed.check_world(acc, cfg)
+    rank, world, is_main = acc.process_index, acc.num_processes, acc.is_main_process
+    sink = sink if is_main else None
 
     model, shape = _build_or_load_model(cfg)
     model.config.loss_type = "ForCausalLM"
@@ -181,58 +200,67 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
     progress = _Progress()
     acc.register_for_checkpointing(progress)
     resumed_from = 0
-    latest = checkpoints.newest_valid(ckpt_root, warn=lambda msg: print(msg, flush=True))
-    if latest is not None and (reason := checkpoints.verify(out / "best")):
-        # the resumable state remembers a best loss whose weights are gone: start over (the run
-        # is deterministic, so it reaches the same result) rather than finish without a best model
-        print(f"best model unusable ({reason}); restarting run {cfg.run_key()} from step 0", flush=True)
-        shutil.rmtree(ckpt_root, ignore_errors=True)
-        ckpt_root.mkdir(parents=True)
-        latest = None
+    latest = _resume_point(cfg, out, ckpt_root) if is_main else None
+    latest = distributed.from_main(acc, latest)
     if latest is not None:
         acc.load_state(str(latest))
         resumed_from = progress.step
+    _injected_fault(cfg, rank)
 
     device = acc.device
     train_tokens = torch.from_numpy(np.array(data.train_array()[:d_tokens], dtype=np.int64))
     test_tokens = torch.from_numpy(np.array(data.test_array(), dtype=np.int64))
     n_windows = d_tokens - cfg.n_ctx + 1
     offsets = torch.arange(cfg.n_ctx)
-    test_idx = torch.from_numpy(eval_starts(len(test_tokens), cfg.n_ctx, cfg.eval_tokens))
-    test_batches = [test_tokens[(test_idx[i:i + 2 * cfg.batch_size, None] + offsets)]
-                    for i in range(0, len(test_idx), 2 * cfg.batch_size)]
+    local = cfg.batch_size // world  # this rank's slice of every global batch
+    test_idx = torch.from_numpy(eval_starts(len(test_tokens), cfg.n_ctx, cfg.eval_tokens))[rank::world]
+    test_batches = [test_tokens[(test_idx[i:i + 2 * local, None] + offsets)]
+                    for i in range(0, len(test_idx), 2 * local)]
     tokens_per_step = cfg.batch_size * cfg.n_ctx
     ckpt_every = cfg.checkpoint_interval or cfg.eval_interval
 
     def evaluate() -> float:
+        """Mean held-out loss; each rank takes every world-th window, the sums are reduced."""
+        net = acc.unwrap_model(model)  # no DDP hooks: ranks may run different numbers of batches
         model.eval()
         total, count = 0.0, 0
         with torch.no_grad():
             for xb in test_batches:
                 xb = xb.to(device)
-                loss = model(input_ids=xb, labels=xb).loss
+                loss = net(input_ids=xb, labels=xb).loss
                 n = xb.shape[0] * (cfg.n_ctx - 1)
                 total += float(loss) * n
                 count += n
         model.train()
+        if world > 1:
+            total, count = distributed.sum_over_ranks(acc, [total, count])
         return total / count
 
     def save_best() -> None:
-        tmp = out / "best.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        acc.unwrap_model(model).save_pretrained(str(tmp), safe_serialization=True)
-        checkpoints.publish(tmp, out / "best")
+        if is_main:
+            tmp = out / "best.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            acc.unwrap_model(model).save_pretrained(str(tmp), safe_serialization=True)
+            checkpoints.publish(tmp, out / "best")
+        acc.wait_for_everyone()
 
     def save_checkpoint() -> None:
+        """Collective: every rank writes its RNG state into the folder; rank 0 the rest, the
+        manifest and the rename, once every rank's file is in."""
         final = ckpt_root / f"step_{progress.step:08d}"
         tmp = ckpt_root / f"step_{progress.step:08d}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
+        if is_main:
+            shutil.rmtree(tmp, ignore_errors=True)
+        acc.wait_for_everyone()
         acc.save_state(str(tmp))
-        checkpoints.publish(tmp, final)
-        checkpoints.prune(ckpt_root, keep=2)
+        acc.wait_for_everyone()
+        if is_main:
+            checkpoints.publish(tmp, final)
+            checkpoints.prune(ckpt_root, keep=2)
+        acc.wait_for_everyone()
 
     bar = None
-    if show_progress:
+    if show_progress and is_main:
         from tqdm.auto import tqdm
         bar = tqdm(total=cfg.max_steps, initial=progress.step, unit="step", dynamic_ncols=True)
     model.train()
@@ -241,7 +269,8 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
     train_seconds, steps_here = 0.0, 0
     t_phase = time.perf_counter()
     while progress.step < cfg.max_steps and not progress.stopped:
-        starts = torch.from_numpy(batch_starts(cfg.seed, progress.step, n_windows, cfg.batch_size))
+        starts = batch_starts(cfg.seed, progress.step, n_windows, cfg.batch_size)
+        starts = torch.from_numpy(starts[rank * local:(rank + 1) * local])
         xb = train_tokens[starts[:, None] + offsets].to(device, non_blocking=True)
         loss = model(input_ids=xb, labels=xb).loss
         acc.backward(loss)
@@ -258,6 +287,8 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
         step = progress.step
         at_eval = step % cfg.eval_interval == 0 or step == cfg.max_steps
         if step % cfg.log_interval == 0 or at_eval:
+            if world > 1:  # each rank's loss is the mean over its equal slice: their mean is global
+                loss_sum = acc.reduce(loss_sum, reduction="mean")
             mean_loss = float(loss_sum) / loss_count
             loss_sum.zero_()
             loss_count = 0
@@ -300,6 +331,7 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
             t_phase = time.perf_counter()
     if bar is not None:
         bar.close()
+    acc.wait_for_everyone()  # rank 0's last save is complete before any rank reads best/
 
     stopped = progress.stopped or "max_steps"
     final_loss = progress.history[-1]["test_loss"] if progress.history else math.inf
@@ -316,6 +348,20 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
         params_non_embedding=shape.params_non_embedding, params_embedding=shape.params_embedding,
         params_total=shape.params_total, best_checkpoint=str(out / "best"),
         history=list(progress.history), best_checkpoint_sha256=_best_hash(out / "best"))
+
+
+def _resume_point(cfg: RunConfig, out: Path, ckpt_root: Path) -> Path | None:
+    """The newest valid checkpoint to resume from, or None to start at step 0 (rank 0 only: it
+    removes checkpoints that cannot be trusted)."""
+    latest = checkpoints.newest_valid(ckpt_root, warn=lambda msg: print(msg, flush=True))
+    if latest is not None and (reason := checkpoints.verify(out / "best")):
+        # the resumable state remembers a best loss whose weights are gone: start over (the run
+        # is deterministic, so it reaches the same result) rather than finish without a best model
+        print(f"best model unusable ({reason}); restarting run {cfg.run_key()} from step 0", flush=True)
+        shutil.rmtree(ckpt_root, ignore_errors=True)
+        ckpt_root.mkdir(parents=True)
+        latest = None
+    return latest
 
 
 def _best_hash(best: Path) -> str:

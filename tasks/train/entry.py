@@ -8,6 +8,10 @@ keeps one open per process and survives an unreachable tracking server without l
 
 Exit codes: 0 done, 2 bad input, 3 training diverged (NaN/inf), 4 the run is busy in another
 process, 1 anything else.
+
+In a multi-process run (`processes_per_run` > 1) every rank runs this entry: rank 0 alone takes the
+run lock and writes the files above; another rank writes `result.rank<r>.json` only if it fails,
+stamped with the time, so the launcher can name the rank that failed first.
 """
 from __future__ import annotations
 
@@ -62,19 +66,23 @@ def _lock_run_folder(out: Path):
 
 
 def run(config_path: Path, result_path: Path, progress: bool) -> int:
-    from tasks.errors import InputError
+    from tasks.train import distributed
     from tasks.train.config import RunConfig
-    from tasks.train.core import TrainingDiverged, train
+    from tasks.train.core import train
 
     t0 = time.perf_counter()
     cfg = RunConfig.model_validate_json(config_path.read_text())
     run_key = cfg.run_key()
     out = Path(cfg.out_dir)
+    rank = distributed.rank_of(cfg)
+    if rank:  # the lock and the files belong to rank 0; this rank reports only its own failure
+        return _run_rank(cfg, distributed.rank_result_path(result_path, rank), rank)
     lock = _lock_run_folder(out)
     if lock is None:
         outcome = {"run_key": run_key, "status": "FAILED", "error_type": "RunBusy",
                    "error": f"run {run_key} is already training in another process (lock "
-                            f"{out / 'run.lock'} held); wait for it or kill it"}
+                            f"{out / 'run.lock'} held); wait for it or kill it",
+                   "exit_code": 4, "failed_at": time.time()}
         result_path.write_text(json.dumps(outcome, indent=2))
         print(outcome["error"], file=sys.stderr)
         return 4
@@ -90,21 +98,47 @@ def run(config_path: Path, result_path: Path, progress: bool) -> int:
         outcome.update(status="FINISHED", result=asdict(result),
                        timings={"setup_s": t_train - t0, "train_s": time.perf_counter() - t_train})
         code = 0
-    except InputError as exc:
-        outcome.update(status="FAILED", error=str(exc), error_type="InputError")
-        code = 2
-    except TrainingDiverged as exc:
-        outcome.update(status="FAILED", error=str(exc), error_type="TrainingDiverged")
-        code = 3
     except Exception as exc:  # reported, never swallowed: the exit code says it failed
-        outcome.update(status="FAILED", error=f"{type(exc).__name__}: {exc}",
-                       error_type=type(exc).__name__, traceback=traceback.format_exc())
-        code = 1
+        code = _record_failure(outcome, exc, cfg, rank)
     finally:
         sink.close()
     result_path.write_text(json.dumps(outcome, indent=2))
     if code:
         print(f"training failed: {outcome['error']}", file=sys.stderr)
+    return code
+
+
+def _record_failure(outcome: dict, exc: Exception, cfg, rank: int) -> int:
+    """Fill `outcome` with the failure and return its exit code (2 input, 3 diverged, 1 other)."""
+    from tasks.errors import InputError
+    from tasks.train.core import TrainingDiverged
+
+    if isinstance(exc, (InputError, TrainingDiverged)):
+        kind, code = ("InputError", 2) if isinstance(exc, InputError) else ("TrainingDiverged", 3)
+        outcome.update(status="FAILED", error=str(exc), error_type=kind)
+    else:  # a crash may hit one rank only: say which
+        code = 1
+        where = f"rank {rank}: " if cfg.processes_per_run > 1 else ""
+        outcome.update(status="FAILED", error=f"{where}{type(exc).__name__}: {exc}",
+                       error_type=type(exc).__name__, traceback=traceback.format_exc())
+    outcome.update(exit_code=code, failed_at=time.time())
+    return code
+
+
+def _run_rank(cfg, result_path: Path, rank: int) -> int:
+    """A rank > 0 of a multi-process run: it trains (rank 0 writes the metrics and results) and
+    writes an outcome only when it fails."""
+    from tasks.train.core import train
+
+    try:
+        _quiet_libraries()
+        train(cfg)
+        return 0
+    except Exception as exc:
+        outcome = {"run_key": cfg.run_key(), "rank": rank}
+        code = _record_failure(outcome, exc, cfg, rank)
+    result_path.write_text(json.dumps(outcome, indent=2))
+    print(f"training failed: {outcome['error']}", file=sys.stderr)
     return code
 
 

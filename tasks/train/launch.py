@@ -7,6 +7,9 @@ Why a zygote by default (`tasks.train.zygote`): a cold Python spends ~5-7 s impo
 transformers, accelerate and mlflow before its first step, which would dominate the many small runs
 of a CPU sweep. The zygote imports them once and forks a fresh, isolated child per run.
 `backend="subprocess"` (a cold `python -m tasks.train.entry`) stays available, e.g. for debugging.
+
+A run with `processes_per_run` > 1 bypasses both: accelerate's launcher starts its ranks as fresh
+processes (see `tasks.train.distributed`), and its failure report names the rank that failed first.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tasks.errors import ReportedInputError
+from tasks.train import distributed
 from tasks.train.config import RunConfig
 from tasks.train.core import RunResult
 
@@ -103,7 +107,14 @@ def _run_child(cfg: RunConfig, show_progress: bool, timeout: float | None,
     log_path = str(out / "train.log") if log_to_file else None
     if backend == "auto":
         backend = "fork" if sys.platform == "linux" else "subprocess"
-    if backend == "fork":
+    multi = cfg.processes_per_run > 1
+    if multi:
+        try:
+            returncode = distributed.run_launcher(cfg, argv, result_path, env, log_path, timeout)
+        except subprocess.TimeoutExpired:  # the launcher was killed; its ranks die with it
+            raise RunFailed(f"run {cfg.run_key()} was killed after its {timeout} s timeout", "timeout",
+                            -9) from None
+    elif backend == "fork":
         from tasks.train.zygote import Zygote
 
         returncode = Zygote.get().run(argv, dict(env or {}), log_path, timeout)
@@ -122,8 +133,14 @@ def _run_child(cfg: RunConfig, show_progress: bool, timeout: float | None,
             if log:
                 log.close()
     outcome = json.loads(result_path.read_text()) if result_path.exists() else {}
+    if multi and outcome.get("status") != "FINISHED":  # the root cause may be on another rank
+        outcome = distributed.first_failure(result_path) or outcome
+        returncode = outcome.get("exit_code", returncode)
     if returncode != 0 or outcome.get("status") != "FINISHED":
-        message = outcome.get("error") or f"training process exited with code {returncode}"
+        message = outcome.get("error") or (
+            f"training process exited with code {returncode}" if not multi else
+            f"the {cfg.processes_per_run} training processes ended with code {returncode} and no rank "
+            "reported an error (a rank killed by a signal?); see the launcher's output")
         if outcome.get("error_type") == "InputError":
             raise ReportedInputError(message)
         raise RunFailed(message, outcome.get("error_type", "crash"), returncode)

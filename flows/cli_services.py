@@ -1,0 +1,98 @@
+"""`transfer-laws services start | stop | status` and `transfer-laws deploy`: the local services a
+sweep needs once it outgrows one process (deployments/README.md)."""
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def register(sub) -> None:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = sub.add_parser("services", formatter_class=fmt, help="start/stop Prefect + MLflow servers and workers",
+                       description="Start a Prefect server, an MLflow tracking server and Prefect process "
+                       "workers on 127.0.0.1, with their data in the project run folder (HOME), and "
+                       "record their PIDs in HOME/services/services.json; `stop` stops them all by PID. "
+                       "Then: `transfer-laws deploy`, and sweeps with `executor: deployments`.")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--home", help="project run folder (default $TRANSFER_LAWS_HOME or ./.transfer-laws)")
+    p.add_argument("--host", default="127.0.0.1", help="interface the servers bind (loopback unless "
+                   "you name another)")
+    p.add_argument("--prefect-port", type=int, default=4200)
+    p.add_argument("--mlflow-port", type=int, default=5000)
+    p.add_argument("--workers", default="auto", help="training workers: 'auto' = one per GPU (each "
+                   "pinned with CUDA_VISIBLE_DEVICES, --limit 1), or one CPU worker; or a number")
+    p.add_argument("--postgres", action="store_true", help="also start PostgreSQL (Debian's) on a free "
+                   "loopback port and put both Prefect's and MLflow's databases on it")
+    p.set_defaults(func=cmd_services)
+
+    p = sub.add_parser("deploy", formatter_class=fmt, help="deploy deployments/prefect.yaml to the server",
+                       description="Create the work pools and the deployments train-one-run, sweep and "
+                       "aggregate on the Prefect server at PREFECT_API_URL (default: the one `services "
+                       "start` recorded).")
+    p.add_argument("--home")
+    p.set_defaults(func=cmd_deploy)
+
+
+def _api_url(home) -> str:
+    from tasks import services
+
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    server = next((s for s in services.load_record(home) if s.name == "prefect-server"), None)
+    if server is None:
+        raise SystemExit("no Prefect server: run `transfer-laws services start` or set PREFECT_API_URL")
+    return server.url + "/api"
+
+
+def cmd_services(a) -> int:
+    from tasks import env, services
+    from tasks.slots import gpu_count
+
+    home = env.project_paths(a.home).home
+    if a.action == "stop":
+        stopped = services.stop_recorded(home)
+        print("stopped: " + (", ".join(f"{s.name} (pid {s.pid})" for s in stopped) or "nothing was running"))
+        return 0
+    if a.action == "status":
+        for s in services.load_record(home):
+            state = "up" if services._alive(s.pid) else "gone"
+            print(f"{s.name:22} pid {s.pid:<8} {state:5} {s.url or '-':28} log {s.log}")
+        return 0
+    started: list = []
+    try:
+        prefect_db = mlflow_db = None
+        if a.postgres:
+            pg, data = services.start_postgres(data_dir=home / "services" / "postgres")
+            started.append(pg)
+            prefect_db = pg.url.replace("postgresql://", "postgresql+asyncpg://") + "/prefect"
+            mlflow_db = pg.url.replace("postgresql://", "postgresql+psycopg2://") + "/mlflow"
+            print(f"postgres       {services.redact(pg.url)} (data {data})")
+        started.append(services.start_prefect_server(home, a.prefect_port, prefect_db, host=a.host))
+        started.append(services.start_mlflow_server(home, a.mlflow_port, mlflow_db, host=a.host))
+        api = started[-2].url + "/api"
+        services.ensure_pools(api)
+        n_gpu = gpu_count()
+        n = (n_gpu or 1) if a.workers == "auto" else int(a.workers)
+        for i in range(n):
+            pin = {"CUDA_VISIBLE_DEVICES": str(i % n_gpu)} if n_gpu else {"CUDA_VISIBLE_DEVICES": ""}
+            started.append(services.start_worker(home, api, f"{'gpu' if n_gpu else 'cpu'}-{i}", env=pin))
+        started.append(services.start_worker(home, api, "control", pool=services.CONTROL_POOL, limit=None))
+    except Exception:
+        for s in reversed(started):
+            services.stop(s)
+        raise
+    services.record(home, started)
+    for s in started:
+        print(f"{s.name:22} pid {s.pid:<8} {services.redact(s.url) or '-':28} log {s.log}")
+    print(f"\nexport PREFECT_API_URL={api}")
+    print(f"Prefect UI: {api[:-4]}    MLflow UI: {started[1 + a.postgres].url}")
+    print("next: transfer-laws deploy; stop all: transfer-laws services stop")
+    return 0
+
+
+def cmd_deploy(a) -> int:
+    from tasks import env, services
+
+    home = env.project_paths(a.home).home
+    print(services.deploy(_api_url(home)))
+    return 0

@@ -1,0 +1,144 @@
+"""Scale-out on real services: a Prefect server, process workers and an MLflow server on 127.0.0.1
+(and PostgreSQL behind both), the deployments of deployments/prefect.yaml, a micro-sweep triggered
+with `prefect deployment run`. Every process the test starts is stopped by PID, pass or fail."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tasks import services, tracking
+from tests.test_sweep_flow import micro_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def stack():
+    """Services started by the test, stopped (workers first) even when an assertion fails."""
+    started: list[services.Service] = []
+    yield started
+    for svc in sorted(started, key=lambda s: (not s.name.startswith("worker"), s.name == "postgres")):
+        services.stop(svc)
+    for svc in started:
+        assert not services._alive(svc.pid), f"{svc.name} (pid {svc.pid}) survived its stop"
+
+
+def start_stack(stack: list, home: Path, prefect_db: str | None = None, mlflow_db: str | None = None,
+                worker_env: dict | None = None) -> tuple[str, str]:
+    prefect = services.start_prefect_server(home, database_url=prefect_db)
+    stack.append(prefect)
+    mlflow = services.start_mlflow_server(home, backend_uri=mlflow_db)
+    stack.append(mlflow)
+    api = prefect.url + "/api"
+    services.deploy(api)
+    env = {"TRANSFER_LAWS_CACHE_DIR": os.environ["TRANSFER_LAWS_CACHE_DIR"],
+           "TRANSFER_LAWS_REPO": str(REPO), **(worker_env or {})}
+    for i in range(2):
+        stack.append(services.start_worker(home, api, f"cpu-{i}", env=env))
+    stack.append(services.start_worker(home, api, "control", pool=services.CONTROL_POOL, limit=None,
+                                       env=env))
+    return api, mlflow.url
+
+
+def sweep_params(tmp_path: Path, home: Path, mlflow_url: str) -> dict:
+    cfg = yaml.safe_load(micro_config(tmp_path).read_text())
+    cfg.update(scratch_tokens=None, pretrain_tokens=30000, max_steps=40, eval_interval=10,
+               home=str(home), executor="deployments", tracking_uri=mlflow_url, threads_per_run=1)
+    return {"config": cfg, "bootstrap": 20}
+
+
+def run_sweep(api: str, params: dict, timeout: int = 400) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "prefect", "deployment", "run", "transfer-sweep/sweep", "--params",
+         json.dumps(params), "--watch", "--watch-timeout", str(timeout)],
+        env={**os.environ, **services.prefect_env(api)}, capture_output=True, text=True,
+        timeout=timeout + 60)
+
+
+def planned_keys(params: dict) -> dict[str, str]:
+    from tasks.sweep_config import SweepConfig
+    from tasks.sweep_plan import plan
+    from tasks.sweep_units import prepare_all
+
+    cfg = SweepConfig.checked(params["config"])
+    target, sources = prepare_all(cfg, Path(os.environ["TRANSFER_LAWS_CACHE_DIR"]))
+    return {r.run_key: r.label for r in plan(cfg, target, sources, Path(cfg.home) / "runs")}
+
+
+def children(mlflow_url: str) -> list:
+    c = tracking.client(mlflow_url)
+    exp = c.get_experiment_by_name("micro")
+    return [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("kind") != "sweep"]
+
+
+def test_micro_sweep_fans_out_to_two_workers(tmp_path, stack):
+    home = tmp_path / "home"
+    api, mlflow_url = start_stack(stack, home)
+    params = sweep_params(tmp_path, home, mlflow_url)
+    out = run_sweep(api, params)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+    keys = planned_keys(params)
+    runs = children(mlflow_url)
+    assert sorted(r.data.tags["run_key"] for r in runs) == sorted(keys)  # exactly one per run_key
+    assert all(r.info.status == "FINISHED" and "best_test_loss" in r.data.metrics for r in runs)
+    workers = {r.data.tags.get("worker") for r in runs}
+    assert workers == {"cpu-0", "cpu-1"}, workers
+    assert (home / "reports" / "micro" / "latest" / "fit.json").exists()
+
+
+def test_failed_run_is_named_then_retried_without_a_second_mlflow_run_on_postgres(tmp_path, stack):
+    pg, _ = services.start_postgres()
+    stack.append(pg)
+    home = tmp_path / "home"
+    fault = tmp_path / "faults.txt"
+    api, mlflow_url = start_stack(
+        stack, home, prefect_db=pg.url.replace("postgresql://", "postgresql+asyncpg://") + "/prefect",
+        mlflow_db=pg.url.replace("postgresql://", "postgresql+psycopg2://") + "/mlflow",
+        worker_env={"TRANSFER_LAWS_FAULT_FILE": str(fault)})
+    params = sweep_params(tmp_path, home, mlflow_url)
+    keys = planned_keys(params)
+    bad = next(k for k, label in keys.items() if label.startswith("scratch") and "D=8.0e3" in label)
+    fault.write_text(bad)  # this run fails deterministically until the file is gone
+
+    out = run_sweep(api, params)
+    assert out.returncode != 0
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (FlowFilter, FlowFilterName, FlowRunFilter,
+                                                FlowRunFilterName)
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from tasks.fanout import _wait
+
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        with get_client(sync_client=True) as client:
+            failed = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                name=FlowRunFilterName(any_=[keys[bad]])))
+            sweeps = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(
+                any_=["transfer-sweep"])))
+        assert len(failed) == 1 and failed[0].state.is_failed()
+        assert len(sweeps) == 1 and sweeps[0].state.is_failed()
+        assert keys[bad] in sweeps[0].state.message and "prefect flow-run retry" in sweeps[0].state.message
+        assert [r.info.status for r in children(mlflow_url) if r.data.tags["run_key"] == bad] == ["FAILED"]
+
+        fault.unlink()
+        retry = subprocess.run([sys.executable, "-m", "prefect", "flow-run", "retry", str(failed[0].id)],
+                               env={**os.environ, **services.prefect_env(api)}, capture_output=True,
+                               text=True)
+        assert retry.returncode == 0, retry.stdout + retry.stderr
+        assert _wait(failed[0].id).state.is_completed()
+    runs = children(mlflow_url)
+    assert [r.info.status for r in runs if r.data.tags["run_key"] == bad] == ["FINISHED"]
+
+    out = run_sweep(api, params)  # the sweep again: every run done, the report written
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    runs = children(mlflow_url)
+    assert sorted(r.data.tags["run_key"] for r in runs) == sorted(keys)
+    assert all(r.info.status == "FINISHED" for r in runs)

@@ -1,0 +1,73 @@
+"""The sweep's dispatch policy: capacity, parent-before-child, no idle slot, longest chain first."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tasks.schedule import Dispatcher, critical_paths, simulate
+
+
+@dataclass(frozen=True)
+class R:
+    run_key: str
+    parent: str
+    cost: float
+
+
+@st.composite
+def sweeps(draw):
+    """Pre-trains with fine-tunes hanging off them, plus independent scratch runs."""
+    runs = []
+    for p in range(draw(st.integers(0, 4))):
+        runs.append(R(f"p{p}", "", draw(st.floats(1, 100))))
+        for c in range(draw(st.integers(0, 5))):
+            runs.append(R(f"p{p}c{c}", f"p{p}", draw(st.floats(0.5, 100))))
+    for s in range(draw(st.integers(0, 8))):
+        runs.append(R(f"s{s}", "", draw(st.floats(0.5, 100))))
+    return runs
+
+
+@settings(max_examples=200, deadline=None)
+@given(sweeps(), st.integers(1, 4))
+def test_every_run_once_within_capacity_and_after_its_parent(runs, capacity):
+    spans = simulate(runs, cost=lambda r: r.cost, capacity=capacity)
+    assert set(spans) == {r.run_key for r in runs}
+    for r in runs:
+        start, end = spans[r.run_key]
+        assert abs((end - start) - r.cost) < 1e-9
+        if r.parent:
+            assert start >= spans[r.parent][1]
+    for t in {s for s, _ in spans.values()}:  # concurrency is highest just after a start
+        assert sum(s <= t < e for s, e in spans.values()) <= capacity
+
+
+@settings(max_examples=200, deadline=None)
+@given(sweeps(), st.integers(1, 4))
+def test_no_slot_idles_while_a_run_is_ready(runs, capacity):
+    spans = simulate(runs, cost=lambda r: r.cost, capacity=capacity)
+    for r in runs:
+        start, _ = spans[r.run_key]
+        ready_at = spans[r.parent][1] if r.parent else 0.0
+        if start > ready_at:  # it waited, so every slot was busy just before it started
+            assert sum(s < start <= e for s, e in spans.values()) >= capacity
+
+
+def test_longest_chain_starts_first_and_shortens_the_tail():
+    # a cheap pre-train gating a long fine-tune loses to nothing it would have waited behind
+    runs = [R("s1", "", 10), R("s2", "", 10), R("p", "", 2), R("pc", "p", 30)]
+    paths = critical_paths(runs, lambda r: r.cost)
+    assert paths["p"] == 32 and paths["pc"] == 30 and paths["s1"] == 10
+    spans = simulate(runs, cost=lambda r: r.cost, capacity=2)
+    assert spans["p"][0] == 0.0
+    assert max(e for _, e in spans.values()) == 32.0  # plan order (s1, s2, p, pc) would take 42
+
+
+def test_done_runs_need_no_slot_and_release_their_children():
+    runs = [R("p", "", 5), R("pc", "p", 5), R("s", "", 5)]
+    d = Dispatcher(runs, cost=lambda r: r.cost, capacity=1, done={"p"})
+    first = [r.run_key for r in d.next_runs()]
+    assert first[0] == "p" and len(first) == 2  # p passes through; one slot goes to pc or s
+    assert d.pending == 1
+    assert [r.run_key for r in d.finished(first[1])] == [k for k in ("pc", "s") if k != first[1]]
