@@ -15,8 +15,16 @@ from tasks.errors import InputError
 VERB_MODULES = ["flows.cli_train", "flows.cli_sweep", "flows.cli_fit", "flows.cli_services"]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with errors in the project's shape: what is wrong, then `Fix:` what to do."""
+
+    def error(self, message: str):  # argparse exits with 2 after printing the usage
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}. Fix: see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="transfer-laws",
         description=(
             "Measure how much pre-training is worth in data (Hernandez et al. 2021, "

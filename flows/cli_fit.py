@@ -116,6 +116,27 @@ def _with_ci(name: str, value, ci) -> str:
     return f"{name}={_num(value)}" + (f" [{_num(ci[0])}, {_num(ci[1])}]" if ci else "")
 
 
+def _check_fit_json(fit, path: Path) -> None:
+    """The parts of fit.json the calculator reads have the documented types (DESIGN.md, fit.json)."""
+    fix = "pass the fit.json written by `transfer-laws fit`, unedited"
+    if not isinstance(fit, dict):
+        raise InputError("--fit", str(path), f"holds a JSON {type(fit).__name__}, not a fit.json "
+                         "object", fix)
+    laws = fit.get("transfer") or {}
+    if not isinstance(laws, dict):
+        raise InputError("--fit", str(path), "its \"transfer\" is not an object of laws by source", fix)
+    for source, law in laws.items():
+        if not isinstance(law, dict):
+            raise InputError("--fit", str(path), f"transfer.{source} is not an object", fix)
+        for key in ("k", "alpha", "beta"):
+            value = law.get(key)
+            ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                   and math.isfinite(value) and (key != "k" or value > 0))
+            if not ok:
+                raise InputError("--fit", str(path), f"transfer.{source}.{key} = {value!r} is not a "
+                                 + ("positive " if key == "k" else "") + "finite number", fix)
+
+
 def run_predict(args: argparse.Namespace) -> int:
     from tasks.fitting.predict import predict_from_fit
 
@@ -123,9 +144,10 @@ def run_predict(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise InputError("--fit", str(path), "no such file", "pass the fit.json written by fit")
     try:
-        fit = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError("--fit", str(path), f"not JSON ({exc})", "pass a fit.json") from exc
+        fit = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError("--fit", str(path), f"not JSON ({exc})", "pass a fit.json") from None
+    _check_fit_json(fit, path)
     for flag, value in (("--n", args.n), ("--d-f", args.d_f)):
         if not (math.isfinite(value) and value > 0):
             raise InputError(flag, value, "must be a finite positive number", f"e.g. {flag} 1e6")
@@ -135,6 +157,9 @@ def run_predict(args: argparse.Namespace) -> int:
         flag, problem, fix = exc.args
         raise InputError(flag, args.source if flag == "--source" else str(path), problem,
                          fix) from exc
+    except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:  # a hand-edited fit.json
+        raise InputError("--fit", str(path), f"is malformed ({type(exc).__name__}: {exc})",
+                         "pass the fit.json written by `transfer-laws fit`, unedited") from None
     if args.json:
         print(json.dumps(pred.__dict__))
         return 0

@@ -104,6 +104,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     corpus = resolve_corpus(spec, paths.cache, field="--text" if a.text else "--corpus")
     data = prepare(corpus, paths.cache, test_fraction=test_fraction)
     data.check_subset(a.d_tokens, field="--d-tokens")
+    data.check_context(a.n_ctx, a.d_tokens, field="--text" if a.text else "--corpus",
+                       d_field="--d-tokens", ctx_field="--n-ctx")
     init_key = checkpoint_identity(Path(a.init_from)) if a.init_from else ""
     cfg = RunConfig.checked(**fields, data_dir=data.root, data_key=data.key, init_key=init_key,
                             out_dir="-")
@@ -137,15 +139,47 @@ def checkpoint_identity(path: Path) -> str:
 
 
 def check_init_checkpoint(path: Path, want) -> None:
-    """A fine-tune's starting checkpoint must exist and have the run's shape: checked up front."""
+    """A fine-tune's starting checkpoint must exist, be intact and have the run's shape: checked up
+    front, so a bad one stops the run before any MLflow run or run folder exists.
+
+    A checkpoint written by this project has a manifest of sha256 hashes (tasks/train/checkpoints.py):
+    any flipped or missing byte fails it. One without a manifest (saved elsewhere) gets the checks
+    that need no hash: a parsable config.json and a safetensors header that fits the file."""
     from model.build import checkpoint_shape
     from tasks.errors import InputError
+    from tasks.train.checkpoints import MANIFEST, verify
 
     if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
         raise InputError("--init-from", str(path), "is not a checkpoint folder (config.json and "
                          "model.safetensors missing)", "point it at the best/ folder of a finished run")
-    got = checkpoint_shape(path)
+    if (path / MANIFEST).exists() and (reason := verify(path)):
+        raise InputError("--init-from", str(path), f"cannot be trusted: {reason}",
+                         "rerun the run that wrote it (delete its run folder first), or point "
+                         "--init-from at another checkpoint")
+    try:
+        got = checkpoint_shape(path)
+    except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise InputError("--init-from", str(path), f"has an unreadable config.json ({type(exc).__name__}: "
+                         f"{exc})", "point it at the best/ folder of a finished run") from None
+    if not (path / MANIFEST).exists():
+        _check_safetensors(path / "model.safetensors")
     if got != want:
         raise InputError("--init-from", str(path), f"holds shape {got.describe()}, but this run asks "
                          f"for {want.describe()}", "pass the checkpoint's --n-layer/--d-model/--n-head/"
                          "--n-ctx, or a checkpoint of this shape")
+
+
+def _check_safetensors(weights: Path) -> None:
+    """The header parses and its tensors fit in the file (a truncated copy fails here)."""
+    from tasks.errors import InputError
+
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(weights), framework="numpy") as f:
+            for name in f.keys():
+                f.get_slice(name)
+    except Exception as exc:  # safetensors raises its own error types for every kind of damage
+        raise InputError("--init-from", str(weights.parent), f"model.safetensors is unreadable "
+                         f"({type(exc).__name__}: {exc})", "point it at the best/ folder of a "
+                         "finished run, or copy the checkpoint again") from None

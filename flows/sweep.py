@@ -16,7 +16,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from tasks import env, slots
 from tasks.sweep_config import SweepConfig
 from tasks.sweep_plan import plan
-from tasks.fanout import dispatch_run
+from tasks.fanout import dispatch_run, online_workers
 from tasks.schedule import Dispatcher
 from tasks.sweep_units import SweepContext, find_done, open_sweep, prepare_corpora, train_run
 
@@ -52,8 +52,9 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
         def start(run, upstream):
             return train_run.submit(run, ctx, wait_for=upstream)
     else:
-        capacity = MAX_WAITING_THREADS if config.slots == "auto" else int(config.slots)
-        where = f"deployment {config.deployment!r}, up to {capacity} runs queued at once"
+        capacity = (max(2, online_workers(config.deployment)) if config.slots == "auto"
+                    else int(config.slots))
+        where = f"deployment {config.deployment!r}, {capacity} runs handed out at once"
 
         def start(run, upstream):
             return dispatch_run.submit(run, ctx, config.deployment, wait_for=upstream)

@@ -7,6 +7,7 @@ free slot executes, and that the UI can retry. The worker decides the device: it
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 from prefect import flow
@@ -28,4 +29,8 @@ def _worker_device(config: RunConfig):
 def train_one_run(config: RunConfig, label: str, ctx: SweepContext, parent: str = "") -> dict:
     """Train one run of a sweep (or return its MLflow record when it is done already)."""
     env.apply(env.project_paths(ctx.home or None), tracking_uri=ctx.tracking_uri)
+    if config.processes_per_run == 1:  # the zygote imports torch while MLflow is asked about the run
+        from tasks.train.zygote import Zygote
+
+        threading.Thread(target=Zygote.get, daemon=True).start()
     return train_or_skip(config, label, parent, ctx, _worker_device(config))

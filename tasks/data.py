@@ -75,6 +75,24 @@ class PreparedData:
                              f"use D <= {self.train_tokens:,} or a larger corpus")
         return d_tokens
 
+    def check_context(self, n_ctx: int, d_tokens: int | None = None, field: str = "corpus",
+                      d_field: str = "dataset_tokens", ctx_field: str = "n_ctx") -> None:
+        """A run needs more than one context of training tokens and at least one context of
+        held-out tokens (the training loop's own conditions), checked before any run starts."""
+        train = self.train_tokens if d_tokens is None else d_tokens
+        if train <= n_ctx:
+            raise InputError(d_field if d_tokens is not None else field,
+                             d_tokens if d_tokens is not None else self.corpus_name,
+                             f"gives {train:,} training tokens, not more than one context "
+                             f"({ctx_field} {n_ctx})",
+                             f"use more training text or a smaller {ctx_field}")
+        if self.test_tokens < n_ctx:
+            raise InputError(field, self.corpus_name,
+                             f"holds {self.test_tokens:,} held-out tokens after the "
+                             f"{self.test_fraction:g} test split, fewer than one context "
+                             f"({ctx_field} {n_ctx})",
+                             f"use more text, a larger test fraction or a smaller {ctx_field}")
+
     def chars_in_prefix(self, d_tokens: int) -> int:
         """Characters in the first `d_tokens` training tokens (exact up to the last document)."""
         offsets = np.load(self.path / "train_doc_offsets.npy")  # token start of each document

@@ -18,7 +18,7 @@ from tasks import tracking
 from tasks.sweep_plan import PlannedRun
 from tasks.sweep_units import SweepContext, _summary, is_done
 
-POLL_SECONDS = 2.0
+POLL_SECONDS = 1.0
 
 
 class RemoteRunFailed(RuntimeError):
@@ -30,6 +30,16 @@ def idempotency_key(run: PlannedRun, ctx: SweepContext) -> str:
     server must not find each other's flow runs (their parameters point at the other store)."""
     scope = hashlib.sha256(f"{ctx.tracking_uri}|{ctx.home}".encode()).hexdigest()[:8]
     return f"{run.run_key}-{scope}"
+
+
+def online_workers(deployment: str) -> int:
+    """Workers online in the deployment's work pool: how many runs to hand out at once, so the
+    sweep's longest-chain-first order holds (a pool's queue serves runs in creation order)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        pool = client.read_deployment_by_name(deployment).work_pool_name
+        return sum(w.status == "ONLINE" for w in client.read_workers_for_work_pool(pool))
 
 
 def _reschedule(flow_run_id, reason: str) -> None:

@@ -7,6 +7,7 @@ data rows; the file line is that number + 1 (the header is line 1).
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +36,20 @@ def read_runs(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError("RUNS.csv", str(path), "no such file",
                          "give the path of a runs CSV with columns N, D, init, loss")
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise InputError("RUNS.csv", str(path), "is a binary file, not a CSV",
+                         "give the runs CSV (text: a header line N,D,init,loss and one line per run)")
     try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError("RUNS.csv", str(path), f"not a readable CSV ({exc})",
-                         "write one header line and one comma-separated line per run") from exc
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError("RUNS.csv", str(path), f"is not UTF-8 text (byte {exc.start} cannot be "
+                         "decoded)", "save the file as UTF-8 (CSV UTF-8 in a spreadsheet)") from None
+    try:
+        return pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError("RUNS.csv", str(path), f"not a readable CSV ({' '.join(str(exc).split())})",
+                         "write one header line and one comma-separated line per run") from None
 
 
 def min_scratch_points(form: str) -> int:

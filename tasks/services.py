@@ -110,27 +110,40 @@ def stop(service: Service, timeout: float = 15.0) -> None:
 
 def prefect_env(api_url: str, prefect_home: Path | None = None) -> dict[str, str]:
     env = {"PREFECT_API_URL": api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": "2"}
+           "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}
     if prefect_home:
         env["PREFECT_HOME"] = str(prefect_home)
     return env
 
 
 def start_prefect_server(home: Path, port: int | None = None, database_url: str | None = None,
-                         host: str = "127.0.0.1") -> Service:
-    """`prefect server start`, its SQLite in HOME/prefect (or `database_url`: postgresql+asyncpg://…)."""
+                         host: str = "127.0.0.1", wait: bool = True) -> Service:
+    """`prefect server start`, its SQLite in HOME/prefect (or `database_url`: postgresql+asyncpg://…).
+    A new SQLite database starts as a copy of an empty migrated one (tasks.warmup): no migrations."""
+    from tasks import env, warmup
+
     port = port or free_port()
-    env = {"PREFECT_HOME": str(home / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_API_URL": ""}
+    prefect_home = home / "prefect"
+    env_vars = {"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "PREFECT_API_URL": ""}
+    fresh = False
     if database_url:
-        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
+        env_vars["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
+    else:
+        cache = env.project_paths(home).cache
+        fresh = not (prefect_home / "prefect.db").exists() and not warmup.seed_prefect_db(prefect_home, cache)
     cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
-    svc = _spawn("prefect-server", cmd, home / "services", env, url=f"http://{host}:{port}")
-    return wait_http(svc, "/api/health")
+    svc = _spawn("prefect-server", cmd, home / "services", env_vars, url=f"http://{host}:{port}")
+    if not wait:
+        return svc
+    wait_http(svc, "/api/health")
+    if fresh:
+        warmup.save_prefect_template(prefect_home, env.project_paths(home).cache)
+    return svc
 
 
 def start_mlflow_server(home: Path, port: int | None = None, backend_uri: str | None = None,
-                        host: str = "127.0.0.1") -> Service:
+                        host: str = "127.0.0.1", wait: bool = True) -> Service:
     """`mlflow server --workers 1`: runs in HOME/mlflow.db (or `backend_uri`), artifacts served from
     HOME/mlartifacts, so workers upload through HTTP and need no shared folder for them."""
     port = port or free_port()
@@ -140,14 +153,22 @@ def start_mlflow_server(home: Path, port: int | None = None, backend_uri: str | 
            "--port", str(port), "--workers", "1"]
     env = {"MLFLOW_ENABLE_TELEMETRY": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
     svc = _spawn("mlflow-server", cmd, home / "services", env, url=f"http://{host}:{port}")
-    return wait_http(svc, "/health")
+    return wait_http(svc, "/health") if wait else svc
 
 
 def ensure_pools(api_url: str) -> None:
     """The process work pools of training runs and of sweeps (created once; no error if they exist)."""
-    for pool in (WORK_POOL, CONTROL_POOL):
-        subprocess.run([sys.executable, "-m", "prefect", "work-pool", "create", pool, "--type", "process"],
-                       env={**os.environ, **prefect_env(api_url)}, capture_output=True, text=True)
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+        for pool in (WORK_POOL, CONTROL_POOL):
+            try:
+                client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+            except ObjectAlreadyExists:
+                pass
 
 
 def start_worker(home: Path, api_url: str, name: str, pool: str = WORK_POOL, limit: int | None = 1,

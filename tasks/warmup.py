@@ -24,10 +24,10 @@ def _template(cache: Path) -> Path:
     return cache / "prefect-db" / f"empty-{prefect.__version__}.db"
 
 
-def _seed_prefect_db(paths: env.ProjectPaths) -> bool:
-    """Copy the migrated empty database into a new project's PREFECT_HOME; True if it was copied."""
-    db, template = paths.prefect_home / "prefect.db", _template(paths.cache)
-    if db.exists() or not template.exists() or os.environ.get("PREFECT_API_URL"):
+def seed_prefect_db(prefect_home: Path, cache: Path) -> bool:
+    """Copy the migrated empty database into a new PREFECT_HOME; True if it was copied."""
+    db, template = prefect_home / "prefect.db", _template(cache)
+    if db.exists() or not template.exists():
         return False
     db.parent.mkdir(parents=True, exist_ok=True)
     tmp = db.with_name("prefect.db.tmp")
@@ -37,9 +37,9 @@ def _seed_prefect_db(paths: env.ProjectPaths) -> bool:
     return True
 
 
-def _save_template(paths: env.ProjectPaths) -> None:
-    """Keep an empty, migrated copy of a database the server has just migrated (before any run)."""
-    db, template = paths.prefect_home / "prefect.db", _template(paths.cache)
+def save_prefect_template(prefect_home: Path, cache: Path) -> None:
+    """Keep an empty, migrated copy of a database a server has just migrated (before any run)."""
+    db, template = prefect_home / "prefect.db", _template(cache)
     if template.exists() or not db.exists():
         return
     template.parent.mkdir(parents=True, exist_ok=True)
@@ -55,10 +55,11 @@ def start_prefect(paths: env.ProjectPaths) -> None:
         return
     from prefect.server.api.server import SubprocessASGIServer
 
-    fresh = not (paths.prefect_home / "prefect.db").exists() and not _seed_prefect_db(paths)
+    fresh = not (paths.prefect_home / "prefect.db").exists() and not seed_prefect_db(
+        paths.prefect_home, paths.cache)
     SubprocessASGIServer().start()
     if fresh:
-        _save_template(paths)
+        save_prefect_template(paths.prefect_home, paths.cache)
 
 
 def warm_up(cfg, paths: env.ProjectPaths, tracking_uri: str) -> list[threading.Thread]:

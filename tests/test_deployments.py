@@ -31,18 +31,21 @@ def stack():
 
 def start_stack(stack: list, home: Path, prefect_db: str | None = None, mlflow_db: str | None = None,
                 worker_env: dict | None = None) -> tuple[str, str]:
-    prefect = services.start_prefect_server(home, database_url=prefect_db)
+    prefect = services.start_prefect_server(home, database_url=prefect_db, wait=False)
     stack.append(prefect)
-    mlflow = services.start_mlflow_server(home, backend_uri=mlflow_db)
+    mlflow = services.start_mlflow_server(home, backend_uri=mlflow_db, wait=False)
     stack.append(mlflow)
+    services.wait_http(prefect, "/api/health")
     api = prefect.url + "/api"
-    services.deploy(api)
     env = {"TRANSFER_LAWS_CACHE_DIR": os.environ["TRANSFER_LAWS_CACHE_DIR"],
            "TRANSFER_LAWS_REPO": str(REPO), **(worker_env or {})}
-    for i in range(2):
+    services.ensure_pools(api)
+    for i in range(2):  # workers boot while the deployments are made
         stack.append(services.start_worker(home, api, f"cpu-{i}", env=env))
     stack.append(services.start_worker(home, api, "control", pool=services.CONTROL_POOL, limit=None,
                                        env=env))
+    services.deploy(api)
+    services.wait_http(mlflow, "/health")
     return api, mlflow.url
 
 
@@ -77,6 +80,7 @@ def children(mlflow_url: str) -> list:
     return [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("kind") != "sweep"]
 
 
+@pytest.mark.slow  # the same path as below on the default SQLite stores (`make test-slow`)
 def test_micro_sweep_fans_out_to_two_workers(tmp_path, stack):
     home = tmp_path / "home"
     api, mlflow_url = start_stack(stack, home)
@@ -93,7 +97,8 @@ def test_micro_sweep_fans_out_to_two_workers(tmp_path, stack):
     assert (home / "reports" / "micro" / "latest" / "fit.json").exists()
 
 
-def test_failed_run_is_named_then_retried_without_a_second_mlflow_run_on_postgres(tmp_path, stack):
+def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_mlflow_run(tmp_path, stack):
+    """The micro-sweep on PostgreSQL-backed servers, one run failing until its cause is removed."""
     pg, _ = services.start_postgres()
     stack.append(pg)
     home = tmp_path / "home"
@@ -140,5 +145,7 @@ def test_failed_run_is_named_then_retried_without_a_second_mlflow_run_on_postgre
     out = run_sweep(api, params)  # the sweep again: every run done, the report written
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     runs = children(mlflow_url)
-    assert sorted(r.data.tags["run_key"] for r in runs) == sorted(keys)
-    assert all(r.info.status == "FINISHED" for r in runs)
+    assert sorted(r.data.tags["run_key"] for r in runs) == sorted(keys)  # exactly one per run_key
+    assert all(r.info.status == "FINISHED" and "best_test_loss" in r.data.metrics for r in runs)
+    assert {r.data.tags.get("worker") for r in runs} == {"cpu-0", "cpu-1"}  # spread over both
+    assert (home / "reports" / "micro" / "latest" / "fit.json").exists()

@@ -66,7 +66,10 @@ class RunResult:
     history: list[dict] = field(default_factory=list)  # evaluations: step, test_loss
     best_checkpoint_sha256: str = ""  # of best/model.safetensors, also in best/manifest.json
     mlflow_run_id: str | None = None  # set by the launcher when the run is tracked
-    timings: dict = field(default_factory=dict)  # set by the launcher: setup_s, train_s
+    # this process's cumulative seconds in eval_s (held-out forward passes), save_best_s,
+    # checkpoint_s (resumable state) and sink_s (metric sink calls); the launcher replaces the dict
+    # with the entry's setup_s, train_s (the core's values stay in run.json and result.json)
+    timings: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -267,6 +270,7 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
     loss_sum = torch.zeros((), device=device)
     loss_count = 0
     train_seconds, steps_here = 0.0, 0
+    timers = dict.fromkeys(("eval_s", "save_best_s", "checkpoint_s", "sink_s"), 0.0)  # benchmarks
     t_phase = time.perf_counter()
     while progress.step < cfg.max_steps and not progress.stopped:
         starts = batch_starts(cfg.seed, progress.step, n_windows, cfg.batch_size)
@@ -299,8 +303,10 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
                     "rate is too high for this model size, or clipping is off. Lower --lr (e.g. by 3x) "
                     "or set --grad-clip 1.0")
             if sink is not None:
+                t0 = time.perf_counter()
                 sink.log_metrics({"train_loss": mean_loss,
                                   "lr": float(scheduler.get_last_lr()[0])}, step)
+                timers["sink_s"] += time.perf_counter() - t0
             if bar is not None:
                 elapsed = train_seconds + time.perf_counter() - t_phase
                 bar.set_postfix(loss=f"{mean_loss:.4f}",
@@ -312,22 +318,30 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
             phase = time.perf_counter() - t_phase
             train_seconds += phase
             progress.train_seconds += phase
+            t0 = time.perf_counter()
             test_loss = evaluate()
+            timers["eval_s"] += time.perf_counter() - t0
             if not math.isfinite(test_loss):
                 raise TrainingDiverged(f"held-out loss became {test_loss} at step {step}; lower --lr")
             progress.history.append({"step": step, "test_loss": test_loss})
+            t0 = time.perf_counter()
             if sink is not None:
                 sink.log_metrics({"test_loss": test_loss}, step)
+            timers["sink_s"] += time.perf_counter() - t0
             if test_loss < progress.best_loss:
                 progress.best_loss, progress.best_step = test_loss, step
                 progress.evals_since_best = 0
+                t0 = time.perf_counter()
                 save_best()
+                timers["save_best_s"] += time.perf_counter() - t0
             else:
                 progress.evals_since_best += 1
                 if cfg.patience and progress.evals_since_best >= cfg.patience:
                     progress.stopped = "early_stopping"
             if step % ckpt_every == 0 or progress.stopped or step == cfg.max_steps:
+                t0 = time.perf_counter()
                 save_checkpoint()
+                timers["checkpoint_s"] += time.perf_counter() - t0
             t_phase = time.perf_counter()
     if bar is not None:
         bar.close()
@@ -347,7 +361,8 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
         dataset_tokens=d_tokens, dataset_chars=data.chars_in_prefix(d_tokens),
         params_non_embedding=shape.params_non_embedding, params_embedding=shape.params_embedding,
         params_total=shape.params_total, best_checkpoint=str(out / "best"),
-        history=list(progress.history), best_checkpoint_sha256=_best_hash(out / "best"))
+        history=list(progress.history), best_checkpoint_sha256=_best_hash(out / "best"),
+        timings={k: round(v, 4) for k, v in timers.items()})
 
 
 def _resume_point(cfg: RunConfig, out: Path, ckpt_root: Path) -> Path | None:
