@@ -149,3 +149,30 @@ def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_m
     assert all(r.info.status == "FINISHED" and "best_test_loss" in r.data.metrics for r in runs)
     assert {r.data.tags.get("worker") for r in runs} == {"cpu-0", "cpu-1"}  # spread over both
     assert (home / "reports" / "micro" / "latest" / "fit.json").exists()
+
+
+def test_services_cli_starts_records_and_stops_everything_by_pid(tmp_path):
+    """`transfer-laws services start | status | stop`: servers on loopback, PIDs recorded, all stopped."""
+    home = tmp_path / "home"
+    base = [sys.executable, "-m", "flows.cli", "services"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("PREFECT_API_URL", None)
+    ports = ["--prefect-port", str(services.free_port()), "--mlflow-port", str(services.free_port())]
+    try:
+        up = subprocess.run([*base, "start", "--home", str(home), "--workers", "1", *ports], env=env,
+                            capture_output=True, text=True, timeout=240)
+        assert up.returncode == 0, up.stdout + up.stderr
+        recorded = services.load_record(home)
+        assert sorted(s.name for s in recorded) == ["mlflow-server", "prefect-server", "worker-control",
+                                                    "worker-cpu-0"]
+        assert all(services._alive(s.pid) for s in recorded)
+        assert all(s.url.startswith("http://127.0.0.1:") for s in recorded if s.url)  # loopback only
+        status = subprocess.run([*base, "status", "--home", str(home)], env=env, capture_output=True,
+                                text=True, timeout=60).stdout
+        assert status.count(" up ") == 4, status
+    finally:
+        down = subprocess.run([*base, "stop", "--home", str(home)], env=env, capture_output=True,
+                              text=True, timeout=120)
+    assert down.returncode == 0 and "prefect-server" in down.stdout, down.stdout + down.stderr
+    assert not any(services._alive(s.pid) for s in recorded)
+    assert services.load_record(home) == []
