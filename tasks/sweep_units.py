@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from prefect.cache_policies import NO_CACHE
 
 from tasks import slots, tracking
+from tasks.services import redact
 from tasks.corpora import mix_corpora, resolve_corpus
 from tasks.data import PreparedData, prepare
 from tasks.run_tracking import TrackingTarget
@@ -89,7 +90,8 @@ def open_sweep(cfg: SweepConfig, tracking_uri: str, artifact_root: str | None, f
         c, exp_id, key, run_name=key,
         tags={"kind": "sweep", "sweep_hash": cfg.config_hash(), "target": cfg.target,
               "prefect.flow_run_id": flow_run_id, "prefect.flow_run_url": flow_run_url})
-    tracking.log_params_once(c, run_id, {"config": cfg.model_dump_json()[:6000]})
+    shown = cfg.model_copy(update={"tracking_uri": redact(cfg.tracking_uri) if cfg.tracking_uri else None})
+    tracking.log_params_once(c, run_id, {"config": shown.model_dump_json()[:6000]})
     return exp_id, run_id
 
 

@@ -176,3 +176,11 @@ def test_services_cli_starts_records_and_stops_everything_by_pid(tmp_path):
     assert down.returncode == 0 and "prefect-server" in down.stdout, down.stdout + down.stderr
     assert not any(services._alive(s.pid) for s in recorded)
     assert services.load_record(home) == []
+
+
+def test_database_and_server_urls_are_logged_without_passwords():
+    assert services.redact("postgresql+asyncpg://alice:s3cret@db:5432/prefect") == \
+        "postgresql+asyncpg://alice:***@db:5432/prefect"
+    assert services.redact("http://bob:hunter2@mlflow:5000") == "http://bob:***@mlflow:5000"
+    assert services.redact("postgresql://postgres@127.0.0.1:5432") == "postgresql://postgres@127.0.0.1:5432"
+    assert services.redact("sqlite:////abs/mlflow.db") == "sqlite:////abs/mlflow.db"
