@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOME_DIR ?= $(or $(TRANSFER_LAWS_HOME),$(CURDIR)/.transfer-laws)
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test test-slow bench ui-mlflow ui-prefect services services-stop deploy services-deps clean
+.PHONY: install demo test test-slow bench bench-quick bench-gpu ui-mlflow ui-prefect services services-stop deploy services-deps clean
 
 install: $(STAMP)
 
@@ -29,10 +29,25 @@ test: $(STAMP) services-deps
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
+# Speed and memory goals (benchmarks/RESULTS.md): each prints ratios measured side by side in one run.
 bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/slot_layout.py
+	$(PY) benchmarks/eval_logging_cost.py
+	$(PY) benchmarks/memory_rss.py
 	$(PY) benchmarks/fit_speed.py
 	$(PY) benchmarks/sweep_overhead.py
+
+bench-quick: $(STAMP)
+	$(PY) benchmarks/train_throughput.py --quick
+	$(PY) benchmarks/slot_layout.py --quick
+	$(PY) benchmarks/eval_logging_cost.py --quick
+	$(PY) benchmarks/memory_rss.py --quick
+	$(PY) benchmarks/gpu_check.py --cpu-smoke
+
+# One prepared script for an H100/H200 box (<= 5 minutes): MFU at N ~ 1e6, 1e7, 1e8 and packing.
+bench-gpu:
+	bash benchmarks/gpu_check.sh
 
 ui-mlflow: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(HOME_DIR)/mlflow.db --host 127.0.0.1 --port 5000 --workers 1

@@ -121,8 +121,11 @@ def cmd_status(a) -> int:
 
 def cmd_run(a) -> int:
     cfg, paths = _load(a)
+    from tasks.sweep_plan import check_against_data
+    from tasks.sweep_units import prepare_ahead
     from tasks.warmup import warm_up
 
+    check_against_data(cfg, prepare_ahead(cfg, str(paths.cache))[0])  # bad data: stop before any store
     for t in warm_up(cfg, paths, cfg.tracking_uri or paths.mlflow_uri):  # side by side, not in a row
         t.join()
     from flows.sweep import SweepFailed, sweep_flow
@@ -141,12 +144,29 @@ def cmd_aggregate(a) -> int:
 
     paths = env.project_paths(a.home)
     env.apply(paths)
+    _check_experiment(paths, a.experiment)
     from flows.aggregate import aggregate_flow
 
     report = aggregate_flow(a.experiment, None, None, str(paths.home), form=a.form,
                             bootstrap=a.bootstrap, seed=a.seed)
     _print_report(report, paths)
     return 0
+
+
+def _check_experiment(paths, experiment: str) -> None:
+    """Refuse an unknown experiment before the flow starts (and before any store is created)."""
+    from tasks.errors import InputError
+
+    if not paths.mlflow_db.exists():
+        raise InputError("--experiment", experiment, f"cannot be found: {paths.home} holds no MLflow "
+                         "store (mlflow.db)", "give --home the project folder of a sweep that ran")
+    from tasks import tracking
+
+    c = tracking.client(paths.mlflow_uri)
+    if c.get_experiment_by_name(experiment) is None:
+        names = sorted(e.name for e in c.search_experiments())
+        raise InputError("--experiment", experiment, f"is not an experiment of {paths.mlflow_db}",
+                         f"use one of {names}" if names else "run a sweep first")
 
 
 def _print_report(report: dict | None, paths) -> None:

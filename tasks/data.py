@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -171,8 +171,8 @@ def prepare(corpus: Corpus, cache_dir: Path, test_fraction: float = 0.03,
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(corpus.name.rstrip("/")).name)[:40] or "corpus"
     final = Path(cache_dir).resolve() / "prepared" / f"{slug}-{key}"
     meta_path = final / "meta.json"
-    if meta_path.exists():
-        return PreparedData(**json.loads(meta_path.read_text()))
+    if meta_path.exists():  # the cache is keyed by content: keep the name this caller knows it by
+        return replace(PreparedData(**json.loads(meta_path.read_text())), corpus_name=corpus.name)
     train, test = split_documents(corpus, test_fraction, split_salt)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
@@ -197,7 +197,7 @@ def prepare(corpus: Corpus, cache_dir: Path, test_fraction: float = 0.03,
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return PreparedData(**json.loads(meta_path.read_text()))
+    return replace(PreparedData(**json.loads(meta_path.read_text())), corpus_name=corpus.name)
 
 
 def load_prepared(path: str | Path) -> PreparedData:

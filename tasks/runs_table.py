@@ -106,7 +106,7 @@ def _check_duplicates(df: pd.DataFrame) -> pd.DataFrame:
         losses = grp["loss"].to_numpy()
         if not np.allclose(losses, losses[0], rtol=1e-12, atol=0):
             rows = ", ".join(str(i + 1) for i in grp.index)
-            raise InputError(f"rows {rows}", list(losses), "the same run (" + ", ".join(
+            raise InputError(f"rows {rows}", [float(x) for x in losses], "the same run (" + ", ".join(
                 f"{k}={grp[k].iloc[0]}" for k in keys) + ") appears with different losses",
                 "keep one row per run, or give replicates distinct run_key values")
     out = df.drop_duplicates(subset=keys, keep="first").reset_index(drop=True)

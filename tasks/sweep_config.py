@@ -218,7 +218,11 @@ class SweepConfig(BaseModel):
             raise InputError("CONFIG", str(p), "does not exist", "give the path of a sweep YAML file, "
                              "e.g. configs/demo.yaml")
         try:
-            values = yaml.safe_load(p.read_text())
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InputError("CONFIG", str(p), "is not UTF-8 text", "save the config as UTF-8 YAML") from None
+        try:
+            values = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise InputError("CONFIG", str(p), f"is not valid YAML ({exc})", "fix the YAML syntax") from None
         if not isinstance(values, dict):

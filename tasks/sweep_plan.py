@@ -54,7 +54,9 @@ def _fmt(x: float) -> str:
 
 
 def check_against_data(cfg: SweepConfig, target: PreparedData) -> None:
-    """Data-dependent checks, done before any training: every D must fit in the target's training split."""
+    """Data-dependent checks, done before any training: the target holds more than a context of
+    training tokens and a context of held-out tokens, and every D fits in its training split."""
+    target.check_context(cfg.n_ctx, field="target")
     for field, grid in (("finetune_tokens", cfg.finetune_tokens), ("scratch_tokens", cfg.scratch_grid())):
         too_big = [d for d in grid if d > target.train_tokens]
         if too_big:

@@ -69,8 +69,10 @@ def _ahead_key(cfg: SweepConfig, cache: str | Path) -> str:
     return cfg.model_dump_json(include={"target", "sources", "test_fraction"}) + str(Path(cache))
 
 
-def prepare_ahead(cfg: SweepConfig, cache: str | Path) -> None:
-    _PREPARED_AHEAD[_ahead_key(cfg, cache)] = prepare_all(cfg, cache)
+def prepare_ahead(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict[str, PreparedData]]:
+    """Prepare now (the CLI checks the data before anything starts); the flow's task reuses it."""
+    _PREPARED_AHEAD[_ahead_key(cfg, cache)] = prepared = prepare_all(cfg, cache)
+    return prepared
 
 
 @task(name="prepare-data", cache_policy=NO_CACHE)

@@ -4,7 +4,8 @@ Measured on 2 cores (benchmarks/sweep_overhead.py, fresh project folder): 48 s p
 first run trained — Prefect's temporary server creating and migrating a new database (19 s, 8 s when
 the database exists), the MLflow store (7 s), data preparation (4 s), the training zygote (5 s), one
 after the other. Here they start together: the Prefect server in its own process, the zygote in its
-own, the MLflow store and the data in threads. A new project's Prefect database starts as a copy of
+own, the MLflow store in a thread (the CLI has prepared and checked the data before, so a bad
+config stops before any store exists). A new project's Prefect database starts as a copy of
 an empty, migrated one kept in the data cache (per Prefect version), made with SQLite's backup API
 from the first project's live database, so only the first project on a machine pays the migrations.
 """
@@ -65,10 +66,7 @@ def start_prefect(paths: env.ProjectPaths) -> None:
 def warm_up(cfg, paths: env.ProjectPaths, tracking_uri: str) -> list[threading.Thread]:
     """Start the slow start-up steps in parallel; join the returned threads before the flow."""
     from tasks import tracking
-    from tasks.sweep_units import prepare_ahead
-
-    jobs = [lambda: start_prefect(paths), lambda: tracking.client(tracking_uri),
-            lambda: prepare_ahead(cfg, str(paths.cache))]
+    jobs = [lambda: start_prefect(paths), lambda: tracking.client(tracking_uri)]
     if cfg.executor == "local":
         from tasks.train.zygote import Zygote
 

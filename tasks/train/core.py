@@ -75,6 +75,9 @@ class RunResult:
         return json.dumps(asdict(self), indent=2)
 
 
+PROGRESS_FILE = "progress.json"
+
+
 class _Progress:
     """Everything besides weights and optimiser that a resumed run must get back."""
 
@@ -200,13 +203,13 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
     scheduler = get_cosine_with_min_lr_schedule_with_warmup(
         optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.max_steps, min_lr=cfg.min_lr)
     model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
-    progress = _Progress()
-    acc.register_for_checkpointing(progress)
+    progress = _Progress()  # saved as JSON beside accelerate's state: nothing is unpickled on resume
     resumed_from = 0
     latest = _resume_point(cfg, out, ckpt_root) if is_main else None
     latest = distributed.from_main(acc, latest)
     if latest is not None:
         acc.load_state(str(latest))
+        progress.load_state_dict(json.loads((Path(latest) / PROGRESS_FILE).read_text()))
         resumed_from = progress.step
     _injected_fault(cfg, rank)
 
@@ -258,6 +261,7 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
         acc.save_state(str(tmp))
         acc.wait_for_everyone()
         if is_main:
+            (tmp / PROGRESS_FILE).write_text(json.dumps(progress.state_dict()))
             checkpoints.publish(tmp, final)
             checkpoints.prune(ckpt_root, keep=2)
         acc.wait_for_everyone()
@@ -369,6 +373,12 @@ def _resume_point(cfg: RunConfig, out: Path, ckpt_root: Path) -> Path | None:
     """The newest valid checkpoint to resume from, or None to start at step 0 (rank 0 only: it
     removes checkpoints that cannot be trusted)."""
     latest = checkpoints.newest_valid(ckpt_root, warn=lambda msg: print(msg, flush=True))
+    if latest is not None and not (latest / PROGRESS_FILE).exists():
+        print(f"checkpoint {latest.name} predates {PROGRESS_FILE}; restarting run {cfg.run_key()} "
+              "from step 0", flush=True)
+        shutil.rmtree(ckpt_root, ignore_errors=True)
+        ckpt_root.mkdir(parents=True)
+        latest = None
     if latest is not None and (reason := checkpoints.verify(out / "best")):
         # the resumable state remembers a best loss whose weights are gone: start over (the run
         # is deterministic, so it reaches the same result) rather than finish without a best model

@@ -145,5 +145,5 @@ def _run_child(cfg: RunConfig, show_progress: bool, timeout: float | None,
             raise ReportedInputError(message)
         raise RunFailed(message, outcome.get("error_type", "crash"), returncode)
     result = RunResult(**outcome["result"])
-    result.timings = outcome.get("timings", {})
+    result.timings = {**result.timings, **outcome.get("timings", {})}
     return result
