@@ -6,6 +6,9 @@ as-is and exit with code 2.
 from __future__ import annotations
 
 
+MISSING = object()  # the value of a field that was not given at all
+
+
 class InputError(ValueError):
     """Bad input from a user: config field, CLI flag, corpus, CSV row or checkpoint."""
 
@@ -14,7 +17,8 @@ class InputError(ValueError):
         shown = value if isinstance(value, (int, float)) else repr(value)
         if isinstance(shown, str) and len(shown) > 200:
             shown = shown[:200] + "…"
-        super().__init__(f"{field} = {shown}: {problem}. Fix: {fix}")
+        head = field if value is MISSING else f"{field} = {shown}"
+        super().__init__(f"{head}: {problem}. Fix: {fix}")
 
 
 class ReportedInputError(InputError):

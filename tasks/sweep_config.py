@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tasks.errors import InputError
+from tasks.errors import MISSING, InputError
 
 MIN_SIZES = 2  # the transfer law needs a slope in ln N (beta)
 MIN_FINETUNE_SIZES = 2  # and a slope in ln D_F (alpha)
@@ -203,7 +203,9 @@ class SweepConfig(BaseModel):
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
-            value = err.get("input")
+            value = MISSING if err["type"] == "missing" else err.get("input")
+            if msg.startswith(f"{loc.split('.')[-1]}: ") and loc:  # "target: 'x' is …" -> "'x' is …"
+                msg = msg.split(": ", 1)[1]
             if not loc:  # a cross-field check: its message starts with "<field>: "
                 loc, _, msg = msg.partition(": ") if ": " in msg else ("config", "", msg)
                 value = values.get(loc)
@@ -224,13 +226,19 @@ class SweepConfig(BaseModel):
         try:
             values = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise InputError("CONFIG", str(p), f"is not valid YAML ({exc})", "fix the YAML syntax") from None
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise InputError("CONFIG", str(p), f"is not valid YAML ({where}{what})",
+                             "fix the YAML syntax") from None
         if not isinstance(values, dict):
             raise InputError("CONFIG", str(p), "is not a mapping of fields", "see configs/demo.yaml")
         return cls.checked(values)
 
 
 def _fix_for(loc: str, msg: str) -> str:
+    if msg == "Field required":
+        return f"add {loc.split('.')[-1]!r} to the config (see configs/demo.yaml)"
     if "extra" in msg.lower() or "not permitted" in msg:
         return f"remove {loc.split('.')[-1]!r}; the fields are listed by `transfer-laws run --help-config`"
     if "sum to" in msg:
