@@ -96,7 +96,7 @@ def cmd_status(a) -> int:
 
     cfg, paths = _load(a)
     runs, _, _ = _plan(cfg, paths)
-    c = tracking.client(paths.mlflow_uri)
+    c = tracking.client(cfg.tracking_uri or paths.mlflow_uri)
     exp = c.get_experiment_by_name(cfg.name)
     counts: dict[str, int] = {}
     print(f"{'state':8} {'kind':9} {'label':40} {'best loss':>9}  run_key")

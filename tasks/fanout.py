@@ -18,7 +18,7 @@ from tasks import tracking
 from tasks.sweep_plan import PlannedRun
 from tasks.sweep_units import SweepContext, _summary, is_done
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5
 
 
 class RemoteRunFailed(RuntimeError):

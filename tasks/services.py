@@ -110,7 +110,7 @@ def stop(service: Service, timeout: float = 15.0) -> None:
 
 def prefect_env(api_url: str, prefect_home: Path | None = None) -> dict[str, str]:
     env = {"PREFECT_API_URL": api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}
+           "PREFECT_WORKER_QUERY_SECONDS": "0.5", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}
     if prefect_home:
         env["PREFECT_HOME"] = str(prefect_home)
     return env

@@ -51,7 +51,7 @@ def start_stack(stack: list, home: Path, prefect_db: str | None = None, mlflow_d
 
 def sweep_params(tmp_path: Path, home: Path, mlflow_url: str) -> dict:
     cfg = yaml.safe_load(micro_config(tmp_path).read_text())
-    cfg.update(scratch_tokens=None, pretrain_tokens=30000, max_steps=40, eval_interval=10,
+    cfg.update(scratch_tokens=None, pretrain_tokens=10000, max_steps=20, eval_interval=10,
                home=str(home), executor="deployments", tracking_uri=mlflow_url, threads_per_run=1)
     return {"config": cfg, "bootstrap": 20}
 

@@ -1,9 +1,9 @@
 """Imported once by the training forkserver, so forked runs start without paying imports.
 
 Only imports: no threads, no CUDA initialisation, no open stores (a fork must not inherit them).
+Not MLflow: a run writes metrics.jsonl and the launcher talks to MLflow.
 """
 import accelerate  # noqa: F401
-import mlflow  # noqa: F401
 import numpy  # noqa: F401
 import torch  # noqa: F401
 import transformers  # noqa: F401
@@ -11,4 +11,3 @@ from transformers import GPT2LMHeadModel, get_cosine_with_min_lr_schedule_with_w
 
 import tasks.train.core  # noqa: F401
 import tasks.train.entry  # noqa: F401
-import tasks.tracking  # noqa: F401
