@@ -55,7 +55,7 @@ def cmd_services(a) -> int:
         return 0
     if a.action == "status":
         for s in services.load_record(home):
-            state = "up" if services._alive(s.pid) else "gone"
+            state = "up" if services.alive(s.pid) else "gone"
             print(f"{s.name:22} pid {s.pid:<8} {state:5} {s.url or '-':28} log {s.log}")
         return 0
     started: list = []
@@ -67,9 +67,12 @@ def cmd_services(a) -> int:
             prefect_db = pg.url.replace("postgresql://", "postgresql+asyncpg://") + "/prefect"
             mlflow_db = pg.url.replace("postgresql://", "postgresql+psycopg2://") + "/mlflow"
             print(f"postgres       {services.redact(pg.url)} (data {data})")
-        started.append(services.start_prefect_server(home, a.prefect_port, prefect_db, host=a.host))
-        started.append(services.start_mlflow_server(home, a.mlflow_port, mlflow_db, host=a.host))
-        api = started[-2].url + "/api"
+        prefect = services.start_prefect_server(home, a.prefect_port, prefect_db, host=a.host, wait=False)
+        mlflow = services.start_mlflow_server(home, a.mlflow_port, mlflow_db, host=a.host, wait=False)
+        started += [prefect, mlflow]  # both start at once; then wait for each
+        services.wait_http(prefect, "/api/health")
+        services.wait_http(mlflow, "/health")
+        api = prefect.url + "/api"
         services.ensure_pools(api)
         n_gpu = gpu_count()
         n = (n_gpu or 1) if a.workers == "auto" else int(a.workers)
@@ -85,7 +88,7 @@ def cmd_services(a) -> int:
     for s in started:
         print(f"{s.name:22} pid {s.pid:<8} {services.redact(s.url) or '-':28} log {s.log}")
     print(f"\nexport PREFECT_API_URL={api}")
-    print(f"Prefect UI: {api[:-4]}    MLflow UI: {started[1 + a.postgres].url}")
+    print(f"Prefect UI: {prefect.url}    MLflow UI: {mlflow.url}")
     print("next: transfer-laws deploy; stop all: transfer-laws services stop")
     return 0
 

@@ -15,7 +15,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks import env, slots
 from tasks.sweep_config import SweepConfig
-from tasks.sweep_plan import plan
+from tasks.sweep_plan import PlannedRun, plan
 from tasks.fanout import dispatch_run, online_workers
 from tasks.schedule import Dispatcher
 from tasks.sweep_units import SweepContext, find_done, open_sweep, prepare_corpora, train_run
@@ -63,29 +63,26 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
 
     dispatcher = Dispatcher(runs, cost=lambda r: r.est_flops, capacity=capacity,
                             done=find_done(runs, ctx))
-    by_key = {r.run_key: r for r in runs}
     futures: dict[str, PrefectFuture] = {}
+    in_flight: dict[int, PlannedRun] = {}  # id(future) -> run, until its outcome is logged
 
     def submit(batch) -> None:
         for run in batch:
             upstream = [futures[run.parent]] if run.parent else []
             futures[run.run_key] = start(run, upstream)
+            in_flight[id(futures[run.run_key])] = run
 
     submit(dispatcher.next_runs())
-    reported: set[str] = set()
-    while len(reported) < len(runs):
-        open_futures = [f for k, f in futures.items() if k not in reported]
-        fut = next(as_completed(open_futures))
-        key = next(k for k, f in futures.items() if f is fut)
-        reported.add(key)
-        run = by_key[key]
+    for i in range(1, len(runs) + 1):
+        fut = next(as_completed([futures[r.run_key] for r in in_flight.values()]))
+        run = in_flight.pop(id(fut))
         fut.wait()  # records the final state on the future (else .state asks the API, which lags)
         state = fut.state
         outcome = "done" if state.is_completed() else state.name.lower()
         if state.is_completed() and fut.result().get("best_test_loss") is not None:
             outcome += f", best loss {fut.result()['best_test_loss']:.4f}"
-        log.info("[%d/%d runs] %s: %s", len(reported), len(runs), run.label, outcome)
-        submit(dispatcher.finished(key))
+        log.info("[%d/%d runs] %s: %s", i, len(runs), run.label, outcome)
+        submit(dispatcher.finished(run.run_key))
     wait(list(futures.values()))
     failed = [run for run in runs if not futures[run.run_key].state.is_completed()]
     done = [futures[r.run_key].result() for r in runs if r not in failed]

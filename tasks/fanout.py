@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks import tracking
 from tasks.sweep_plan import PlannedRun
-from tasks.sweep_units import SweepContext, _summary, is_done
+from tasks.sweep_units import SweepContext, done_record, is_done, summary
 
 POLL_SECONDS = 0.5
 
@@ -51,6 +51,8 @@ def _reschedule(flow_run_id, reason: str) -> None:
 
 
 def _wait(flow_run_id):
+    """Poll the flow run until it ends. (Prefect's `wait_for_flow_run` listens to the event stream
+    instead; with it the Postgres scale-out test took 311 s against 256 s with this poll.)"""
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
@@ -66,12 +68,9 @@ def dispatch_run(run: PlannedRun, ctx: SweepContext, deployment: str) -> dict:
     """Have a worker train `run` (unless MLflow records it done) and return its summary."""
     from prefect.deployments import run_deployment
 
+    if (record := done_record(run.config, run.label, ctx)) is not None:
+        return record
     log = get_run_logger()
-    c = tracking.client(ctx.tracking_uri)
-    found = tracking.find_run(c, ctx.experiment_id, run.run_key)
-    if is_done(run, found):
-        log.info("%s: done already (MLflow run %s), skipped", run.label, found.info.run_id)
-        return _summary(run, found.info.run_id, found.data.metrics, trained=False)
     fr = run_deployment(
         deployment, timeout=0, as_subflow=True, idempotency_key=idempotency_key(run, ctx),
         parameters={"config": run.config.model_dump(mode="json"), "label": run.label,
@@ -88,8 +87,8 @@ def dispatch_run(run: PlannedRun, ctx: SweepContext, deployment: str) -> dict:
             f"{run.label}: flow run {final.name} ({final.id}) ended {final.state.name}: "
             f"{final.state.message}. Retry it with `prefect flow-run retry {final.id}` or from the UI, "
             "or rerun the sweep")
-    found = tracking.find_run(c, ctx.experiment_id, run.run_key)
-    if not is_done(run, found):
+    found = tracking.find_run(tracking.client(ctx.tracking_uri), ctx.experiment_id, run.run_key)
+    if not is_done(run.config, found):
         raise RemoteRunFailed(f"{run.label}: flow run {final.id} completed but MLflow ({ctx.tracking_uri}) "
                               "has no finished run for it: does the worker log to the same store?")
-    return _summary(run, found.info.run_id, found.data.metrics, trained=True)
+    return summary(run.config, run.label, found.info.run_id, found.data.metrics, trained=True)

@@ -63,7 +63,7 @@ def _spawn(name: str, cmd: list[str], log_dir: Path, env: dict[str, str] | None 
     return Service(name, proc.pid, url, str(log), int(stop_signal))
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -79,7 +79,7 @@ def wait_http(service: Service, path: str, timeout: float = 90.0) -> Service:
     """Block until GET url+path answers 200, or fail with the log's tail."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(service.pid):
+        if not alive(service.pid):
             break
         try:
             with urllib.request.urlopen(service.url + path, timeout=2) as r:
@@ -103,7 +103,7 @@ def stop(service: Service, timeout: float = 15.0) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not _alive(service.pid):
+            if not alive(service.pid):
                 return
             time.sleep(0.2)
 
@@ -126,11 +126,10 @@ def start_prefect_server(home: Path, port: int | None = None, database_url: str 
     prefect_home = home / "prefect"
     env_vars = {"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_API_URL": ""}
-    fresh = False
+    fresh, cache = False, env.project_paths(home).cache
     if database_url:
         env_vars["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
     else:
-        cache = env.project_paths(home).cache
         fresh = not (prefect_home / "prefect.db").exists() and not warmup.seed_prefect_db(prefect_home, cache)
     cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
     svc = _spawn("prefect-server", cmd, home / "services", env_vars, url=f"http://{host}:{port}")
@@ -138,7 +137,7 @@ def start_prefect_server(home: Path, port: int | None = None, database_url: str 
         return svc
     wait_http(svc, "/api/health")
     if fresh:
-        warmup.save_prefect_template(prefect_home, env.project_paths(home).cache)
+        warmup.save_prefect_template(prefect_home, cache)
     return svc
 
 
@@ -233,7 +232,7 @@ def start_postgres(port: int | None = None, data_dir: Path | None = None,
                             capture_output=True).returncode == 0
         if ok:
             break
-        if time.monotonic() > deadline or not _alive(svc.pid):
+        if time.monotonic() > deadline or not alive(svc.pid):
             stop(svc)
             raise ServiceFailed(f"PostgreSQL did not start; log {svc.log}:\n"
                                 f"{Path(svc.log).read_text(errors='replace')[-2000:]}")
@@ -251,7 +250,7 @@ def start_postgres(port: int | None = None, data_dir: Path | None = None,
 def record(home: Path, services: list[Service]) -> Path:
     path = home / "services" / "services.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    known = [s for s in load_record(home) if _alive(s.pid)]
+    known = [s for s in load_record(home) if alive(s.pid)]
     path.write_text(json.dumps([asdict(s) for s in known + services], indent=2))
     return path
 
@@ -267,7 +266,7 @@ def stop_recorded(home: Path) -> list[Service]:
     """Stop every recorded service still alive (workers first, then servers); clear the record."""
     services = load_record(home)
     order = sorted(services, key=lambda s: (not s.name.startswith("worker"), s.name == "postgres"))
-    stopped = [s for s in order if _alive(s.pid)]
+    stopped = [s for s in order if alive(s.pid)]
     for s in stopped:
         stop(s)
     (home / "services" / "services.json").unlink(missing_ok=True)

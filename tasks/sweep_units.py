@@ -10,7 +10,6 @@ could claim a run is done after the MLflow store that records it was lost.)
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -97,22 +96,32 @@ def open_sweep(cfg: SweepConfig, tracking_uri: str, artifact_root: str | None, f
     return exp_id, run_id
 
 
-def _summary(run: PlannedRun, mlflow_run_id: str, values: dict, trained: bool) -> dict:
-    return {"run_key": run.run_key, "label": run.label, "kind": run.kind, "mlflow_run_id": mlflow_run_id,
-            "trained": trained, **{k: values.get(k) for k in tracking.FINAL_METRICS}}
+def summary(config: RunConfig, label: str, mlflow_run_id: str, values: dict, trained: bool) -> dict:
+    return {"run_key": config.run_key(), "label": label, "kind": config.kind,
+            "mlflow_run_id": mlflow_run_id, "trained": trained,
+            **{k: values.get(k) for k in tracking.FINAL_METRICS}}
 
 
-def is_done(run: PlannedRun, found) -> bool:
+def is_done(config: RunConfig, found) -> bool:
     if not tracking.is_done(found):
         return False
-    return run.kind != "pretrain" or (Path(run.config.out_dir) / "best" / "model.safetensors").exists()
+    return config.kind != "pretrain" or (Path(config.out_dir) / "best" / "model.safetensors").exists()
+
+
+def done_record(config: RunConfig, label: str, ctx: SweepContext) -> dict | None:
+    """The summary of a run MLflow records done (logged as skipped), else None."""
+    found = tracking.find_run(tracking.client(ctx.tracking_uri), ctx.experiment_id, config.run_key())
+    if not is_done(config, found):
+        return None
+    get_run_logger().info("%s: done already (MLflow run %s), skipped", label, found.info.run_id)
+    return summary(config, label, found.info.run_id, found.data.metrics, trained=False)
 
 
 @task(name="find-done-runs", cache_policy=NO_CACHE)
 def find_done(runs: list[PlannedRun], ctx: SweepContext) -> set[str]:
     """run_keys MLflow already records done: they need no slot (each still gets its task run)."""
     finished = tracking.finished_runs(tracking.client(ctx.tracking_uri), ctx.experiment_id)
-    return {r.run_key for r in runs if is_done(r, finished.get(r.run_key))}
+    return {r.run_key for r in runs if is_done(r.config, finished.get(r.run_key))}
 
 
 def retry_infrastructure_only(task, task_run, state) -> bool:
@@ -141,42 +150,22 @@ def train_or_skip(config: RunConfig, label: str, parent: str, ctx: SweepContext,
     from prefect.artifacts import create_link_artifact
     from prefect.runtime import flow_run, task_run
 
-    log = get_run_logger()
-    run = _Run(config, label, parent)
-    c = tracking.client(ctx.tracking_uri)
-    found = tracking.find_run(c, ctx.experiment_id, config.run_key())
-    if is_done(run, found):
-        log.info("%s: done already (MLflow run %s), skipped", label, found.info.run_id)
-        return _summary(run, found.info.run_id, found.data.metrics, trained=False)
+    if (record := done_record(config, label, ctx)) is not None:
+        return record
+    log, run_key = get_run_logger(), config.run_key()
     target = TrackingTarget(ctx.tracking_uri, ctx.experiment, ctx.parent_run_id, tags={
         "run_name": label, "prefect.flow_run_id": str(flow_run.id),
         "prefect.task_run_id": str(task_run.id or ""), "parent_run_key": parent,
         "worker": os.environ.get("TRANSFER_LAWS_WORKER", "local")})
     with slot as device:
-        log.info("%s: training on %s (run_key %s, log %s/train.log)", label, device, run.run_key,
+        log.info("%s: training on %s (run_key %s, log %s/train.log)", label, device, run_key,
                  config.out_dir)
         result = launch(config.model_copy(update={"threads": ctx.threads}), tracking=target,
                         env=slots.env_for(device, ctx.threads), log_to_file=True)
     url = f"{ctx.mlflow_ui}/#/experiments/{ctx.experiment_id}/runs/{result.mlflow_run_id}"
     create_link_artifact(link=url, link_text=f"MLflow: {label}",
-                         key=f"mlflow-{run.run_key}", description="the run's metrics and checkpoint")
+                         key=f"mlflow-{run_key}", description="the run's metrics and checkpoint")
     log.info("%s: best held-out loss %.4f at step %d (%s)", label, result.best_test_loss,
              result.best_step, result.stopped)
-    return _summary(run, result.mlflow_run_id, vars(result), trained=True)
+    return summary(config, label, result.mlflow_run_id, vars(result), trained=True)
 
-
-@dataclass(frozen=True)
-class _Run:
-    """The fields of a PlannedRun that the body of a run needs (all a worker receives)."""
-
-    config: RunConfig
-    label: str
-    parent: str
-
-    @property
-    def run_key(self) -> str:
-        return self.config.run_key()
-
-    @property
-    def kind(self) -> str:
-        return self.config.kind

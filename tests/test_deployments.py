@@ -26,7 +26,7 @@ def stack():
     for svc in sorted(started, key=lambda s: (not s.name.startswith("worker"), s.name == "postgres")):
         services.stop(svc)
     for svc in started:
-        assert not services._alive(svc.pid), f"{svc.name} (pid {svc.pid}) survived its stop"
+        assert not services.alive(svc.pid), f"{svc.name} (pid {svc.pid}) survived its stop"
 
 
 def start_stack(stack: list, home: Path, prefect_db: str | None = None, mlflow_db: str | None = None,
@@ -165,7 +165,7 @@ def test_services_cli_starts_records_and_stops_everything_by_pid(tmp_path):
         recorded = services.load_record(home)
         assert sorted(s.name for s in recorded) == ["mlflow-server", "prefect-server", "worker-control",
                                                     "worker-cpu-0"]
-        assert all(services._alive(s.pid) for s in recorded)
+        assert all(services.alive(s.pid) for s in recorded)
         assert all(s.url.startswith("http://127.0.0.1:") for s in recorded if s.url)  # loopback only
         status = subprocess.run([*base, "status", "--home", str(home)], env=env, capture_output=True,
                                 text=True, timeout=60).stdout
@@ -174,7 +174,7 @@ def test_services_cli_starts_records_and_stops_everything_by_pid(tmp_path):
         down = subprocess.run([*base, "stop", "--home", str(home)], env=env, capture_output=True,
                               text=True, timeout=120)
     assert down.returncode == 0 and "prefect-server" in down.stdout, down.stdout + down.stderr
-    assert not any(services._alive(s.pid) for s in recorded)
+    assert not any(services.alive(s.pid) for s in recorded)
     assert services.load_record(home) == []
 
 
