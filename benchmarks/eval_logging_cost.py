@@ -22,7 +22,7 @@ Method.
   wall time of those calls over the launch() wall time; the relay's thread CPU time is printed
   too, since on a busy CPU box it competes with training even though it does not block it.
   Creating the store and the experiment happens once per sweep, before any run, and is excluded,
-  as is the zygote's start.
+  as is the zygote's start; the run is given the experiment's id, as a sweep's runs are.
 
     .venv/bin/python benchmarks/eval_logging_cost.py [--steps 200] [--tokens 100000] [--threads 1]
     .venv/bin/python benchmarks/eval_logging_cost.py --quick      # 50 steps (2 evaluations)
@@ -106,7 +106,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="eval-logging-") as tmp:
         uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         t0 = time.perf_counter()
-        tracking.ensure_experiment(tracking.client(uri), "bench")  # once per sweep: not counted
+        exp_id = tracking.ensure_experiment(tracking.client(uri), "bench")  # once per sweep: not counted
         store_s = time.perf_counter() - t0
         print(f"MLflow store + experiment created in {store_s:.1f} s, zygote started in "
               f"{C.warm_zygote():.1f} s (neither counted)")
@@ -115,7 +115,7 @@ def main() -> None:
                            eval_tokens=demo.eval_tokens, dataset_tokens=a.tokens, kind="scratch",
                            target="python", lr=lr, min_lr=lr * demo.min_lr_ratio,
                            warmup_steps=min(demo.warmup_steps, a.steps - 1), seed=demo.seed)
-        result, wall = C.launch_timed(cfg, tracking=run_tracking.TrackingTarget(uri, "bench"),
+        result, wall = C.launch_timed(cfg, tracking=run_tracking.TrackingTarget(uri, "bench", experiment_id=exp_id),
                                       env=env_for("cpu:0", a.threads))
         core = json.loads((Path(cfg.out_dir) / "run.json").read_text())["result"]["timings"]
     child = result.wall_seconds

@@ -121,17 +121,25 @@ def cmd_status(a) -> int:
 
 def cmd_run(a) -> int:
     cfg, paths = _load(a)
-    from tasks.sweep_plan import check_against_data
-    from tasks.sweep_units import prepare_ahead
-    from tasks.warmup import warm_up
+    from tasks import warmup
 
-    check_against_data(cfg, prepare_ahead(cfg, str(paths.cache))[0])  # bad data: stop before any store
-    for t in warm_up(cfg, paths, cfg.tracking_uri or paths.mlflow_uri):  # side by side, not in a row
-        t.join()
+    if cfg.executor == "local":
+        warmup.start_zygote()  # the slow starts first, each in its own process
+    prefect = warmup.start_prefect(paths)
+    try:
+        from tasks.sweep_plan import check_against_data
+        from tasks.sweep_units import prepare_ahead
+
+        check_against_data(cfg, prepare_ahead(cfg, str(paths.cache))[0])
+    except BaseException:  # bad data: stop with nothing left in the project folder
+        if prefect:
+            prefect.discard()
+        raise
     from flows.sweep import SweepFailed, sweep_flow
 
     try:
-        out = sweep_flow(cfg, aggregate=not a.no_aggregate, bootstrap=a.bootstrap)
+        with warmup.local_services(prefect, paths, cfg.tracking_uri or paths.mlflow_uri):
+            out = sweep_flow(cfg, aggregate=not a.no_aggregate, bootstrap=a.bootstrap)
     except SweepFailed as exc:
         print(f"transfer-laws run: {exc}")
         return 1

@@ -2,6 +2,9 @@
 
 GPT-2 blocks (pre-norm, GELU MLP, learned positions, tied LM head), SDPA attention, no dropout:
 the early-stopped runs of a scaling-law sweep regularise by stopping, as in the paper.
+The MLP's GELU is GPT-2's tanh approximation computed by PyTorch's one fused kernel
+(`gelu_pytorch_tanh`) rather than transformers' `gelu_new`, the same formula spelt in five
+element-wise ops: measured 1.2x the training tokens/s at N = 1e5 on CPU (benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ def gpt2_config(shape: Shape):
     return GPT2Config(
         vocab_size=shape.vocab_size, n_positions=shape.n_ctx, n_embd=shape.d_model,
         n_layer=shape.n_layer, n_head=shape.n_head, n_inner=4 * shape.d_model,
-        activation_function="gelu_new", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        activation_function="gelu_pytorch_tanh", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
         tie_word_embeddings=True, use_cache=False,
         bos_token_id=0, eos_token_id=0, pad_token_id=0,
         attn_implementation="sdpa",

@@ -2,7 +2,7 @@
 
 `RunTracker.open` finds or creates the run by its run_key (one MLflow run per run_key, ever) and
 logs its params; while the training process runs, `relay` copies new lines of its `metrics.jsonl`
-into MLflow in batches every few seconds; `finish` logs the final metrics, the best checkpoint and
+into MLflow in one batch every 10 s; `finish` logs the final metrics, the best checkpoint and
 `run.json`, and marks the run FINISHED; `fail` marks it FAILED with the reason. Metrics are read
 from a file the run owns, so an MLflow outage never stops training or loses a point: the relay
 retries, and the final drain logs whatever is still pending.
@@ -19,6 +19,9 @@ from tasks.train.config import RunConfig
 from tasks.train.entry import METRICS_FILE
 
 
+RELAY_SECONDS = 10.0  # how stale the MLflow UI's live curves may be; each relay costs ~25 ms
+
+
 @dataclass
 class TrackingTarget:
     """Where a run is recorded (plain values, safe to pass between threads and processes)."""
@@ -27,6 +30,7 @@ class TrackingTarget:
     experiment: str
     parent_run_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    experiment_id: str | None = None  # known already (a sweep's runs): saves a lookup per run
 
 
 def run_params(cfg: RunConfig) -> dict:
@@ -62,28 +66,30 @@ class RunTracker:
 
     def open(self) -> str:
         cfg, t = self.cfg, self.target
-        exp_id = tracking.ensure_experiment(self.c, t.experiment)
+        exp_id = t.experiment_id or tracking.ensure_experiment(self.c, t.experiment)
         tags = dict(t.tags)
-        self.run_id = tracking.start_or_resume(
+        self.run_id, new = tracking.open_run(
             self.c, exp_id, cfg.run_key(), run_name=tags.pop("run_name", f"{cfg.kind}-{cfg.run_key()}"),
             tags={"kind": cfg.kind, "source": cfg.source, "target": cfg.target, **tags},
             parent_run_id=t.parent_run_id)
-        tracking.log_params_once(self.c, self.run_id, run_params(cfg))
-        self.sink = tracking.MlflowSink(self.c, self.run_id)
+        tracking.log_params_once(self.c, self.run_id, run_params(cfg), new_run=new)
+        self.sink = tracking.MlflowSink(self.c, self.run_id, flush_every=10**9, new_run=new)
         return self.run_id
 
     # ---- metrics relay -------------------------------------------------------------------------
-    def drain(self) -> None:
-        """Log every complete line added to metrics.jsonl since the last drain."""
-        if not self.metrics_path.exists():
-            return
-        with open(self.metrics_path, "rb") as f:
-            f.seek(self._offset)
-            data = f.read()
-        end = data.rfind(b"\n") + 1  # a partly written last line waits for the next drain
-        for line in data[:end].splitlines():
-            rec = json.loads(line)
-            self.sink.log_metrics(rec["metrics"], rec["step"])
+    def drain(self, extra: list | None = None) -> None:
+        """Log every complete line added to metrics.jsonl since the last drain (and `extra`
+        metrics) in one batch."""
+        end = 0
+        if self.metrics_path.exists():
+            with open(self.metrics_path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+            end = data.rfind(b"\n") + 1  # a partly written last line waits for the next drain
+            for line in data[:end].splitlines():
+                rec = json.loads(line)
+                self.sink.log_metrics(rec["metrics"], rec["step"])
+        self.sink.buffer.extend(extra or [])
         self.sink.flush()
         self._offset += end
 
@@ -94,22 +100,21 @@ class RunTracker:
             except Exception as exc:  # an unreachable store: keep the lines, try again later
                 print(f"MLflow relay of run {self.cfg.run_key()} will retry: {exc}", flush=True)
 
-    def start_relay(self, every: float = 2.0) -> None:
+    def start_relay(self, every: float = RELAY_SECONDS) -> None:
         self._thread = threading.Thread(target=self._relay, args=(every,), daemon=True,
                                         name=f"mlflow-relay-{self.cfg.run_key()}")
         self._thread.start()
 
-    def stop_relay(self, drain: bool = True) -> None:
+    def stop_relay(self, drain: bool = True, extra: list | None = None) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         if drain and self.sink is not None:
-            self.drain()
+            self.drain(extra)
 
     # ---- the end of a run -------------------------------------------------------------------------
     def finish(self, result) -> None:
-        self.stop_relay()
-        tracking.log_final(self.c, self.run_id, {k: getattr(result, k) for k in tracking.FINAL_METRICS})
+        self.stop_relay(extra=tracking.final_metrics({k: getattr(result, k) for k in tracking.FINAL_METRICS}))
         self.c.log_artifacts(self.run_id, result.best_checkpoint, artifact_path="checkpoint")
         self.c.log_artifact(self.run_id, str(Path(self.cfg.out_dir) / "run.json"))
         self.c.set_terminated(self.run_id, "FINISHED")

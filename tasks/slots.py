@@ -26,7 +26,19 @@ class SlotLayout:
         return f"{len(self.devices)} {kind} slot(s), {self.threads} thread(s) per run"
 
 
+def _no_gpu_driver() -> bool:
+    """True when no CUDA or ROCm driver is loaded (Linux), so no GPU can be visible to torch.
+
+    Importing torch just to ask costs ~3 s of the sweep's start-up on a CPU machine."""
+    import sys
+
+    return sys.platform == "linux" and not any(
+        os.path.exists(p) for p in ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/kfd"))
+
+
 def gpu_count() -> int:
+    if _no_gpu_driver():
+        return 0
     try:
         import torch
 

@@ -156,7 +156,7 @@ def train_or_skip(config: RunConfig, label: str, parent: str, ctx: SweepContext,
     target = TrackingTarget(ctx.tracking_uri, ctx.experiment, ctx.parent_run_id, tags={
         "run_name": label, "prefect.flow_run_id": str(flow_run.id),
         "prefect.task_run_id": str(task_run.id or ""), "parent_run_key": parent,
-        "worker": os.environ.get("TRANSFER_LAWS_WORKER", "local")})
+        "worker": os.environ.get("TRANSFER_LAWS_WORKER", "local")}, experiment_id=ctx.experiment_id)
     with slot as device:
         log.info("%s: training on %s (run_key %s, log %s/train.log)", label, device, run_key,
                  config.out_dir)

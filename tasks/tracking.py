@@ -16,6 +16,8 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+from tasks.sqlite_files import copy_sqlite
+
 PARAM_NAMES = ("n_layer", "d_model", "n_head", "n_ctx", "vocab_size", "params_non_embedding",
                "params_embedding", "params_total", "dataset_tokens", "dataset_chars", "lr",
                "batch_size", "seed")
@@ -39,9 +41,13 @@ _CLIENTS: dict[tuple[str, int], object] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-def client(tracking_uri: str):
+def client(tracking_uri: str, template_dir: Path | None = None):
     """The process's MlflowClient on `tracking_uri` (opening a SQLite store costs seconds, so it is
-    opened once per process); a store that does not exist yet is created once, under a file lock."""
+    opened once per process); a store that does not exist yet is created once, under a file lock.
+
+    With `template_dir`, a new SQLite store starts as a copy of an empty, migrated one kept there
+    (per MLflow version; made from the first store created), so only the first project on a machine
+    pays MLflow's ~7 s of migrations."""
     from mlflow import MlflowClient
 
     key = (tracking_uri, os.getpid())
@@ -51,12 +57,22 @@ def client(tracking_uri: str):
         if tracking_uri.startswith("sqlite:///"):
             db = Path(tracking_uri.removeprefix("sqlite:///"))
             with _file_lock(db.with_name(db.name + ".lock")):
+                template = _store_template(template_dir) if template_dir else None
+                fresh = not db.exists() and not (template and copy_sqlite(template, db))
                 c = MlflowClient(tracking_uri)
                 c.search_experiments(max_results=1)  # runs the migrations, serialised by the lock
+                if fresh and template:
+                    copy_sqlite(db, template)
         else:
             c = MlflowClient(tracking_uri)
         _CLIENTS[key] = c
         return c
+
+
+def _store_template(template_dir: Path) -> Path:
+    import mlflow
+
+    return Path(template_dir) / f"mlflow-empty-{mlflow.__version__}.db"
 
 
 def default_artifact_root(tracking_uri: str) -> Path | None:
@@ -103,28 +119,33 @@ def is_done(run) -> bool:
     return run is not None and run.info.status == "FINISHED" and "best_test_loss" in run.data.metrics
 
 
-def start_or_resume(c, experiment_id: str, run_key: str, run_name: str, tags: dict[str, str],
-                    parent_run_id: str | None = None) -> str:
-    """The run id for `run_key`: the existing one (set back to RUNNING) or a new one."""
+def open_run(c, experiment_id: str, run_key: str, run_name: str, tags: dict[str, str],
+             parent_run_id: str | None = None) -> tuple[str, bool]:
+    """(run id, created) for `run_key`: the existing run (set back to RUNNING) or a new one."""
     run = find_run(c, experiment_id, run_key)
     all_tags = {"run_key": run_key, **tags}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     if run is None:
-        run = c.create_run(experiment_id, run_name=run_name, tags=all_tags)
-    else:
-        c.update_run(run.info.run_id, status="RUNNING")
-        for k, v in all_tags.items():
-            if run.data.tags.get(k) != v:
-                c.set_tag(run.info.run_id, k, v)
-    return run.info.run_id
+        return c.create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id, True
+    c.update_run(run.info.run_id, status="RUNNING")
+    for k, v in all_tags.items():
+        if run.data.tags.get(k) != v:
+            c.set_tag(run.info.run_id, k, v)
+    return run.info.run_id, False
 
 
-def log_params_once(c, run_id: str, params: dict[str, object]) -> None:
-    """Params are immutable in MLflow: log only those not there yet."""
+def start_or_resume(c, experiment_id: str, run_key: str, run_name: str, tags: dict[str, str],
+                    parent_run_id: str | None = None) -> str:
+    """The run id for `run_key`: the existing one (set back to RUNNING) or a new one."""
+    return open_run(c, experiment_id, run_key, run_name, tags, parent_run_id)[0]
+
+
+def log_params_once(c, run_id: str, params: dict[str, object], new_run: bool = False) -> None:
+    """Params are immutable in MLflow: log only those not there yet (a run just created has none)."""
     from mlflow.entities import Param
 
-    have = c.get_run(run_id).data.params
+    have = {} if new_run else c.get_run(run_id).data.params
     new = [Param(k, str(v)) for k, v in params.items() if k not in have]
     for i in range(0, len(new), 100):
         c.log_batch(run_id, params=new[i:i + 100])
@@ -133,11 +154,11 @@ def log_params_once(c, run_id: str, params: dict[str, object]) -> None:
 class MlflowSink:
     """Buffers step metrics and writes them with `log_batch`; skips steps already logged."""
 
-    def __init__(self, c, run_id: str, flush_every: int = 200):
+    def __init__(self, c, run_id: str, flush_every: int = 200, new_run: bool = False):
         self.c, self.run_id, self.flush_every = c, run_id, flush_every
         self.buffer: list = []
-        self.last_step = {k: max((m.step for m in c.get_metric_history(run_id, k)), default=-1)
-                          for k in STEP_METRICS}
+        self.last_step = {k: -1 if new_run else max((m.step for m in c.get_metric_history(run_id, k)),
+                                                    default=-1) for k in STEP_METRICS}
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         import time
@@ -159,12 +180,16 @@ class MlflowSink:
         self.buffer = []
 
 
-def log_final(c, run_id: str, values: dict[str, float]) -> None:
+def final_metrics(values: dict[str, float]) -> list:
+    """A run's summary values as step-0 metrics (non-finite and missing ones left out)."""
     import time
 
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    metrics = [Metric(k, float(v), now, 0) for k, v in values.items()
-               if v is not None and math.isfinite(float(v))]
-    c.log_batch(run_id, metrics=metrics)
+    return [Metric(k, float(v), now, 0) for k, v in values.items()
+            if v is not None and math.isfinite(float(v))]
+
+
+def log_final(c, run_id: str, values: dict[str, float]) -> None:
+    c.log_batch(run_id, metrics=final_metrics(values))
