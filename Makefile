@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOME_DIR ?= $(or $(TRANSFER_LAWS_HOME),$(CURDIR)/.transfer-laws)
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test test-slow bench bench-quick bench-gpu ui-mlflow ui-prefect services services-stop deploy services-deps clean
+.PHONY: install demo test test-slow test-faults bench bench-quick bench-gpu ui-mlflow ui-prefect services services-stop deploy services-deps clean
 
 install: $(STAMP)
 
@@ -28,6 +28,11 @@ test: $(STAMP) services-deps
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+# Reliability: 20 sweeps killed with SIGKILL at seeded random moments, each rerun to completion
+# (tests/test_faults.py; `make test` runs a short chain of 4 kills).
+test-faults: $(STAMP)
+	$(PY) -m pytest -q -m faults tests/test_faults.py
 
 # Speed and memory goals (benchmarks/RESULTS.md): each prints ratios measured side by side in one run.
 bench: $(STAMP)

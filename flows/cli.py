@@ -1,7 +1,8 @@
 """`transfer-laws`: one entry point, one sub-command per stage.
 
 Each verb lives in its own `flows/cli_<verb>.py` module exposing `register(subparsers)`; this file
-only assembles them and turns `InputError` into a clear message with exit code 2.
+only assembles them and turns `InputError` into a clear message with exit code 2 (and a
+`ReportedFailure`, such as a run that failed on a full disk, into one with exit code 1).
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from tasks.errors import InputError
+from tasks.errors import InputError, ReportedFailure
 
 # Modules that each add one or more verbs; listed here so `--help` shows them in this order.
 VERB_MODULES = ["flows.cli_train", "flows.cli_sweep", "flows.cli_fit", "flows.cli_services"]
@@ -52,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"transfer-laws {args.verb}: error: {exc}", file=sys.stderr)
         return 2
+    except ReportedFailure as exc:  # work started and failed (a full disk, a crashed run)
+        print(f"transfer-laws {args.verb}: error: {exc}", file=sys.stderr)
+        return 1
     return int(code or 0)
 
 

@@ -73,7 +73,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     paths = env.project_paths(a.home)
     spec = a.text or a.corpus
-    env.apply(paths, hub=spec.startswith("hf:"))
+    env.apply(paths, hub=spec.startswith("hf:"), field="--home")
 
     from model.shapes import Shape, shape_for
     from tasks.corpora import resolve_corpus

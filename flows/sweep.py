@@ -47,7 +47,9 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
                        threads=slot_layout.threads)
     if config.executor == "local":
         slots.open_pool(pool_key, slot_layout)
-        capacity, where = len(slot_layout.devices), slot_layout.describe()
+        # One run more than slots: it starts its task and looks itself up in MLflow while the
+        # slots train, then takes the first slot that frees (~0.15 s less idle per run).
+        capacity, where = len(slot_layout.devices) + 1, slot_layout.describe()
 
         def start(run, upstream):
             return train_run.submit(run, ctx, wait_for=upstream)

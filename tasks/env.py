@@ -70,9 +70,38 @@ def hygiene(paths: ProjectPaths, hub: bool = False, tracking_uri: str | None = N
     return env
 
 
-def apply(paths: ProjectPaths, hub: bool = False, tracking_uri: str | None = None) -> dict[str, str]:
-    """Set the hygiene variables in this process (keeping any the user set explicitly) and
-    drop MLflow run variables that would hijack our runs if leaked from a parent environment."""
+def check_writable(folder: Path, field: str = "home") -> None:
+    """Stop with an InputError naming `folder` unless this process can create files in it: tried
+    for real (a probe file made and removed in the folder or its nearest existing parent), since
+    permission bits say nothing for root while a read-only mount stops root too. Writes nothing
+    that stays."""
+    import tempfile
+
+    from tasks.errors import InputError
+
+    fix = ("use a project folder you can write to (--home DIR, the config's home: or "
+           "$TRANSFER_LAWS_HOME), or make this one writable (permissions, mount options)")
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        problem = ("is a file, not a folder" if probe == folder else
+                   f"cannot be created: {probe} is a file, not a folder")
+        raise InputError(field, str(folder), problem, fix)
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".transfer-laws-probe-"):
+            pass
+    except OSError as exc:
+        where = "" if probe == folder else f" (its nearest existing parent {probe})"
+        raise InputError(field, str(folder), f"is not writable{where}: {exc.strerror or exc}", fix) from None
+
+
+def apply(paths: ProjectPaths, hub: bool = False, tracking_uri: str | None = None,
+          field: str = "home") -> dict[str, str]:
+    """Check that the project folder can be written (InputError naming `field` if not), set the
+    hygiene variables in this process (keeping any the user set explicitly) and drop MLflow run
+    variables that would hijack our runs if leaked from a parent environment."""
+    check_writable(paths.home, field)
     env = hygiene(paths, hub, tracking_uri)
     for key, value in env.items():
         if key in ("MLFLOW_TRACKING_URI", "PREFECT_HOME") or key not in os.environ:

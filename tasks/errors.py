@@ -27,3 +27,9 @@ class ReportedInputError(InputError):
     def __init__(self, message: str):
         self.field, self.value, self.problem, self.fix = "", None, message, ""
         ValueError.__init__(self, message)
+
+
+class ReportedFailure(RuntimeError):
+    """Work that started and then failed for a reason its message explains (a full disk, a run
+    that crashed or was killed): the CLI prints it as one line, `transfer-laws VERB: error: …`,
+    and exits with code 1 (2 stays reserved for bad input)."""

@@ -54,15 +54,21 @@ def _law_panels(analysis: Analysis, runs: Runs, path: Path, kind: str) -> None:
         used, _ = select_points(eff, analysis.options.transfer)
         by = eff.n if kind == "multiplier" else eff.d_f
         col = _colors(by)
+        hidden = shown = 0
         for v in col:
             sel = by == v
             x = eff.d_f[sel] if kind == "multiplier" else eff.n[sel]
             with np.errstate(all="ignore"):
                 y = {"fraction": eff.fraction, "logit": np.log(eff.d_t / eff.d_f),
                      "multiplier": eff.multiplier}[kind][sel]
-            ax.scatter(x[used[sel]], y[used[sel]], color=col[v], s=16,
+                # unreachable points (D_E = inf) and non-positive ones cannot be drawn on a log axis
+                drawable = np.isfinite(y) & ((y > 0) if kind != "logit" else True)
+            hidden += int((~drawable).sum())
+            shown += int(drawable.sum())
+            on, off = used[sel] & drawable, ~used[sel] & drawable
+            ax.scatter(x[on], y[on], color=col[v], s=16,
                        label=("N" if kind == "multiplier" else "D_F") + f"={v:.3g}")
-            ax.scatter(x[~used[sel]], y[~used[sel]], color=col[v], s=16, facecolors="none")
+            ax.scatter(x[off], y[off], color=col[v], s=16, facecolors="none")
             if law.status != "ok":
                 continue
             grid = np.geomspace(x.min(), x.max(), 50)
@@ -78,10 +84,14 @@ def _law_panels(analysis: Analysis, runs: Runs, path: Path, kind: str) -> None:
                 ax.plot(grid, 1 + np.exp(ln_r), color=col[v], lw=1)
         ylabel = {"fraction": "D_F / D_E (fraction of effective data from fine-tuning)",
                   "logit": "logit(D_T/D_E) = ln(D_T/D_F)", "multiplier": "D_E / D_F"}[kind]
-        ax.set(xscale="log", yscale="linear" if kind == "logit" else "log", ylabel=ylabel,
+        if not shown:  # nothing finite to draw: a log axis would have no valid limits
+            ax.text(0.5, 0.5, "no point with a finite effective data size", ha="center",
+                    transform=ax.transAxes)
+        ax.set(xscale="log" if shown else "linear",
+               yscale="linear" if kind == "logit" or not shown else "log", ylabel=ylabel,
                xlabel="D_F (fine-tuning data)" if kind == "multiplier" else "N (non-embedding)",
                title=f"{src}: k={law.k:.3g}, alpha={law.alpha:.3g}, beta={law.beta:.3g} "
-                     "(open = not used)")
+                     "(open = not used)" + (f"; {hidden} unreachable not drawn" if hidden else ""))
         ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -187,7 +187,7 @@ def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOpti
         if est.chars_per_token is not None and t.status == "ok":
             from tasks.fitting.transfer import k_in_other_units
             entry["k_chars"] = k_in_other_units(t.k, t.alpha, est.chars_per_token)
-            entry["ci95"]["k_chars"] = list(analysis.ci95.get(f"transfer.{src}.k_chars"))
+            entry["ci95"]["k_chars"] = list(analysis.ci95.get(f"transfer.{src}.k_chars", (math.nan,) * 2))
         fit["transfer"][src] = entry
     fit["transfer_global"] = _global_law(analysis, runs)
     if est.curves is not None:  # the per-N scratch curves inverted for D_E (primary method)

@@ -210,6 +210,8 @@ CASES: list[Case] = [
     Case("config-test-split-below-context", "a target whose held-out split is shorter than n_ctx (run)",
          lambda d: local_sweep(d, "run", tiny_docs(d), n_ctx=256, finetune_tokens=[300, 600]),
          "target"),
+    Case("home-not-writable-run", "the project folder (--home) cannot be written: it lies under a file",
+         lambda d: [*sweep(d)[:2], "--home", str(write(d / "notes.txt", "a file\n") / "home")], "home"),
     Case("aggregate-unknown-experiment", "aggregate an experiment the project's MLflow store lacks",
          lambda d: ["aggregate", "--experiment", "no-such-sweep", "--home", str(d / "home"),
                     "--bootstrap", "0"], "--experiment"),
@@ -222,6 +224,9 @@ CASES: list[Case] = [
          lambda d: runs_csv(d, RUNS_HEADER + "\n".join(good_rows()) + "\n") + ["--form", "power"],
          "--form"),
     # train arguments -------------------------------------------------------------------------
+    Case("train-home-not-writable", "train's --home cannot be written: it lies under a file",
+         lambda d: ["train", "--home", str(write(d / "notes.txt", "a file\n") / "home"),
+                    "--text", str(small_text(d))], "--home"),
     Case("train-n-not-number", "--n is not a number",
          lambda d: train(d, "--n", "big"), "--n"),
     Case("train-n-negative", "--n is negative",

@@ -128,3 +128,27 @@ def test_predict_from_a_source_whose_law_did_not_fit_is_a_clear_error(tmp_path, 
     assert main(["predict", "--fit", str(path), "--n", "1e6", "--d-f", "1e5"]) == 2
     err = capsys.readouterr().err
     assert "'code' has no fitted law" in err and "too_few_points" in err
+
+
+def test_fit_without_bootstrap_still_reports_the_transfer_law(tmp_path):
+    """--bootstrap 0 (no intervals) must not crash where intervals are read (k in chars too)."""
+    out = tmp_path / "out"
+    assert main(["fit", sweep_csv(tmp_path), "--out", str(out), "--bootstrap", "0", "--jobs", "1",
+                 "--no-figures"]) == 0
+    fit = json.loads((out / "fit.json").read_text())
+    law = next(iter(fit["transfer"].values()))
+    assert np.isfinite([law["k"], law["alpha"], law["beta"]]).all()
+    assert all(v is None for v in law["ci95"]["k_chars"]), "no resamples: no interval, not a guess"
+
+
+def test_figures_survive_a_sweep_whose_fine_tunes_all_lie_out_of_reach(tmp_path):
+    """Every fine-tuned loss below what scratch training can reach: D_E = inf everywhere, which a
+    log axis cannot draw; the report must still be written (no law, figures without those points)."""
+    df = pd.read_csv(sweep_csv(tmp_path))
+    df.loc[df["init"] != "scratch", "loss"] = 1e-3
+    df.to_csv(tmp_path / "runs.csv", index=False)
+    out = tmp_path / "out"
+    assert main(["fit", str(tmp_path / "runs.csv"), "--out", str(out), "--bootstrap", "0",
+                 "--jobs", "1"]) == 0
+    assert (out / "fit.json").exists() and (out / "report.md").exists()
+    assert list(out.glob("*.png"))

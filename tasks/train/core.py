@@ -199,7 +199,7 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
     model, shape = _build_or_load_model(cfg)
     model.config.loss_type = "ForCausalLM"
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr,
-                                  betas=(cfg.beta1, cfg.beta2), foreach=True)
+                                  betas=(cfg.beta1, cfg.beta2), fused=True)  # one kernel per step
     scheduler = get_cosine_with_min_lr_schedule_with_warmup(
         optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.max_steps, min_lr=cfg.min_lr)
     model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
@@ -246,8 +246,9 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
         if is_main:
             tmp = out / "best.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
-            acc.unwrap_model(model).save_pretrained(str(tmp), safe_serialization=True)
-            checkpoints.publish(tmp, out / "best")
+            with _disk_full_guard(tmp, f"the best model at step {progress.step}", out / "best"):
+                acc.unwrap_model(model).save_pretrained(str(tmp), safe_serialization=True)
+                checkpoints.publish(tmp, out / "best")
         acc.wait_for_everyone()
 
     def save_checkpoint() -> None:
@@ -257,12 +258,16 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
         tmp = ckpt_root / f"step_{progress.step:08d}.tmp"
         if is_main:
             shutil.rmtree(tmp, ignore_errors=True)
+            checkpoints.fault_pause("begin", tmp)
         acc.wait_for_everyone()
-        acc.save_state(str(tmp))
+        with _disk_full_guard(tmp, f"checkpoint {final.name}", ckpt_root):
+            acc.save_state(str(tmp))
         acc.wait_for_everyone()
         if is_main:
-            (tmp / PROGRESS_FILE).write_text(json.dumps(progress.state_dict()))
-            checkpoints.publish(tmp, final)
+            checkpoints.fault_pause("state", tmp)
+            with _disk_full_guard(tmp, f"checkpoint {final.name}", ckpt_root):
+                (tmp / PROGRESS_FILE).write_text(json.dumps(progress.state_dict()))
+                checkpoints.publish(tmp, final)
             checkpoints.prune(ckpt_root, keep=2)
         acc.wait_for_everyone()
 
@@ -372,6 +377,9 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
 def _resume_point(cfg: RunConfig, out: Path, ckpt_root: Path) -> Path | None:
     """The newest valid checkpoint to resume from, or None to start at step 0 (rank 0 only: it
     removes checkpoints that cannot be trusted)."""
+    if checkpoints.recover_swapped(out / "best"):
+        print(f"best model of run {cfg.run_key()} restored from best.old (a save was interrupted "
+              "between its two renames)", flush=True)
     latest = checkpoints.newest_valid(ckpt_root, warn=lambda msg: print(msg, flush=True))
     if latest is not None and not (latest / PROGRESS_FILE).exists():
         print(f"checkpoint {latest.name} predates {PROGRESS_FILE}; restarting run {cfg.run_key()} "
@@ -387,6 +395,35 @@ def _resume_point(cfg: RunConfig, out: Path, ckpt_root: Path) -> Path | None:
         ckpt_root.mkdir(parents=True)
         latest = None
     return latest
+
+
+class _disk_full_guard:
+    """Around a checkpoint write: a full disk becomes `checkpoints.DiskFull` naming the folder and
+    the last good checkpoint, and the half-written `*.tmp` folder is removed (it frees the space it
+    took and can never be mistaken for a checkpoint). Other errors pass through unchanged."""
+
+    def __init__(self, tmp: Path, what: str, root: Path):
+        self.tmp, self.what, self.root = tmp, what, root
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, checkpoints.DiskFull):
+            return False
+        reason = checkpoints.disk_full_reason(exc, self.tmp.parent)
+        if reason is None:
+            return False
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        ckpt_root = self.root if self.root.name == "checkpoints" else self.root.parent / "checkpoints"
+        good = checkpoints.step_folders(ckpt_root)
+        kept = (f"the last good checkpoint {good[0].name} is intact" if good else
+                "no resumable checkpoint was written yet")
+        raise checkpoints.DiskFull(
+            f"disk full: writing {self.what} failed, {reason} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); {kept}. Fix: free space there (or "
+            "give the run a folder on a larger disk) and rerun the same command: it resumes from "
+            "the last good checkpoint") from exc
 
 
 def _best_hash(best: Path) -> str:

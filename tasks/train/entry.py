@@ -101,20 +101,36 @@ def run(config_path: Path, result_path: Path, progress: bool) -> int:
     except Exception as exc:  # reported, never swallowed: the exit code says it failed
         code = _record_failure(outcome, exc, cfg, rank)
     finally:
-        sink.close()
-    result_path.write_text(json.dumps(outcome, indent=2))
+        try:
+            sink.close()
+        except OSError:  # a full disk fails the last flush too; the failure is recorded already
+            pass
+    try:
+        result_path.write_text(json.dumps(outcome, indent=2))
+    except OSError as exc:  # e.g. the disk is full: the launcher then reports the exit code
+        print(f"cannot write {result_path}: {exc}", file=sys.stderr)
+        code = code or 1
     if code:
-        print(f"training failed: {outcome['error']}", file=sys.stderr)
+        print(f"training failed: {outcome.get('error', 'see above')}", file=sys.stderr)
     return code
 
 
 def _record_failure(outcome: dict, exc: Exception, cfg, rank: int) -> int:
     """Fill `outcome` with the failure and return its exit code (2 input, 3 diverged, 1 other)."""
     from tasks.errors import InputError
+    from tasks.train.checkpoints import DiskFull, disk_full_reason
     from tasks.train.core import TrainingDiverged
 
-    if isinstance(exc, (InputError, TrainingDiverged)):
-        kind, code = ("InputError", 2) if isinstance(exc, InputError) else ("TrainingDiverged", 3)
+    if not isinstance(exc, (DiskFull, InputError, TrainingDiverged)) and (
+            reason := disk_full_reason(exc, Path(cfg.out_dir))):
+        # a full disk outside the checkpoint writes (metrics.jsonl, run.json): say so, not errno 28
+        exc = DiskFull(f"disk full: {reason} ({type(exc).__name__}: {exc}). Fix: free space there "
+                       "(or give the run a folder on a larger disk) and rerun the same command: it "
+                       "resumes from the last good checkpoint")
+    known = [(InputError, "InputError", 2), (TrainingDiverged, "TrainingDiverged", 3),
+             (DiskFull, "DiskFull", 1)]
+    kind, code = next(((k, c) for t, k, c in known if isinstance(exc, t)), (None, 1))
+    if kind is not None:
         outcome.update(status="FAILED", error=str(exc), error_type=kind)
     else:  # a crash may hit one rank only: say which
         code = 1

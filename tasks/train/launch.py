@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tasks.errors import ReportedInputError
+from tasks.errors import ReportedFailure, ReportedInputError
 from tasks.train import distributed
 from tasks.train.config import RunConfig
 from tasks.train.core import RunResult
@@ -40,7 +40,7 @@ def die_with_parent() -> None:
         pass
 
 
-class RunFailed(RuntimeError):
+class RunFailed(ReportedFailure):
     """The training process exited non-zero; `kind` says why (TrainingDiverged, crash, …)."""
 
     def __init__(self, message: str, kind: str, exit_code: int):
@@ -136,6 +136,13 @@ def _run_child(cfg: RunConfig, show_progress: bool, timeout: float | None,
     if multi and outcome.get("status") != "FINISHED":  # the root cause may be on another rank
         outcome = distributed.first_failure(result_path) or outcome
         returncode = outcome.get("exit_code", returncode)
+    if returncode != 0 and not outcome:  # no result.json: was there no room to write it?
+        from tasks.train.checkpoints import DiskFull, disk_full_reason
+
+        if reason := disk_full_reason(DiskFull(), out):
+            outcome = {"error": f"disk full: {reason}; the training process could not write its "
+                       "result. Fix: free space there and rerun the same command: it resumes from "
+                       "the last good checkpoint", "error_type": "DiskFull"}
     if returncode != 0 or outcome.get("status") != "FINISHED":
         message = outcome.get("error") or (
             f"training process exited with code {returncode}" if not multi else
