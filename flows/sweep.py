@@ -63,7 +63,7 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
     log.info("%d runs (%s); %s", len(runs), ", ".join(
         f"{sum(r.kind == k for r in runs)} {k}" for k in ("pretrain", "scratch", "finetune")), where)
 
-    dispatcher = Dispatcher(runs, cost=lambda r: r.est_flops, capacity=capacity,
+    dispatcher = Dispatcher(runs, cost=lambda r: r.est_work, capacity=capacity,
                             done=find_done(runs, ctx))
     futures: dict[str, PrefectFuture] = {}
     in_flight: dict[int, PlannedRun] = {}  # id(future) -> run, until its outcome is logged

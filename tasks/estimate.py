@@ -58,6 +58,6 @@ def estimate(runs: list[PlannedRun], n_slots: int, threads: int, device: str = "
     for run in runs:
         steps = run.est_tokens / (run.config.batch_size * run.config.n_ctx)
         seconds[run.run_key] = steps * per_step[run.shape] * 1.1 + PER_RUN_OVERHEAD_S  # +10 %: evals
-    spans = simulate(runs, cost=lambda r: r.est_flops, capacity=n_slots,
+    spans = simulate(runs, cost=lambda r: r.est_work, capacity=n_slots,
                      seconds=lambda r: seconds[r.run_key])
     return Estimate(seconds, max((end for _, end in spans.values()), default=0.0), per_step)

@@ -16,6 +16,12 @@ from tasks.sweep_config import SweepConfig
 from tasks.train.config import RunConfig
 
 
+# Fixed costs in FLOP-equivalents, fitted to the demo's runs on a 2-core CPU (~17 GFLOP/s of
+# training throughput): ~0.02 s per step and ~0.07 s per evaluation with its saves. Only ratios matter.
+STEP_FIXED_WORK = 4e8
+EVAL_FIXED_WORK = 1.2e9
+
+
 @dataclass(frozen=True)
 class PlannedRun:
     kind: str  # pretrain | scratch | finetune
@@ -34,19 +40,40 @@ class PlannedRun:
         return self.shape.params_non_embedding
 
     @property
-    def est_tokens(self) -> int:
-        """Tokens the run is expected to process: the cap for pre-training; for early-stopped runs a
-        documented guess of ~30 epochs (small D overfits within tens of epochs), within the cap."""
+    def est_steps(self) -> int:
+        """Steps the run is expected to take: the cap for pre-training; for early-stopped runs a
+        documented guess of ~30 epochs (small D overfits within tens of epochs), but at least the
+        patience's worth of evaluations (after the warm-up, from scratch), within the cap."""
         cfg = self.config
-        per_step = cfg.batch_size * cfg.n_ctx
         if self.kind == "pretrain":
-            return cfg.max_steps * per_step
-        steps = min(cfg.max_steps, max(4 * cfg.eval_interval, 30 * (cfg.dataset_tokens or 0) // per_step))
-        return steps * per_step
+            return cfg.max_steps
+        floor = cfg.patience * cfg.eval_interval + (cfg.warmup_steps if self.kind == "scratch" else 1)
+        epochs = 30 * (cfg.dataset_tokens or 0) // (cfg.batch_size * cfg.n_ctx)
+        return min(cfg.max_steps, max(floor, epochs))
+
+    @property
+    def est_tokens(self) -> int:
+        """Training tokens the run is expected to process (`est_steps` batches)."""
+        return self.est_steps * self.config.batch_size * self.config.n_ctx
 
     @property
     def est_flops(self) -> float:
+        """Training FLOPs by the usual 6 N D (N without embeddings), as the paper counts compute."""
         return 6.0 * self.n * self.est_tokens
+
+    @property
+    def est_work(self) -> float:
+        """Relative cost for ordering runs (FLOP-equivalents, not a FLOP count): training and
+        held-out evaluation compute with embeddings and attention included, plus a fixed cost per
+        step and per evaluation (Python, kernel launches, the saves after an evaluation). Tiny
+        models and small-D runs that evaluate every few steps are dominated by those fixed costs:
+        measured on the demo (2 CPU threads), 6 N D put its slowest small-D run last."""
+        cfg, sh = self.config, self.shape
+        attention = 2 * sh.n_layer * sh.n_ctx * sh.d_model  # per token, forward (QK^T and AV)
+        step = cfg.batch_size * cfg.n_ctx * (6 * sh.params_total + 3 * attention) + STEP_FIXED_WORK
+        evaluation = cfg.eval_tokens * (2 * sh.params_total + attention) + EVAL_FIXED_WORK
+        steps = self.est_steps
+        return steps * step + math.ceil(steps / max(1, cfg.eval_interval)) * evaluation
 
 
 def _fmt(x: float) -> str:

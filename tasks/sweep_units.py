@@ -10,6 +10,7 @@ could claim a run is done after the MLflow store that records it was lost.)
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -157,11 +158,16 @@ def train_or_skip(config: RunConfig, label: str, parent: str, ctx: SweepContext,
         "run_name": label, "prefect.flow_run_id": str(flow_run.id),
         "prefect.task_run_id": str(task_run.id or ""), "parent_run_key": parent,
         "worker": os.environ.get("TRANSFER_LAWS_WORKER", "local")}, experiment_id=ctx.experiment_id)
-    with slot as device:
-        log.info("%s: training on %s (run_key %s, log %s/train.log)", label, device, run_key,
-                 config.out_dir)
-        result = launch(config.model_copy(update={"threads": ctx.threads}), tracking=target,
-                        env=slots.env_for(device, ctx.threads), log_to_file=True)
+
+    @contextmanager
+    def on_a_device():  # held only while the training process runs (see launch)
+        with slot as device:
+            log.info("%s: training on %s (run_key %s, log %s/train.log)", label, device, run_key,
+                     config.out_dir)
+            yield slots.env_for(device, ctx.threads)
+
+    result = launch(config.model_copy(update={"threads": ctx.threads}), tracking=target,
+                    device=on_a_device(), log_to_file=True)
     url = f"{ctx.mlflow_ui}/#/experiments/{ctx.experiment_id}/runs/{result.mlflow_run_id}"
     create_link_artifact(link=url, link_text=f"MLflow: {label}",
                          key=f"mlflow-{run_key}", description="the run's metrics and checkpoint")

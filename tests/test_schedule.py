@@ -71,3 +71,26 @@ def test_done_runs_need_no_slot_and_release_their_children():
     assert first[0] == "p" and len(first) == 2  # p passes through; one slot goes to pc or s
     assert d.pending == 1
     assert [r.run_key for r in d.finished(first[1])] == [k for k in ("pc", "s") if k != first[1]]
+
+
+def test_run_cost_counts_evaluations_and_fixed_costs_not_only_6ND():
+    """A small-D run that evaluates every step costs more than 6 N D says, relative to a long run:
+    the dispatcher orders runs by `est_work`, so such a run must not be left for the very end."""
+    from model.shapes import shape_for
+    from tasks.sweep_plan import PlannedRun
+    from tasks.train.config import RunConfig
+
+    shape = shape_for(3300, n_ctx=128)
+
+    def run(d: int, eval_interval: int) -> PlannedRun:
+        cfg = RunConfig(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head, n_ctx=128,
+                        batch_size=32, max_steps=600, warmup_steps=50, eval_interval=eval_interval,
+                        eval_tokens=16384, patience=4, dataset_tokens=d, data_dir="x", out_dir="x")
+        return PlannedRun("scratch", f"D={d}", shape, "", cfg)
+
+    small, large = run(3000, 1), run(100_000, 25)
+    assert small.est_steps >= 50 + 4, "a scratch run warms up, then waits `patience` evaluations"
+    assert large.est_steps == 600
+    flops_ratio = small.est_flops / large.est_flops
+    work_ratio = small.est_work / large.est_work
+    assert work_ratio > 2 * flops_ratio, (work_ratio, flops_ratio)

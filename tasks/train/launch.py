@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,9 +51,14 @@ class RunFailed(ReportedFailure):
 
 def launch(cfg: RunConfig, tracking: "TrackingTarget | None" = None, show_progress: bool = False,
            timeout: float | None = None, env: dict[str, str] | None = None,
-           log_to_file: bool = False, backend: str = "auto") -> RunResult:
+           log_to_file: bool = False, backend: str = "auto",
+           device: "AbstractContextManager[dict[str, str]] | None" = None) -> RunResult:
     """Train `cfg` in a child process, recorded in MLflow when `tracking` is given; raise
-    ReportedInputError / RunFailed when it fails (the MLflow run is then marked FAILED)."""
+    ReportedInputError / RunFailed when it fails (the MLflow run is then marked FAILED).
+
+    `device`, when given, is entered only around the training process and yields the variables
+    that place it (a sweep's slot): the MLflow bookkeeping before and after the run does not hold
+    the device, so the next run can start on it at once."""
     if run_folder_busy(Path(cfg.out_dir)):  # before MLflow: never touch another process's live run
         raise RunFailed(f"run {cfg.run_key()} is already training in another process (lock "
                         f"{Path(cfg.out_dir) / 'run.lock'} held); wait for it or kill it", "RunBusy", 4)
@@ -64,7 +70,9 @@ def launch(cfg: RunConfig, tracking: "TrackingTarget | None" = None, show_progre
             tracker = RunTracker(tracking, cfg)
             tracker.open()
             tracker.start_relay()
-        result = _run_child(cfg, show_progress, timeout, env, log_to_file, backend)
+        with device if device is not None else nullcontext({}) as placed:
+            result = _run_child(cfg, show_progress, timeout, {**(env or {}), **placed}, log_to_file,
+                                backend)
         if tracker is not None:
             tracker.finish(result)
             result.mlflow_run_id = tracker.run_id
