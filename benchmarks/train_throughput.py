@@ -8,7 +8,7 @@ the ratio ours / plain for every N >= 1e5 on one line (the sizes where framework
 not matter). Each pair alternates `--rounds` times (2) and keeps each side's best, so a load spike
 hurts neither side alone.
 
-    .venv/bin/python benchmarks/train_throughput.py [--sizes 1e4 1e5 1e6 3e6] [--seconds 6]
+    .venv/bin/python benchmarks/train_throughput.py [--sizes 1e4 1e5 1e6 3e6] [--seconds 12]
     .venv/bin/python benchmarks/train_throughput.py --quick   # N = 1e4, 1e5; ~1 s each; 1 round
 
 Run it on a quiet machine: other processes on the 2 cores distort both sides.
@@ -123,7 +123,9 @@ def matmul_peak_gflops(seconds: float = 1.5) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", nargs="+", type=float, default=[1e4, 1e5, 1e6, 3e6])
-    p.add_argument("--seconds", type=float, default=6.0, help="target seconds per timed measurement")
+    p.add_argument("--seconds", type=float, default=12.0,
+                   help="target seconds per timed measurement (>= ~15 steps at N = 3e6, so the "
+                        "first, cold step that both sides count weighs little)")
     p.add_argument("--rounds", type=int, default=2, help="alternations per N (each side keeps its best)")
     p.add_argument("--quick", action="store_true", help="N = 1e4, 1e5, 1 s, 1 round: checks the script")
     a = p.parse_args()
