@@ -4,7 +4,8 @@ GPT-2 blocks (pre-norm, GELU MLP, learned positions, tied LM head), SDPA attenti
 the early-stopped runs of a scaling-law sweep regularise by stopping, as in the paper.
 The MLP's GELU is GPT-2's tanh approximation computed by PyTorch's one fused kernel
 (`gelu_pytorch_tanh`) rather than transformers' `gelu_new`, the same formula spelt in five
-element-wise ops: measured 1.2x the training tokens/s at N = 1e5 on CPU (benchmarks/RESULTS.md).
+element-wise ops: +2 % training tokens/s at N = 3.3e3 and +7 % at 5e4 on one idle CPU thread
+(up to 1.2x at 1e5 on 2 busy threads), same losses to 4 decimals over the demo's 30 runs.
 """
 from __future__ import annotations
 
