@@ -73,7 +73,7 @@ class RunTracker:
             tags={"kind": cfg.kind, "source": cfg.source, "target": cfg.target, **tags},
             parent_run_id=t.parent_run_id)
         tracking.log_params_once(self.c, self.run_id, run_params(cfg), new_run=new)
-        self.sink = tracking.MlflowSink(self.c, self.run_id, flush_every=10**9, new_run=new)
+        self.sink = tracking.MlflowSink(self.c, self.run_id, flush_every=10**9, new_run=new)  # drain flushes
         return self.run_id
 
     # ---- metrics relay -------------------------------------------------------------------------

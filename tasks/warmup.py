@@ -17,7 +17,6 @@ queued on its GIL (importing Prefect's server alone takes 6 s). Now:
 """
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import os
 import signal
@@ -27,10 +26,12 @@ import threading
 import time
 import urllib.request
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from tasks import env
 from tasks.sqlite_files import copy_sqlite
+from tasks.train.launch import die_with_parent
 
 
 def _template(cache: Path) -> Path:
@@ -47,13 +48,6 @@ def seed_prefect_db(prefect_home: Path, cache: Path) -> bool:
 def save_prefect_template(prefect_home: Path, cache: Path) -> None:
     """Keep an empty, migrated copy of a database a server has just migrated (before any run)."""
     copy_sqlite(prefect_home / "prefect.db", _template(cache))
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec (Linux only)
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 class TemporaryPrefect:
@@ -87,7 +81,7 @@ class TemporaryPrefect:
         home.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, env=server_env, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                         stdin=subprocess.DEVNULL, preexec_fn=partial(die_with_parent, signal.SIGTERM))
         return self
 
     def wait(self, timeout: float = 120.0) -> None:

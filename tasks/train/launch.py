@@ -29,14 +29,13 @@ from tasks.train.core import RunResult
 if TYPE_CHECKING:
     from tasks.run_tracking import TrackingTarget
 
-def die_with_parent() -> None:
-    """Linux: this process gets SIGKILL when its parent dies, so a killed sweep or CLI never
-    leaves an orphan training on (and writing into) a run folder."""
+def die_with_parent(sig: int = 9) -> None:
+    """Linux: this process gets `sig` (SIGKILL) when its parent dies, so a killed sweep or CLI never
+    leaves an orphan training on (and writing into) a run folder, nor a server running."""
     try:
         import ctypes
-        import signal
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
 
