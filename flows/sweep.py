@@ -61,7 +61,8 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
         def start(run, upstream):
             return dispatch_run.submit(run, ctx, config.deployment, wait_for=upstream)
     log.info("%d runs (%s); %s", len(runs), ", ".join(
-        f"{sum(r.kind == k for r in runs)} {k}" for k in ("pretrain", "scratch", "finetune")), where)
+        f"{sum(r.kind == k for r in runs)} {k}" for k in ("pretrain", "lr-search", "scratch", "finetune")
+        if any(r.kind == k for r in runs)), where)
 
     dispatcher = Dispatcher(runs, cost=lambda r: r.est_work, capacity=capacity,
                             done=find_done(runs, ctx))
@@ -70,7 +71,7 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
 
     def submit(batch) -> None:
         for run in batch:
-            upstream = [futures[run.parent]] if run.parent else []
+            upstream = [futures[key] for key in run.needs]
             futures[run.run_key] = start(run, upstream)
             in_flight[id(futures[run.run_key])] = run
 

@@ -28,12 +28,17 @@ def export_runs(experiment: str, run_keys: list[str] | None, home: str | None,
     c, exp_id, all_runs = runs_export.load_all(tracking_uri or paths.mlflow_uri, experiment, run_keys)
     table = runs_export.runs_table(all_runs)
     curves = runs_export.pretrain_curves(c, all_runs) if not all_runs.empty else {}
-    digest = hashlib.sha256(table.drop(columns=["mlflow_run_id"]).to_csv(index=False).encode()).hexdigest()
+    search = runs_export.lr_search_table(all_runs)
+    text = table.drop(columns=["mlflow_run_id"]).to_csv(index=False)
+    if not search.empty:  # part of the report, so part of its identity
+        text += search.to_csv(index=False)
+    digest = hashlib.sha256(text.encode()).hexdigest()
     out = paths.home / "reports" / experiment
     out.mkdir(parents=True, exist_ok=True)
     csv = out / f"runs-{digest[:12]}.csv"
     table.to_csv(csv, index=False)
     return {"runs_csv": str(csv), "digest": digest, "curves": curves, "n_runs": len(table),
+            "lr_search": search.to_dict(orient="records"),
             "reports_dir": str(out), "experiment_id": exp_id}
 
 
@@ -70,6 +75,8 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, see
             (tmp / "report.md").write_text(f"# Scaling-law fit\n\nNo trustworthy fit: {exc}\n")
         _sweep_figures(df, tmp, table["curves"])
         (tmp / "runs.csv").write_text(Path(table["runs_csv"]).read_text())
+        if table.get("lr_search"):
+            _lr_search_section(pd.DataFrame(table["lr_search"]), tmp)
         if out.exists():
             shutil.rmtree(out)
         os.rename(tmp, out)
@@ -122,3 +129,23 @@ def publish(report: dict, experiment: str, parent_run_id: str | None, home: str 
     if md.exists():
         create_markdown_artifact(markdown=md.read_text()[:50000], key="transfer-report",
                                  description=f"report of {experiment}: {out}")
+
+
+def _lr_search_section(search: pd.DataFrame, out: Path) -> None:
+    """lr_search.csv and a report section: which fine-tuning lr each pre-trained model got, and
+    how close the other candidates came (a chosen lr at the edge of the grid asks for a wider one)."""
+    search.to_csv(out / "lr_search.csv", index=False)
+    lines = ["", "## Fine-tuning learning rate, searched per size and source", "",
+             f"Each candidate fine-tuned on D_F = {search.D.iloc[0]:.3g} held-out-of-the-fit tokens; "
+             "the lowest best held-out loss (**bold**) set the lr of every fine-tune of that model.", "",
+             "| source | N | lr | best loss |", "|---|---|---|---|"]
+    for r in search.itertuples():
+        mark = "**" if r.chosen else ""
+        lines.append(f"| {r.source} | {r.N:.3g} | {mark}{r.lr:.3g}{mark} | {mark}{r.loss:.4f}{mark} |")
+    edge = [f"{src} N={n:.3g}" for (src, n), g in search.groupby(["source", "N"])
+            if g.chosen.iloc[0] or g.chosen.iloc[-1]]
+    if edge:
+        lines += ["", f"The chosen lr lies at the edge of the candidates for {', '.join(edge)}: a wider "
+                  "search might find a better one."]
+    with open(out / "report.md", "a") as f:
+        f.write("\n".join(lines) + "\n")

@@ -22,7 +22,7 @@ def finished_runs(c, experiment_id: str, run_keys: list[str] | None = None) -> p
     rows = []
     for r in runs:
         m, p, t = r.data.metrics, r.data.params, r.data.tags
-        if t.get("kind") not in ("pretrain", "scratch", "finetune") or "best_test_loss" not in m:
+        if t.get("kind") not in ("pretrain", "scratch", "finetune", "lr-search") or "best_test_loss" not in m:
             continue
         if wanted is not None and t.get("run_key") not in wanted:
             continue
@@ -33,7 +33,7 @@ def finished_runs(c, experiment_id: str, run_keys: list[str] | None = None) -> p
             "D": float(p["dataset_tokens"]), "D_chars": float(p.get("dataset_chars", "nan")),
             "params_total": float(p["params_total"]), "loss": m["best_test_loss"],
             "best_step": m.get("best_step"), "best_epoch": m.get("best_epoch"),
-            "flops": m.get("flops"), "tokens_seen": m.get("tokens_seen"),
+            "flops": m.get("flops"), "tokens_seen": m.get("tokens_seen"), "lr": float(p.get("lr", "nan")),
         })
     return pd.DataFrame(rows)
 
@@ -48,6 +48,17 @@ def runs_table(all_runs: pd.DataFrame) -> pd.DataFrame:
     target["pretrain_flops"] = target.parent_run_key.map(pre).fillna(0.0)
     target = target.sort_values(["init", "N", "D"]).reset_index(drop=True)
     return target[RUNS_COLUMNS]
+
+
+def lr_search_table(all_runs: pd.DataFrame) -> pd.DataFrame:
+    """The fine-tuning lr searches: one row per candidate, `chosen` marking the lr its model's
+    fine-tunes trained with (lowest best loss; ties to the smaller lr, as `RunConfig.with_chosen_lr`)."""
+    cols = ["N", "source", "D", "lr", "loss", "chosen"]
+    if all_runs.empty or not (all_runs.kind == "lr-search").any():
+        return pd.DataFrame(columns=cols)
+    s = all_runs[all_runs.kind == "lr-search"].sort_values(["source", "N", "loss", "lr"]).copy()
+    s["chosen"] = ~s.duplicated(["source", "N"])
+    return s.sort_values(["source", "N", "lr"])[cols].reset_index(drop=True)
 
 
 def pretrain_curves(c, all_runs: pd.DataFrame) -> dict[str, list[tuple[int, float]]]:

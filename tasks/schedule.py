@@ -15,7 +15,7 @@ from typing import Protocol
 
 class Schedulable(Protocol):
     run_key: str
-    parent: str
+    needs: tuple[str, ...]  # runs that must end first (a fine-tune's pre-train and lr search)
 
 
 def critical_paths(runs: Iterable[Schedulable], cost: Callable[[Schedulable], float]) -> dict[str, float]:
@@ -23,8 +23,8 @@ def critical_paths(runs: Iterable[Schedulable], cost: Callable[[Schedulable], fl
     runs = list(runs)
     children: dict[str, list[Schedulable]] = {}
     for r in runs:
-        if r.parent:
-            children.setdefault(r.parent, []).append(r)
+        for dep in r.needs:
+            children.setdefault(dep, []).append(r)
     memo: dict[str, float] = {}
 
     def path(r: Schedulable) -> float:
@@ -37,10 +37,10 @@ def critical_paths(runs: Iterable[Schedulable], cost: Callable[[Schedulable], fl
 
 @dataclass
 class Dispatcher:
-    """Hands out runs to at most `capacity` slots, never a child before its parent has ended.
+    """Hands out runs to at most `capacity` slots, never a run before every run it needs has ended.
 
     `done` runs (already finished in an earlier sweep) need no slot: they are released at once.
-    A child of a failed parent is released too (it cannot train; the caller records why).
+    A child of a failed run is released too (it cannot train; the caller records why).
     """
 
     runs: list[Schedulable]
@@ -57,7 +57,7 @@ class Dispatcher:
         self._busy: set[str] = set()
 
     def _ready(self) -> list[Schedulable]:
-        return [r for r in self._waiting.values() if not r.parent or r.parent in self._ended]
+        return [r for r in self._waiting.values() if all(dep in self._ended for dep in r.needs)]
 
     def next_runs(self) -> list[Schedulable]:
         """Runs to start now: every done one, then the longest paths while slots are free."""

@@ -62,6 +62,31 @@ class Source(BaseModel):
         return [self.corpus] if self.corpus else list(self.mixture)
 
 
+class LrSearch(BaseModel):
+    """Fine-tuning lr chosen once per (size, source) on a held-out D_F: each candidate scale
+    fine-tunes the pre-trained model on `tokens` target tokens (a D_F kept out of the fit), and the
+    scale with the lowest best held-out loss sets the lr of every fine-tune of that model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scales: list[float] = Field(..., description="candidate fine-tune lr scales (peak lr = scale x "
+                                "lr(N)); at least 2")
+    tokens: int = Field(..., gt=0, description="the held-out D_F the candidates fine-tune on; not "
+                        "one of finetune_tokens, so the choice does not see the fitted points")
+
+    @field_validator("scales")
+    @classmethod
+    def _scales(cls, v: list[float]) -> list[float]:
+        for s in v:
+            if not (s > 0 and math.isfinite(s)):
+                raise ValueError(f"every scale must be a positive number, got {s!r}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"duplicate scales {sorted({s for s in v if v.count(s) > 1})}")
+        if len(v) < 2:
+            raise ValueError(f"{len(v)} scale given; a search needs at least 2")
+        return sorted(v)
+
+
 class SweepConfig(BaseModel):
     """A transfer sweep: sizes x data-set sizes, from scratch and fine-tuned from each source."""
 
@@ -77,14 +102,18 @@ class SweepConfig(BaseModel):
     scratch_tokens: list[int] | None = Field(
         None, description="D grid of from-scratch runs; default: the D_F grid. Add larger D so the "
         "from-scratch surface is known where fine-tuned runs land (D_E)")
-    pretrain_tokens: int = Field(..., gt=0, description="pre-training budget per size, in tokens "
-                                 "(the run may stop earlier on its own held-out loss)")
+    pretrain_tokens: int | list[int] = Field(
+        ..., description="pre-training budget in tokens: one for every size, or a list with one per "
+        "size (sizes then in ascending order); the run may stop earlier on its own held-out loss")
     n_ctx: int = Field(128, gt=1, description="context length in tokens")
     batch_size: int = Field(32, gt=0, description="sequences per optimiser step, all runs")
     lr: float | Literal["kaplan"] = Field(
         "kaplan", description="peak learning rate, or 'kaplan': lr(N) = 0.003239 - 0.0001395 ln N "
         "(Kaplan et al. 2020, eq. D.1)")
     finetune_lr_scale: float = Field(1.0, gt=0, description="fine-tune peak lr = scale x lr(N)")
+    finetune_lr_search: LrSearch | None = Field(
+        None, description="choose the fine-tune lr scale per (size, source) on a held-out D_F instead "
+        "of finetune_lr_scale: {scales: [...], tokens: D}")
     min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine decays to ratio x peak lr")
     warmup_steps: int = Field(50, ge=0, description="linear warm-up steps, all runs")
     max_steps: int = Field(3000, gt=0, description="step cap of scratch and fine-tune runs; early "
@@ -143,6 +172,44 @@ class SweepConfig(BaseModel):
                              f"{MIN_FINETUNE_SIZES}")
         return sorted(v)
 
+    @field_validator("pretrain_tokens")
+    @classmethod
+    def _pretrain(cls, v: int | list[int], info) -> int | list[int]:
+        for t in (v if isinstance(v, list) else [v]):
+            if t <= 0:
+                raise ValueError(f"every pre-training budget must be a positive number of tokens, got {t!r}")
+        if isinstance(v, list):
+            sizes = info.data.get("sizes")
+            if sizes is not None and len(v) != len(sizes):
+                raise ValueError(f"{len(v)} budgets given for {len(sizes)} sizes; give one per size or "
+                                 "a single number")
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _budgets_follow_sizes(cls, values):
+        """A list of budgets pairs with sizes as written, so the sizes must already be ascending."""
+        if isinstance(values, dict) and isinstance(values.get("pretrain_tokens"), list):
+            sizes = values.get("sizes")
+            if isinstance(sizes, list) and all(isinstance(n, (int, float)) for n in sizes) \
+                    and sizes != sorted(sizes):
+                raise ValueError("sizes: with one pre-training budget per size, list the sizes in "
+                                 f"ascending order (got {sizes})")
+        return values
+
+    @model_validator(mode="after")
+    def _search_is_held_out(self) -> "SweepConfig":
+        search = self.finetune_lr_search
+        if search is None:
+            return self
+        if search.tokens in self.finetune_tokens:
+            raise ValueError(f"finetune_lr_search: tokens={search.tokens} is one of finetune_tokens; "
+                             "choose a held-out D_F that is not in the grid")
+        if "finetune_lr_scale" in self.model_fields_set:
+            raise ValueError("finetune_lr_scale: set either finetune_lr_scale or finetune_lr_search, "
+                             "not both")
+        return self
+
     @field_validator("target")
     @classmethod
     def _target(cls, v: str) -> str:
@@ -179,6 +246,12 @@ class SweepConfig(BaseModel):
     def scratch_grid(self) -> list[int]:
         return sorted(set(self.scratch_tokens or []) | set(self.finetune_tokens))
 
+    def pretrain_budget(self, n: float) -> int:
+        """Pre-training tokens of the size `n` (one of `sizes`)."""
+        if isinstance(self.pretrain_tokens, int):
+            return self.pretrain_tokens
+        return self.pretrain_tokens[self.sizes.index(n)]
+
     def lr_for(self, n: float) -> float:
         if self.lr == "kaplan":
             return max(1e-5, 0.003239 - 0.0001395 * math.log(n))
@@ -192,6 +265,8 @@ class SweepConfig(BaseModel):
     def config_hash(self) -> str:
         payload = self.model_dump(exclude={"home", "slots", "threads_per_run", "device", "executor",
                                            "deployment", "tracking_uri"})
+        if payload.get("finetune_lr_search") is None:  # keeps the hash of configs written before it
+            payload.pop("finetune_lr_search", None)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
     # ---- loading with errors that name the field --------------------------------------------------
@@ -241,6 +316,12 @@ def _fix_for(loc: str, msg: str) -> str:
         return f"add {loc.split('.')[-1]!r} to the config (see configs/demo.yaml)"
     if "extra" in msg.lower() or "not permitted" in msg:
         return f"remove {loc.split('.')[-1]!r}; the fields are listed by `transfer-laws run --help-config`"
+    if "held-out D_F" in msg:
+        return "pick finetune_lr_search.tokens between two grid values, e.g. 2x the smallest D_F"
+    if "either finetune_lr_scale" in msg:
+        return "remove finetune_lr_scale (the search sets the scale)"
+    if "budgets given" in msg or "ascending order" in msg:
+        return "give one pre-training budget per size, sizes ascending, or a single number"
     if "sum to" in msg:
         return "make the mixture weights add up to 1"
     if "at least" in msg:

@@ -24,12 +24,18 @@ EVAL_FIXED_WORK = 1.2e9
 
 @dataclass(frozen=True)
 class PlannedRun:
-    kind: str  # pretrain | scratch | finetune
+    kind: str  # pretrain | scratch | finetune | lr-search
     label: str  # what a person reads in the Prefect UI
     shape: Shape
-    source: str  # source name for pretrain/finetune, "" for scratch
+    source: str  # source name for pretrain/finetune/lr-search, "" for scratch
     config: RunConfig
     parent: str = ""  # run_key of the pre-training run a fine-tune starts from
+    after: tuple[str, ...] = ()  # further runs it waits for: the lr search that sets its lr
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Every run that must end before this one starts."""
+        return ((self.parent,) if self.parent else ()) + self.after
 
     @property
     def run_key(self) -> str:
@@ -114,13 +120,14 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
     pretrains: dict[tuple[int, str], PlannedRun] = {}
     scratch: list[PlannedRun] = []
     finetunes: list[PlannedRun] = []
+    searches: list[PlannedRun] = []
     for n_target in cfg.sizes:
         shape = shape_for(n_target, n_ctx=cfg.n_ctx)
         dims = dict(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head)
         lr = cfg.lr_for(shape.params_non_embedding)
         n_txt = _fmt(shape.params_non_embedding)
         for name, data in sources.items():
-            steps = max(cfg.warmup_steps + 1, math.ceil(cfg.pretrain_tokens / per_step))
+            steps = max(cfg.warmup_steps + 1, math.ceil(cfg.pretrain_budget(n_target) / per_step))
             rc = RunConfig(kind="pretrain", source=name, target=name, **dims, **common, lr=lr,
                            min_lr=lr * cfg.min_lr_ratio, max_steps=steps, data_dir=data.root,
                            data_key=data.key, dataset_tokens=None, out_dir="-")
@@ -133,21 +140,34 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
                            data_key=target.key, dataset_tokens=d, out_dir="-")
             rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
             scratch.append(PlannedRun("scratch", f"scratch N={n_txt} D={_fmt(d)}", shape, "", rc))
-        ft_lr = lr * cfg.finetune_lr_scale
         for name in sources:
             parent = pretrains[(shape.params_non_embedding, name)]
-            for d in cfg.finetune_tokens:
-                rc = RunConfig(kind="finetune", source=name, target=cfg.target, **dims,
-                               **{**common, **per_d(d)},
+
+            def finetune(kind: str, d: int, ft_lr: float, **extra) -> RunConfig:
+                rc = RunConfig(kind=kind, source=name, target=cfg.target, **dims, **{**common, **per_d(d)},
                                lr=ft_lr, min_lr=ft_lr * cfg.min_lr_ratio, max_steps=cfg.max_steps,
                                data_dir=target.root, data_key=target.key, dataset_tokens=d,
                                init_from=str(Path(parent.config.out_dir) / "best"),
-                               init_key=parent.run_key, out_dir="-")
-                rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
-                finetunes.append(PlannedRun("finetune", f"finetune N={n_txt} D={_fmt(d)} src={name}",
-                                            shape, name, rc, parent=parent.run_key))
+                               init_key=parent.run_key, out_dir="-", **extra)
+                return rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
+
+            search, candidates = cfg.finetune_lr_search, {}
+            for scale in (search.scales if search else []):
+                rc = finetune("lr-search", search.tokens, lr * scale)
+                candidates[rc.run_key()] = rc.lr
+                searches.append(PlannedRun(
+                    "lr-search", f"lr-search N={n_txt} D={_fmt(search.tokens)} src={name} lr=x{scale:g}",
+                    shape, name, rc, parent=parent.run_key))
+            for d in cfg.finetune_tokens:
+                if candidates:  # lr set when the search has ended (RunConfig.with_chosen_lr)
+                    rc, tag = finetune("finetune", d, min(candidates.values()), lr_search=candidates), " lr=searched"
+                else:
+                    rc, tag = finetune("finetune", d, lr * cfg.finetune_lr_scale), ""
+                finetunes.append(PlannedRun("finetune", f"finetune N={n_txt} D={_fmt(d)} src={name}{tag}",
+                                            shape, name, rc, parent=parent.run_key,
+                                            after=tuple(candidates)))
     # Pre-trains first (they gate the fine-tunes); then the rest from the smallest D up, so the
     # low-data comparison (scratch vs fine-tuned at the same N, D) fills in early and the long
     # large-D scratch runs come last.
     rest = sorted(scratch + finetunes, key=lambda r: (r.config.dataset_tokens, r.kind != "scratch", r.n))
-    return list(pretrains.values()) + rest
+    return list(pretrains.values()) + searches + rest

@@ -125,6 +125,14 @@ def find_done(runs: list[PlannedRun], ctx: SweepContext) -> set[str]:
     return {r.run_key for r in runs if is_done(r.config, finished.get(r.run_key))}
 
 
+def searched_losses(config: RunConfig, ctx: SweepContext) -> dict[str, float]:
+    """Best held-out loss of each finished lr-search candidate of `config` (from MLflow)."""
+    c = tracking.client(ctx.tracking_uri)
+    found = {key: tracking.find_run(c, ctx.experiment_id, key) for key in config.lr_search}
+    return {key: run.data.metrics["best_test_loss"] for key, run in found.items()
+            if tracking.is_done(run)}
+
+
 def retry_infrastructure_only(task, task_run, state) -> bool:
     """Retry runs killed from outside (signal, timeout, out of memory, a busy run folder), never
     deterministic failures (bad input, a diverged loss, a bug): those would fail the same way."""
@@ -154,6 +162,9 @@ def train_or_skip(config: RunConfig, label: str, parent: str, ctx: SweepContext,
     if (record := done_record(config, label, ctx)) is not None:
         return record
     log, run_key = get_run_logger(), config.run_key()
+    if config.lr_search:
+        config = config.with_chosen_lr(searched_losses(config, ctx))
+        log.info("%s: lr %.3g chosen by its lr search", label, config.lr)
     target = TrackingTarget(ctx.tracking_uri, ctx.experiment, ctx.parent_run_id, tags={
         "run_name": label, "prefect.flow_run_id": str(flow_run.id),
         "prefect.task_run_id": str(task_run.id or ""), "parent_run_key": parent,

@@ -14,16 +14,24 @@ class R:
     run_key: str
     parent: str
     cost: float
+    after: tuple[str, ...] = ()  # e.g. the lr-search runs a fine-tune waits for
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return ((self.parent,) if self.parent else ()) + self.after
 
 
 @st.composite
 def sweeps(draw):
-    """Pre-trains with fine-tunes hanging off them, plus independent scratch runs."""
+    """Pre-trains with fine-tunes hanging off them (some waiting on an lr search of the same
+    pre-train too), plus independent scratch runs."""
     runs = []
     for p in range(draw(st.integers(0, 4))):
         runs.append(R(f"p{p}", "", draw(st.floats(1, 100))))
+        search = tuple(f"p{p}l{i}" for i in range(draw(st.integers(0, 3))))
+        runs += [R(k, f"p{p}", draw(st.floats(0.5, 20))) for k in search]
         for c in range(draw(st.integers(0, 5))):
-            runs.append(R(f"p{p}c{c}", f"p{p}", draw(st.floats(0.5, 100))))
+            runs.append(R(f"p{p}c{c}", f"p{p}", draw(st.floats(0.5, 100)), after=search))
     for s in range(draw(st.integers(0, 8))):
         runs.append(R(f"s{s}", "", draw(st.floats(0.5, 100))))
     return runs
@@ -31,14 +39,14 @@ def sweeps(draw):
 
 @settings(max_examples=200, deadline=None)
 @given(sweeps(), st.integers(1, 4))
-def test_every_run_once_within_capacity_and_after_its_parent(runs, capacity):
+def test_every_run_once_within_capacity_and_after_what_it_needs(runs, capacity):
     spans = simulate(runs, cost=lambda r: r.cost, capacity=capacity)
     assert set(spans) == {r.run_key for r in runs}
     for r in runs:
         start, end = spans[r.run_key]
         assert abs((end - start) - r.cost) < 1e-9
-        if r.parent:
-            assert start >= spans[r.parent][1]
+        for dep in r.needs:
+            assert start >= spans[dep][1]
     for t in {s for s, _ in spans.values()}:  # concurrency is highest just after a start
         assert sum(s <= t < e for s, e in spans.values()) <= capacity
 
@@ -49,7 +57,7 @@ def test_no_slot_idles_while_a_run_is_ready(runs, capacity):
     spans = simulate(runs, cost=lambda r: r.cost, capacity=capacity)
     for r in runs:
         start, _ = spans[r.run_key]
-        ready_at = spans[r.parent][1] if r.parent else 0.0
+        ready_at = max((spans[dep][1] for dep in r.needs), default=0.0)
         if start > ready_at:  # it waited, so every slot was busy just before it started
             assert sum(s < start <= e for s, e in spans.values()) >= capacity
 

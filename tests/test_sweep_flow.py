@@ -111,3 +111,35 @@ def test_failed_runs_fail_the_sweep_after_the_rest_finish(tmp_path):
     assert len(pre) == 2 and all(r.info.status == "FAILED" and "injected fault" in r.data.tags["error"]
                                  for r in pre)
     assert not [r for r in runs if r.data.tags["kind"] == "finetune"]  # never started
+
+
+def test_lr_search_sets_each_finetunes_lr_and_stays_out_of_the_fit(tmp_path):
+    """Each pre-trained model's candidates fine-tune on the held-out D_F; every grid fine-tune of
+    that model trains with the best candidate's lr; the candidates never reach runs.csv."""
+    config = micro_config(tmp_path)
+    cfg = yaml.safe_load(config.read_text())
+    cfg.update(scratch_tokens=None, finetune_lr_search={"scales": [0.2, 3.0], "tokens": 4000})
+    config.write_text(yaml.safe_dump(cfg))
+    uri = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
+    proc = cli("run", str(config), "--bootstrap", "0")
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+    runs = child_runs(uri)
+    by_kind = {k: [r for r in runs if r.data.tags["kind"] == k] for k in ("pretrain", "lr-search", "finetune")}
+    assert [len(v) for v in by_kind.values()] == [2, 4, 4]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    pre_key = {r.data.tags["run_key"]: r for r in by_kind["pretrain"]}
+    for ft in by_kind["finetune"]:
+        mine = [s for s in by_kind["lr-search"]
+                if s.data.tags["parent_run_key"] == ft.data.tags["parent_run_key"]]
+        assert len(mine) == 2 and ft.data.tags["parent_run_key"] in pre_key
+        best = min(mine, key=lambda s: (s.data.metrics["best_test_loss"], float(s.data.params["lr"])))
+        assert float(ft.data.params["lr"]) == float(best.data.params["lr"])
+    assert "lr-search N=" in out and "chosen by its lr search" in out
+    csv = next(p for p in (tmp_path / "home" / "reports" / "micro").glob("*/runs.csv")
+               if p.parent.name != "latest")
+    rows = csv.read_text().splitlines()[1:]
+    assert len(rows) == 4 + 4 and not [r for r in rows if ",4000," in r]  # scratch + grid fine-tunes only
+    search = csv.with_name("lr_search.csv").read_text().splitlines()
+    assert len(search) == 1 + 4 and sum(line.endswith("True") for line in search) == 2  # one per model
+    assert "## Fine-tuning learning rate, searched" in csv.with_name("report.md").read_text()

@@ -17,7 +17,7 @@ from tasks.errors import InputError
 # runs stop counting as done instead of being silently reused.
 CODE_SCHEMA_VERSION = 1
 
-RunKind = Literal["pretrain", "scratch", "finetune", "single"]
+RunKind = Literal["pretrain", "scratch", "finetune", "lr-search", "single"]
 
 
 class RunConfig(BaseModel):
@@ -26,7 +26,8 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # identity and bookkeeping
-    kind: RunKind = Field("single", description="pretrain | scratch | finetune | single (CLI run)")
+    kind: RunKind = Field("single", description="pretrain | scratch | finetune | lr-search (a fine-tune "
+                          "that only picks the lr; never fitted) | single (CLI run)")
     source: str = Field("", description="pre-training corpus name; empty for scratch runs")
     target: str = Field("", description="the corpus whose held-out loss is reported")
 
@@ -45,6 +46,10 @@ class RunConfig(BaseModel):
 
     # optimiser: AdamW, linear warm-up, cosine decay to min_lr, gradient clipping
     lr: float = Field(1e-3, gt=0, description="peak learning rate")
+    lr_search: dict[str, float] = Field(
+        default_factory=dict, description="sweep bookkeeping: run_key -> peak lr of the lr-search "
+        "runs this run's lr is chosen from (the best one); when set, the run_key counts these "
+        "candidates instead of lr and min_lr, so the run's identity is known before the search ends")
     min_lr: float = Field(1e-4, ge=0, description="learning rate at the end of the cosine decay")
     warmup_steps: int = Field(100, ge=0, description="linear warm-up steps")
     max_steps: int = Field(2000, gt=0, description="step cap (decay length); early stopping may end sooner")
@@ -99,10 +104,26 @@ class RunConfig(BaseModel):
                   "log_interval"}
         if self.processes_per_run == 1:
             ignore.add("processes_per_run")
+        if self.lr_search:
+            ignore |= {"lr", "min_lr"}
+        else:
+            ignore.add("lr_search")
         fields = {k: v for k, v in self.model_dump().items() if k not in ignore}
         fields["schema"] = CODE_SCHEMA_VERSION
         digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
         return digest[:12]
+
+    def with_chosen_lr(self, best_loss: dict[str, float]) -> "RunConfig":
+        """This run with the lr of its best lr-search candidate (`best_loss`: run_key -> best
+        held-out loss; ties go to the smaller lr); min_lr keeps its ratio to lr."""
+        if not self.lr_search:
+            return self
+        missing = sorted(set(self.lr_search) - set(best_loss))
+        if missing:
+            raise RuntimeError(f"lr search of run {self.run_key()}: no finished candidate run {missing}")
+        key = min(self.lr_search, key=lambda k: (best_loss[k], self.lr_search[k]))
+        lr = self.lr_search[key]
+        return self.model_copy(update={"lr": lr, "min_lr": self.min_lr / self.lr * lr})
 
     @classmethod
     def checked(cls, **values) -> "RunConfig":
