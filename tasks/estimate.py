@@ -1,6 +1,6 @@
 """Cost estimates for `dry-run`: FLOPs from the plan, seconds from a short measurement on this machine.
 
-Each distinct shape trains 3 timed steps (after 2 warm-up steps) at the sweep's batch, context and
+Each distinct shape trains 7 timed steps (after 3 warm-up steps; the median counts) at the sweep's batch, context and
 threads per run; a run's time is its expected tokens at that speed plus a fixed per-run overhead
 (process fork, MLflow, checkpoints). The sweep's wall time is the schedule the sweep flow itself
 follows (`tasks.schedule`: longest remaining chain first, each fine-tune after its pre-train).
@@ -15,6 +15,7 @@ from tasks.schedule import simulate
 from tasks.sweep_plan import PlannedRun
 
 PER_RUN_OVERHEAD_S = 3.0
+EVAL_SAVE_S = 0.05  # the checkpoint saves after each evaluation (measured on the demo, 2 CPU cores)
 
 
 def seconds_per_step(shape: Shape, batch_size: int, threads: int, device: str = "cpu") -> float:
@@ -29,7 +30,7 @@ def seconds_per_step(shape: Shape, batch_size: int, threads: int, device: str = 
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
         x = torch.randint(0, shape.vocab_size, (batch_size, shape.n_ctx), device=device)
         times = []
-        for i in range(5):
+        for i in range(10):
             t0 = time.perf_counter()
             model(input_ids=x, labels=x).loss.backward()
             opt.step()
@@ -37,7 +38,7 @@ def seconds_per_step(shape: Shape, batch_size: int, threads: int, device: str = 
             if device != "cpu":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
-        return sorted(times[2:])[1]
+        return sorted(times[3:])[3]  # the median: one slow step (a page fault, a timer) moves it little
     finally:
         torch.set_num_threads(old)
 
@@ -56,8 +57,12 @@ def estimate(runs: list[PlannedRun], n_slots: int, threads: int, device: str = "
             per_step[run.shape] = seconds_per_step(run.shape, run.config.batch_size, threads, device)
     seconds = {}
     for run in runs:
-        steps = run.est_tokens / (run.config.batch_size * run.config.n_ctx)
-        seconds[run.run_key] = steps * per_step[run.shape] * 1.1 + PER_RUN_OVERHEAD_S  # +10 %: evals
+        cfg, step = run.config, per_step[run.shape]
+        steps = run.est_steps
+        evals = -(-steps // cfg.eval_interval)
+        # an evaluation is a forward pass (a third of a step's work per token) over eval_tokens
+        eval_s = step * cfg.eval_tokens / (3 * cfg.batch_size * cfg.n_ctx) + EVAL_SAVE_S
+        seconds[run.run_key] = steps * step + evals * eval_s + PER_RUN_OVERHEAD_S
     spans = simulate(runs, cost=lambda r: r.est_work, capacity=n_slots,
                      seconds=lambda r: seconds[r.run_key])
     return Estimate(seconds, max((end for _, end in spans.values()), default=0.0), per_step)

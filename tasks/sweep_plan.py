@@ -22,6 +22,18 @@ STEP_FIXED_WORK = 4e8
 EVAL_FIXED_WORK = 1.2e9
 
 
+# Epochs to the early-stopping point fall with D (the paper's Fig. 15). Fitted by eye to the demo's
+# from-scratch runs (2 CPU threads, 2026-11-29; best epoch 106-155 at D = 3e3, 44-157 at 1e4, 22-80
+# at 3e4): ~150 (D / 3e3)^-1/2; its fine-tunes stopped after about half as many epochs.
+EPOCHS_AT_3K, EPOCHS_SLOPE, FINETUNE_EPOCH_RATIO = 150.0, -0.5, 0.5
+
+
+def est_epochs(kind: str, d: int) -> float:
+    """Expected epochs to the best held-out loss of a run on `d` tokens (a planning guess)."""
+    epochs = EPOCHS_AT_3K * (max(d, 1) / 3e3) ** EPOCHS_SLOPE
+    return epochs if kind == "scratch" else FINETUNE_EPOCH_RATIO * epochs
+
+
 @dataclass(frozen=True)
 class PlannedRun:
     kind: str  # pretrain | scratch | finetune | lr-search
@@ -47,16 +59,17 @@ class PlannedRun:
 
     @property
     def est_steps(self) -> int:
-        """Steps the run is expected to take: the cap for pre-training; for early-stopped runs a
-        documented guess of ~30 epochs (small D overfits within tens of epochs), but at least the
-        patience's worth of evaluations (after the warm-up, from scratch), within the cap."""
+        """Steps the run is expected to take: the cap for pre-training; for early-stopped runs the
+        epochs to the best point (`est_epochs`) plus the patience's worth of evaluations after it,
+        and at least the warm-up (from scratch), within the cap."""
         cfg = self.config
         if self.kind == "pretrain":
             return cfg.max_steps
-        floor = cfg.patience * cfg.eval_interval + (cfg.warmup_steps if self.kind == "scratch" else 1)
-        epochs = 30 * (cfg.dataset_tokens or 0) // (cfg.batch_size * cfg.n_ctx)
-        return min(cfg.max_steps, max(floor, epochs))
-
+        after_best = cfg.patience * cfg.eval_interval
+        floor = after_best + (cfg.warmup_steps if self.kind == "scratch" else 1)
+        d = cfg.dataset_tokens or 0
+        to_best = math.ceil(est_epochs(self.kind, d) * d / (cfg.batch_size * cfg.n_ctx))
+        return min(cfg.max_steps, max(floor, to_best + after_best))
     @property
     def est_tokens(self) -> int:
         """Training tokens the run is expected to process (`est_steps` batches)."""
