@@ -143,3 +143,18 @@ def test_lr_search_sets_each_finetunes_lr_and_stays_out_of_the_fit(tmp_path):
     search = csv.with_name("lr_search.csv").read_text().splitlines()
     assert len(search) == 1 + 4 and sum(line.endswith("True") for line in search) == 2  # one per model
     assert "## Fine-tuning learning rate, searched" in csv.with_name("report.md").read_text()
+
+
+def test_dry_run_lists_the_lr_search_and_its_cost(tmp_path):
+    config = micro_config(tmp_path)
+    cfg = yaml.safe_load(config.read_text())
+    cfg.update(finetune_lr_search={"scales": [0.3, 1.0, 3.0], "tokens": 4000})
+    config.write_text(yaml.safe_dump(cfg))
+    proc = cli("dry-run", str(config))
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    rows = [line.split() for line in out.splitlines() if line.startswith(("lr-search ", "finetune "))]
+    assert sum(r[0] == "lr-search" for r in rows) == 2 * 3 and sum(r[0] == "finetune" for r in rows) == 4
+    assert all(r[3] == "4,000" for r in rows if r[0] == "lr-search")  # the held-out D_F
+    assert "(2 pretrain, 6 lr-search, 8 scratch, 4 finetune)" in out and "estimated wall" in out
+    assert not (tmp_path / "home" / "mlflow.db").exists()  # nothing trained, no store
