@@ -155,6 +155,6 @@ def test_dry_run_lists_the_lr_search_and_its_cost(tmp_path):
     assert proc.returncode == 0, out[-3000:]
     rows = [line.split() for line in out.splitlines() if line.startswith(("lr-search ", "finetune "))]
     assert sum(r[0] == "lr-search" for r in rows) == 2 * 3 and sum(r[0] == "finetune" for r in rows) == 4
-    assert all(r[3] == "4,000" for r in rows if r[0] == "lr-search")  # the held-out D_F
+    assert all(r[4] == "4,000" for r in rows if r[0] == "lr-search")  # the held-out D_F (shape is 2 words)
     assert "(2 pretrain, 6 lr-search, 8 scratch, 4 finetune)" in out and "estimated wall" in out
     assert not (tmp_path / "home" / "mlflow.db").exists()  # nothing trained, no store
