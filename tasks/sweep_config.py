@@ -62,6 +62,19 @@ class Source(BaseModel):
         return [self.corpus] if self.corpus else list(self.mixture)
 
 
+def _positive_distinct(values: list[float], noun: str, at_least: int, who: str) -> list[float]:
+    """A grid of positive, finite, distinct numbers, at least `at_least` of them, sorted."""
+    for x in values:
+        if not (x > 0 and math.isfinite(x)):
+            raise ValueError(f"every {noun} must be a positive number, got {x!r}")
+    dup = sorted({x for x in values if values.count(x) > 1})
+    if dup:
+        raise ValueError(f"duplicate {noun}s {dup}")
+    if len(values) < at_least:
+        raise ValueError(f"{len(values)} {noun}s given; {who} needs at least {at_least}")
+    return sorted(values)
+
+
 class LrSearch(BaseModel):
     """Fine-tuning lr chosen once per (size, source) on a held-out D_F: each candidate scale
     fine-tunes the pre-trained model on `tokens` target tokens (a D_F kept out of the fit), and the
@@ -77,14 +90,7 @@ class LrSearch(BaseModel):
     @field_validator("scales")
     @classmethod
     def _scales(cls, v: list[float]) -> list[float]:
-        for s in v:
-            if not (s > 0 and math.isfinite(s)):
-                raise ValueError(f"every scale must be a positive number, got {s!r}")
-        if len(set(v)) != len(v):
-            raise ValueError(f"duplicate scales {sorted({s for s in v if v.count(s) > 1})}")
-        if len(v) < 2:
-            raise ValueError(f"{len(v)} scale given; a search needs at least 2")
-        return sorted(v)
+        return _positive_distinct(v, "scale", 2, "a search")
 
 
 class SweepConfig(BaseModel):
@@ -147,15 +153,7 @@ class SweepConfig(BaseModel):
     @field_validator("sizes")
     @classmethod
     def _sizes(cls, v: list[float]) -> list[float]:
-        for n in v:
-            if not (n > 0 and math.isfinite(n)):
-                raise ValueError(f"every size must be a positive number, got {n!r}")
-        if len(set(v)) != len(v):
-            dup = sorted({n for n in v if v.count(n) > 1})
-            raise ValueError(f"duplicate sizes {dup}")
-        if len(v) < MIN_SIZES:
-            raise ValueError(f"{len(v)} sizes given; the transfer fit needs at least {MIN_SIZES}")
-        return sorted(v)
+        return _positive_distinct(v, "size", MIN_SIZES, "the transfer fit")
 
     @field_validator("finetune_tokens", "scratch_tokens")
     @classmethod
