@@ -84,9 +84,9 @@ def cmd_dry_run(a) -> int:
               f"{(f'{d:,}' if d else 'all'):>10} {r.source or '-':>12} {r.parent or '-':>12} "
               f"{r.est_flops:9.2e} {est.seconds[r.run_key]:7.0f}  {r.run_key}")
     total = sum(est.seconds.values())
-    kinds = {k: sum(r.kind == k for r in runs) for k in ("pretrain", "lr-search", "scratch", "finetune")
-             if any(r.kind == k for r in runs)}
-    print(f"total: {len(runs)} runs ({', '.join(f'{v} {k}' for k, v in kinds.items())}), "
+    from tasks.sweep_plan import kind_counts
+
+    print(f"total: {len(runs)} runs ({kind_counts(runs)}), "
           f"{sum(r.est_flops for r in runs):.2e} FLOPs, {total / 60:.1f} slot-minutes, "
           f"estimated wall {est.wall_seconds / 60:.1f} min on {len(lay.devices)} slot(s)")
     return 0

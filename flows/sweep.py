@@ -15,7 +15,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks import env, slots
 from tasks.sweep_config import SweepConfig
-from tasks.sweep_plan import PlannedRun, plan
+from tasks.sweep_plan import PlannedRun, kind_counts, plan
 from tasks.fanout import dispatch_run, online_workers
 from tasks.schedule import Dispatcher
 from tasks.sweep_units import SweepContext, find_done, open_sweep, prepare_corpora, train_run
@@ -60,9 +60,7 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
 
         def start(run, upstream):
             return dispatch_run.submit(run, ctx, config.deployment, wait_for=upstream)
-    log.info("%d runs (%s); %s", len(runs), ", ".join(
-        f"{sum(r.kind == k for r in runs)} {k}" for k in ("pretrain", "lr-search", "scratch", "finetune")
-        if any(r.kind == k for r in runs)), where)
+    log.info("%d runs (%s); %s", len(runs), kind_counts(runs), where)
 
     dispatcher = Dispatcher(runs, cost=lambda r: r.est_work, capacity=capacity,
                             done=find_done(runs, ctx))

@@ -1,8 +1,9 @@
 """Cost estimates for `dry-run`: FLOPs from the plan, seconds from a short measurement on this machine.
 
-Each distinct shape trains 7 timed steps (after 3 warm-up steps; the median counts) at the sweep's batch, context and
-threads per run; a run's time is its expected tokens at that speed plus a fixed per-run overhead
-(process fork, MLflow, checkpoints). The sweep's wall time is the schedule the sweep flow itself
+Each distinct shape trains 7 timed steps (after 3 warm-up steps; the median counts) at the sweep's
+batch, context and threads per run; a run's time is its expected steps at that speed, plus its
+evaluations (a forward pass over eval_tokens and the saves after it), plus a fixed per-run overhead
+(process fork, MLflow). The sweep's wall time is the schedule the sweep flow itself
 follows (`tasks.schedule`: longest remaining chain first, each fine-tune after its pre-train).
 """
 from __future__ import annotations

@@ -309,28 +309,27 @@ class SweepConfig(BaseModel):
         return cls.checked(values)
 
 
+# (words in the message, the fix): the first match wins
+_FIXES = (
+    (("held-out D_F",), "pick finetune_lr_search.tokens between two grid values, e.g. 2x the smallest D_F"),
+    (("either finetune_lr_scale",), "remove finetune_lr_scale (the search sets the scale)"),
+    (("budgets given", "ascending order"),
+     "give one pre-training budget per size, sizes ascending, or a single number"),
+    (("sum to",), "make the mixture weights add up to 1"),
+    (("at least",), "add values to the grid"),
+    (("duplicate", "same shape"), "list each value once"),
+    (("multiple of processes_per_run",),
+     "make batch_size a multiple of processes_per_run (each process trains on an equal slice)"),
+    (("tracking server",), "start one (`transfer-laws services start`) and set tracking_uri: "
+                           "http://127.0.0.1:5000, or use executor: local"),
+    (("registered corpus",), "use python, english, code-other, a folder or a file"),
+)
+
+
 def _fix_for(loc: str, msg: str) -> str:
     if msg == "Field required":
         return f"add {loc.split('.')[-1]!r} to the config (see configs/demo.yaml)"
     if "extra" in msg.lower() or "not permitted" in msg:
         return f"remove {loc.split('.')[-1]!r}; the fields are listed by `transfer-laws run --help-config`"
-    if "held-out D_F" in msg:
-        return "pick finetune_lr_search.tokens between two grid values, e.g. 2x the smallest D_F"
-    if "either finetune_lr_scale" in msg:
-        return "remove finetune_lr_scale (the search sets the scale)"
-    if "budgets given" in msg or "ascending order" in msg:
-        return "give one pre-training budget per size, sizes ascending, or a single number"
-    if "sum to" in msg:
-        return "make the mixture weights add up to 1"
-    if "at least" in msg:
-        return "add values to the grid"
-    if "duplicate" in msg or "same shape" in msg:
-        return "list each value once"
-    if "multiple of processes_per_run" in msg:
-        return "make batch_size a multiple of processes_per_run (each process trains on an equal slice)"
-    if "tracking server" in msg:
-        return ("start one (`transfer-laws services start`) and set tracking_uri: "
-                "http://127.0.0.1:5000, or use executor: local")
-    if "registered corpus" in msg:
-        return "use python, english, code-other, a folder or a file"
-    return "see the field descriptions in configs/demo.yaml"
+    return next((fix for needles, fix in _FIXES if any(n in msg for n in needles)),
+                "see the field descriptions in configs/demo.yaml")

@@ -70,6 +70,7 @@ class PlannedRun:
         d = cfg.dataset_tokens or 0
         to_best = math.ceil(est_epochs(self.kind, d) * d / (cfg.batch_size * cfg.n_ctx))
         return min(cfg.max_steps, max(floor, to_best + after_best))
+
     @property
     def est_tokens(self) -> int:
         """Training tokens the run is expected to process (`est_steps` batches)."""
@@ -93,6 +94,14 @@ class PlannedRun:
         evaluation = cfg.eval_tokens * (2 * sh.params_total + attention) + EVAL_FIXED_WORK
         steps = self.est_steps
         return steps * step + math.ceil(steps / max(1, cfg.eval_interval)) * evaluation
+
+
+KINDS = ("pretrain", "lr-search", "scratch", "finetune")
+
+
+def kind_counts(runs: list[PlannedRun]) -> str:
+    """'10 pretrain, 30 lr-search, …': the kinds a plan holds, for logs and dry-run."""
+    return ", ".join(f"{n} {k}" for k in KINDS if (n := sum(r.kind == k for r in runs)))
 
 
 def _fmt(x: float) -> str:
@@ -173,7 +182,8 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
                     shape, name, rc, parent=parent.run_key))
             for d in cfg.finetune_tokens:
                 if candidates:  # lr set when the search has ended (RunConfig.with_chosen_lr)
-                    rc, tag = finetune("finetune", d, min(candidates.values()), lr_search=candidates), " lr=searched"
+                    rc = finetune("finetune", d, min(candidates.values()), lr_search=candidates)
+                    tag = " lr=searched"
                 else:
                     rc, tag = finetune("finetune", d, lr * cfg.finetune_lr_scale), ""
                 finetunes.append(PlannedRun("finetune", f"finetune N={n_txt} D={_fmt(d)} src={name}{tag}",
