@@ -101,6 +101,18 @@ def _sweep_figures(df: pd.DataFrame, out: Path, curves: dict) -> None:
     draw_all(df, points, out)
     if curves:
         draw_pretrain_curves({k: [tuple(p) for p in v] for k, v in curves.items()}, out)
+        write_pretrain_curves(curves, out)
+
+
+def write_pretrain_curves(curves: dict, out: Path) -> Path:
+    """The pre-training curves as a table beside their figure, so how far from flat each run ended
+    can be read (and quoted) from the report folder alone."""
+    rows = [{"N": float(label.split()[0].split("=")[1]), "source": label.split("src=", 1)[1],
+             "step": int(step), "test_loss": float(loss)}
+            for label, pts in curves.items() for step, loss in pts]
+    path = out / "pretrain_curves.csv"
+    pd.DataFrame(rows, columns=["N", "source", "step", "test_loss"]).to_csv(path, index=False)
+    return path
 
 
 @task(name="publish-report", cache_policy=NO_CACHE)

@@ -102,3 +102,17 @@ def test_run_cost_counts_evaluations_and_fixed_costs_not_only_6ND():
     flops_ratio = small.est_flops / large.est_flops
     work_ratio = small.est_work / large.est_work
     assert work_ratio > 2 * flops_ratio, (work_ratio, flops_ratio)
+
+
+@settings(deadline=None)  # the first example imports the planner
+@given(st.integers(130, 10**8), st.integers(130, 10**8))
+def test_planned_epochs_fall_with_d_down_to_the_floor(d1, d2):
+    """Fig. 15's shape, as the planner assumes it: fewer epochs on more data, fine-tunes no more than
+    from scratch, and never fewer than EPOCHS_FLOOR (the cosine decay keeps large-D runs going)."""
+    from tasks.sweep_plan import EPOCHS_FLOOR, est_epochs
+
+    lo, hi = sorted((d1, d2))
+    for kind in ("scratch", "finetune"):
+        assert est_epochs(kind, lo) >= est_epochs(kind, hi) >= EPOCHS_FLOOR
+    assert est_epochs("finetune", lo) <= est_epochs("scratch", lo)
+    assert est_epochs("scratch", 10**8) == EPOCHS_FLOOR

@@ -11,6 +11,7 @@ import sysconfig
 import time
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from tasks import tracking
@@ -88,6 +89,8 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
     assert len(reports) == 1 and "report:" in out
     assert (tmp_path / "home" / "reports" / "micro" / "latest" / "fit.json").exists()
     assert (reports[0].parent / "runs.csv").read_text().count("\n") == planned - 2 + 1  # target runs + header
+    curves = pd.read_csv(reports[0].parent / "pretrain_curves.csv")  # beside pretrain_curves.png
+    assert curves.groupby(["N", "source"]).ngroups == 2 and (curves.test_loss > 0).all()
 
     third = cli("run", str(config), "--bootstrap", "20")
     out3, _ = third.communicate(timeout=300)

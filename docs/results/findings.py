@@ -1,5 +1,5 @@
 """Print the comparison of a sweep's report with the paper (Table 1 and the five findings) as
-markdown, from the report folder alone (runs.csv, points.csv, fit.json):
+markdown, from the report folder alone (runs.csv, points.csv, fit.json, pretrain_curves.csv):
 
     python docs/results/findings.py docs/results/paper-cpu > /tmp/findings.md
 
@@ -46,6 +46,32 @@ def slopes(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def loss_table(runs: pd.DataFrame) -> list[str]:
+    """Best held-out loss per D (rows) and init × N (columns): the numbers behind Figs. 1, 3 and 5."""
+    t = runs.pivot_table(index="D", columns=["init", "N"], values="loss")
+    inits = ["scratch"] + sorted(i for i in runs.init.unique() if i != "scratch")
+    cols = [(i, n) for i in inits for n in sorted(runs.N.unique()) if (i, n) in t.columns]
+    head = [f"{i} {n:.2g}" if j == 0 or cols[j - 1][0] != i else f"{n:.2g}" for j, (i, n) in enumerate(cols)]
+    out = ["| D | " + " | ".join(head) + " |", "|---" * (len(cols) + 1) + "|"]
+    for d, row in t.iterrows():
+        out.append(f"| {d:.4g} | " + " | ".join("" if pd.isna(row[c]) else f"{row[c]:.3f}" for c in cols) + " |")
+    return out
+
+
+def pretrain_table(curves: pd.DataFrame) -> list[str]:
+    """How far from flat each pre-training run ended: its best held-out loss, and how much the loss
+    fell over the second half of its steps (0 on a flat curve)."""
+    out = ["| N | source | steps | best held-out loss (source) | fall over the second half |",
+           "|---|---|---|---|---|"]
+    for (n, src), g in curves.sort_values(["N", "source", "step"]).groupby(["N", "source"]):
+        g = g[g.step > 0]
+        last = g.step.max()
+        mid = float(np.interp(np.log(last / 2), np.log(g.step), g.test_loss))
+        best = g.test_loss.min()
+        out.append(f"| {n:.3g} | {src} | {last} | {best:.4f} | {mid - best:.3f} |")
+    return out
+
+
 def findings(runs: pd.DataFrame, points: pd.DataFrame, fit: dict) -> list[str]:
     out = []
     s = slopes(runs)
@@ -83,6 +109,11 @@ def main(folder: str) -> None:
     fit = json.loads((root / "fit.json").read_text())
     runs = pd.read_csv(root / "runs.csv")
     points = pd.read_csv(root / "points.csv")
+    print("\n".join(loss_table(runs)))
+    print()
+    if (root / "pretrain_curves.csv").exists():
+        print("\n".join(pretrain_table(pd.read_csv(root / "pretrain_curves.csv"))))
+        print()
     print("\n".join(table_1(fit)))
     print()
     print("\n".join(f"- {line}" for line in findings(runs, points, fit)))
