@@ -27,7 +27,7 @@ def export_runs(experiment: str, run_keys: list[str] | None, home: str | None,
     paths = env.project_paths(home)
     c, exp_id, all_runs = runs_export.load_all(tracking_uri or paths.mlflow_uri, experiment, run_keys)
     table = runs_export.runs_table(all_runs)
-    curves = runs_export.pretrain_curves(c, all_runs) if not all_runs.empty else {}
+    curves = runs_export.pretrain_curves(c, all_runs) if not all_runs.empty else []
     search = runs_export.lr_search_table(all_runs)
     text = table.drop(columns=["mlflow_run_id"]).to_csv(index=False)
     if not search.empty:  # part of the report, so part of its identity
@@ -87,8 +87,8 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, see
     return {"report_dir": str(out), "fit": fit, "n_runs": table["n_runs"]}
 
 
-def _sweep_figures(df: pd.DataFrame, out: Path, curves: dict) -> None:
-    from tasks.sweep_figures import draw_all, draw_pretrain_curves
+def _sweep_figures(df: pd.DataFrame, out: Path, curves: list[dict]) -> None:
+    from tasks.sweep_figures import draw_all
 
     points_path = out / "points.csv"
     points = pd.read_csv(points_path) if points_path.exists() else None
@@ -98,21 +98,18 @@ def _sweep_figures(df: pd.DataFrame, out: Path, curves: dict) -> None:
         points = points.rename(columns={"D": "D_F", "fraction_D_F_over_D_E": "fraction",
                                         "multiplier_D_E_over_D_F": "multiplier"})
         points = points[points["init"] != "scratch"]
-    draw_all(df, points, out)
-    if curves:
-        draw_pretrain_curves({k: [tuple(p) for p in v] for k, v in curves.items()}, out)
-        write_pretrain_curves(curves, out)
+    draw_all(df, points, out, curves=_pretrain_curves(curves, out))
 
 
-def write_pretrain_curves(curves: dict, out: Path) -> Path:
-    """The pre-training curves as a table beside their figure, so how far from flat each run ended
-    can be read (and quoted) from the report folder alone."""
-    rows = [{"N": float(label.split()[0].split("=")[1]), "source": label.split("src=", 1)[1],
-             "step": int(step), "test_loss": float(loss)}
-            for label, pts in curves.items() for step, loss in pts]
-    path = out / "pretrain_curves.csv"
-    pd.DataFrame(rows, columns=["N", "source", "step", "test_loss"]).to_csv(path, index=False)
-    return path
+def _pretrain_curves(rows: list[dict], out: Path) -> dict[str, list[tuple[int, float]]]:
+    """Write the pre-training curves beside their figure (pretrain_curves.csv: how far from flat
+    each run ended, readable from the report folder alone); return them labelled for the figure."""
+    if not rows:
+        return {}
+    curves = pd.DataFrame(rows, columns=["N", "source", "step", "test_loss"])
+    curves.to_csv(out / "pretrain_curves.csv", index=False)
+    return {f"N={n:.1e} src={src}": list(zip(g.step, g.test_loss))
+            for (n, src), g in curves.groupby(["N", "source"], sort=True)}
 
 
 @task(name="publish-report", cache_policy=NO_CACHE)

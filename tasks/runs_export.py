@@ -61,13 +61,11 @@ def lr_search_table(all_runs: pd.DataFrame) -> pd.DataFrame:
     return s.sort_values(["source", "N", "lr"])[cols].reset_index(drop=True)
 
 
-def pretrain_curves(c, all_runs: pd.DataFrame) -> dict[str, list[tuple[int, float]]]:
-    """Held-out loss by step of each pre-training run, labelled for the figure."""
-    curves = {}
-    for r in all_runs[all_runs.kind == "pretrain"].itertuples():
-        hist = sorted((m.step, m.value) for m in c.get_metric_history(r.mlflow_run_id, "test_loss"))
-        curves[f"N={r.N:.1e} src={r.source}"] = hist
-    return curves
+def pretrain_curves(c, all_runs: pd.DataFrame) -> list[dict]:
+    """Held-out loss by step of each pre-training run: rows of N, source, step, test_loss."""
+    return [{"N": float(r.N), "source": r.source, "step": int(m.step), "test_loss": float(m.value)}
+            for r in all_runs[all_runs.kind == "pretrain"].itertuples()
+            for m in sorted(c.get_metric_history(r.mlflow_run_id, "test_loss"), key=lambda m: m.step)]
 
 
 def load_all(tracking_uri: str, experiment: str, run_keys: list[str] | None = None):
