@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tasks import env  # noqa: E402
+from tasks.common import env  # noqa: E402
 
 PATHS = env.project_paths(REPO / ".transfer-laws")
 env.apply(PATHS)
@@ -31,8 +31,8 @@ def load_line() -> str:
 
 def python_data():
     """The prepared `python` corpus (standard library), from the shared cache."""
-    from tasks.corpora import resolve_corpus
-    from tasks.data import prepare
+    from tasks.data.corpora import resolve_corpus
+    from tasks.data.prepare import prepare
 
     return prepare(resolve_corpus("python", PATHS.cache), PATHS.cache)
 

@@ -4,7 +4,7 @@ The run: configs/demo.yaml's n_ctx (128), batch (32), eval_interval (25), eval_t
 warm-up and Kaplan learning rate, at its middle size N = 13000 (shape_for), D = 1e5 tokens of the
 `python` corpus, 1 thread (a CPU sweep's slot), `--steps` (200) steps with early stopping off so the
 length is fixed (the demo's patience only changes how many of these 25-step blocks a run has, not
-the cost of one). It goes through the real path: `tasks.train.launch.launch(cfg, tracking=...)`
+the cost of one). It goes through the real path: `tasks.train.launch.launch(cfg, tracker=RunTracker(...))`
 into a fresh MLflow SQLite store, the training process forked from the zygote.
 
 Method.
@@ -89,24 +89,24 @@ def main() -> None:
     if a.quick:
         a.steps = 50
     from model.shapes import shape_for
-    from tasks import run_tracking, tracking
-    from tasks.slots import env_for
-    from tasks.sweep_config import SweepConfig
+    from tasks.sweep.config import SweepConfig
+    from tasks.sweep.slots import env_for
+    from tasks.tracking import mlflow_store, run_tracker
 
     demo = SweepConfig.load(DEMO)
     shape = shape_for(a.size, n_ctx=demo.n_ctx)
     lr = demo.lr_for(shape.params_non_embedding)
     per_step = demo.batch_size * demo.n_ctx
-    eval_interval = max(1, min(demo.eval_interval, -(-a.tokens // per_step)))  # as tasks.sweep_plan
+    eval_interval = max(1, min(demo.eval_interval, -(-a.tokens // per_step)))  # as tasks.sweep.plan
     print(f"evaluation and logging costs on {C.load_line()}")
     data = C.python_data()
     timer = CallTimer()
     for name in ("open", "drain", "finish"):
-        timer.wrap(run_tracking.RunTracker, name)
+        timer.wrap(run_tracker.RunTracker, name)
     with tempfile.TemporaryDirectory(prefix="eval-logging-") as tmp:
         uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         t0 = time.perf_counter()
-        exp_id = tracking.ensure_experiment(tracking.client(uri), "bench")  # once per sweep: not counted
+        exp_id = mlflow_store.ensure_experiment(mlflow_store.client(uri), "bench")  # once per sweep: not counted
         store_s = time.perf_counter() - t0
         print(f"MLflow store + experiment created in {store_s:.1f} s, zygote started in "
               f"{C.warm_zygote():.1f} s (neither counted)")
@@ -115,7 +115,8 @@ def main() -> None:
                            eval_tokens=demo.eval_tokens, dataset_tokens=a.tokens, kind="scratch",
                            target="python", lr=lr, min_lr=lr * demo.min_lr_ratio,
                            warmup_steps=min(demo.warmup_steps, a.steps - 1), seed=demo.seed)
-        result, wall = C.launch_timed(cfg, tracking=run_tracking.TrackingTarget(uri, "bench", experiment_id=exp_id),
+        target = run_tracker.TrackingTarget(uri, "bench", experiment_id=exp_id)
+        result, wall = C.launch_timed(cfg, tracker=run_tracker.RunTracker(target, cfg),
                                       env=env_for("cpu:0", a.threads))
         core = json.loads((Path(cfg.out_dir) / "run.json").read_text())["result"]["timings"]
     child = result.wall_seconds

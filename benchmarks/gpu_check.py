@@ -81,8 +81,8 @@ def synthetic_data(cache: Path, docs: int, doc_len: int):
     a fresh GPU box needs no corpus download or stdlib scan."""
     import numpy as np
 
-    from tasks.corpora import Corpus, Document
-    from tasks.data import prepare
+    from tasks.data.corpora import Corpus, Document
+    from tasks.data.prepare import prepare
 
     rng = np.random.default_rng(0)
     alphabet = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz_0123456789 ()[]{}:=.,+-*\n    ", dtype=np.uint8)
@@ -207,7 +207,7 @@ def main() -> int:
     import torch
 
     from model.shapes import shape_for
-    from tasks.slots import env_for
+    from tasks.sweep.slots import env_for
 
     if a.cpu_smoke:
         dev = torch.device("cpu")

@@ -2,12 +2,12 @@
 
 For N ~ 1e4, 1e5, 1e6 (shape_for(N), byte vocabulary, batch 32 x n_ctx 128, fp32, AdamW) it trains
 the same pair of runs, a fixed number of steps each, in the two layouts a sweep can use on 2 cores:
-  2 x 1  two slots of 1 thread: both runs at once (the sweep's default, tasks/slots.py: 'auto'
+  2 x 1  two slots of 1 thread: both runs at once (the sweep's default, tasks/sweep/slots.py: 'auto'
          threads = 1, slots = cores);
   1 x 2  one slot of 2 threads: the two runs one after the other.
-Every run goes through the real training entry: `tasks.train.launch.launch(cfg, tracking=None)`,
+Every run goes through the real training entry: `tasks.train.launch.launch(cfg)` (no tracker),
 i.e. a process forked from the zygote that runs `tasks.train.entry` -> `tasks.train.core.train`,
-with `threads` and the environment (`tasks.slots.env_for`) the sweep gives it; each run evaluates
+with `threads` and the environment (`tasks.sweep.slots.env_for`) the sweep gives it; each run evaluates
 once and writes its best model and a checkpoint at the end, as every sweep run does.
 
 Printed per N, for each layout, aggregate tokens/s of the pair:
@@ -41,7 +41,7 @@ BATCH, CTX = 32, 128
 
 def steps_for(n: float, seconds: float, threads: int) -> int:
     from model.shapes import shape_for
-    from tasks.estimate import seconds_per_step
+    from tasks.sweep.estimate import seconds_per_step
 
     per_step = seconds_per_step(shape_for(n, n_ctx=CTX), BATCH, threads)
     return max(10, int(seconds / per_step))
@@ -49,7 +49,7 @@ def steps_for(n: float, seconds: float, threads: int) -> int:
 
 def run_pair(data, n: float, steps: int, layout: str, root: Path) -> dict:
     """Train two identical runs in `layout` ('2x1' parallel, '1x2' serial); return their figures."""
-    from tasks.slots import env_for
+    from tasks.sweep.slots import env_for
 
     threads = 1 if layout == "2x1" else 2
     cfgs = [C.run_config(data, n, root / f"{layout}-{i}-{time.time_ns()}", steps=steps, threads=threads)
@@ -127,7 +127,7 @@ def main() -> None:
     worst = min(r for _, r in verdicts)
     sizes = ", ".join(f"{n:.0e}: {r:.2f}" for n, r in verdicts)
     if worst >= 0.95:
-        verdict = ("keep the sweep default 2 x 1 (tasks/slots.py 'auto': threads = 1, slots = cores): "
+        verdict = ("keep the sweep default 2 x 1 (tasks/sweep/slots.py 'auto': threads = 1, slots = cores): "
                    "two 1-thread runs in parallel give >= 95 % of the 2-thread throughput at every N")
     elif all(r < 0.95 for _, r in verdicts):
         verdict = "make 1 x 2 (threads = cores, slots = 1) the CPU sweep default: it is faster at every N"

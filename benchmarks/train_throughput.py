@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tasks import env  # noqa: E402
+from tasks.common import env  # noqa: E402
 
 env.apply(env.project_paths(REPO / ".transfer-laws"))
 import logging  # noqa: E402
@@ -38,8 +38,8 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from model.shapes import Shape, shape_for  # noqa: E402
-from tasks.corpora import resolve_corpus  # noqa: E402
-from tasks.data import prepare  # noqa: E402
+from tasks.data.corpora import resolve_corpus  # noqa: E402
+from tasks.data.prepare import prepare  # noqa: E402
 from tasks.train.config import RunConfig  # noqa: E402
 from tasks.train.core import batch_starts, train  # noqa: E402
 

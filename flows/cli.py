@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from tasks.errors import InputError, ReportedFailure
+from tasks.common.errors import InputError, ReportedFailure
 
 # Modules that each add one or more verbs; listed here so `--help` shows them in this order.
 VERB_MODULES = ["flows.cli_train", "flows.cli_sweep", "flows.cli_fit", "flows.cli_services"]

@@ -1,6 +1,6 @@
 """`transfer-laws fit` and `transfer-laws predict`: the scaling-law fitter on any runs CSV, and the
-transfer calculator on a fit.json.  Composition only: the work is in tasks.runs_table,
-tasks.fit_report and tasks.fitting.
+transfer calculator on a fit.json.  Composition only: the work is in tasks.report.runs_csv,
+tasks.report.fit and tasks.fitting.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import math
 import sys
 from pathlib import Path
 
-from tasks.errors import InputError
+from tasks.common.errors import InputError
 
 FIT_HELP = """Fit L(N, D) to the scratch runs, D_E/D_T for every fine-tuned run, and the transfer
 law D_T = k * D_F^alpha * N^beta per pre-training source, with bootstrap 95 % intervals.
@@ -68,11 +68,11 @@ def register(subparsers) -> None:
 def run_fit(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from tasks.fit_report import fit_runs
     from tasks.fitting.analysis import AnalysisOptions
     from tasks.fitting.bootstrap import BootstrapOptions
     from tasks.fitting.robust import FitError, FitOptions
-    from tasks.runs_table import exclude_top_loss, read_runs, validate_runs
+    from tasks.report.fit import fit_runs
+    from tasks.report.runs_csv import exclude_top_loss, read_runs, validate_runs
 
     for flag, value, low in (("--bootstrap", args.bootstrap, 0), ("--jobs", args.jobs, 1),
                              ("--exclude-top-loss", args.exclude_top_loss, 0)):

@@ -34,59 +34,60 @@ def register(sub) -> None:
 
 
 def _api_url(home) -> str:
-    from tasks import services
+    from tasks.services import servers
 
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
-    server = next((s for s in services.load_record(home) if s.name == "prefect-server"), None)
+    server = next((s for s in servers.load_record(home) if s.name == "prefect-server"), None)
     if server is None:
         raise SystemExit("no Prefect server: run `transfer-laws services start` or set PREFECT_API_URL")
     return server.url + "/api"
 
 
 def cmd_services(a) -> int:
-    from tasks import env, services
-    from tasks.slots import gpu_count
+    from tasks.common import env
+    from tasks.services import servers
+    from tasks.sweep.slots import gpu_count
 
     home = env.project_paths(a.home).home
     if a.action == "stop":
-        stopped = services.stop_recorded(home)
+        stopped = servers.stop_recorded(home)
         print("stopped: " + (", ".join(f"{s.name} (pid {s.pid})" for s in stopped) or "nothing was running"))
         return 0
     if a.action == "status":
-        for s in services.load_record(home):
-            state = "up" if services.alive(s.pid) else "gone"
+        for s in servers.load_record(home):
+            state = "up" if servers.alive(s.pid) else "gone"
             print(f"{s.name:22} pid {s.pid:<8} {state:5} {s.url or '-':28} log {s.log}")
         return 0
     started: list = []
     try:
         prefect_db = mlflow_db = None
         if a.postgres:
-            pg, data = services.start_postgres(data_dir=home / "services" / "postgres")
+            pg, data = servers.start_postgres(data_dir=home / "services" / "postgres")
             started.append(pg)
             prefect_db = pg.url.replace("postgresql://", "postgresql+asyncpg://") + "/prefect"
             mlflow_db = pg.url.replace("postgresql://", "postgresql+psycopg2://") + "/mlflow"
-            print(f"postgres       {services.redact(pg.url)} (data {data})")
-        prefect = services.start_prefect_server(home, a.prefect_port, prefect_db, host=a.host, wait=False)
-        mlflow = services.start_mlflow_server(home, a.mlflow_port, mlflow_db, host=a.host, wait=False)
+            print(f"postgres       {servers.redact(pg.url)} (data {data})")
+        prefect = servers.start_prefect_server(home, a.prefect_port, prefect_db, host=a.host, wait=False)
+        mlflow = servers.start_mlflow_server(home, a.mlflow_port, mlflow_db, host=a.host, wait=False)
         started += [prefect, mlflow]  # both start at once; then wait for each
-        services.wait_http(prefect, "/api/health")
-        services.wait_http(mlflow, "/health")
+        servers.wait_http(prefect, "/api/health")
+        servers.wait_http(mlflow, "/health")
         api = prefect.url + "/api"
-        services.ensure_pools(api)
+        servers.ensure_pools(api)
         n_gpu = gpu_count()
         n = (n_gpu or 1) if a.workers == "auto" else int(a.workers)
         for i in range(n):
             pin = {"CUDA_VISIBLE_DEVICES": str(i % n_gpu)} if n_gpu else {"CUDA_VISIBLE_DEVICES": ""}
-            started.append(services.start_worker(home, api, f"{'gpu' if n_gpu else 'cpu'}-{i}", env=pin))
-        started.append(services.start_worker(home, api, "control", pool=services.CONTROL_POOL, limit=None))
+            started.append(servers.start_worker(home, api, f"{'gpu' if n_gpu else 'cpu'}-{i}", env=pin))
+        started.append(servers.start_worker(home, api, "control", pool=servers.CONTROL_POOL, limit=None))
     except Exception:
         for s in reversed(started):
-            services.stop(s)
+            servers.stop(s)
         raise
-    services.record(home, started)
+    servers.record(home, started)
     for s in started:
-        print(f"{s.name:22} pid {s.pid:<8} {services.redact(s.url) or '-':28} log {s.log}")
+        print(f"{s.name:22} pid {s.pid:<8} {servers.redact(s.url) or '-':28} log {s.log}")
     print(f"\nexport PREFECT_API_URL={api}")
     print(f"Prefect UI: {prefect.url}    MLflow UI: {mlflow.url}")
     print("next: transfer-laws deploy; stop all: transfer-laws services stop")
@@ -94,8 +95,9 @@ def cmd_services(a) -> int:
 
 
 def cmd_deploy(a) -> int:
-    from tasks import env, services
+    from tasks.common import env
+    from tasks.services import servers
 
     home = env.project_paths(a.home).home
-    print(services.deploy(_api_url(home)))
+    print(servers.deploy(_api_url(home)))
     return 0

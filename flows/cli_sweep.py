@@ -45,8 +45,8 @@ def register(sub) -> None:
 
 
 def _load(a):
-    from tasks import env
-    from tasks.sweep_config import SweepConfig
+    from tasks.common import env
+    from tasks.sweep.config import SweepConfig
 
     cfg = SweepConfig.load(a.config)
     if a.home:
@@ -58,9 +58,9 @@ def _load(a):
 
 def _plan(cfg, paths):
     """Prepare data (cached) and plan, outside Prefect: used by dry-run and status."""
-    from tasks import slots
-    from tasks.sweep_plan import plan
-    from tasks.sweep_units import prepare_all
+    from tasks.sweep import slots
+    from tasks.sweep.plan import plan
+    from tasks.sweep.units import prepare_all
 
     target, sources = prepare_all(cfg, paths.cache)
     lay = slots.layout(cfg.slots, cfg.threads_per_run, cfg.device, cfg.processes_per_run)
@@ -68,7 +68,7 @@ def _plan(cfg, paths):
 
 
 def cmd_dry_run(a) -> int:
-    from tasks.estimate import estimate
+    from tasks.sweep.estimate import estimate
 
     cfg, paths = _load(a)
     runs, lay, target = _plan(cfg, paths)
@@ -84,7 +84,7 @@ def cmd_dry_run(a) -> int:
               f"{(f'{d:,}' if d else 'all'):>10} {r.source or '-':>12} {r.parent or '-':>12} "
               f"{r.est_flops:9.2e} {est.seconds[r.run_key]:7.0f}  {r.run_key}")
     total = sum(est.seconds.values())
-    from tasks.sweep_plan import kind_counts
+    from tasks.sweep.plan import kind_counts
 
     print(f"total: {len(runs)} runs ({kind_counts(runs)}), "
           f"{sum(r.est_flops for r in runs):.2e} FLOPs, {total / 60:.1f} slot-minutes, "
@@ -93,19 +93,19 @@ def cmd_dry_run(a) -> int:
 
 
 def cmd_status(a) -> int:
-    from tasks import tracking
+    from tasks.tracking import mlflow_store
 
     cfg, paths = _load(a)
     runs, _, _ = _plan(cfg, paths)
-    c = tracking.client(cfg.tracking_uri or paths.mlflow_uri)
+    c = mlflow_store.client(cfg.tracking_uri or paths.mlflow_uri)
     exp = c.get_experiment_by_name(cfg.name)
     counts: dict[str, int] = {}
     print(f"{'state':8} {'kind':9} {'label':40} {'best loss':>9}  run_key")
     for r in runs:
-        found = tracking.find_run(c, exp.experiment_id, r.run_key) if exp else None
+        found = mlflow_store.find_run(c, exp.experiment_id, r.run_key) if exp else None
         if found is None:
             state = "pending"
-        elif tracking.is_done(found):
+        elif mlflow_store.is_done(found):
             state = "done"
         elif found.info.status == "RUNNING":
             from tasks.train.launch import run_folder_busy
@@ -122,14 +122,14 @@ def cmd_status(a) -> int:
 
 def cmd_run(a) -> int:
     cfg, paths = _load(a)
-    from tasks import warmup
+    from tasks.services import warmup
 
     if cfg.executor == "local":
         warmup.start_zygote()  # the slow starts first, each in its own process
     prefect = warmup.start_prefect(paths)
     try:
-        from tasks.sweep_plan import check_against_data
-        from tasks.sweep_units import prepare_ahead
+        from tasks.sweep.plan import check_against_data
+        from tasks.sweep.units import prepare_ahead
 
         check_against_data(cfg, prepare_ahead(cfg, str(paths.cache))[0])
     except BaseException:  # bad data: stop with nothing left in the project folder
@@ -149,7 +149,7 @@ def cmd_run(a) -> int:
 
 
 def cmd_aggregate(a) -> int:
-    from tasks import env
+    from tasks.common import env
 
     paths = env.project_paths(a.home)
     env.apply(paths)
@@ -164,14 +164,14 @@ def cmd_aggregate(a) -> int:
 
 def _check_experiment(paths, experiment: str) -> None:
     """Refuse an unknown experiment before the flow starts (and before any store is created)."""
-    from tasks.errors import InputError
+    from tasks.common.errors import InputError
 
     if not paths.mlflow_db.exists():
         raise InputError("--experiment", experiment, f"cannot be found: {paths.home} holds no MLflow "
                          "store (mlflow.db)", "give --home the project folder of a sweep that ran")
-    from tasks import tracking
+    from tasks.tracking import mlflow_store
 
-    c = tracking.client(paths.mlflow_uri)
+    c = mlflow_store.client(paths.mlflow_uri)
     if c.get_experiment_by_name(experiment) is None:
         names = sorted(e.name for e in c.search_experiments())
         raise InputError("--experiment", experiment, f"is not an experiment of {paths.mlflow_db}",

@@ -69,16 +69,16 @@ def register(sub) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from tasks import env
+    from tasks.common import env
 
     paths = env.project_paths(a.home)
     spec = a.text or a.corpus
     env.apply(paths, hub=spec.startswith("hf:"), field="--home")
 
     from model.shapes import Shape, shape_for
-    from tasks.corpora import resolve_corpus
-    from tasks.data import prepare
-    from tasks.errors import InputError
+    from tasks.common.errors import InputError
+    from tasks.data.corpora import resolve_corpus
+    from tasks.data.prepare import prepare
     from tasks.train.config import RunConfig
     from tasks.train.launch import launch
 
@@ -114,10 +114,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     print(f"corpus {corpus.name!r}: {data.train_tokens:,} train / {data.test_tokens:,} held-out "
           f"tokens ({data.train_documents} / {data.test_documents} documents); run {cfg.run_key()} "
           f"-> {out}", flush=True)
-    from tasks.run_tracking import TrackingTarget
+    from tasks.tracking.run_tracker import RunTracker, TrackingTarget
 
-    target = None if a.no_mlflow else TrackingTarget(paths.mlflow_uri, a.experiment)
-    result = launch(cfg, tracking=target, show_progress=True)
+    tracker = None if a.no_mlflow else RunTracker(TrackingTarget(paths.mlflow_uri, a.experiment), cfg)
+    result = launch(cfg, tracker=tracker, show_progress=True)
     summary = {k: getattr(result, k) for k in (
         "run_key", "best_test_loss", "best_step", "best_epoch", "steps", "tokens_seen", "flops",
         "tokens_per_second", "wall_seconds", "stopped", "params_non_embedding", "best_checkpoint")}
@@ -146,7 +146,7 @@ def check_init_checkpoint(path: Path, want) -> None:
     any flipped or missing byte fails it. One without a manifest (saved elsewhere) gets the checks
     that need no hash: a parsable config.json and a safetensors header that fits the file."""
     from model.build import checkpoint_shape
-    from tasks.errors import InputError
+    from tasks.common.errors import InputError
     from tasks.train.checkpoints import MANIFEST, verify
 
     if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
@@ -171,7 +171,7 @@ def check_init_checkpoint(path: Path, want) -> None:
 
 def _check_safetensors(weights: Path) -> None:
     """The header parses and its tensors fit in the file (a truncated copy fails here)."""
-    from tasks.errors import InputError
+    from tasks.common.errors import InputError
 
     try:
         from safetensors import safe_open

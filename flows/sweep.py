@@ -1,10 +1,10 @@
 """The transfer sweep as a Prefect flow: prepare data -> pre-train(N, source) -> scratch(N, D) and
 fine-tune(N, D, source), each fine-tune waiting only on its own pre-train -> aggregate.
 
-Runs are submitted as slots free up, longest remaining chain first (`tasks.schedule`), so no thread
+Runs are submitted as slots free up, longest remaining chain first (`tasks.sweep.schedule`), so no thread
 waits for a slot and the last slot busy is not left with a long run that could have started early.
 
-Composition only: the work is in `tasks.sweep_units`; the DAG in `tasks.sweep_plan`.
+Composition only: the work is in `tasks.sweep.units`; the DAG in `tasks.sweep.plan`.
 """
 from __future__ import annotations
 
@@ -13,12 +13,19 @@ from prefect.futures import PrefectFuture, as_completed, wait
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks import env, slots
-from tasks.sweep_config import SweepConfig
-from tasks.sweep_plan import PlannedRun, kind_counts, plan
-from tasks.fanout import dispatch_run, online_workers
-from tasks.schedule import Dispatcher
-from tasks.sweep_units import SweepContext, find_done, open_sweep, prepare_corpora, train_run
+from tasks.common import env
+from tasks.sweep import slots
+from tasks.sweep.config import SweepConfig
+from tasks.sweep.fanout import dispatch_run, online_workers
+from tasks.sweep.plan import PlannedRun, kind_counts, plan
+from tasks.sweep.schedule import Dispatcher
+from tasks.sweep.units import (
+    SweepContext,
+    find_done,
+    open_sweep,
+    prepare_corpora,
+    train_run,
+)
 
 MAX_WAITING_THREADS = 16  # runs in flight: the slots plus done runs passing through
 
@@ -100,9 +107,9 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
                                     bootstrap=bootstrap, seed=config.seed, tracking_uri=tracking_uri)
         parent_status = "FAILED" if failed else "FINISHED"
     finally:
-        from tasks import tracking
+        from tasks.tracking import mlflow_store
 
-        tracking.client(tracking_uri).set_terminated(parent_id, parent_status)
+        mlflow_store.client(tracking_uri).set_terminated(parent_id, parent_status)
     if failed:
         lines = "\n".join(f"  - {r.label} (run_key {r.run_key}): {futures[r.run_key].state.message}"
                           for r in failed)

@@ -12,15 +12,15 @@ from contextlib import contextmanager
 
 from prefect import flow
 
-from tasks import env
-from tasks.sweep_units import SweepContext, train_or_skip
+from tasks.common import env
+from tasks.sweep.units import SweepContext, train_or_skip
 from tasks.train.config import RunConfig
 
 
 @contextmanager
 def _worker_device(config: RunConfig):
     """This worker's device: the GPUs it was given (kept as they are), else the CPU."""
-    from tasks.slots import gpu_count
+    from tasks.sweep.slots import gpu_count
 
     yield "cuda" if config.device != "cpu" and gpu_count() else "cpu:0"
 

@@ -1,4 +1,7 @@
-"""Units of work: corpora, data preparation, training, tracking, fitting, reports.
+"""Units of work, one package per stage; each package imports only those below it.
 
-Nothing here imports `flows/`; the fitting math (`tasks.fitting`) imports only numpy/scipy.
+common (errors, project paths, process helpers) < data (corpora, preparation) and fitting (numpy
+and scipy only) < train (one run, knowing nothing of MLflow or Prefect) < tracking (MLflow) and
+report (fit outputs, figures) < services (servers, warm-up) < sweep (config, plan, Prefect units).
+Nothing here imports `flows/`. docs/architecture.md draws it; tests/test_layout.py enforces it.
 """

@@ -13,6 +13,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 os.environ.setdefault("TRANSFER_LAWS_CACHE_DIR", str(REPO / ".transfer-laws" / "cache"))
 
-from tasks import env as _env  # noqa: E402
+from tasks.common import env as _env  # noqa: E402
 
 _env.apply(_env.project_paths(REPO / ".transfer-laws" / "test-home"))

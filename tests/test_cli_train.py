@@ -81,8 +81,8 @@ def test_help_explains_every_flag():
 
 
 def test_a_run_folder_busy_in_another_process_is_refused(tmp_path, small_text):
-    from tasks.corpora import resolve_corpus
-    from tasks.data import prepare
+    from tasks.data.corpora import resolve_corpus
+    from tasks.data.prepare import prepare
     from tasks.train.config import RunConfig
 
     data = prepare(resolve_corpus(str(small_text), tmp_path), tmp_path, test_fraction=0.1)

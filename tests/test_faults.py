@@ -48,7 +48,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks import tracking
+from tasks.tracking import mlflow_store
 from tasks.train import checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,7 +132,7 @@ class Sweep:
 
 
 def read_sweep(home: Path, output: str) -> Sweep:
-    c = tracking.client(f"sqlite:///{home / 'mlflow.db'}")
+    c = mlflow_store.client(f"sqlite:///{home / 'mlflow.db'}")
     exp = c.get_experiment_by_name(NAME)
     runs = c.search_runs([exp.experiment_id]) if exp else []
     children = [r for r in runs if r.data.tags.get("kind") != "sweep"]

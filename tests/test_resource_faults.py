@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from tasks import services, tracking
-from tasks.run_tracking import TrackingTarget
+from tasks.services import servers
+from tasks.tracking import mlflow_store
+from tasks.tracking.run_tracker import RunTracker, TrackingTarget
 from tasks.train.launch import launch
-from tests.test_train import tiny
-from tests.toys import toy_prepared
+from tests.toys import tiny, toy_prepared
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +20,14 @@ def toy_data(tmp_path_factory):
 
 
 def test_mlflow_server_outage_mid_run_loses_no_metric(toy_data, tmp_path):
-    home, port = tmp_path / "home", services.free_port()
-    server = services.start_mlflow_server(home, port)
+    home, port = tmp_path / "home", servers.free_port()
+    server = servers.start_mlflow_server(home, port)
     cfg = tiny(toy_data, tmp_path / "run", max_steps=400, eval_interval=50, log_interval=5)
     outcome: dict = {}
 
     def run():
         try:
-            outcome["result"] = launch(cfg, tracking=TrackingTarget(server.url, "outage"))
+            outcome["result"] = launch(cfg, tracker=RunTracker(TrackingTarget(server.url, "outage"), cfg))
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             outcome["error"] = exc
 
@@ -38,24 +38,24 @@ def test_mlflow_server_outage_mid_run_loses_no_metric(toy_data, tmp_path):
         deadline = time.monotonic() + 120
         while not (metrics.exists() and metrics.stat().st_size > 0) and time.monotonic() < deadline:
             time.sleep(0.2)
-        services.stop(server)  # the store disappears while the run trains
+        servers.stop(server)  # the store disappears while the run trains
         time.sleep(4)
         assert worker.is_alive()  # training went on without its store
-        server = services.start_mlflow_server(home, port)  # back, same address, same database
+        server = servers.start_mlflow_server(home, port)  # back, same address, same database
         worker.join(timeout=240)
     finally:
-        services.stop(server)
-        server = services.start_mlflow_server(home, port)
+        servers.stop(server)
+        server = servers.start_mlflow_server(home, port)
     try:
         assert "error" not in outcome, outcome.get("error")
         result = outcome["result"]
-        c = tracking.client(server.url)
+        c = mlflow_store.client(server.url)
         run = c.get_run(result.mlflow_run_id)
         assert run.info.status == "FINISHED"
         logged = sorted(m.step for m in c.get_metric_history(result.mlflow_run_id, "train_loss"))
         assert logged == list(range(5, result.steps + 1, 5))  # every point once, none lost
     finally:
-        services.stop(server)
+        servers.stop(server)
 
 
 # ---- a project folder that cannot be written, and a disk that fills up mid-run ----------------------
@@ -182,7 +182,7 @@ def test_disk_full_mid_run_fails_clearly_keeps_the_good_checkpoint_and_resumes(t
         result = json.loads((run_dir / "result.json").read_text())
         assert result["status"] == "FAILED" and result["error_type"] == "DiskFull"
         run_key = result["run_key"]
-        c = tracking.client(f"sqlite:///{home / 'mlflow.db'}")
+        c = mlflow_store.client(f"sqlite:///{home / 'mlflow.db'}")
         exp = c.get_experiment_by_name("train")
         runs = c.search_runs([exp.experiment_id])
         assert [r.info.status for r in runs] == ["FAILED"]

@@ -1,6 +1,6 @@
 """Security: checkpoints load through safetensors or torch.load(weights_only=True) only; no code in
-the project unpickles; servers bind loopback (tests/test_deployments.py); credentials redacted
-(tests/test_deployments.py)."""
+the project unpickles; servers bind loopback (tests/services/test_deployments.py); credentials redacted
+(tests/services/test_deployments.py)."""
 from __future__ import annotations
 
 import re
@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from tasks.train.core import train
-from tests.test_train import tiny
-from tests.toys import toy_prepared
+from tests.toys import tiny, toy_prepared
 
 REPO = Path(__file__).resolve().parents[1]
 

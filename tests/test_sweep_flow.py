@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from tasks import tracking
+from tasks.tracking import mlflow_store
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,7 +49,7 @@ def cli(*args, env=None) -> subprocess.Popen:
 
 
 def child_runs(uri: str) -> list:
-    c = tracking.client(uri)
+    c = mlflow_store.client(uri)
     exp = c.get_experiment_by_name("micro")
     if exp is None:
         return []

@@ -5,5 +5,5 @@ Entry points:
   Chinchilla), per-N curves, effective data, transfer law per source, bootstrap intervals.
 - `robust.fit_form(form, X, y, FitOptions) -> FitResult`: one robust Huber/L-BFGS-B fit.
 - `predict.predict_from_fit(fit_json_dict, n, d_f, source) -> Prediction`: the calculator.
-The report layer (tasks.fit_report.fit_runs) turns an Analysis into fit.json and figures.
+The report layer (tasks.report.fit.fit_runs) turns an Analysis into fit.json and figures.
 """

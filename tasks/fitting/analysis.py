@@ -24,7 +24,7 @@ LAW_KEYS = ("k", "alpha", "beta", "joint_k", "joint_alpha", "joint_beta", "ln_k"
 
 @dataclass
 class Runs:
-    """The runs as arrays, one entry per run (validated upstream by tasks.runs_table)."""
+    """The runs as arrays, one entry per run (validated upstream by tasks.report.runs_csv)."""
 
     n: np.ndarray  # non-embedding parameters
     d: np.ndarray  # target-data size of the run (D_F for a fine-tune)

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tasks.errors import InputError
+from tasks.common.errors import InputError
 
 # Bump when a change in the training code changes results: it is part of every run_key, so old
 # runs stop counting as done instead of being silently reused.
@@ -39,7 +39,7 @@ class RunConfig(BaseModel):
     vocab_size: int = Field(256, gt=0, description="256 for byte-level tokens")
 
     # data
-    data_dir: str = Field(..., description="prepared data folder (tasks.data.prepare)")
+    data_dir: str = Field(..., description="prepared data folder (tasks.data.prepare.prepare)")
     data_key: str = Field("", description="content hash of the prepared data (part of run_key)")
     dataset_tokens: int | None = Field(None, gt=0,
                                        description="D: first D training tokens; None = all")

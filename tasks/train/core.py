@@ -29,8 +29,8 @@ from typing import Protocol
 
 import numpy as np
 
-from tasks.data import load_prepared
-from tasks.errors import InputError
+from tasks.common.errors import InputError
+from tasks.data.prepare import load_prepared
 from tasks.train import checkpoints, distributed
 from tasks.train.config import RunConfig
 

@@ -129,7 +129,7 @@ def check_devices(cfg, use_cpu: bool) -> None:
         return
     import torch
 
-    from tasks.errors import InputError
+    from tasks.common.errors import InputError
 
     local, visible = int(os.environ.get("LOCAL_WORLD_SIZE", cfg.processes_per_run)), torch.cuda.device_count()
     if visible < local:
@@ -168,7 +168,7 @@ def from_main(acc, value):
 
 def _launcher_main(argv: list[str]) -> int:
     """`python -m accelerate.commands.launch argv`, dying with its parent, exiting as the root-cause rank."""
-    from tasks.train.launch import die_with_parent
+    from tasks.common.process import die_with_parent
 
     die_with_parent()
     from accelerate.commands.launch import launch_command, launch_command_parser

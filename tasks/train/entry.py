@@ -117,7 +117,7 @@ def run(config_path: Path, result_path: Path, progress: bool) -> int:
 
 def _record_failure(outcome: dict, exc: Exception, cfg, rank: int) -> int:
     """Fill `outcome` with the failure and return its exit code (2 input, 3 diverged, 1 other)."""
-    from tasks.errors import InputError
+    from tasks.common.errors import InputError
     from tasks.train.checkpoints import DiskFull, disk_full_reason
     from tasks.train.core import TrainingDiverged
 
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--result", type=Path, required=True)
     p.add_argument("--progress", action="store_true")
     a = p.parse_args(argv)
-    from tasks.train.launch import die_with_parent
+    from tasks.common.process import die_with_parent
 
     die_with_parent()
     return run(a.config, a.result, a.progress)

@@ -19,25 +19,30 @@ import subprocess
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from tasks.errors import ReportedFailure, ReportedInputError
+from tasks.common.errors import ReportedFailure, ReportedInputError
 from tasks.train import distributed
 from tasks.train.config import RunConfig
 from tasks.train.core import RunResult
 
-if TYPE_CHECKING:
-    from tasks.run_tracking import TrackingTarget
 
-def die_with_parent(sig: int = 9) -> None:
-    """Linux: this process gets `sig` (SIGKILL) when its parent dies, so a killed sweep or CLI never
-    leaves an orphan training on (and writing into) a run folder, nor a server running."""
-    try:
-        import ctypes
+class Tracker(Protocol):
+    """Whoever records a run for the launcher (tasks.tracking.run_tracker.RunTracker is the one this
+    project has): the caller builds it, so the training package never imports MLflow code. While the
+    training process runs, the tracker reads the run folder's metrics file (entry.METRICS_FILE)."""
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    run_id: str | None
+
+    def open(self) -> str: ...
+
+    def start_relay(self) -> None: ...
+
+    def stop_relay(self, drain: bool = True) -> None: ...
+
+    def finish(self, result: RunResult) -> None: ...
+
+    def fail(self, error: str) -> None: ...
 
 
 class RunFailed(ReportedFailure):
@@ -48,12 +53,13 @@ class RunFailed(ReportedFailure):
         self.kind, self.exit_code = kind, exit_code
 
 
-def launch(cfg: RunConfig, tracking: "TrackingTarget | None" = None, show_progress: bool = False,
+def launch(cfg: RunConfig, tracker: Tracker | None = None, show_progress: bool = False,
            timeout: float | None = None, env: dict[str, str] | None = None,
            log_to_file: bool = False, backend: str = "auto",
            device: "AbstractContextManager[dict[str, str]] | None" = None) -> RunResult:
-    """Train `cfg` in a child process, recorded in MLflow when `tracking` is given; raise
-    ReportedInputError / RunFailed when it fails (the MLflow run is then marked FAILED).
+    """Train `cfg` in a child process, recorded by `tracker` when one is given (built by the caller
+    for this `cfg`); raise ReportedInputError / RunFailed when it fails (the tracker's run is then
+    marked failed).
 
     `device`, when given, is entered only around the training process and yields the variables
     that place it (a sweep's slot): the MLflow bookkeeping before and after the run does not hold
@@ -61,12 +67,8 @@ def launch(cfg: RunConfig, tracking: "TrackingTarget | None" = None, show_progre
     if run_folder_busy(Path(cfg.out_dir)):  # before MLflow: never touch another process's live run
         raise RunFailed(f"run {cfg.run_key()} is already training in another process (lock "
                         f"{Path(cfg.out_dir) / 'run.lock'} held); wait for it or kill it", "RunBusy", 4)
-    tracker = None
     try:
-        if tracking is not None:
-            from tasks.run_tracking import RunTracker
-
-            tracker = RunTracker(tracking, cfg)
+        if tracker is not None:
             tracker.open()
             tracker.start_relay()
         with device if device is not None else nullcontext({}) as placed:

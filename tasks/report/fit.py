@@ -1,0 +1,308 @@
+"""Turn a fit into its outputs: fit.json (DESIGN.md keys, unrounded), points.csv, report.md, PNGs.
+
+`fit_runs(df, out_dir, options)` is what the CLI and the aggregate flow call: validated runs table
+in, fit.json dict out, files written into out_dir.  The report carries a fitting checklist (form,
+loss, delta, optimiser, grid, bootstrap, exclusions, conventions, units) and a rollout
+extrapolation check, so a reader can reproduce or criticise the fit.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from tasks.fitting.analysis import SCRATCH, Analysis, AnalysisOptions, analyse, subset
+from tasks.fitting.bootstrap import BootstrapOptions
+from tasks.fitting.effective_data import PerNCurves, effective_data
+from tasks.fitting.forms import CURVES, SURFACES, features
+from tasks.fitting.robust import FitResult
+from tasks.fitting.transfer import fit_transfer, select_points
+from tasks.report.runs_csv import to_runs
+
+
+def _ci(analysis: Analysis, prefix: str, keys) -> dict[str, list[float]]:
+    return {k: list(analysis.ci95[f"{prefix}.{k}"]) for k in keys if f"{prefix}.{k}" in analysis.ci95}
+
+
+def _fit_dict(fit: FitResult) -> dict:
+    return {"params": fit.params, "objective": fit.objective, "grad_norm": fit.grad_norm,
+            "status": fit.status, "message": fit.message, "n_starts": fit.n_starts,
+            "n_points": fit.n_points}
+
+
+def _cov(analysis: Analysis, src: str) -> list[list[float]] | None:
+    if analysis.samples is None:
+        return None
+    cols = [analysis.names.index(f"transfer.{src}.{k}") for k in ("ln_k", "alpha", "beta")]
+    s = analysis.samples[:, cols]
+    s = s[np.all(np.isfinite(s), axis=1)]
+    return np.cov(s.T).tolist() if len(s) > 3 else None
+
+
+def _global_law(analysis: Analysis, runs) -> dict:
+    """The law with D_E from the global surface only (the secondary method)."""
+    est, opt = analysis.estimate, analysis.options
+    if est.effective is None:
+        return {}
+    sc = runs.scratch
+    no_curves = PerNCurves(CURVES[opt.form], {}, {})
+    eff = effective_data(opt.form, est.surface.params, no_curves, runs.n[~sc], runs.d[~sc],
+                         runs.loss[~sc], (float(runs.d[sc].min()), float(runs.d[sc].max())),
+                         opt.low_data_fraction)
+    out = {}
+    for src in est.transfer:
+        t = fit_transfer(subset(eff, est.source == src), opt.transfer)
+        out[src] = {"k": t.k, "alpha": t.alpha, "beta": t.beta, "method": t.method,
+                    "joint": t.joint, "n_points": t.n_points, "r2_log": t.r2_log,
+                    "excluded": t.excluded}
+    return out
+
+
+def rollout_check(runs, options: AnalysisOptions, full: Analysis) -> dict:
+    """Fit on the smallest model sizes, predict the larger ones; report the errors.
+
+    The scratch surface fitted on the small sizes predicts the held-out sizes' scratch losses; its
+    transfer law predicts the D_T that the full fit measured for the held-out fine-tuned runs.
+    """
+    sizes = np.unique(runs.n[runs.scratch])
+    n_hold = max(1, len(sizes) // 3)
+    train_sizes = sizes[: len(sizes) - n_hold]
+    if len(train_sizes) < 2:
+        return {"status": "skipped", "reason": f"{len(sizes)} scratch sizes: need >= 3"}
+    cut = train_sizes.max()
+    train = runs.take(np.flatnonzero(runs.n <= cut))
+    opts = replace(options, bootstrap=BootstrapOptions(n_resamples=0), other_form=False,
+                   varpro=False)
+    try:
+        small = analyse(train, opts)
+    except Exception as exc:  # noqa: BLE001 - a failed rollout is reported, not fatal
+        return {"status": "failed", "reason": str(exc), "train_max_N": float(cut)}
+    held = runs.scratch & (runs.n > cut)
+    pred = SURFACES[options.form].log_loss(small.estimate.surface.theta,
+                                           features(runs.n[held], runs.d[held]))
+    rel = np.exp(pred) / runs.loss[held] - 1
+    held_sizes = sizes[sizes > cut]
+    out = {"status": "ok", "train_max_N": float(cut),
+           "held_out_sizes": {"count": int(len(held_sizes)), "min": float(held_sizes.min()),
+                              "max": float(held_sizes.max())},
+           "scratch_loss": {"n_points": int(held.sum()),
+                            "median_abs_rel_error": float(np.median(np.abs(rel))),
+                            "max_abs_rel_error": float(np.max(np.abs(rel)))}}
+    for src, law in small.estimate.transfer.items():
+        if law.status != "ok" or src not in full.estimate.transfer:
+            continue
+        eff = subset(full.estimate.effective, full.estimate.source == src)
+        used, _ = select_points(eff, options.transfer)
+        big = used & (eff.n > cut)
+        if not big.any():
+            continue
+        lp = np.log(law.k) + law.alpha * np.log(eff.d_f[big]) + law.beta * np.log(eff.n[big])
+        err = lp - np.log(eff.d_t[big])
+        out.setdefault("transfer", {})[src] = {
+            "n_points": int(big.sum()), "median_abs_ln_error": float(np.median(np.abs(err))),
+            "max_abs_ln_error": float(np.max(np.abs(err))),
+            "law_small": {"k": law.k, "alpha": law.alpha, "beta": law.beta}}
+    return out
+
+
+def checklist(analysis: Analysis, excluded: list[dict], runs, units: str) -> dict:
+    opt, fo = analysis.options, analysis.options.fit
+    form = SURFACES[opt.form]
+    return {
+        "form": opt.form, "form_params_internal": list(form.names),
+        "loss": "Huber on ln(L_hat) - ln(L), summed over runs, divided by delta",
+        "delta": fo.delta,
+        "optimiser": {"method": "scipy L-BFGS-B, analytic gradient", "ftol": fo.ftol,
+                      "gtol": fo.gtol, "maxiter": fo.maxiter,
+                      "gradient_check": f"max|projected grad| <= {fo.grad_tol} * max(1, objective)"},
+        "grid": {"points": int(len(form.grid())), "mode": fo.grid_mode, "n_screen": fo.n_screen,
+                 "per_N_curve_starts": opt.curve_starts},
+        "bootstrap": {"n_resamples": opt.bootstrap.n_resamples, "seed": opt.bootstrap.seed,
+                      "n_failed": analysis.n_failed,
+                      "resampling": ("runs, stratified by (init, N)" if analysis.estimate.transfer
+                                     else "runs, with replacement"),
+                      "refit": "every quantity refitted per resample from the full-data optimum",
+                      "interval": "percentile 2.5-97.5"},
+        "excluded_points": excluded,
+        "conventions": {"N": "non-embedding parameters (Kaplan convention)",
+                        "flops": "6 N D per run when given",
+                        "D(N)": "99 % rule: L(N, inf) = 0.99 L(N, D(N)) on the fitted surface",
+                        "low_data_fraction": opt.low_data_fraction,
+                        "effective_data": "D_E by inverting the same-N scratch curve (primary); "
+                                          "the global surface where a size has no curve and as "
+                                          "the secondary estimate (transfer_global)",
+                        "law": "fit the fits (App. C) headline; joint least squares on ln D_T"},
+        "data_units": {"D": units, "k": f"in the units of D ({units})",
+                       "chars_per_token": analysis.estimate.chars_per_token},
+    }
+
+
+def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOptions,
+             excluded_rows: pd.DataFrame | None = None, excluded_reason: str = "",
+             progress: Callable[[int], None] | None = None, figures: bool = True,
+             rollout: bool = True, units: str = "tokens") -> dict:
+    """Fit a validated runs table; write fit.json, points.csv, report.md and PNGs into out_dir."""
+    runs = to_runs(df)
+    analysis = analyse(runs, options, progress)
+    est = analysis.estimate
+    excluded = [] if excluded_rows is None else [
+        {"row_after_validation": int(i) + 1, "N": float(r.N), "D": float(r.D), "init": r.init,
+         "loss": float(r.loss), "reason": excluded_reason}
+        for i, r in zip(excluded_rows.index, excluded_rows.itertuples())]
+    if df.attrs.get("exact_duplicates_dropped"):
+        excluded.append({"rows": int(df.attrs["exact_duplicates_dropped"]),
+                         "reason": "exact duplicate of an earlier row (same run, same loss)"})
+    fit = {"scratch": {"form": options.form, **_fit_dict(est.surface),
+                       "ci95": _ci(analysis, "scratch", est.surface.params)}}
+    forms = {options.form: {"params": est.surface.params, "ci95": fit["scratch"]["ci95"]}}
+    for name, other in analysis.other_forms.items():
+        forms[name] = {**_fit_dict(other), "ci95": {},
+                       "note": f"point estimate only; use --form {name} for intervals"}
+    if analysis.varpro is not None:
+        forms["chinchilla"]["varpro"] = {"params": analysis.varpro.params,
+                                         "sse_relative": analysis.varpro.sse,
+                                         "n_grid": analysis.varpro.n_grid}
+        pol = analysis.varpro_polished
+        forms["chinchilla"]["varpro_polished"] = {
+            **_fit_dict(pol), "agrees_with_grid": bool(pol.objective >= est.surface.objective
+                                                       - 1e-9 * max(1, est.surface.objective))}
+    fit["scratch_forms"] = forms
+    fit["bootstrap"] = {"n_resamples": options.bootstrap.n_resamples,
+                        "seed": options.bootstrap.seed, "n_failed": analysis.n_failed}
+    fit["transfer"] = {}
+    for src, t in est.transfer.items():
+        entry = {"k": t.k, "alpha": t.alpha, "beta": t.beta, "method": t.method,
+                 "ci95": _ci(analysis, f"transfer.{src}", ("k", "alpha", "beta")),
+                 "n_points": t.n_points, "r2_log": t.r2_log, "status": t.status,
+                 "message": t.message, "excluded": t.excluded, "per_d_f": t.per_d_f,
+                 "joint": {**t.joint, "r2_log": t.r2_log_joint, "ci95": {
+                     k: list(analysis.ci95.get(f"transfer.{src}.joint_{k}", (math.nan,) * 2))
+                     for k in ("k", "alpha", "beta")}},
+                 "cov_lnk_alpha_beta": _cov(analysis, src), "k_units": units}
+        if est.chars_per_token is not None and t.status == "ok":
+            from tasks.fitting.transfer import k_in_other_units
+            entry["k_chars"] = k_in_other_units(t.k, t.alpha, est.chars_per_token)
+            entry["ci95"]["k_chars"] = list(analysis.ci95.get(f"transfer.{src}.k_chars", (math.nan,) * 2))
+        fit["transfer"][src] = entry
+    fit["transfer_global"] = _global_law(analysis, runs)
+    if est.curves is not None:  # the per-N scratch curves inverted for D_E (primary method)
+        fit["per_n_curves"] = {
+            "form": est.curves.form.name,
+            "fits": {repr(n): {"params": f.params, "status": f.status,
+                               "d_range": list(est.curves.d_range[n])}
+                     for n, f in est.curves.fits.items()},
+            "skipped": {repr(n): why for n, why in est.curves.skipped.items()}}
+    fit["points"] = "points.csv"
+    fit["rollout"] = rollout_check(runs, options, analysis) if rollout else {"status": "skipped"}
+    fit["checklist"] = checklist(analysis, excluded, runs, units)
+    points = points_table(analysis, df)
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        points.to_csv(out / "points.csv", index=False)
+        fit["points"] = "points.csv"  # relative to fit.json: the folder may be moved or renamed
+        figs = []
+        if figures:
+            from tasks.report.fit_figures import write_figures
+            figs = write_figures(analysis, runs, out)
+        if analysis.samples is not None:
+            pd.DataFrame(analysis.samples, columns=analysis.names).to_csv(
+                out / "bootstrap_samples.csv", index=False)
+            fit["bootstrap"]["samples"] = "bootstrap_samples.csv"
+        fit = _finite_or_null(json.loads(json.dumps(fit, default=_json_default)))
+        (out / "report.md").write_text(report_md(fit, figs))
+        (out / "fit.json").write_text(json.dumps(fit, indent=1, allow_nan=False))
+    return _finite_or_null(json.loads(json.dumps(fit, default=_json_default)))
+
+
+def _finite_or_null(o):
+    """NaN and inf become null, so fit.json is strict JSON that any tool reads."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite_or_null(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_finite_or_null(v) for v in o]
+    return o
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o))
+
+
+def points_table(analysis: Analysis, df: pd.DataFrame) -> pd.DataFrame:
+    """Every run, with the fitted loss; fine-tuned runs also with D_E, D_T, regime and flags."""
+    est, opt = analysis.estimate, analysis.options
+    out = df.copy()
+    theta = est.surface.theta
+    out["loss_fit_scratch_surface"] = np.exp(SURFACES[opt.form].log_loss(
+        theta, features(out["N"].to_numpy(float), out["D"].to_numpy(float))))
+    if est.effective is None:
+        return out
+    ft = np.flatnonzero(out["init"].to_numpy() != SCRATCH)
+    cols = est.effective.as_columns()
+    names = {"d_e": "D_E", "d_e_per_n": "D_E_per_N", "d_e_global": "D_E_global",
+             "method": "D_E_method", "d_t": "D_T", "fraction": "fraction_D_F_over_D_E",
+             "multiplier": "multiplier_D_E_over_D_F", "d_n": "D_N_99", "low_data": "low_data",
+             "extrapolated": "extrapolated", "unreachable": "unreachable", "ossified": "ossified"}
+    used, reason = select_points(est.effective, opt.transfer)
+    extra = {new: cols[old] for old, new in names.items()}
+    extra.update(regime=np.where(cols["low_data"], "low_data", "high_data"), used_in_law=used,
+                 excluded_because=reason)
+    for name, values in extra.items():
+        full = np.full(len(out), None, dtype=object)
+        full[ft] = values
+        out[name] = full
+    return out
+
+
+def _fmt(x) -> str:
+    return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.6g}"
+
+
+def report_md(fit: dict, figures: list[str]) -> str:
+    """A human-readable summary of fit.json."""
+    s = fit["scratch"]
+    lines = [f"# Scaling-law fit\n", f"## Scratch surface ({s['form']}), {s['n_points']} runs, "
+             f"status {s['status']}\n", "| param | estimate | 95 % interval |", "|---|---|---|"]
+    for k, v in s["params"].items():
+        ci = s["ci95"].get(k)
+        lines.append(f"| {k} | {_fmt(v)} | {_fmt(ci[0]) + ' – ' + _fmt(ci[1]) if ci else '—'} |")
+    for name, f in fit["scratch_forms"].items():
+        if name != s["form"]:
+            lines.append(f"\nOther form {name} (point estimate): " + ", ".join(
+                f"{k} = {_fmt(v)}" for k, v in f["params"].items()))
+        if "varpro" in f:
+            lines.append("\nVariable-projection cross-check (relative least squares): " + ", ".join(
+                f"{k} = {_fmt(v)}" for k, v in f["varpro"]["params"].items())
+                + f"; Huber fit polished from it agrees with the grid: "
+                f"{f['varpro_polished']['agrees_with_grid']}")
+    for src, t in fit["transfer"].items():
+        lines += [f"\n## Transfer law from `{src}` ({t['method']}, {t['n_points']} points, "
+                  f"R² log {_fmt(t['r2_log'])})\n", "| param | estimate | 95 % interval | joint LS |",
+                  "|---|---|---|---|"]
+        for k in ("k", "alpha", "beta"):
+            ci = t["ci95"].get(k, [math.nan] * 2)
+            lines.append(f"| {k} | {_fmt(t[k])} | {_fmt(ci[0])} – {_fmt(ci[1])} | "
+                         f"{_fmt(t['joint'].get(k))} |")
+        lines.append(f"\nk is in {t['k_units']}. Excluded points: {t['excluded'] or 'none'}.")
+        if "k_chars" in t:
+            lines.append(f"k in characters: {_fmt(t['k_chars'])}.")
+        g = fit["transfer_global"].get(src)
+        if g:
+            lines.append(f"With D_E from the global surface instead: k = {_fmt(g['k'])}, "
+                         f"alpha = {_fmt(g['alpha'])}, beta = {_fmt(g['beta'])}.")
+    lines += ["\n## Rollout extrapolation check\n", "```", json.dumps(fit["rollout"], indent=1),
+              "```", "\n## Fitting checklist\n", "```", json.dumps(fit["checklist"], indent=1,
+                                                                  default=str), "```"]
+    lines += ["\n## Figures\n"] + [f"![{f}]({f})" for f in figures]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,274 @@
+"""Local services for the UIs and for scale-out: a Prefect server, an MLflow tracking server, Prefect
+workers and (optionally) PostgreSQL, each a process started here on 127.0.0.1 and stopped by PID.
+
+Every service gets its own process group (so stopping it stops its children), a log file and a
+record in `HOME/services/services.json`, so `transfer-laws services stop` finds them again from
+another shell. Nothing binds beyond loopback unless the caller names another host.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+WORK_POOL = "transfer-laws"  # the pool of training workers (one per GPU, or per CPU slot)
+CONTROL_POOL = "transfer-laws-control"  # sweeps and aggregations: they only wait on runs
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Service:
+    name: str
+    pid: int
+    url: str
+    log: str
+    stop_signal: int = signal.SIGTERM
+
+
+class ServiceFailed(RuntimeError):
+    """A service did not come up; the message holds the tail of its log."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redact(url: str) -> str:
+    """A database URL without its password, for logs and records."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+def _spawn(name: str, cmd: list[str], log_dir: Path, env: dict[str, str] | None = None,
+           url: str = "", stop_signal: int = signal.SIGTERM) -> Service:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"{name}.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **(env or {})}, start_new_session=True)
+    return Service(name, proc.pid, url, str(log), int(stop_signal))
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child of ours is not alive
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def wait_http(service: Service, path: str, timeout: float = 90.0) -> Service:
+    """Block until GET url+path answers 200, or fail with the log's tail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(service.pid):
+            break
+        try:
+            with urllib.request.urlopen(service.url + path, timeout=2) as r:
+                if r.status == 200:
+                    return service
+        except OSError:
+            pass
+        time.sleep(0.5)
+    tail = Path(service.log).read_text(errors="replace")[-3000:] if Path(service.log).exists() else ""
+    stop(service)
+    raise ServiceFailed(f"{service.name} did not answer on {service.url}{path} within {timeout:.0f} s; "
+                        f"log {service.log}:\n{tail}")
+
+
+def stop(service: Service, timeout: float = 15.0) -> None:
+    """Stop the service's whole process group; SIGKILL what is left after `timeout` seconds."""
+    for sig, wait in ((service.stop_signal, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(service.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not alive(service.pid):
+                return
+            time.sleep(0.2)
+
+
+def prefect_env(api_url: str, prefect_home: Path | None = None) -> dict[str, str]:
+    env = {"PREFECT_API_URL": api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_WORKER_QUERY_SECONDS": "0.5", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}
+    if prefect_home:
+        env["PREFECT_HOME"] = str(prefect_home)
+    return env
+
+
+def start_prefect_server(home: Path, port: int | None = None, database_url: str | None = None,
+                         host: str = "127.0.0.1", wait: bool = True) -> Service:
+    """`prefect server start`, its SQLite in HOME/prefect (or `database_url`: postgresql+asyncpg://…).
+    A new SQLite database starts as a copy of an empty migrated one (tasks.services.prefect_template): no migrations."""
+    from tasks.common import env
+    from tasks.services.prefect_template import save_prefect_template, seed_prefect_db
+
+    port = port or free_port()
+    prefect_home = home / "prefect"
+    env_vars = {"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "PREFECT_API_URL": ""}
+    fresh, cache = False, env.project_paths(home).cache
+    if database_url:
+        env_vars["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
+    else:
+        fresh = not (prefect_home / "prefect.db").exists() and not seed_prefect_db(prefect_home, cache)
+    cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
+    svc = _spawn("prefect-server", cmd, home / "services", env_vars, url=f"http://{host}:{port}")
+    if not wait:
+        return svc
+    wait_http(svc, "/api/health")
+    if fresh:
+        save_prefect_template(prefect_home, cache)
+    return svc
+
+
+def start_mlflow_server(home: Path, port: int | None = None, backend_uri: str | None = None,
+                        host: str = "127.0.0.1", wait: bool = True) -> Service:
+    """`mlflow server --workers 1`: runs in HOME/mlflow.db (or `backend_uri`), artifacts served from
+    HOME/mlartifacts, so workers upload through HTTP and need no shared folder for them."""
+    port = port or free_port()
+    backend = backend_uri or f"sqlite:///{(home / 'mlflow.db').resolve()}"
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
+           "--artifacts-destination", str((home / "mlartifacts").resolve()), "--host", host,
+           "--port", str(port), "--workers", "1"]
+    env = {"MLFLOW_ENABLE_TELEMETRY": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    svc = _spawn("mlflow-server", cmd, home / "services", env, url=f"http://{host}:{port}")
+    return wait_http(svc, "/health") if wait else svc
+
+
+def ensure_pools(api_url: str) -> None:
+    """The process work pools of training runs and of sweeps (created once; no error if they exist)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+        for pool in (WORK_POOL, CONTROL_POOL):
+            try:
+                client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+            except ObjectAlreadyExists:
+                pass
+
+
+def start_worker(home: Path, api_url: str, name: str, pool: str = WORK_POOL, limit: int | None = 1,
+                 env: dict[str, str] | None = None) -> Service:
+    """A process worker on `pool`; `env` pins it (e.g. CUDA_VISIBLE_DEVICES=1 for GPU 1)."""
+    cmd = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--name", name,
+           "--type", "process"] + (["--limit", str(limit)] if limit else [])
+    full_env = {**prefect_env(api_url), "PYTHONPATH": str(REPO), "TRANSFER_LAWS_REPO": str(REPO),
+                "TRANSFER_LAWS_WORKER": name, **(env or {})}
+    return _spawn(f"worker-{name}", cmd, home / "services", full_env, url="")
+
+
+def deploy(api_url: str, names: list[str] | None = None) -> str:
+    """`prefect deploy` of deployments/prefect.yaml (all deployments, or `names`)."""
+    ensure_pools(api_url)
+    which = [a for n in names for a in ("--name", n)] if names else ["--all"]
+    proc = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", *which,
+                           "--prefect-file", str(REPO / "deployments" / "prefect.yaml")],
+                          cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, **prefect_env(api_url), "TRANSFER_LAWS_REPO": str(REPO)})
+    if proc.returncode != 0:
+        raise ServiceFailed(f"prefect deploy failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+# ---- PostgreSQL (Debian's postgresql; as a user with several machines would run it) -------------
+
+def _as_db_owner(cmd: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: there, run it as the `postgres` system user."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
+    if not found:
+        raise ServiceFailed(f"PostgreSQL's {name} is not installed: `apt-get install postgresql` "
+                            "(or `make services-deps`)")
+    return str(found)
+
+
+def start_postgres(port: int | None = None, data_dir: Path | None = None,
+                   databases: tuple[str, ...] = ("prefect", "mlflow")) -> tuple[Service, Path]:
+    """A PostgreSQL server on 127.0.0.1 in a fresh data folder (trust auth on loopback only), with
+    `databases` created (and pg_trgm, which Prefect needs). Returns the service and its data folder."""
+    port = port or free_port()
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="transfer-laws-pg-"))  # /tmp: readable by postgres
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(data_dir, "postgres", "postgres")
+    pgdata = data_dir / "data"
+    init = subprocess.run(_as_db_owner([_pg_bin("initdb"), "-D", str(pgdata), "-U", "postgres",
+                                        "--auth=trust", "-E", "UTF8"]), capture_output=True, text=True)
+    if init.returncode != 0:
+        raise ServiceFailed(f"initdb failed: {init.stderr[-2000:]}")
+    cmd = _as_db_owner([_pg_bin("postgres"), "-D", str(pgdata), "-p", str(port), "-k", str(data_dir),
+                        "-c", "listen_addresses=127.0.0.1"])
+    svc = _spawn("postgres", cmd, data_dir, url=f"postgresql://postgres@127.0.0.1:{port}",
+                 stop_signal=signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
+    deadline = time.monotonic() + 30
+    while True:
+        ok = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", "select 1"],
+                            capture_output=True).returncode == 0
+        if ok:
+            break
+        if time.monotonic() > deadline or not alive(svc.pid):
+            stop(svc)
+            raise ServiceFailed(f"PostgreSQL did not start; log {svc.log}:\n"
+                                f"{Path(svc.log).read_text(errors='replace')[-2000:]}")
+        time.sleep(0.3)
+    for db in databases:
+        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c",
+                        f"CREATE DATABASE {db}"], capture_output=True, check=True)
+    subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "prefect", "-c",
+                    "CREATE EXTENSION IF NOT EXISTS pg_trgm"], capture_output=True, check=True)
+    return svc, data_dir
+
+
+# ---- the record of what runs, for `transfer-laws services stop` from another shell --------------
+
+def record(home: Path, services: list[Service]) -> Path:
+    path = home / "services" / "services.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    known = [s for s in load_record(home) if alive(s.pid)]
+    path.write_text(json.dumps([asdict(s) for s in known + services], indent=2))
+    return path
+
+
+def load_record(home: Path) -> list[Service]:
+    path = home / "services" / "services.json"
+    if not path.exists():
+        return []
+    return [Service(**s) for s in json.loads(path.read_text())]
+
+
+def stop_recorded(home: Path) -> list[Service]:
+    """Stop every recorded service still alive (workers first, then servers); clear the record."""
+    services = load_record(home)
+    order = sorted(services, key=lambda s: (not s.name.startswith("worker"), s.name == "postgres"))
+    stopped = [s for s in order if alive(s.pid)]
+    for s in stopped:
+        stop(s)
+    (home / "services" / "services.json").unlink(missing_ok=True)
+    return stopped

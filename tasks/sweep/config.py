@@ -1,0 +1,342 @@
+"""SweepConfig: one pydantic model for a transfer sweep, from a YAML file or Prefect parameters.
+
+Every field carries a description (the Prefect UI renders them as a form). `SweepConfig.load(path)`
+and `SweepConfig.checked(dict)` turn any validation error into an `InputError` naming the field, so
+a bad config stops before any data is prepared or any run trained.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from tasks.common.errors import MISSING, InputError
+
+MIN_SIZES = 2  # the transfer law needs a slope in ln N (beta)
+MIN_FINETUNE_SIZES = 2  # and a slope in ln D_F (alpha)
+REGISTERED = ("python", "python-with-tests", "english", "code-other")
+
+
+def _check_corpus(spec: str, field: str) -> str:
+    if spec in REGISTERED or spec.startswith("hf:"):
+        return spec
+    if any(ch in spec for ch in "*?["):
+        return spec
+    if not Path(spec).expanduser().exists():
+        raise ValueError(f"{field}: {spec!r} is neither a registered corpus ({', '.join(REGISTERED)}) "
+                         "nor an existing path")
+    return spec
+
+
+class Source(BaseModel):
+    """A pre-training distribution: one corpus, or a weighted mixture of corpora."""
+
+    model_config = ConfigDict(extra="forbid")
+    corpus: str | None = Field(None, description="a registered corpus name or a path")
+    mixture: dict[str, float] | None = Field(
+        None, description="corpus -> weight (share of pre-training tokens); weights sum to 1")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "Source":
+        if (self.corpus is None) == (self.mixture is None):
+            raise ValueError("give exactly one of corpus or mixture")
+        if self.corpus is not None:
+            _check_corpus(self.corpus, "corpus")
+        else:
+            if len(self.mixture) < 2:
+                raise ValueError("a mixture needs at least two corpora")
+            for name, w in self.mixture.items():
+                _check_corpus(name, "mixture")
+                if not (isinstance(w, (int, float)) and w > 0 and math.isfinite(w)):
+                    raise ValueError(f"mixture weight of {name!r} must be a positive number, got {w!r}")
+            total = sum(self.mixture.values())
+            if abs(total - 1.0) > 1e-6:
+                raise ValueError(f"mixture weights sum to {total:g}, not 1")
+        return self
+
+    def corpora(self) -> list[str]:
+        return [self.corpus] if self.corpus else list(self.mixture)
+
+
+def _positive_distinct(values: list[float], noun: str, at_least: int, who: str) -> list[float]:
+    """A grid of positive, finite, distinct numbers, at least `at_least` of them, sorted."""
+    for x in values:
+        if not (x > 0 and math.isfinite(x)):
+            raise ValueError(f"every {noun} must be a positive number, got {x!r}")
+    dup = sorted({x for x in values if values.count(x) > 1})
+    if dup:
+        raise ValueError(f"duplicate {noun}s {dup}")
+    if len(values) < at_least:
+        raise ValueError(f"{len(values)} {noun}s given; {who} needs at least {at_least}")
+    return sorted(values)
+
+
+class LrSearch(BaseModel):
+    """Fine-tuning lr chosen once per (size, source) on a held-out D_F: each candidate scale
+    fine-tunes the pre-trained model on `tokens` target tokens (a D_F kept out of the fit), and the
+    scale with the lowest best held-out loss sets the lr of every fine-tune of that model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scales: list[float] = Field(..., description="candidate fine-tune lr scales (peak lr = scale x "
+                                "lr(N)); at least 2")
+    tokens: int = Field(..., gt=0, description="the held-out D_F the candidates fine-tune on; not "
+                        "one of finetune_tokens, so the choice does not see the fitted points")
+
+    @field_validator("scales")
+    @classmethod
+    def _scales(cls, v: list[float]) -> list[float]:
+        return _positive_distinct(v, "scale", 2, "a search")
+
+
+class SweepConfig(BaseModel):
+    """A transfer sweep: sizes x data-set sizes, from scratch and fine-tuned from each source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("transfer-sweep", min_length=1, description="MLflow experiment name")
+    target: str = Field("python", description="target corpus (fine-tuning and from-scratch data)")
+    sources: dict[str, Source] = Field(
+        ..., min_length=1, description="pre-training sources by name: {corpus: …} or {mixture: {…}}")
+    sizes: list[float] = Field(..., description="target non-embedding parameter counts N; each maps "
+                               "to a shape on the family's aspect-ratio line (model/shapes.py)")
+    finetune_tokens: list[int] = Field(..., description="the D_F grid: target tokens per fine-tune")
+    scratch_tokens: list[int] | None = Field(
+        None, description="D grid of from-scratch runs; default: the D_F grid. Add larger D so the "
+        "from-scratch surface is known where fine-tuned runs land (D_E)")
+    pretrain_tokens: int | list[int] = Field(
+        ..., description="pre-training budget in tokens: one for every size, or a list with one per "
+        "size (sizes then in ascending order); the run may stop earlier on its own held-out loss")
+    n_ctx: int = Field(128, gt=1, description="context length in tokens")
+    batch_size: int = Field(32, gt=0, description="sequences per optimiser step, all runs")
+    lr: float | Literal["kaplan"] = Field(
+        "kaplan", description="peak learning rate, or 'kaplan': lr(N) = 0.003239 - 0.0001395 ln N "
+        "(Kaplan et al. 2020, eq. D.1)")
+    finetune_lr_scale: float = Field(1.0, gt=0, description="fine-tune peak lr = scale x lr(N)")
+    finetune_lr_search: LrSearch | None = Field(
+        None, description="choose the fine-tune lr scale per (size, source) on a held-out D_F instead "
+        "of finetune_lr_scale: {scales: [...], tokens: D}")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine decays to ratio x peak lr")
+    warmup_steps: int = Field(50, ge=0, description="linear warm-up steps, all runs")
+    max_steps: int = Field(3000, gt=0, description="step cap of scratch and fine-tune runs; early "
+                           "stopping should end them first")
+    eval_interval: int = Field(25, gt=0, description="steps between held-out evaluations")
+    eval_tokens: int = Field(16384, gt=0, description="held-out tokens per evaluation")
+    patience: int = Field(4, ge=0, description="evaluations without improvement before stopping")
+    seed: int = Field(0, ge=0, description="seed of every run")
+    test_fraction: float = Field(0.03, gt=0, lt=1, description="held-out share of each corpus, by file")
+    slots: int | Literal["auto"] = Field(
+        "auto", description="runs at once: 'auto' = one per GPU, else CPU cores / threads_per_run")
+    threads_per_run: int | Literal["auto"] = Field("auto", description="torch CPU threads per run; "
+                                                   "'auto' = 1 (measured faster than one 2-thread run)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when present")
+    processes_per_run: int = Field(1, ge=1, description="processes (GPUs) that train one run together "
+                                   "(data parallel through `accelerate launch`); batch_size must be a "
+                                   "multiple of it. A slot is then a group of this many GPUs")
+    home: str | None = Field(None, description="project run folder (default $TRANSFER_LAWS_HOME or "
+                             "./.transfer-laws); with executor 'deployments', a path every worker "
+                             "can reach (run folders and checkpoints live there)")
+    executor: Literal["local", "deployments"] = Field(
+        "local", description="'local': runs train in subprocesses of the sweep's own process, one per "
+        "slot; 'deployments': every run is a flow run of the train-one-run deployment, picked up by "
+        "Prefect workers (deployments/README.md)")
+    deployment: str = Field("train-one-run/train-one-run", description="with executor 'deployments': "
+                            "the deployment (flow-name/deployment-name) that trains one run")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default: the project's "
+                                     "SQLite file. With executor 'deployments' use a tracking server "
+                                     "(http://host:port) that every worker can reach")
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, v: list[float]) -> list[float]:
+        return _positive_distinct(v, "size", MIN_SIZES, "the transfer fit")
+
+    @field_validator("finetune_tokens", "scratch_tokens")
+    @classmethod
+    def _tokens(cls, v: list[int] | None, info) -> list[int] | None:
+        if v is None:
+            return v
+        for d in v:
+            if d <= 0:
+                raise ValueError(f"every data-set size must be a positive number of tokens, got {d!r}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"duplicate data-set sizes {sorted({d for d in v if v.count(d) > 1})}")
+        if info.field_name == "finetune_tokens" and len(v) < MIN_FINETUNE_SIZES:
+            raise ValueError(f"{len(v)} D_F values given; the transfer fit needs at least "
+                             f"{MIN_FINETUNE_SIZES}")
+        return sorted(v)
+
+    @field_validator("pretrain_tokens")
+    @classmethod
+    def _pretrain(cls, v: int | list[int], info) -> int | list[int]:
+        for t in (v if isinstance(v, list) else [v]):
+            if t <= 0:
+                raise ValueError(f"every pre-training budget must be a positive number of tokens, got {t!r}")
+        if isinstance(v, list):
+            sizes = info.data.get("sizes")
+            if sizes is not None and len(v) != len(sizes):
+                raise ValueError(f"{len(v)} budgets given for {len(sizes)} sizes; give one per size or "
+                                 "a single number")
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _budgets_follow_sizes(cls, values):
+        """A list of budgets pairs with sizes as written, so the sizes must already be ascending."""
+        if isinstance(values, dict) and isinstance(values.get("pretrain_tokens"), list):
+            sizes = values.get("sizes")
+            if isinstance(sizes, list) and all(isinstance(n, (int, float)) for n in sizes) \
+                    and sizes != sorted(sizes):
+                raise ValueError("sizes: with one pre-training budget per size, list the sizes in "
+                                 f"ascending order (got {sizes})")
+        return values
+
+    @model_validator(mode="after")
+    def _search_is_held_out(self) -> "SweepConfig":
+        search = self.finetune_lr_search
+        if search is None:
+            return self
+        if search.tokens in self.finetune_tokens:
+            raise ValueError(f"finetune_lr_search: tokens={search.tokens} is one of finetune_tokens; "
+                             "choose a held-out D_F that is not in the grid")
+        if "finetune_lr_scale" in self.model_fields_set:
+            raise ValueError("finetune_lr_scale: set either finetune_lr_scale or finetune_lr_search, "
+                             "not both")
+        return self
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, v: str) -> str:
+        return _check_corpus(v, "target")
+
+    @model_validator(mode="after")
+    def _distinct_shapes(self) -> "SweepConfig":
+        from model.shapes import shape_for
+
+        shapes = [shape_for(n, n_ctx=self.n_ctx) for n in self.sizes]
+        seen: dict = {}
+        for n, s in zip(self.sizes, shapes):
+            if s in seen:
+                raise ValueError(f"sizes: sizes {seen[s]:g} and {n:g} map to the same shape ({s.describe()}); "
+                                 "space sizes further apart")
+            seen[s] = n
+        return self
+
+    @model_validator(mode="after")
+    def _batch_splits(self) -> "SweepConfig":
+        if self.batch_size % self.processes_per_run:
+            raise ValueError(f"batch_size: {self.batch_size} is not a multiple of processes_per_run="
+                             f"{self.processes_per_run}")
+        return self
+
+    @model_validator(mode="after")
+    def _deployments_need_a_server(self) -> "SweepConfig":
+        if self.executor == "deployments" and not (self.tracking_uri or "").startswith(("http://", "https://")):
+            raise ValueError(f"tracking_uri: executor 'deployments' needs an MLflow tracking server "
+                             f"that every worker can reach, got {self.tracking_uri!r}")
+        return self
+
+    # ---- derived values -------------------------------------------------------------------------
+    def scratch_grid(self) -> list[int]:
+        return sorted(set(self.scratch_tokens or []) | set(self.finetune_tokens))
+
+    def pretrain_budget(self, n: float) -> int:
+        """Pre-training tokens of the size `n` (one of `sizes`)."""
+        if isinstance(self.pretrain_tokens, int):
+            return self.pretrain_tokens
+        return self.pretrain_tokens[self.sizes.index(n)]
+
+    def lr_for(self, n: float) -> float:
+        if self.lr == "kaplan":
+            return max(1e-5, 0.003239 - 0.0001395 * math.log(n))
+        return float(self.lr)
+
+    def uses_hub(self) -> bool:
+        """True when a corpus comes from a hub: only then may the process go online."""
+        specs = [self.target, *[c for src in self.sources.values() for c in src.corpora()]]
+        return any(s.startswith("hf:") for s in specs)
+
+    def config_hash(self) -> str:
+        payload = self.model_dump(exclude={"home", "slots", "threads_per_run", "device", "executor",
+                                           "deployment", "tracking_uri"})
+        if payload.get("finetune_lr_search") is None:  # keeps the hash of configs written before it
+            payload.pop("finetune_lr_search", None)
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+    # ---- loading with errors that name the field --------------------------------------------------
+    @classmethod
+    def checked(cls, values: dict) -> "SweepConfig":
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            value = MISSING if err["type"] == "missing" else err.get("input")
+            if msg.startswith(f"{loc.split('.')[-1]}: ") and loc:  # "target: 'x' is …" -> "'x' is …"
+                msg = msg.split(": ", 1)[1]
+            if not loc:  # a cross-field check: its message starts with "<field>: "
+                loc, _, msg = msg.partition(": ") if ": " in msg else ("config", "", msg)
+                value = values.get(loc)
+            raise InputError(loc, value, msg, _fix_for(loc, msg)) from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SweepConfig":
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise InputError("CONFIG", str(p), "does not exist", "give the path of a sweep YAML file, "
+                             "e.g. configs/demo.yaml")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InputError("CONFIG", str(p), "is not UTF-8 text", "save the config as UTF-8 YAML") from None
+        try:
+            values = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise InputError("CONFIG", str(p), f"is not valid YAML ({where}{what})",
+                             "fix the YAML syntax") from None
+        if not isinstance(values, dict):
+            raise InputError("CONFIG", str(p), "is not a mapping of fields", "see configs/demo.yaml")
+        return cls.checked(values)
+
+
+# (words in the message, the fix): the first match wins
+_FIXES = (
+    (("held-out D_F",), "pick finetune_lr_search.tokens between two grid values, e.g. 2x the smallest D_F"),
+    (("either finetune_lr_scale",), "remove finetune_lr_scale (the search sets the scale)"),
+    (("budgets given", "ascending order"),
+     "give one pre-training budget per size, sizes ascending, or a single number"),
+    (("sum to",), "make the mixture weights add up to 1"),
+    (("at least",), "add values to the grid"),
+    (("duplicate", "same shape"), "list each value once"),
+    (("multiple of processes_per_run",),
+     "make batch_size a multiple of processes_per_run (each process trains on an equal slice)"),
+    (("tracking server",), "start one (`transfer-laws services start`) and set tracking_uri: "
+                           "http://127.0.0.1:5000, or use executor: local"),
+    (("registered corpus",), "use python, english, code-other, a folder or a file"),
+)
+
+
+def _fix_for(loc: str, msg: str) -> str:
+    if msg == "Field required":
+        return f"add {loc.split('.')[-1]!r} to the config (see configs/demo.yaml)"
+    if "extra" in msg.lower() or "not permitted" in msg:
+        return f"remove {loc.split('.')[-1]!r}; the fields are listed by `transfer-laws run --help-config`"
+    return next((fix for needles, fix in _FIXES if any(n in msg for n in needles)),
+                "see the field descriptions in configs/demo.yaml")

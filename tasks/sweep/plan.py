@@ -1,0 +1,199 @@
+"""The sweep's DAG as data: every run with its kind, shape, data, parent and `RunConfig`.
+
+Pure planning (no training, no Prefect, no MLflow), so `dry-run`, `status`, the sweep flow and the
+tests all see the same runs with the same run_keys.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.shapes import Shape, shape_for
+from tasks.common.errors import InputError
+from tasks.data.prepare import PreparedData
+from tasks.sweep.config import SweepConfig
+from tasks.train.config import RunConfig
+
+# Fixed costs in FLOP-equivalents, fitted to the demo's runs on a 2-core CPU (~17 GFLOP/s of
+# training throughput): ~0.02 s per step and ~0.07 s per evaluation with its saves. Only ratios matter.
+STEP_FIXED_WORK = 4e8
+EVAL_FIXED_WORK = 1.2e9
+
+
+# Epochs to the early-stopping point fall with D (the paper's Fig. 15). Fitted by eye to the demo's
+# from-scratch runs (2 CPU threads, 2026-11-29; best epoch 106-155 at D = 3e3, 44-157 at 1e4, 22-80
+# at 3e4): ~150 (D / 3e3)^-1/2; its fine-tunes stopped after about half as many epochs. The fall
+# stops near 30 epochs: the lr decays (cosine) over max_steps, so at large D the held-out loss keeps
+# improving until the decay ends. The paper-cpu run (docs/results/paper-cpu/runs.csv) stopped after
+# 17-55 epochs at D = 5e4-3e5, most near the cap; without the floor the rule planned 27 % fewer
+# steps than its scratch and fine-tune runs took (weighted by step cost), with it 2 % more.
+EPOCHS_AT_3K, EPOCHS_SLOPE, FINETUNE_EPOCH_RATIO, EPOCHS_FLOOR = 150.0, -0.5, 0.5, 30.0
+
+
+def est_epochs(kind: str, d: int) -> float:
+    """Expected epochs to the best held-out loss of a run on `d` tokens (a planning guess)."""
+    epochs = EPOCHS_AT_3K * (max(d, 1) / 3e3) ** EPOCHS_SLOPE
+    return max(EPOCHS_FLOOR, epochs if kind == "scratch" else FINETUNE_EPOCH_RATIO * epochs)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    kind: str  # pretrain | scratch | finetune | lr-search
+    label: str  # what a person reads in the Prefect UI
+    shape: Shape
+    source: str  # source name for pretrain/finetune/lr-search, "" for scratch
+    config: RunConfig
+    parent: str = ""  # run_key of the pre-training run a fine-tune starts from
+    after: tuple[str, ...] = ()  # further runs it waits for: the lr search that sets its lr
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Every run that must end before this one starts."""
+        return ((self.parent,) if self.parent else ()) + self.after
+
+    @property
+    def run_key(self) -> str:
+        return self.config.run_key()
+
+    @property
+    def n(self) -> int:
+        return self.shape.params_non_embedding
+
+    @property
+    def est_steps(self) -> int:
+        """Steps the run is expected to take: the cap for pre-training; for early-stopped runs the
+        epochs to the best point (`est_epochs`) plus the patience's worth of evaluations after it,
+        and at least the warm-up (from scratch), within the cap."""
+        cfg = self.config
+        if self.kind == "pretrain":
+            return cfg.max_steps
+        after_best = cfg.patience * cfg.eval_interval
+        floor = after_best + (cfg.warmup_steps if self.kind == "scratch" else 1)
+        d = cfg.dataset_tokens or 0
+        to_best = math.ceil(est_epochs(self.kind, d) * d / (cfg.batch_size * cfg.n_ctx))
+        return min(cfg.max_steps, max(floor, to_best + after_best))
+
+    @property
+    def est_tokens(self) -> int:
+        """Training tokens the run is expected to process (`est_steps` batches)."""
+        return self.est_steps * self.config.batch_size * self.config.n_ctx
+
+    @property
+    def est_flops(self) -> float:
+        """Training FLOPs by the usual 6 N D (N without embeddings), as the paper counts compute."""
+        return 6.0 * self.n * self.est_tokens
+
+    @property
+    def est_work(self) -> float:
+        """Relative cost for ordering runs (FLOP-equivalents, not a FLOP count): training and
+        held-out evaluation compute with embeddings and attention included, plus a fixed cost per
+        step and per evaluation (Python, kernel launches, the saves after an evaluation). Tiny
+        models and small-D runs that evaluate every few steps are dominated by those fixed costs:
+        measured on the demo (2 CPU threads), 6 N D put its slowest small-D run last."""
+        cfg, sh = self.config, self.shape
+        attention = 2 * sh.n_layer * sh.n_ctx * sh.d_model  # per token, forward (QK^T and AV)
+        step = cfg.batch_size * cfg.n_ctx * (6 * sh.params_total + 3 * attention) + STEP_FIXED_WORK
+        evaluation = cfg.eval_tokens * (2 * sh.params_total + attention) + EVAL_FIXED_WORK
+        steps = self.est_steps
+        return steps * step + math.ceil(steps / max(1, cfg.eval_interval)) * evaluation
+
+
+KINDS = ("pretrain", "lr-search", "scratch", "finetune")
+
+
+def kind_counts(runs: list[PlannedRun]) -> str:
+    """'10 pretrain, 30 lr-search, …': the kinds a plan holds, for logs and dry-run."""
+    return ", ".join(f"{n} {k}" for k in KINDS if (n := sum(r.kind == k for r in runs)))
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.1e}".replace("e+0", "e").replace("e+", "e")
+
+
+def check_against_data(cfg: SweepConfig, target: PreparedData) -> None:
+    """Data-dependent checks, done before any training: the target holds more than a context of
+    training tokens and a context of held-out tokens, and every D fits in its training split."""
+    target.check_context(cfg.n_ctx, field="target")
+    for field, grid in (("finetune_tokens", cfg.finetune_tokens), ("scratch_tokens", cfg.scratch_grid())):
+        too_big = [d for d in grid if d > target.train_tokens]
+        if too_big:
+            raise InputError(field, too_big, f"exceeds the {target.train_tokens:,} training tokens of "
+                             f"target {cfg.target!r}", f"keep every value <= {target.train_tokens:,}")
+        too_small = [d for d in grid if d <= cfg.n_ctx]
+        if too_small:
+            raise InputError(field, too_small, f"is not above the context n_ctx={cfg.n_ctx}",
+                             "use data-set sizes larger than one context")
+
+
+def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData], runs_dir: Path,
+         threads: int = 1) -> list[PlannedRun]:
+    """Every run of the sweep, in the order they should start."""
+    check_against_data(cfg, target)
+    per_step = cfg.batch_size * cfg.n_ctx
+    device = cfg.device
+    common = dict(n_ctx=cfg.n_ctx, batch_size=cfg.batch_size, warmup_steps=cfg.warmup_steps,
+                  eval_interval=cfg.eval_interval, eval_tokens=cfg.eval_tokens, patience=cfg.patience,
+                  seed=cfg.seed, device=device, threads=threads, vocab_size=target.vocab_size,
+                  processes_per_run=cfg.processes_per_run)
+
+    def per_d(d: int) -> dict:
+        """Evaluate at least once per epoch: a small data set overfits within a few epochs, and an
+        early-stopping point missed between two evaluations biases the loss the fit sees."""
+        return {"eval_interval": max(1, min(cfg.eval_interval, math.ceil(d / per_step)))}
+
+    pretrains: dict[tuple[int, str], PlannedRun] = {}
+    scratch: list[PlannedRun] = []
+    finetunes: list[PlannedRun] = []
+    searches: list[PlannedRun] = []
+    for n_target in cfg.sizes:
+        shape = shape_for(n_target, n_ctx=cfg.n_ctx)
+        dims = dict(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head)
+        lr = cfg.lr_for(shape.params_non_embedding)
+        n_txt = _fmt(shape.params_non_embedding)
+        for name, data in sources.items():
+            steps = max(cfg.warmup_steps + 1, math.ceil(cfg.pretrain_budget(n_target) / per_step))
+            rc = RunConfig(kind="pretrain", source=name, target=name, **dims, **common, lr=lr,
+                           min_lr=lr * cfg.min_lr_ratio, max_steps=steps, data_dir=data.root,
+                           data_key=data.key, dataset_tokens=None, out_dir="-")
+            rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
+            pretrains[(shape.params_non_embedding, name)] = PlannedRun(
+                "pretrain", f"pretrain N={n_txt} src={name}", shape, name, rc)
+        for d in cfg.scratch_grid():
+            rc = RunConfig(kind="scratch", target=cfg.target, **dims, **{**common, **per_d(d)}, lr=lr,
+                           min_lr=lr * cfg.min_lr_ratio, max_steps=cfg.max_steps, data_dir=target.root,
+                           data_key=target.key, dataset_tokens=d, out_dir="-")
+            rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
+            scratch.append(PlannedRun("scratch", f"scratch N={n_txt} D={_fmt(d)}", shape, "", rc))
+        for name in sources:
+            parent = pretrains[(shape.params_non_embedding, name)]
+
+            def finetune(kind: str, d: int, ft_lr: float, **extra) -> RunConfig:
+                rc = RunConfig(kind=kind, source=name, target=cfg.target, **dims, **{**common, **per_d(d)},
+                               lr=ft_lr, min_lr=ft_lr * cfg.min_lr_ratio, max_steps=cfg.max_steps,
+                               data_dir=target.root, data_key=target.key, dataset_tokens=d,
+                               init_from=str(Path(parent.config.out_dir) / "best"),
+                               init_key=parent.run_key, out_dir="-", **extra)
+                return rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
+
+            search, candidates = cfg.finetune_lr_search, {}
+            for scale in (search.scales if search else []):
+                rc = finetune("lr-search", search.tokens, lr * scale)
+                candidates[rc.run_key()] = rc.lr
+                searches.append(PlannedRun(
+                    "lr-search", f"lr-search N={n_txt} D={_fmt(search.tokens)} src={name} lr=x{scale:g}",
+                    shape, name, rc, parent=parent.run_key))
+            for d in cfg.finetune_tokens:
+                if candidates:  # lr set when the search has ended (RunConfig.with_chosen_lr)
+                    rc = finetune("finetune", d, min(candidates.values()), lr_search=candidates)
+                    tag = " lr=searched"
+                else:
+                    rc, tag = finetune("finetune", d, lr * cfg.finetune_lr_scale), ""
+                finetunes.append(PlannedRun("finetune", f"finetune N={n_txt} D={_fmt(d)} src={name}{tag}",
+                                            shape, name, rc, parent=parent.run_key,
+                                            after=tuple(candidates)))
+    # Pre-trains first (they gate the fine-tunes); then the rest from the smallest D up, so the
+    # low-data comparison (scratch vs fine-tuned at the same N, D) fills in early and the long
+    # large-D scratch runs come last.
+    rest = sorted(scratch + finetunes, key=lambda r: (r.config.dataset_tokens, r.kind != "scratch", r.n))
+    return list(pretrains.values()) + searches + rest

@@ -1,0 +1,188 @@
+"""The sweep's units of work as Prefect tasks: prepare the corpora, open the sweep's MLflow parent
+run, train one run. Each is small; the flow in `flows/sweep.py` only composes them.
+
+Run identity (DESIGN.md): a run is done when its MLflow run (found by the `run_key` tag) is
+FINISHED with `best_test_loss` (and, for a pre-train, its checkpoint exists). MLflow is the record:
+a done run is returned from MLflow without training and without a new MLflow run; an interrupted
+one resumes from its checkpoint inside the same MLflow run. (A Prefect result cache is not used: it
+could claim a run is done after the MLflow store that records it was lost.)
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, ConfigDict
+
+from tasks.data.corpora import mix_corpora, resolve_corpus
+from tasks.data.prepare import PreparedData, prepare
+from tasks.services.servers import redact
+from tasks.sweep import slots
+from tasks.sweep.config import SweepConfig
+from tasks.sweep.plan import PlannedRun
+from tasks.tracking import mlflow_store
+from tasks.tracking.run_tracker import RunTracker, TrackingTarget
+from tasks.train.config import RunConfig
+from tasks.train.launch import RunFailed, launch
+
+
+class SweepContext(BaseModel):
+    """What every run of one sweep shares: plain values, safe to pass to threads, to log, and to
+    send to a worker as a flow-run parameter."""
+
+    model_config = ConfigDict(frozen=True)
+
+    experiment: str
+    experiment_id: str
+    tracking_uri: str
+    parent_run_id: str
+    home: str = ""
+    slot_pool: str = ""  # local executor only
+    threads: int = 1
+    mlflow_ui: str = "http://127.0.0.1:5000"
+
+
+def resolve_source(name: str, spec, cache: Path, field: str):
+    if spec.corpus is not None:
+        return resolve_corpus(spec.corpus, cache, field=field)
+    parts = {c: resolve_corpus(c, cache, field=f"{field}.mixture") for c in spec.mixture}
+    return mix_corpora(name, parts, spec.mixture)
+
+
+def prepare_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict[str, PreparedData]]:
+    """Tokenise and split the target and every source once (content-hash cached on disk)."""
+    cache_dir = Path(cache)
+    target = prepare(resolve_corpus(cfg.target, cache_dir, field="target"), cache_dir, cfg.test_fraction)
+    sources = {name: prepare(resolve_source(name, spec, cache_dir, f"sources.{name}"), cache_dir,
+                             cfg.test_fraction)
+               for name, spec in cfg.sources.items()}
+    return target, sources
+
+
+_PREPARED_AHEAD: dict[str, tuple] = {}  # filled by tasks.services.warmup, taken once by the flow's task
+
+
+def _ahead_key(cfg: SweepConfig, cache: str | Path) -> str:
+    return cfg.model_dump_json(include={"target", "sources", "test_fraction"}) + str(Path(cache))
+
+
+def prepare_ahead(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict[str, PreparedData]]:
+    """Prepare now (the CLI checks the data before anything starts); the flow's task reuses it."""
+    _PREPARED_AHEAD[_ahead_key(cfg, cache)] = prepared = prepare_all(cfg, cache)
+    return prepared
+
+
+@task(name="prepare-data", cache_policy=NO_CACHE)
+def prepare_corpora(cfg: SweepConfig, cache: str) -> tuple[PreparedData, dict[str, PreparedData]]:
+    """The Prefect task around `prepare_all` (or its result, when the CLI prepared ahead)."""
+    return _PREPARED_AHEAD.pop(_ahead_key(cfg, cache), None) or prepare_all(cfg, cache)
+
+
+@task(name="open-sweep", cache_policy=NO_CACHE)
+def open_sweep(cfg: SweepConfig, tracking_uri: str, artifact_root: str | None, flow_run_id: str,
+               flow_run_url: str) -> tuple[str, str]:
+    """The experiment and the sweep's parent run, found again on rerun by its config hash."""
+    c = mlflow_store.client(tracking_uri)
+    exp_id = mlflow_store.ensure_experiment(c, cfg.name, Path(artifact_root) if artifact_root else None)
+    key = f"sweep-{cfg.config_hash()}"
+    run_id = mlflow_store.start_or_resume(
+        c, exp_id, key, run_name=key,
+        tags={"kind": "sweep", "sweep_hash": cfg.config_hash(), "target": cfg.target,
+              "prefect.flow_run_id": flow_run_id, "prefect.flow_run_url": flow_run_url})
+    shown = cfg.model_copy(update={"tracking_uri": redact(cfg.tracking_uri) if cfg.tracking_uri else None})
+    mlflow_store.log_params_once(c, run_id, {"config": shown.model_dump_json()[:6000]})
+    return exp_id, run_id
+
+
+def summary(config: RunConfig, label: str, mlflow_run_id: str, values: dict, trained: bool) -> dict:
+    return {"run_key": config.run_key(), "label": label, "kind": config.kind,
+            "mlflow_run_id": mlflow_run_id, "trained": trained,
+            **{k: values.get(k) for k in mlflow_store.FINAL_METRICS}}
+
+
+def is_done(config: RunConfig, found) -> bool:
+    if not mlflow_store.is_done(found):
+        return False
+    return config.kind != "pretrain" or (Path(config.out_dir) / "best" / "model.safetensors").exists()
+
+
+def done_record(config: RunConfig, label: str, ctx: SweepContext) -> dict | None:
+    """The summary of a run MLflow records done (logged as skipped), else None."""
+    found = mlflow_store.find_run(mlflow_store.client(ctx.tracking_uri), ctx.experiment_id, config.run_key())
+    if not is_done(config, found):
+        return None
+    get_run_logger().info("%s: done already (MLflow run %s), skipped", label, found.info.run_id)
+    return summary(config, label, found.info.run_id, found.data.metrics, trained=False)
+
+
+@task(name="find-done-runs", cache_policy=NO_CACHE)
+def find_done(runs: list[PlannedRun], ctx: SweepContext) -> set[str]:
+    """run_keys MLflow already records done: they need no slot (each still gets its task run)."""
+    finished = mlflow_store.finished_runs(mlflow_store.client(ctx.tracking_uri), ctx.experiment_id)
+    return {r.run_key for r in runs if is_done(r.config, finished.get(r.run_key))}
+
+
+def searched_losses(config: RunConfig, ctx: SweepContext) -> dict[str, float]:
+    """Best held-out loss of each finished lr-search candidate of `config` (from MLflow)."""
+    c = mlflow_store.client(ctx.tracking_uri)
+    found = {key: mlflow_store.find_run(c, ctx.experiment_id, key) for key in config.lr_search}
+    return {key: run.data.metrics["best_test_loss"] for key, run in found.items()
+            if mlflow_store.is_done(run)}
+
+
+def retry_infrastructure_only(task, task_run, state) -> bool:
+    """Retry runs killed from outside (signal, timeout, out of memory, a busy run folder), never
+    deterministic failures (bad input, a diverged loss, a bug): those would fail the same way."""
+    try:
+        state.result()
+    except RunFailed as exc:
+        return exc.exit_code < 0 or exc.kind in ("timeout", "RunBusy") or "out of memory" in str(exc).lower()
+    except Exception:
+        return False
+    return False
+
+
+@task(name="train-run", task_run_name="{run.label}", cache_policy=NO_CACHE, retries=2,
+      retry_delay_seconds=10, retry_condition_fn=retry_infrastructure_only)
+def train_run(run: PlannedRun, ctx: SweepContext) -> dict:
+    """Train one planned run in a slot of this process unless MLflow already records it done."""
+    return train_or_skip(run.config, run.label, run.parent, ctx, slots.take(ctx.slot_pool))
+
+
+def train_or_skip(config: RunConfig, label: str, parent: str, ctx: SweepContext, slot) -> dict:
+    """The body of a run, wherever it executes (a local slot or a worker's flow run): return the
+    MLflow record when the run is done already (without waiting for a slot), else train it on the
+    device that the context manager `slot` yields, and return its summary."""
+    from prefect.artifacts import create_link_artifact
+    from prefect.runtime import flow_run, task_run
+
+    if (record := done_record(config, label, ctx)) is not None:
+        return record
+    log, run_key = get_run_logger(), config.run_key()
+    if config.lr_search:
+        config = config.with_chosen_lr(searched_losses(config, ctx))
+        log.info("%s: lr %.3g chosen by its lr search", label, config.lr)
+    target = TrackingTarget(ctx.tracking_uri, ctx.experiment, ctx.parent_run_id, tags={
+        "run_name": label, "prefect.flow_run_id": str(flow_run.id),
+        "prefect.task_run_id": str(task_run.id or ""), "parent_run_key": parent,
+        "worker": os.environ.get("TRANSFER_LAWS_WORKER", "local")}, experiment_id=ctx.experiment_id)
+
+    @contextmanager
+    def on_a_device():  # held only while the training process runs (see launch)
+        with slot as device:
+            log.info("%s: training on %s (run_key %s, log %s/train.log)", label, device, run_key,
+                     config.out_dir)
+            yield slots.env_for(device, ctx.threads)
+
+    config = config.model_copy(update={"threads": ctx.threads})
+    result = launch(config, tracker=RunTracker(target, config), device=on_a_device(), log_to_file=True)
+    url = f"{ctx.mlflow_ui}/#/experiments/{ctx.experiment_id}/runs/{result.mlflow_run_id}"
+    create_link_artifact(link=url, link_text=f"MLflow: {label}",
+                         key=f"mlflow-{run_key}", description="the run's metrics and checkpoint")
+    log.info("%s: best held-out loss %.4f at step %d (%s)", label, result.best_test_loss,
+             result.best_step, result.stopped)
+    return summary(config, label, result.mlflow_run_id, vars(result), trained=True)
+

@@ -1,0 +1,191 @@
+"""Scale-out on real services: a Prefect server, process workers and an MLflow server on 127.0.0.1
+(and PostgreSQL behind both), the deployments of deployments/prefect.yaml, a micro-sweep triggered
+with `prefect deployment run`. Every process the test starts is stopped by PID, pass or fail."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tasks.services import servers
+from tasks.tracking import mlflow_store
+from tests.test_sweep_flow import micro_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def stack():
+    """Services started by the test, stopped (workers first) even when an assertion fails."""
+    started: list[servers.Service] = []
+    yield started
+    for svc in sorted(started, key=lambda s: (not s.name.startswith("worker"), s.name == "postgres")):
+        servers.stop(svc)
+    for svc in started:
+        assert not servers.alive(svc.pid), f"{svc.name} (pid {svc.pid}) survived its stop"
+
+
+def start_stack(stack: list, home: Path, prefect_db: str | None = None, mlflow_db: str | None = None,
+                worker_env: dict | None = None) -> tuple[str, str]:
+    prefect = servers.start_prefect_server(home, database_url=prefect_db, wait=False)
+    stack.append(prefect)
+    mlflow = servers.start_mlflow_server(home, backend_uri=mlflow_db, wait=False)
+    stack.append(mlflow)
+    servers.wait_http(prefect, "/api/health")
+    api = prefect.url + "/api"
+    env = {"TRANSFER_LAWS_CACHE_DIR": os.environ["TRANSFER_LAWS_CACHE_DIR"],
+           "TRANSFER_LAWS_REPO": str(REPO), **(worker_env or {})}
+    servers.ensure_pools(api)
+    for i in range(2):  # workers boot while the deployments are made
+        stack.append(servers.start_worker(home, api, f"cpu-{i}", env=env))
+    stack.append(servers.start_worker(home, api, "control", pool=servers.CONTROL_POOL, limit=None,
+                                       env=env))
+    servers.deploy(api)
+    servers.wait_http(mlflow, "/health")
+    return api, mlflow.url
+
+
+def sweep_params(tmp_path: Path, home: Path, mlflow_url: str) -> dict:
+    cfg = yaml.safe_load(micro_config(tmp_path).read_text())
+    cfg.update(scratch_tokens=None, pretrain_tokens=10000, max_steps=20, eval_interval=10,
+               home=str(home), executor="deployments", tracking_uri=mlflow_url, threads_per_run=1)
+    return {"config": cfg, "bootstrap": 20}
+
+
+def run_sweep(api: str, params: dict, timeout: int = 400) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "prefect", "deployment", "run", "transfer-sweep/sweep", "--params",
+         json.dumps(params), "--watch", "--watch-timeout", str(timeout)],
+        env={**os.environ, **servers.prefect_env(api)}, capture_output=True, text=True,
+        timeout=timeout + 60)
+
+
+def planned_keys(params: dict) -> dict[str, str]:
+    from tasks.sweep.config import SweepConfig
+    from tasks.sweep.plan import plan
+    from tasks.sweep.units import prepare_all
+
+    cfg = SweepConfig.checked(params["config"])
+    target, sources = prepare_all(cfg, Path(os.environ["TRANSFER_LAWS_CACHE_DIR"]))
+    return {r.run_key: r.label for r in plan(cfg, target, sources, Path(cfg.home) / "runs")}
+
+
+def children(mlflow_url: str) -> list:
+    c = mlflow_store.client(mlflow_url)
+    exp = c.get_experiment_by_name("micro")
+    return [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("kind") != "sweep"]
+
+
+@pytest.mark.slow  # the same path as below on the default SQLite stores (`make test-slow`)
+def test_micro_sweep_fans_out_to_two_workers(tmp_path, stack):
+    home = tmp_path / "home"
+    api, mlflow_url = start_stack(stack, home)
+    params = sweep_params(tmp_path, home, mlflow_url)
+    out = run_sweep(api, params)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+    keys = planned_keys(params)
+    runs = children(mlflow_url)
+    assert sorted(r.data.tags["run_key"] for r in runs) == sorted(keys)  # exactly one per run_key
+    assert all(r.info.status == "FINISHED" and "best_test_loss" in r.data.metrics for r in runs)
+    workers = {r.data.tags.get("worker") for r in runs}
+    assert workers == {"cpu-0", "cpu-1"}, workers
+    assert (home / "reports" / "micro" / "latest" / "fit.json").exists()
+
+
+def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_mlflow_run(tmp_path, stack):
+    """The micro-sweep on PostgreSQL-backed servers, one run failing until its cause is removed."""
+    pg, _ = servers.start_postgres()
+    stack.append(pg)
+    home = tmp_path / "home"
+    fault = tmp_path / "faults.txt"
+    api, mlflow_url = start_stack(
+        stack, home, prefect_db=pg.url.replace("postgresql://", "postgresql+asyncpg://") + "/prefect",
+        mlflow_db=pg.url.replace("postgresql://", "postgresql+psycopg2://") + "/mlflow",
+        worker_env={"TRANSFER_LAWS_FAULT_FILE": str(fault)})
+    params = sweep_params(tmp_path, home, mlflow_url)
+    keys = planned_keys(params)
+    bad = next(k for k, label in keys.items() if label.startswith("scratch") and "D=8.0e3" in label)
+    fault.write_text(bad)  # this run fails deterministically until the file is gone
+
+    out = run_sweep(api, params)
+    assert out.returncode != 0
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterName,
+    )
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from tasks.sweep.fanout import _wait
+
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        with get_client(sync_client=True) as client:
+            failed = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                name=FlowRunFilterName(any_=[keys[bad]])))
+            sweeps = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(
+                any_=["transfer-sweep"])))
+        assert len(failed) == 1 and failed[0].state.is_failed()
+        assert len(sweeps) == 1 and sweeps[0].state.is_failed()
+        assert keys[bad] in sweeps[0].state.message and "prefect flow-run retry" in sweeps[0].state.message
+        assert [r.info.status for r in children(mlflow_url) if r.data.tags["run_key"] == bad] == ["FAILED"]
+
+        fault.unlink()
+        retry = subprocess.run([sys.executable, "-m", "prefect", "flow-run", "retry", str(failed[0].id)],
+                               env={**os.environ, **servers.prefect_env(api)}, capture_output=True,
+                               text=True)
+        assert retry.returncode == 0, retry.stdout + retry.stderr
+        assert _wait(failed[0].id).state.is_completed()
+    runs = children(mlflow_url)
+    assert [r.info.status for r in runs if r.data.tags["run_key"] == bad] == ["FINISHED"]
+
+    out = run_sweep(api, params)  # the sweep again: every run done, the report written
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    runs = children(mlflow_url)
+    assert sorted(r.data.tags["run_key"] for r in runs) == sorted(keys)  # exactly one per run_key
+    assert all(r.info.status == "FINISHED" and "best_test_loss" in r.data.metrics for r in runs)
+    assert {r.data.tags.get("worker") for r in runs} == {"cpu-0", "cpu-1"}  # spread over both
+    assert (home / "reports" / "micro" / "latest" / "fit.json").exists()
+
+
+def test_services_cli_starts_records_and_stops_everything_by_pid(tmp_path):
+    """`transfer-laws services start | status | stop`: servers on loopback, PIDs recorded, all stopped."""
+    home = tmp_path / "home"
+    base = [sys.executable, "-m", "flows.cli", "services"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("PREFECT_API_URL", None)
+    ports = ["--prefect-port", str(servers.free_port()), "--mlflow-port", str(servers.free_port())]
+    try:
+        up = subprocess.run([*base, "start", "--home", str(home), "--workers", "1", *ports], env=env,
+                            capture_output=True, text=True, timeout=240)
+        assert up.returncode == 0, up.stdout + up.stderr
+        recorded = servers.load_record(home)
+        assert sorted(s.name for s in recorded) == ["mlflow-server", "prefect-server", "worker-control",
+                                                    "worker-cpu-0"]
+        assert all(servers.alive(s.pid) for s in recorded)
+        assert all(s.url.startswith("http://127.0.0.1:") for s in recorded if s.url)  # loopback only
+        status = subprocess.run([*base, "status", "--home", str(home)], env=env, capture_output=True,
+                                text=True, timeout=60).stdout
+        assert status.count(" up ") == 4, status
+    finally:
+        down = subprocess.run([*base, "stop", "--home", str(home)], env=env, capture_output=True,
+                              text=True, timeout=120)
+    assert down.returncode == 0 and "prefect-server" in down.stdout, down.stdout + down.stderr
+    assert not any(servers.alive(s.pid) for s in recorded)
+    assert servers.load_record(home) == []
+
+
+def test_database_and_server_urls_are_logged_without_passwords():
+    assert servers.redact("postgresql+asyncpg://alice:s3cret@db:5432/prefect") == \
+        "postgresql+asyncpg://alice:***@db:5432/prefect"
+    assert servers.redact("http://bob:hunter2@mlflow:5000") == "http://bob:***@mlflow:5000"
+    assert servers.redact("postgresql://postgres@127.0.0.1:5432") == "postgresql://postgres@127.0.0.1:5432"
+    assert servers.redact("sqlite:////abs/mlflow.db") == "sqlite:////abs/mlflow.db"

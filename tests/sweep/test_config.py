@@ -1,0 +1,149 @@
+"""Sweep configs: every bad value is rejected before any training, with the field named."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tasks.common.errors import InputError
+from tasks.data.corpora import Corpus, Document
+from tasks.data.prepare import prepare
+from tasks.sweep.config import MIN_FINETUNE_SIZES, MIN_SIZES, SweepConfig
+from tasks.sweep.plan import check_against_data, plan
+
+GOOD = dict(name="t", target="python", sources={"code": {"corpus": "code-other"}},
+            sizes=[1e4, 3e4, 1e5], finetune_tokens=[10_000, 30_000], pretrain_tokens=100_000)
+
+
+def with_(**over):
+    cfg = {**GOOD, **over}
+    return {k: v for k, v in cfg.items() if v is not None}
+
+
+def test_good_config_loads_from_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(GOOD))
+    cfg = SweepConfig.load(path)
+    assert cfg.sizes == [1e4, 3e4, 1e5] and cfg.scratch_grid() == [10_000, 30_000]
+    assert cfg.lr_for(1e5) == pytest.approx(0.003239 - 0.0001395 * 11.512925, rel=1e-6)
+
+
+@pytest.mark.parametrize("over,field,needle", [
+    (dict(target="no-such-corpus"), "target", "neither a registered corpus"),
+    (dict(sources={"x": {"corpus": "nowhere/at/all"}}), "sources.x", "neither a registered corpus"),
+    (dict(sizes=[1e4, 1e4, 1e5]), "sizes", "duplicate sizes"),
+    (dict(sizes=[1e4, 1.05e4, 1e5]), "sizes", "map to the same shape"),
+    (dict(sizes=[1e4, -3, 1e5]), "sizes", "positive"),
+    (dict(sizes=[1e4, "big", 1e5]), "sizes.1", "valid number"),
+    (dict(finetune_tokens=[10_000, 0]), "finetune_tokens", "positive"),
+    (dict(finetune_tokens=[10_000, 10_000]), "finetune_tokens", "duplicate"),
+    (dict(pretrain_tokens=0), "pretrain_tokens", "positive number of tokens"),
+    (dict(batch_size="many"), "batch_size", "valid integer"),
+    (dict(sources={"mix": {"mixture": {"english": 0.5, "code-other": 0.4}}}), "sources.mix", "sum to 0.9, not 1"),
+    (dict(sources={"mix": {"mixture": {"english": 1.0}}}), "sources.mix", "at least two"),
+    (dict(sizes=[1e5]), "sizes", f"needs at least {MIN_SIZES}"),
+    (dict(finetune_tokens=[10_000]), "finetune_tokens", f"needs at least {MIN_FINETUNE_SIZES}"),
+    (dict(sources={}), "sources", "at least 1"),
+    (dict(learning_rate=1e-3), "learning_rate", "Extra inputs"),
+    (dict(finetune_lr_search={"scales": [0.5, 2], "tokens": 10_000}), "finetune_lr_search",
+     "is one of finetune_tokens"),
+    (dict(finetune_lr_search={"scales": [0.5, 2], "tokens": 20_000}, finetune_lr_scale=0.5),
+     "finetune_lr_scale", "not both"),
+    (dict(finetune_lr_search={"scales": [1.0], "tokens": 20_000}), "finetune_lr_search.scales",
+     "at least 2"),
+    (dict(finetune_lr_search={"scales": [1.0, -1], "tokens": 20_000}), "finetune_lr_search.scales",
+     "positive"),
+    (dict(pretrain_tokens=[100_000, 200_000]), "pretrain_tokens", "2 budgets given for 3 sizes"),
+    (dict(pretrain_tokens=[100_000, 200_000, 0]), "pretrain_tokens", "positive"),
+    (dict(sizes=[1e5, 1e4, 3e4], pretrain_tokens=[1, 2, 3]), "sizes", "ascending order"),
+])
+def test_bad_config_names_the_field(over, field, needle):
+    with pytest.raises(InputError) as err:
+        SweepConfig.checked(with_(**over))
+    assert err.value.field == field and needle in str(err.value) and "Fix:" in str(err.value), str(err.value)
+
+
+def test_missing_or_broken_file(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        SweepConfig.load(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("sizes: [1, 2\n")
+    with pytest.raises(InputError, match="not valid YAML"):
+        SweepConfig.load(tmp_path / "bad.yaml")
+
+
+def test_d_f_beyond_the_target_data_is_rejected_before_training(tmp_path):
+    docs = [Document(f"f{i}.py", "x = 1\n" * 200) for i in range(40)]
+    target = prepare(Corpus.build("small", [Document(d.doc_id, d.text + str(i)) for i, d in enumerate(docs)],
+                                  "g", "n"), tmp_path)
+    cfg = SweepConfig.checked(with_(finetune_tokens=[1000, target.train_tokens + 1]))
+    with pytest.raises(InputError) as err:
+        check_against_data(cfg, target)
+    assert err.value.field == "finetune_tokens" and f"{target.train_tokens:,} training tokens" in str(err.value)
+    with pytest.raises(InputError):
+        plan(cfg, target, {"code": target}, tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_plan_orders_pretrains_first_and_links_each_finetune_to_its_own_pretrain(tmp_path):
+    docs = [Document(f"f{i}.py", f"v{i} = {i}\n" * 300) for i in range(40)]
+    data = prepare(Corpus.build("small", docs, "g", "n"), tmp_path)
+    cfg = SweepConfig.checked(with_(finetune_tokens=[1000, 2000], scratch_tokens=[4000]))
+    runs = plan(cfg, data, {"code": data}, tmp_path / "runs")
+    kinds = [r.kind for r in runs]
+    assert kinds[:3] == ["pretrain"] * 3 and kinds.count("scratch") == 9 and kinds.count("finetune") == 6
+    d = [r.config.dataset_tokens for r in runs[3:]]
+    assert d == sorted(d)  # smallest data sets first, the long large-D runs last
+    keys = [r.run_key for r in runs]
+    assert len(set(keys)) == len(keys)
+    pre = {r.run_key: r for r in runs if r.kind == "pretrain"}
+    for r in runs:
+        if r.kind == "finetune":
+            assert pre[r.parent].shape == r.shape
+            assert r.config.init_from == str(tmp_path / "runs" / r.parent / "best")
+    again = plan(cfg, data, {"code": data}, tmp_path / "runs")
+    assert [r.run_key for r in again] == keys  # planning is deterministic
+
+
+def test_a_config_without_the_newer_fields_keeps_its_hash():
+    """Sweeps written before `finetune_lr_search` must find their MLflow parent run again."""
+    cfg = SweepConfig.checked(GOOD)
+    payload = cfg.model_dump(exclude={"home", "slots", "threads_per_run", "device", "executor",
+                                      "deployment", "tracking_uri", "finetune_lr_search"})
+    import hashlib
+    import json
+    assert cfg.config_hash() == hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+    searched = SweepConfig.checked(with_(finetune_lr_search={"scales": [0.5, 2], "tokens": 20_000}))
+    assert searched.config_hash() != cfg.config_hash()
+
+
+def test_lr_search_plans_candidates_per_size_and_source_that_every_finetune_waits_for(tmp_path):
+    docs = [Document(f"f{i}.py", f"v{i} = {i}\n" * 300) for i in range(40)]
+    data = prepare(Corpus.build("small", docs, "g", "n"), tmp_path)
+    cfg = SweepConfig.checked(with_(finetune_tokens=[1000, 4000], pretrain_tokens=[500_000, 600_000, 700_000],
+                                    finetune_lr_search={"scales": [2, 0.5, 1], "tokens": 2000}))
+    runs = plan(cfg, data, {"code": data, "more": data}, tmp_path / "runs")
+    search = [r for r in runs if r.kind == "lr-search"]
+    assert len(search) == 3 * 2 * 3 and {r.config.dataset_tokens for r in search} == {2000}
+    pre = {r.run_key: r for r in runs if r.kind == "pretrain"}
+    steps = sorted({(r.n, r.config.max_steps) for r in pre.values()})
+    per_step = cfg.batch_size * cfg.n_ctx
+    assert [s for _, s in steps] == [-(-t // per_step) for t in (500_000, 600_000, 700_000)]
+    for r in runs:
+        if r.kind != "finetune":
+            continue
+        mine = [s for s in search if s.parent == r.parent]
+        assert set(r.after) == {s.run_key for s in mine} and len(mine) == 3
+        assert r.config.lr_search == {s.run_key: s.config.lr for s in mine}
+        base = cfg.lr_for(r.n)
+        assert sorted(r.config.lr_search.values()) == pytest.approx([0.5 * base, base, 2 * base])
+        # the lr it will train with does not change its identity (known before the search ends)
+        losses = {s.run_key: 3.0 - s.config.lr for s in mine}  # the largest lr wins
+        chosen = r.config.with_chosen_lr(losses)
+        assert chosen.lr == pytest.approx(2 * base) and chosen.run_key() == r.run_key
+        assert chosen.min_lr / chosen.lr == pytest.approx(cfg.min_lr_ratio)
+        tie = r.config.with_chosen_lr({k: 1.0 for k in losses})
+        assert tie.lr == pytest.approx(0.5 * base)  # ties go to the smaller lr
+        with pytest.raises(RuntimeError, match="no finished candidate"):
+            r.config.with_chosen_lr({s.run_key: 1.0 for s in mine[:2]})
+    plain = plan(SweepConfig.checked(with_(finetune_tokens=[1000, 4000])), data, {"code": data},
+                 tmp_path / "runs")
+    assert all(not r.after and not r.config.lr_search for r in plain)
