@@ -13,7 +13,8 @@ import sys
 from tasks.common.errors import InputError, ReportedFailure
 
 # Modules that each add one or more verbs; listed here so `--help` shows them in this order.
-VERB_MODULES = ["flows.cli_train", "flows.cli_sweep", "flows.cli_fit", "flows.cli_services"]
+VERB_MODULES = ["flows.cli_train", "flows.cli_sweep", "flows.cli_plan", "flows.cli_fit",
+                "flows.cli_services"]
 
 
 class Parser(argparse.ArgumentParser):

@@ -48,6 +48,9 @@ def register(subparsers) -> None:
     p.add_argument("--units", default="tokens",
                    help="name of the unit of D in the CSV, written next to k (default tokens)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--plan-draws", type=int, default=0, metavar="K",
+                   help="also simulate this grid K times under the fitted law and the measured noise "
+                   "and report how precisely it resolves alpha and beta (the sweep's report uses 48)")
     p.set_defaults(func=run_fit)
 
     q = subparsers.add_parser(
@@ -92,7 +95,7 @@ def run_fit(args: argparse.Namespace) -> int:
     try:
         fit = fit_runs(df, args.out, options, dropped,
                        f"--exclude-top-loss {args.exclude_top_loss}", bar.update,
-                       figures=not args.no_figures, units=args.units)
+                       figures=not args.no_figures, units=args.units, plan_draws=args.plan_draws)
     except FitError as exc:
         print(f"transfer-laws fit: the fit cannot be trusted: {exc.reason}", file=sys.stderr)
         return 1

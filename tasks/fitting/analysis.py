@@ -1,8 +1,11 @@
 """The whole fit on arrays: scratch surface, per-N curves, effective data, transfer law, bootstrap.
 
 `analyse(runs, options)` is the one entry point; the report layer turns its `Analysis` into
-fit.json and figures.  Every bootstrap resample refits everything (surface, curves, law) from the
-full-data optimum, so intervals on (k, alpha, beta) carry the scratch fit's uncertainty too.
+fit.json and figures.  Replicates (runs of the same N, D and init, with other seeds) are first
+averaged in log space into one point each (`noise.py`); every bootstrap resample draws the points
+with replacement and, within each point, its seeds, then refits everything (surface, curves, law)
+from the full-data optimum, so intervals on (k, alpha, beta) carry the scratch fit's uncertainty
+and the seed noise too.
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import numpy as np
 from .bootstrap import BootstrapOptions, percentile_ci, resample_indices, run_bootstrap
 from .effective_data import EffectiveData, PerNCurves, effective_data, fit_per_n_curves
 from .forms import SURFACES, features
+from .noise import (NoiseModel, Replicates, group_replicates, measure_noise, point_log_means,
+                    point_log_sd, resample_point_means)
 from .robust import FitError, FitOptions, FitResult, fit_form
 from .transfer import TransferFit, TransferOptions, fit_transfer, k_in_other_units
 from .varpro import VarProResult, fit_varpro
@@ -35,6 +40,9 @@ class Runs:
     def take(self, rows: np.ndarray) -> "Runs":
         return Runs(self.n[rows], self.d[rows], self.loss[rows], self.init[rows],
                     None if self.d_chars is None else self.d_chars[rows])
+
+    def with_loss(self, loss: np.ndarray) -> "Runs":
+        return Runs(self.n, self.d, loss, self.init, self.d_chars)
 
     @property
     def scratch(self) -> np.ndarray:
@@ -85,6 +93,28 @@ class Analysis:
     other_forms: dict[str, FitResult] = field(default_factory=dict)
     varpro: VarProResult | None = None
     varpro_polished: FitResult | None = None  # the Huber fit started from the VarPro optimum
+    points: Runs | None = None  # one entry per point (replicates averaged); the estimate's rows
+    replicates: Replicates | None = None  # which point each input run belongs to
+    point_sd: np.ndarray | None = None  # sd of ln(loss) over each point's seeds (NaN: one seed)
+    noise: NoiseModel | None = None
+
+
+def collapse(runs: Runs, reps: Replicates) -> Runs:
+    """One entry per point, its loss the geometric mean of its replicates' (a lone run keeps its
+    loss to the last bit, so a sweep without replicates fits exactly as before)."""
+    points = runs.take(reps.first)
+    if not reps.any:
+        return points
+    mean = np.exp(point_log_means(np.log(runs.loss), reps))
+    return points.with_loss(np.where(reps.count > 1, mean, points.loss))
+
+
+def residual_sd(est: "Estimate", points: Runs, form: str) -> float:
+    """Scatter (sd) of ln L - ln L_hat of the scratch points around the fitted surface."""
+    sc = points.scratch
+    res = np.log(points.loss[sc]) - SURFACES[form].log_loss(
+        est.surface.theta, features(points.n[sc], points.d[sc]))
+    return float(np.std(res, ddof=1)) if len(res) > 1 else float("nan")
 
 
 def _estimate(runs: Runs, options: AnalysisOptions, warm: Estimate | None = None) -> Estimate:
@@ -119,6 +149,12 @@ def subset(eff: EffectiveData, mask: np.ndarray) -> EffectiveData:
     return EffectiveData(**{k: v[mask] for k, v in eff.as_columns().items()})
 
 
+def estimate_points(runs: Runs, options: AnalysisOptions, warm: Estimate | None = None) -> Estimate:
+    """The fit without bootstrap or cross-checks, replicates averaged first; `warm` (an estimate on
+    similar runs) replaces the grid of starts by its optimum, as in every bootstrap resample."""
+    return _estimate(collapse(runs, group_replicates(runs.n, runs.d, runs.init)), options, warm)
+
+
 def _flatten(est: Estimate, options: AnalysisOptions, sources: list[str]) -> np.ndarray:
     """The bootstrapped quantities of one estimate, in the order of `_names`."""
     form = SURFACES[options.form]
@@ -145,10 +181,13 @@ def _names(est: Estimate, sources: list[str]) -> list[str]:
     return names
 
 
-def _boot_one(data: tuple, rows: np.ndarray) -> np.ndarray:
-    runs, options, warm, sources = data
+def _boot_one(data: tuple, row: np.ndarray) -> np.ndarray:
+    """One resample: row[0] is its number (the row of `means`), row[1:] the points drawn."""
+    points, means, lone, options, warm, sources = data
+    rows = row[1:]
+    loss = np.where(lone[rows], points.loss[rows], np.exp(means[row[0], rows]))
     try:
-        est = _estimate(runs.take(rows), options, warm)
+        est = _estimate(points.take(rows).with_loss(loss), options, warm)
     except (FitError, ValueError, np.linalg.LinAlgError, FloatingPointError):
         return _flatten(Estimate(FitResult("", np.array([]), {}, np.inf, np.inf, "failed", "",
                                            0, 0)), options, sources)
@@ -158,7 +197,9 @@ def _boot_one(data: tuple, rows: np.ndarray) -> np.ndarray:
 def analyse(runs: Runs, options: AnalysisOptions = AnalysisOptions(),
             progress: Callable[[int], None] | None = None) -> Analysis:
     """Fit everything on `runs`, then bootstrap; raises FitError when the scratch fit fails."""
-    est = _estimate(runs, options)
+    reps = group_replicates(runs.n, runs.d, runs.init)
+    points = collapse(runs, reps)
+    est = _estimate(points, options)
     est.surface.require_ok()
     sources = sorted(est.transfer)
     names = _names(est, sources)
@@ -166,24 +207,29 @@ def analyse(runs: Runs, options: AnalysisOptions = AnalysisOptions(),
     if options.bootstrap.n_resamples > 0:
         strata = None
         if sources:  # keep scratch runs at every size in every resample
-            strata = np.array([f"{i}|{n!r}" for i, n in zip(runs.init, runs.n)])
-        idx = resample_indices(len(runs.n), options.bootstrap.n_resamples,
-                               options.bootstrap.seed, strata)
+            strata = np.array([f"{i}|{n!r}" for i, n in zip(points.init, points.n)])
+        n_boot, seed = options.bootstrap.n_resamples, options.bootstrap.seed
+        idx = resample_indices(len(points.n), n_boot, seed, strata)
+        means = resample_point_means(np.log(runs.loss), reps, n_boot, seed)
         boot_opts = replace(options, other_form=False, varpro=False)
-        samples = run_bootstrap(_boot_one, (runs, boot_opts, est, sources), idx,
-                                options.bootstrap, progress)
+        samples = run_bootstrap(_boot_one, (points, means, reps.count == 1, boot_opts, est, sources),
+                                np.column_stack([np.arange(n_boot), idx]), options.bootstrap,
+                                progress)
         bad = np.isnan(samples[:, : len(est.surface.params)]).any(axis=1)
         n_failed = int(bad.sum())
         ci = {k: (float(lo), float(hi)) for k, (lo, hi) in zip(names, percentile_ci(samples))}
-    out = Analysis(options, est, names, samples, ci, n_failed)
-    sc = runs.scratch
-    X, y = features(runs.n[sc], runs.d[sc]), np.log(runs.loss[sc])
+    out = Analysis(options, est, names, samples, ci, n_failed, points=points, replicates=reps,
+                   point_sd=point_log_sd(np.log(runs.loss), reps),
+                   noise=measure_noise(runs.n, runs.d, np.log(runs.loss), runs.init,
+                                       residual_sd(est, points, options.form)))
+    sc = points.scratch
+    X, y = features(points.n[sc], points.d[sc]), np.log(points.loss[sc])
     if options.other_form:
         for name, form in SURFACES.items():
             if name != options.form:
                 out.other_forms[name] = fit_form(form, X, y, options.fit)
     if options.varpro and options.form == "chinchilla":
-        out.varpro = fit_varpro(runs.n[sc], runs.d[sc], runs.loss[sc])
+        out.varpro = fit_varpro(points.n[sc], points.d[sc], points.loss[sc])
         start = SURFACES["chinchilla"].from_natural(
             {k: max(v, 1e-12) for k, v in out.varpro.params.items()})
         out.varpro_polished = fit_form(SURFACES["chinchilla"], X, y, options.fit, starts=start)

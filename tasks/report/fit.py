@@ -20,6 +20,7 @@ from tasks.fitting.analysis import SCRATCH, Analysis, AnalysisOptions, analyse, 
 from tasks.fitting.bootstrap import BootstrapOptions
 from tasks.fitting.effective_data import PerNCurves, effective_data
 from tasks.fitting.forms import CURVES, SURFACES, features
+from tasks.fitting.noise import noise_dict
 from tasks.fitting.robust import FitResult
 from tasks.fitting.transfer import fit_transfer, select_points
 from tasks.report.runs_csv import to_runs
@@ -44,9 +45,9 @@ def _cov(analysis: Analysis, src: str) -> list[list[float]] | None:
     return np.cov(s.T).tolist() if len(s) > 3 else None
 
 
-def _global_law(analysis: Analysis, runs) -> dict:
+def _global_law(analysis: Analysis) -> dict:
     """The law with D_E from the global surface only (the secondary method)."""
-    est, opt = analysis.estimate, analysis.options
+    est, opt, runs = analysis.estimate, analysis.options, analysis.points
     if est.effective is None:
         return {}
     sc = runs.scratch
@@ -124,8 +125,10 @@ def checklist(analysis: Analysis, excluded: list[dict], runs, units: str) -> dic
                  "per_N_curve_starts": opt.curve_starts},
         "bootstrap": {"n_resamples": opt.bootstrap.n_resamples, "seed": opt.bootstrap.seed,
                       "n_failed": analysis.n_failed,
-                      "resampling": ("runs, stratified by (init, N)" if analysis.estimate.transfer
-                                     else "runs, with replacement"),
+                      "resampling": ("points, stratified by (init, N)" if analysis.estimate.transfer
+                                     else "points, with replacement")
+                      + ("; within each point, its seeds with replacement"
+                         if analysis.replicates is not None and analysis.replicates.any else ""),
                       "refit": "every quantity refitted per resample from the full-data optimum",
                       "interval": "percentile 2.5-97.5"},
         "excluded_points": excluded,
@@ -145,8 +148,10 @@ def checklist(analysis: Analysis, excluded: list[dict], runs, units: str) -> dic
 def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOptions,
              excluded_rows: pd.DataFrame | None = None, excluded_reason: str = "",
              progress: Callable[[int], None] | None = None, figures: bool = True,
-             rollout: bool = True, units: str = "tokens") -> dict:
-    """Fit a validated runs table; write fit.json, points.csv, report.md and PNGs into out_dir."""
+             rollout: bool = True, units: str = "tokens", plan_draws: int = 0) -> dict:
+    """Fit a validated runs table; write fit.json, points.csv, report.md and PNGs into out_dir.
+    With `plan_draws` > 0 the planner simulates this grid under this fit and its measured noise, and
+    the report says how precisely the grid can resolve the law (`planner` in fit.json)."""
     runs = to_runs(df)
     analysis = analyse(runs, options, progress)
     est = analysis.estimate
@@ -189,7 +194,11 @@ def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOpti
             entry["k_chars"] = k_in_other_units(t.k, t.alpha, est.chars_per_token)
             entry["ci95"]["k_chars"] = list(analysis.ci95.get(f"transfer.{src}.k_chars", (math.nan,) * 2))
         fit["transfer"][src] = entry
-    fit["transfer_global"] = _global_law(analysis, runs)
+    fit["transfer_global"] = _global_law(analysis)
+    fit["noise"] = noise_entry(analysis)
+    if plan_draws > 0 and analysis.noise.kinds and any(
+            t.status == "ok" for t in est.transfer.values()):
+        fit["planner"] = planner_verdict(analysis, plan_draws)
     if est.curves is not None:  # the per-N scratch curves inverted for D_E (primary method)
         fit["per_n_curves"] = {
             "form": est.curves.form.name,
@@ -239,16 +248,43 @@ def _json_default(o):
     raise TypeError(type(o))
 
 
+def planner_verdict(analysis: Analysis, draws: int) -> dict:
+    """The planner's prediction for the grid that was run, under the law and noise measured."""
+    from tasks.fitting.design import predict, prior_and_design_of
+
+    prior, design = prior_and_design_of(analysis)
+    pred = predict(prior, design, n_draws=draws, seed=analysis.options.bootstrap.seed)
+    return {"draws": draws, "noise": analysis.noise.source, "replicates": design.replicates,
+            "sources": {src: {"half_width": {q: p.width[q] / 2 for q in p.width},
+                              "p_beta_resolved": p.p_beta_resolved, "r2_log": p.r2_log}
+                        for src, p in pred.sources.items()}}
+
+
+def noise_entry(analysis: Analysis) -> dict:
+    """fit.json's `noise`: the model, and how many points had replicates."""
+    reps = analysis.replicates
+    return {**noise_dict(analysis.noise), "replicated_points": int(np.sum(reps.count > 1)),
+            "points": int(len(reps.count)), "runs": int(len(reps.point)),
+            "max_seeds_per_point": int(reps.count.max())}
+
+
 def points_table(analysis: Analysis, df: pd.DataFrame) -> pd.DataFrame:
-    """Every run, with the fitted loss; fine-tuned runs also with D_E, D_T, regime and flags."""
-    est, opt = analysis.estimate, analysis.options
+    """Every run, with the fitted loss; fine-tuned runs also with D_E, D_T, regime and flags (those
+    of its point: replicates share one D_E, from their mean ln loss)."""
+    est, opt, reps = analysis.estimate, analysis.options, analysis.replicates
     out = df.copy()
     theta = est.surface.theta
     out["loss_fit_scratch_surface"] = np.exp(SURFACES[opt.form].log_loss(
         theta, features(out["N"].to_numpy(float), out["D"].to_numpy(float))))
+    if reps.any:
+        out["point_seeds"] = reps.count[reps.point]
+        out["point_loss"] = analysis.points.loss[reps.point]
+        out["point_sd_ln_loss"] = analysis.point_sd[reps.point]
     if est.effective is None:
         return out
     ft = np.flatnonzero(out["init"].to_numpy() != SCRATCH)
+    ft_points = np.flatnonzero(~analysis.points.scratch)
+    row_of = np.searchsorted(ft_points, reps.point[ft])  # each run's row in the point table
     cols = est.effective.as_columns()
     names = {"d_e": "D_E", "d_e_per_n": "D_E_per_N", "d_e_global": "D_E_global",
              "method": "D_E_method", "d_t": "D_T", "fraction": "fraction_D_F_over_D_E",
@@ -260,7 +296,7 @@ def points_table(analysis: Analysis, df: pd.DataFrame) -> pd.DataFrame:
                  excluded_because=reason)
     for name, values in extra.items():
         full = np.full(len(out), None, dtype=object)
-        full[ft] = values
+        full[ft] = np.asarray(values)[row_of]
         out[name] = full
     return out
 
@@ -269,10 +305,48 @@ def _fmt(x) -> str:
     return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.6g}"
 
 
+def planner_md(verdict: dict | None) -> list[str]:
+    """One sentence per source: what this grid can resolve under the noise it was measured under."""
+    if not verdict:
+        return []
+    lines = ["\n## What this grid can resolve (planner)\n"]
+    for src, v in verdict["sources"].items():
+        h = v["half_width"]
+        lines.append(f"- `{src}`: with the noise measured here ({verdict['noise']}), this grid "
+                     f"({verdict['replicates']} seed(s) a point) resolves alpha to ±{_fmt(h['alpha'])}, "
+                     f"beta to ±{_fmt(h['beta'])} and log10 k to ±{_fmt(h['log10_k'])}; "
+                     f"P(beta > 0 resolved) = {_fmt(v['p_beta_resolved'])} "
+                     f"({verdict['draws']} simulated sweeps; `transfer-laws plan` searches better designs).")
+    return lines
+
+
+def noise_md(noise: dict | None) -> list[str]:
+    """The noise the fit was measured under, in words and a table."""
+    if not noise:
+        return []
+    lines = [f"\n## Noise ({noise['source']})\n"]
+    if noise["source"] == "replicates":
+        lines.append(f"Measured from {noise['replicated_points']} of {noise['points']} points run "
+                     f"with several seeds (up to {noise['max_seeds_per_point']}); replicates are "
+                     "averaged in log space before D_E is inverted, and the bootstrap resamples "
+                     f"seeds within each point. Form: {noise['form']}.\n")
+    else:
+        lines.append((noise.get("note") or "no noise estimate") + ". Run replicates "
+                     "(`replicates: R` in the sweep config) to measure seed noise.\n")
+    if noise["kinds"]:
+        lines += ["| kind | sigma of ln(loss), smallest D | largest D | pooled | points | D range |",
+                  "|---|---|---|---|---|---|"]
+        for kind, k in noise["kinds"].items():
+            lo, hi = k["sigma_at_d_range"]
+            lines.append(f"| {kind} | {_fmt(lo)} | {_fmt(hi)} | {_fmt(k['pooled_sigma'])} | "
+                         f"{k['n_points']} | {_fmt(k['d_range'][0])} – {_fmt(k['d_range'][1])} |")
+    return lines
+
+
 def report_md(fit: dict, figures: list[str]) -> str:
     """A human-readable summary of fit.json."""
     s = fit["scratch"]
-    lines = [f"# Scaling-law fit\n", f"## Scratch surface ({s['form']}), {s['n_points']} runs, "
+    lines = ["# Scaling-law fit\n", f"## Scratch surface ({s['form']}), {s['n_points']} runs, "
              f"status {s['status']}\n", "| param | estimate | 95 % interval |", "|---|---|---|"]
     for k, v in s["params"].items():
         ci = s["ci95"].get(k)
@@ -301,6 +375,8 @@ def report_md(fit: dict, figures: list[str]) -> str:
         if g:
             lines.append(f"With D_E from the global surface instead: k = {_fmt(g['k'])}, "
                          f"alpha = {_fmt(g['alpha'])}, beta = {_fmt(g['beta'])}.")
+    lines += noise_md(fit.get("noise"))
+    lines += planner_md(fit.get("planner"))
     lines += ["\n## Rollout extrapolation check\n", "```", json.dumps(fit["rollout"], indent=1),
               "```", "\n## Fitting checklist\n", "```", json.dumps(fit["checklist"], indent=1,
                                                                   default=str), "```"]

@@ -1,8 +1,9 @@
 """Load and validate a runs CSV (DESIGN.md "Runs CSV"): every bad input is an InputError naming
 the row or column, raised before any fitting starts.
 
-Columns: N, D, init, loss (required); D_chars, run_key, best_step, best_epoch, flops, params_total
-(optional); any other column is kept and ignored.  Rows are reported 1-based as in a spreadsheet's
+Columns: N, D, init, loss (required); D_chars, run_key, seed, best_step, best_epoch, flops,
+params_total (optional); any other column is kept and ignored. Rows of the same N, D and init are
+replicates of one point (other seeds): the fitter averages them (tasks.fitting.noise).  Rows are reported 1-based as in a spreadsheet's
 data rows; the file line is that number + 1 (the header is line 1).
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tasks.fitting.analysis import SCRATCH, Runs
 from tasks.fitting.forms import SURFACES
 
 REQUIRED = ("N", "D", "init", "loss")
-OPTIONAL = ("D_chars", "run_key", "best_step", "best_epoch", "flops", "params_total")
+OPTIONAL = ("D_chars", "run_key", "seed", "best_step", "best_epoch", "flops", "params_total")
 POSITIVE = ("N", "D", "loss")
 # Scratch runs needed per form: parameters + 1 points, over >= 2 sizes and >= 2 data sizes.
 MIN_SIZES, MIN_DATA_SIZES = 2, 2
@@ -100,7 +101,7 @@ def validate_runs(df: pd.DataFrame, form: str = "kaplan", transfer: str = "auto"
 
 
 def _check_duplicates(df: pd.DataFrame) -> pd.DataFrame:
-    keys = ["N", "D", "init"] + (["run_key"] if "run_key" in df.columns else [])
+    keys = ["N", "D", "init"] + [c for c in ("run_key", "seed") if c in df.columns]
     dup = df.duplicated(subset=keys, keep=False)
     for _, grp in df[dup].groupby(keys, sort=False, dropna=False):
         losses = grp["loss"].to_numpy()
@@ -108,7 +109,7 @@ def _check_duplicates(df: pd.DataFrame) -> pd.DataFrame:
             rows = ", ".join(str(i + 1) for i in grp.index)
             raise InputError(f"rows {rows}", [float(x) for x in losses], "the same run (" + ", ".join(
                 f"{k}={grp[k].iloc[0]}" for k in keys) + ") appears with different losses",
-                "keep one row per run, or give replicates distinct run_key values")
+                "keep one row per run, or give replicates distinct seed (or run_key) values")
     out = df.drop_duplicates(subset=keys, keep="first").reset_index(drop=True)
     out.attrs["exact_duplicates_dropped"] = (df.attrs.get("exact_duplicates_dropped", 0)
                                              + len(df) - len(out))

@@ -18,7 +18,8 @@ from prefect.cache_policies import NO_CACHE
 from tasks.common import env
 from tasks.tracking import export, mlflow_store
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: the noise model and the planner's verdict
+PLAN_DRAWS = 48  # simulated sweeps behind the report's "this grid resolves alpha to ±x" (~5-20 s)
 
 
 @task(name="export-runs", cache_policy=NO_CACHE)
@@ -68,7 +69,7 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, see
         df = read_runs(table["runs_csv"])
         try:
             df = validate_runs(df, form=form)
-            fit_runs(df, tmp, options)
+            fit_runs(df, tmp, options, plan_draws=PLAN_DRAWS)
         except (FitError, InputError) as exc:  # the runs stay valid; the report says why no fit
             log.warning("no trustworthy fit: %s", exc)
             (tmp / "fit.json").write_text(json.dumps({"status": "failed", "error": str(exc),

@@ -134,7 +134,14 @@ class SweepConfig(BaseModel):
     eval_interval: int = Field(25, gt=0, description="steps between held-out evaluations")
     eval_tokens: int = Field(16384, gt=0, description="held-out tokens per evaluation")
     patience: int = Field(4, ge=0, description="evaluations without improvement before stopping")
-    seed: int = Field(0, ge=0, description="seed of every run")
+    seed: int = Field(0, ge=0, description="seed of every run (the first replicate's)")
+    replicates: int = Field(1, ge=1, description="seeds per scratch and fine-tune point (seed, seed+1, "
+                            "...): their spread is the noise the fit is measured under, their mean "
+                            "(in log space) the point it fits; `transfer-laws plan` says where "
+                            "replicates buy the most")
+    pretrain_replicates: int = Field(1, ge=1, description="seeds per pre-training run; fine-tune "
+                                     "replicate r starts from pre-train replicate r mod this, so its "
+                                     "spread includes the pre-training seed's. At most `replicates`")
     test_fraction: float = Field(0.03, gt=0, lt=1, description="held-out share of each corpus, by file")
     slots: int | Literal["auto"] = Field(
         "auto", description="runs at once: 'auto' = one per GPU, else CPU cores / threads_per_run")
@@ -234,6 +241,14 @@ class SweepConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _pretrain_replicates_are_used(self) -> "SweepConfig":
+        if self.pretrain_replicates > self.replicates:
+            raise ValueError(f"pretrain_replicates: {self.pretrain_replicates} pre-training seeds but "
+                             f"only replicates={self.replicates} fine-tune seeds; the extra pre-trains "
+                             "would have no fine-tune")
+        return self
+
+    @model_validator(mode="after")
     def _batch_splits(self) -> "SweepConfig":
         if self.batch_size % self.processes_per_run:
             raise ValueError(f"batch_size: {self.batch_size} is not a multiple of processes_per_run="
@@ -272,6 +287,9 @@ class SweepConfig(BaseModel):
                                            "deployment", "tracking_uri"})
         if payload.get("finetune_lr_search") is None:  # keeps the hash of configs written before it
             payload.pop("finetune_lr_search", None)
+        for name in ("replicates", "pretrain_replicates"):  # the same: one seed is the old default
+            if payload.get(name) == 1:
+                payload.pop(name)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
     # ---- loading with errors that name the field --------------------------------------------------
@@ -318,6 +336,7 @@ class SweepConfig(BaseModel):
 
 # (words in the message, the fix): the first match wins
 _FIXES = (
+    (("extra pre-trains",), "set pretrain_replicates <= replicates"),
     (("held-out D_F",), "pick finetune_lr_search.tokens between two grid values, e.g. 2x the smallest D_F"),
     (("either finetune_lr_scale",), "remove finetune_lr_scale (the search sets the scale)"),
     (("budgets given", "ascending order"),

@@ -51,8 +51,11 @@ class Estimate:
     step_seconds: dict[Shape, float]
 
 
-def estimate(runs: list[PlannedRun], n_slots: int, threads: int, device: str = "cpu") -> Estimate:
-    per_step: dict[Shape, float] = {}
+def estimate(runs: list[PlannedRun], n_slots: int, threads: int, device: str = "cpu",
+             per_step: dict[Shape, float] | None = None) -> Estimate:
+    """Seconds per run and the sweep's wall time; `per_step` (shape -> seconds per step) is
+    measured for the shapes it lacks and filled in, so the planner measures each shape once."""
+    per_step = {} if per_step is None else per_step
     for run in runs:
         if run.shape not in per_step:
             per_step[run.shape] = seconds_per_step(run.shape, run.config.batch_size, threads, device)

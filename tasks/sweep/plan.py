@@ -134,15 +134,20 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
     device = cfg.device
     common = dict(n_ctx=cfg.n_ctx, batch_size=cfg.batch_size, warmup_steps=cfg.warmup_steps,
                   eval_interval=cfg.eval_interval, eval_tokens=cfg.eval_tokens, patience=cfg.patience,
-                  seed=cfg.seed, device=device, threads=threads, vocab_size=target.vocab_size,
+                  device=device, threads=threads, vocab_size=target.vocab_size,
                   processes_per_run=cfg.processes_per_run)
+
+    def seeds(count: int) -> list[tuple[int, str]]:
+        """(seed, label tag) of each replicate: the first is `cfg.seed`, so one replicate plans
+        exactly the runs (and run_keys) of a sweep written before replicates existed."""
+        return [(cfg.seed + r, f" seed={cfg.seed + r}" if count > 1 else "") for r in range(count)]
 
     def per_d(d: int) -> dict:
         """Evaluate at least once per epoch: a small data set overfits within a few epochs, and an
         early-stopping point missed between two evaluations biases the loss the fit sees."""
         return {"eval_interval": max(1, min(cfg.eval_interval, math.ceil(d / per_step)))}
 
-    pretrains: dict[tuple[int, str], PlannedRun] = {}
+    pretrains: dict[tuple[int, str, int], PlannedRun] = {}
     scratch: list[PlannedRun] = []
     finetunes: list[PlannedRun] = []
     searches: list[PlannedRun] = []
@@ -153,27 +158,32 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
         n_txt = _fmt(shape.params_non_embedding)
         for name, data in sources.items():
             steps = max(cfg.warmup_steps + 1, math.ceil(cfg.pretrain_budget(n_target) / per_step))
-            rc = RunConfig(kind="pretrain", source=name, target=name, **dims, **common, lr=lr,
-                           min_lr=lr * cfg.min_lr_ratio, max_steps=steps, data_dir=data.root,
-                           data_key=data.key, dataset_tokens=None, out_dir="-")
-            rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
-            pretrains[(shape.params_non_embedding, name)] = PlannedRun(
-                "pretrain", f"pretrain N={n_txt} src={name}", shape, name, rc)
+            for r, (seed, tag) in enumerate(seeds(cfg.pretrain_replicates)):
+                rc = RunConfig(kind="pretrain", source=name, target=name, **dims, **common, lr=lr,
+                               min_lr=lr * cfg.min_lr_ratio, max_steps=steps, data_dir=data.root,
+                               data_key=data.key, dataset_tokens=None, seed=seed, out_dir="-")
+                rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
+                pretrains[(shape.params_non_embedding, name, r)] = PlannedRun(
+                    "pretrain", f"pretrain N={n_txt} src={name}{tag}", shape, name, rc)
         for d in cfg.scratch_grid():
-            rc = RunConfig(kind="scratch", target=cfg.target, **dims, **{**common, **per_d(d)}, lr=lr,
-                           min_lr=lr * cfg.min_lr_ratio, max_steps=cfg.max_steps, data_dir=target.root,
-                           data_key=target.key, dataset_tokens=d, out_dir="-")
-            rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
-            scratch.append(PlannedRun("scratch", f"scratch N={n_txt} D={_fmt(d)}", shape, "", rc))
+            for seed, tag in seeds(cfg.replicates):
+                rc = RunConfig(kind="scratch", target=cfg.target, **dims, **{**common, **per_d(d)},
+                               lr=lr, min_lr=lr * cfg.min_lr_ratio, max_steps=cfg.max_steps,
+                               data_dir=target.root, data_key=target.key, dataset_tokens=d,
+                               seed=seed, out_dir="-")
+                rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
+                scratch.append(PlannedRun("scratch", f"scratch N={n_txt} D={_fmt(d)}{tag}", shape,
+                                          "", rc))
         for name in sources:
-            parent = pretrains[(shape.params_non_embedding, name)]
+            first_parent = pretrains[(shape.params_non_embedding, name, 0)]
 
-            def finetune(kind: str, d: int, ft_lr: float, **extra) -> RunConfig:
+            def finetune(kind: str, d: int, ft_lr: float, parent: PlannedRun = first_parent,
+                         seed: int = cfg.seed, **extra) -> RunConfig:
                 rc = RunConfig(kind=kind, source=name, target=cfg.target, **dims, **{**common, **per_d(d)},
                                lr=ft_lr, min_lr=ft_lr * cfg.min_lr_ratio, max_steps=cfg.max_steps,
                                data_dir=target.root, data_key=target.key, dataset_tokens=d,
                                init_from=str(Path(parent.config.out_dir) / "best"),
-                               init_key=parent.run_key, out_dir="-", **extra)
+                               init_key=parent.run_key, seed=seed, out_dir="-", **extra)
                 return rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
 
             search, candidates = cfg.finetune_lr_search, {}
@@ -182,16 +192,19 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
                 candidates[rc.run_key()] = rc.lr
                 searches.append(PlannedRun(
                     "lr-search", f"lr-search N={n_txt} D={_fmt(search.tokens)} src={name} lr=x{scale:g}",
-                    shape, name, rc, parent=parent.run_key))
+                    shape, name, rc, parent=first_parent.run_key))
             for d in cfg.finetune_tokens:
-                if candidates:  # lr set when the search has ended (RunConfig.with_chosen_lr)
-                    rc = finetune("finetune", d, min(candidates.values()), lr_search=candidates)
-                    tag = " lr=searched"
-                else:
-                    rc, tag = finetune("finetune", d, lr * cfg.finetune_lr_scale), ""
-                finetunes.append(PlannedRun("finetune", f"finetune N={n_txt} D={_fmt(d)} src={name}{tag}",
-                                            shape, name, rc, parent=parent.run_key,
-                                            after=tuple(candidates)))
+                for r, (seed, seed_tag) in enumerate(seeds(cfg.replicates)):
+                    parent = pretrains[(shape.params_non_embedding, name, r % cfg.pretrain_replicates)]
+                    if candidates:  # lr set when the search has ended (RunConfig.with_chosen_lr)
+                        rc = finetune("finetune", d, min(candidates.values()), parent, seed,
+                                      lr_search=candidates)
+                        tag = " lr=searched"
+                    else:
+                        rc, tag = finetune("finetune", d, lr * cfg.finetune_lr_scale, parent, seed), ""
+                    finetunes.append(PlannedRun(
+                        "finetune", f"finetune N={n_txt} D={_fmt(d)} src={name}{tag}{seed_tag}", shape,
+                        name, rc, parent=parent.run_key, after=tuple(candidates)))
     # Pre-trains first (they gate the fine-tunes); then the rest from the smallest D up, so the
     # low-data comparison (scratch vs fine-tuned at the same N, D) fills in early and the long
     # large-D scratch runs come last.

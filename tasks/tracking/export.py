@@ -9,8 +9,8 @@ import pandas as pd
 
 from tasks.tracking import mlflow_store
 
-RUNS_COLUMNS = ["N", "D", "init", "loss", "D_chars", "run_key", "best_step", "best_epoch", "flops",
-                "params_total", "tokens_seen", "pretrain_flops", "source", "mlflow_run_id"]
+RUNS_COLUMNS = ["N", "D", "init", "loss", "seed", "D_chars", "run_key", "best_step", "best_epoch",
+                "flops", "params_total", "tokens_seen", "pretrain_flops", "source", "mlflow_run_id"]
 
 
 def finished_runs(c, experiment_id: str, run_keys: list[str] | None = None) -> pd.DataFrame:
@@ -34,6 +34,7 @@ def finished_runs(c, experiment_id: str, run_keys: list[str] | None = None) -> p
             "params_total": float(p["params_total"]), "loss": m["best_test_loss"],
             "best_step": m.get("best_step"), "best_epoch": m.get("best_epoch"),
             "flops": m.get("flops"), "tokens_seen": m.get("tokens_seen"), "lr": float(p.get("lr", "nan")),
+            "seed": int(p.get("seed", 0)),
         })
     return pd.DataFrame(rows)
 

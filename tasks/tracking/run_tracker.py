@@ -69,7 +69,8 @@ class RunTracker:
         tags = dict(t.tags)
         self.run_id, new = mlflow_store.open_run(
             self.c, exp_id, cfg.run_key(), run_name=tags.pop("run_name", f"{cfg.kind}-{cfg.run_key()}"),
-            tags={"kind": cfg.kind, "source": cfg.source, "target": cfg.target, **tags},
+            tags={"kind": cfg.kind, "source": cfg.source, "target": cfg.target,
+                  "seed": str(cfg.seed), **tags},
             parent_run_id=t.parent_run_id)
         mlflow_store.log_params_once(self.c, self.run_id, run_params(cfg), new_run=new)
         self.sink = mlflow_store.MlflowSink(self.c, self.run_id, flush_every=10**9, new_run=new)  # drain flushes

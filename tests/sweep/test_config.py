@@ -104,10 +104,12 @@ def test_plan_orders_pretrains_first_and_links_each_finetune_to_its_own_pretrain
 
 
 def test_a_config_without_the_newer_fields_keeps_its_hash():
-    """Sweeps written before `finetune_lr_search` must find their MLflow parent run again."""
+    """Sweeps written before `finetune_lr_search` and `replicates` must find their MLflow parent
+    run again."""
     cfg = SweepConfig.checked(GOOD)
     payload = cfg.model_dump(exclude={"home", "slots", "threads_per_run", "device", "executor",
-                                      "deployment", "tracking_uri", "finetune_lr_search"})
+                                      "deployment", "tracking_uri", "finetune_lr_search",
+                                      "replicates", "pretrain_replicates"})
     import hashlib
     import json
     assert cfg.config_hash() == hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]

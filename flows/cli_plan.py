@@ -1,0 +1,153 @@
+"""`transfer-laws plan`: how precisely a sweep config will measure the transfer law, before it runs;
+with a budget, the designs that measure it best. Composition only: tasks.sweep.planner and
+tasks.fitting.design do the work."""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "plan", formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="expected intervals of a grid before it runs; the narrowest design within a budget",
+        description=(
+            "Simulate the sweep CONFIG's grid many times under a prior and fit every draw with the "
+            "report's own fitter (fewer grid starts, no bootstrap): the spread of the estimates is "
+            "the 95 % interval one such sweep would give.\n\n"
+            "prior  what the world is assumed to be: --prior FIT.json (the fit of a pilot or an "
+            "earlier sweep: its scratch surface, its law per source, its measured noise), else the "
+            "paper's Table 1 law (k=1.9e4, alpha=0.18, beta=0.38) on Kaplan et al.'s surface for "
+            "every source, labelled as a default.\n"
+            "noise  sd of one run's ln(best loss): --noise SIGMA for every run, else the prior's "
+            "measured `noise` (replicates, or the residual scatter), else the demo's measured seed "
+            "noise (0.75 %% scratch, 0.39 %% fine-tuned). Replicates average it down by sqrt(R).\n"
+            "budget --budget-minutes M searches windows of the config's sizes and D_F values, 1.."
+            "--max-replicates seeds and the pre-training budget times each --pretrain-scales value, "
+            "prices each with dry-run's cost model, simulates those that fit, and prints the few "
+            "with the narrowest --target interval as YAML to paste into the config.\n\n"
+            "Assumption: a fine-tune's effective data D_T never exceeds its pre-training tokens."))
+    p.add_argument("config", help="sweep YAML file, e.g. configs/demo.yaml")
+    p.add_argument("--prior", help="fit.json whose surface, laws and noise are the prior")
+    p.add_argument("--no-default-prior", action="store_true",
+                   help="refuse the paper's default prior: --prior is then required")
+    p.add_argument("--noise", type=float, help="sd of one run's ln(loss), for every run")
+    p.add_argument("--draws", type=int, default=64, help="simulated sweeps per design (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulations (default 0)")
+    p.add_argument("--budget-minutes", type=float, help="search designs that fit this many minutes "
+                   "of sweep on this machine")
+    p.add_argument("--max-replicates", type=int, default=3, help="most seeds per point in the "
+                   "search (default 3)")
+    p.add_argument("--pretrain-scales", default="0.5,1,2", help="pre-training budget multipliers in "
+                   "the search (default 0.5,1,2)")
+    p.add_argument("--target", choices=["beta", "alpha", "log10_k"], default="beta",
+                   help="the interval the search narrows (default beta)")
+    p.add_argument("--designs", type=int, default=120, help="most designs simulated in the search "
+                   "(default 120; the rest are priced only)")
+    p.add_argument("--search-draws", type=int, default=12, help="draws per design in the search "
+                   "(default 12; the best few are re-simulated with --draws)")
+    p.add_argument("--top", type=int, default=3, help="designs printed (default 3)")
+    p.add_argument("--home", help="override the config's project run folder")
+    p.set_defaults(func=cmd_plan)
+
+
+def _bar(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="draw", file=sys.stderr, leave=False,
+                disable=None if sys.stderr.isatty() else True)
+
+
+def _print(pred, minutes: float | None = None) -> None:
+    head = f"{'source':12} {'alpha ±':>9} {'beta ±':>9} {'log10 k ±':>10} {'P(beta>0, resolved)':>20} " \
+           f"{'R² log':>7} {'low-data':>9}"
+    print(head)
+    for src, s in pred.sources.items():
+        print(f"{src:12} {s.width['alpha'] / 2:9.3g} {s.width['beta'] / 2:9.3g} "
+              f"{s.width['log10_k'] / 2:10.3g} {s.p_beta_resolved:20.2f} {s.r2_log:7.2f} "
+              f"{s.low_data_share:9.0%}")
+    tail = f"{pred.n_draws} simulated sweeps, {pred.n_failed} failed fits"
+    print(tail + (f"; {minutes:.1f} min on this machine (dry-run's cost model)" if minutes else ""))
+
+
+def _scales(text: str) -> list[float]:
+    from tasks.common.errors import InputError
+
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError("--pretrain-scales", text, "is not a comma-separated list of numbers",
+                         "e.g. --pretrain-scales 0.5,1,2") from None
+
+
+def cmd_plan(a) -> int:
+    from flows.cli_sweep import _load
+    from tasks.common.errors import InputError
+    from tasks.fitting.design import predict
+    from tasks.sweep import planner
+
+    if a.noise is not None and not (0 < a.noise < 1):
+        raise InputError("--noise", a.noise, "must be between 0 and 1 (an sd of ln loss)", "e.g. --noise 0.01")
+    if a.draws < 8:
+        raise InputError("--draws", a.draws, "is too few for a 95 % interval", "use --draws 8 or more")
+    scales = _scales(a.pretrain_scales)
+    planner.check_bounds(a.max_replicates, scales, a.budget_minutes)
+    cfg, paths = _load(a)
+    prior = planner.load_prior(a.prior, list(cfg.sources), a.noise, not a.no_default_prior)
+    print(f"prior: {prior.label}")
+    print(f"grid: {len(cfg.sizes)} sizes, {len(cfg.scratch_grid())} scratch D, "
+          f"{len(cfg.finetune_tokens)} D_F, {cfg.replicates} seed(s) a point")
+    with _bar(a.draws, "simulating") as bar:
+        pred = predict(prior, planner.design_for(cfg), a.draws, a.seed, progress=bar.update)
+    _print(pred)
+    if a.budget_minutes is None:
+        return 0
+    return _search(a, cfg, paths, prior, scales)
+
+
+def _search(a, cfg, paths, prior, scales) -> int:
+    from tasks.common.errors import InputError
+    from tasks.fitting.design import predict_many
+    from tasks.sweep import planner, slots
+    from tasks.sweep.estimate import estimate
+    from tasks.sweep.plan import plan
+    from tasks.sweep.units import prepare_all
+
+    target, sources = prepare_all(cfg, paths.cache)
+    lay = slots.layout(cfg.slots, cfg.threads_per_run, cfg.device, cfg.processes_per_run)
+    device = "cuda" if lay.devices[0].startswith("cuda") else "cpu"
+    per_step: dict = {}
+    priced = []
+    candidates = list(planner.candidate_configs(cfg, a.max_replicates, scales))
+    print(f"\nsearch: {len(candidates)} designs within the bounds; pricing them …", flush=True)
+    for c in candidates:
+        runs = plan(c, target, sources, paths.runs, threads=lay.threads)
+        est = estimate(runs, len(lay.devices), lay.threads, device, per_step=per_step)
+        priced.append(planner.Candidate(c, est.wall_seconds / 60))
+    fits = [c for c in priced if c.minutes <= a.budget_minutes]
+    if not fits:
+        cheapest = min(c.minutes for c in priced)
+        raise InputError("--budget-minutes", a.budget_minutes, f"is below the cheapest design in the "
+                         f"bounds ({cheapest:.1f} min)", f"give at least {math.ceil(cheapest)} "
+                         "minutes, or widen the bounds")
+    step = max(1, len(fits) // a.designs)
+    chosen = sorted(fits, key=lambda c: c.minutes)[::step][: a.designs]
+    print(f"{len(fits)} fit {a.budget_minutes:g} min; simulating {len(chosen)} of them "
+          f"({a.search_draws} draws each) …", flush=True)
+    with _bar(len(chosen) * a.search_draws, "searching") as bar:
+        preds = predict_many(prior, [planner.design_for(c.config) for c in chosen], a.search_draws,
+                             a.seed, progress=bar.update)
+    for c, p in zip(chosen, preds):
+        c.prediction = p
+    best = sorted(chosen, key=lambda c: c.score(a.target))[: a.top]
+    with _bar(len(best) * a.draws, "best designs") as bar:
+        preds = predict_many(prior, [planner.design_for(c.config) for c in best], a.draws, a.seed,
+                             progress=bar.update)
+    for c, p in zip(best, preds):
+        c.prediction = p
+    for i, c in enumerate(sorted(best, key=lambda c: c.score(a.target)), 1):
+        print(f"\ndesign {i}: widest {a.target} interval ±{c.score(a.target) / 2:.3g}")
+        _print(c.prediction, c.minutes)
+        print(planner.yaml_snippet(c.config))
+    return 0

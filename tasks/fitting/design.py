@@ -1,0 +1,200 @@
+"""How precisely a grid can measure the transfer law, before it is run.
+
+Given a prior (a scratch surface, a law per source, a noise model), `predict` draws the grid's runs
+many times (replicates included, each seed its own draw), fits every draw with the same fitter the
+sweep's report uses (`analysis.estimate_points`: the fit of `analyse` without its bootstrap, each
+draw started from the optimum of the design's noiseless runs, as each bootstrap resample starts
+from the full-data fit), and reads off the spread of the estimates. The predicted 95 % interval of a parameter is the 2.5-97.5 percentile range
+of its estimates over the draws: the interval an ideal bootstrap of one such sweep would give.
+
+A fine-tuned run's loss is the surface's at D_E = D_F + D_T, D_T = k D_F^alpha N^beta, capped at
+the run's pre-training tokens (effective data cannot exceed the data pre-training saw; an
+assumption of this planner, stated in its output).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from .analysis import AnalysisOptions, Runs, estimate_points
+from .bootstrap import BootstrapOptions, run_bootstrap
+from .forms import SURFACES
+from .noise import NoiseModel, constant_noise
+from .robust import FitError, FitOptions
+
+# The paper's Table 1 (text -> Python, D in characters) on Kaplan et al.'s surface (tokens): a
+# labelled default for a first plan, not a measurement of this project's models.
+PAPER_LAW = {"k": 1.9e4, "alpha": 0.18, "beta": 0.38}
+KAPLAN_SURFACE = {"alpha_N": 0.076, "alpha_D": 0.103, "N_c": 6.4e13, "D_c": 1.8e13}
+QUANTITIES = ("alpha", "beta", "log10_k")
+
+
+@dataclass(frozen=True)
+class Prior:
+    """What the planner assumes the world is: where it came from is in `label`."""
+
+    form: str  # the scratch surface's form (a key of forms.SURFACES)
+    surface: dict[str, float]
+    laws: dict[str, dict[str, float]]  # source -> {k, alpha, beta}
+    noise: NoiseModel
+    label: str
+
+
+@dataclass(frozen=True)
+class Design:
+    """A grid: what a sweep config fixes that changes the fit's precision."""
+
+    sizes: tuple[float, ...]  # non-embedding N of each size
+    scratch_d: tuple[float, ...]
+    d_f: tuple[float, ...]
+    replicates: int = 1
+    pretrain_tokens: tuple[float, ...] | None = None  # per size (caps D_T); None: no cap
+
+
+@dataclass
+class SourcePrediction:
+    width: dict[str, float]  # predicted 95 % interval width per quantity
+    median: dict[str, float]  # median estimate per quantity
+    p_beta_resolved: float  # P(beta > 0 and its interval excludes 0)
+    r2_log: float  # expected R^2 (log) of the law
+    low_data_share: float  # expected share of fine-tuned points in the low-data regime
+    n_ok: int  # draws whose law was fitted
+
+
+@dataclass
+class Prediction:
+    sources: dict[str, SourcePrediction]
+    n_draws: int
+    n_failed: int  # draws whose scratch fit failed
+    prior: str
+    notes: list[str] = field(default_factory=list)
+
+
+def simulate_runs(prior: Prior, design: Design, rng: np.random.Generator) -> Runs:
+    """One draw of the grid's runs: every size x D (scratch) and x D_F per source, R seeds each."""
+    surf = SURFACES[prior.form]
+    n_s, d_s = (a.ravel() for a in np.meshgrid(design.sizes, design.scratch_d, indexing="ij"))
+    n, d, d_e, init = [n_s], [d_s], [d_s], [np.array(["scratch"] * len(n_s))]
+    cap = dict(zip(design.sizes, design.pretrain_tokens or (np.inf,) * len(design.sizes)))
+    for src, law in prior.laws.items():
+        n_f, d_f = (a.ravel() for a in np.meshgrid(design.sizes, design.d_f, indexing="ij"))
+        d_t = np.minimum(law["k"] * d_f ** law["alpha"] * n_f ** law["beta"],
+                         np.array([cap[x] for x in n_f]))
+        n.append(n_f), d.append(d_f), d_e.append(d_f + d_t), init.append(np.array([src] * len(n_f)))
+    n, d, d_e, init = (np.tile(np.concatenate(a), design.replicates) for a in (n, d, d_e, init))
+    kind = np.where(init == "scratch", "scratch", init)
+    sigma = np.array([float(prior.noise.sigma(k, x)) for k, x in zip(kind, d)])
+    loss = type(surf).loss(prior.surface, n, d_e) * np.exp(sigma * rng.standard_normal(len(n)))
+    return Runs(n, d, loss, init)
+
+
+def fast_options(low_data_fraction: float = 0.1) -> AnalysisOptions:
+    """The report's fit with fewer starts and no bootstrap or cross-checks: the same math."""
+    return AnalysisOptions(fit=FitOptions(n_screen=16, n_jobs=1), curve_starts=6,
+                           bootstrap=BootstrapOptions(n_resamples=0), other_form=False,
+                           varpro=False, low_data_fraction=low_data_fraction)
+
+
+def _one_draw(data: tuple, row: np.ndarray) -> np.ndarray:
+    """alpha, beta, log10 k, R^2, low-data share per source for design row[0], draw seed row[1]."""
+    prior, designs, options, sources = data
+    design = designs[int(row[0])]
+    runs = simulate_runs(prior, design, np.random.default_rng([int(row[1]), 7]))
+    out = np.full(5 * len(sources), np.nan)
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # wild draws overflow on the way to a fit
+            est = estimate_points(runs, options, _warm(prior, design, options))
+    except (FitError, ValueError, np.linalg.LinAlgError, FloatingPointError):
+        return out
+    for i, src in enumerate(sources):
+        t = est.transfer.get(src)
+        if est.effective is not None:
+            sel = est.source == src
+            out[5 * i + 4] = float(np.mean(est.effective.low_data[sel]))
+        if t is not None and t.status == "ok" and t.k > 0:
+            out[5 * i: 5 * i + 4] = t.alpha, t.beta, np.log10(t.k), t.r2_log
+    return out
+
+
+_WARM: dict = {}  # (prior label, design) -> the noiseless draw's fit, per worker process
+
+
+def _warm(prior: Prior, design: Design, options: AnalysisOptions):
+    """The fit of the design's noiseless runs (full grid of starts), computed once per worker: every
+    draw starts from its optimum, as every bootstrap resample starts from the full-data fit."""
+    key = (prior.label, repr(prior.surface), repr(prior.laws), design)
+    if key not in _WARM:
+        clean = simulate_runs(replace(prior, noise=constant_noise(1e-12)), design,
+                              np.random.default_rng(0))
+        try:
+            _WARM[key] = estimate_points(clean, replace(options, fit=FitOptions(n_jobs=1),
+                                                        curve_starts=AnalysisOptions().curve_starts))
+        except (FitError, ValueError, np.linalg.LinAlgError, FloatingPointError):
+            _WARM[key] = None
+    return _WARM[key]
+
+
+def _summarise(s: np.ndarray, n_draws: int) -> SourcePrediction:
+    """One source's draws (n_draws, 5) -> the predicted widths and probabilities."""
+    ok = np.all(np.isfinite(s[:, :3]), axis=1)
+    est = s[ok]
+    low = float(np.nanmean(s[:, 4])) if np.isfinite(s[:, 4]).any() else float("nan")
+    if len(est) < 4:
+        return SourcePrediction({q: np.inf for q in QUANTITIES}, {q: np.nan for q in QUANTITIES},
+                                0.0, float("nan"), low, int(ok.sum()))
+    lo, hi = np.percentile(est[:, :3], [2.5, 97.5], axis=0)
+    width = dict(zip(QUANTITIES, (hi - lo).tolist()))
+    resolved = float(np.sum(est[:, 1] - width["beta"] / 2 > 0)) / n_draws  # failed draws resolve nothing
+    return SourcePrediction(width, dict(zip(QUANTITIES, np.median(est[:, :3], axis=0).tolist())),
+                            resolved, float(np.nanmean(est[:, 3])), low, int(ok.sum()))
+
+
+def predict_many(prior: Prior, designs: list[Design], n_draws: int = 64, seed: int = 0,
+                 options: AnalysisOptions | None = None, n_jobs: int = 2,
+                 progress: Callable[[int], None] | None = None) -> list[Prediction]:
+    """Simulate `n_draws` sweeps of each design under `prior` (one worker pool for all of them:
+    a budget search prices ~100 designs) and summarise the fits per source."""
+    options = options or fast_options()
+    sources = sorted(prior.laws)
+    draws = seed * 1_000_003 + np.arange(n_draws)
+    rows = np.array([(i, d) for i in range(len(designs)) for d in draws], dtype=np.int64)
+    samples = run_bootstrap(_one_draw, (prior, designs, options, sources), rows,
+                            BootstrapOptions(n_jobs=n_jobs, n_chunks=min(len(rows), 8 * n_jobs + 8 * len(designs))),
+                            progress)
+    out = []
+    for i, design in enumerate(designs):
+        block = samples[i * n_draws:(i + 1) * n_draws]
+        notes = ["D_T capped at each size's pre-training tokens"] if design.pretrain_tokens else []
+        out.append(Prediction({src: _summarise(block[:, 5 * j: 5 * j + 5], n_draws)
+                               for j, src in enumerate(sources)}, n_draws,
+                              int(np.all(np.isnan(block), axis=1).sum()), prior.label, notes))
+    return out
+
+
+def predict(prior: Prior, design: Design, n_draws: int = 64, seed: int = 0,
+            options: AnalysisOptions | None = None, n_jobs: int = 2,
+            progress: Callable[[int], None] | None = None) -> Prediction:
+    """`predict_many` for one design."""
+    return predict_many(prior, [design], n_draws, seed, options, n_jobs, progress)[0]
+
+
+def with_noise(prior: Prior, noise: NoiseModel, label: str) -> Prior:
+    return replace(prior, noise=noise, label=f"{prior.label}; noise {label}")
+
+
+def prior_and_design_of(analysis) -> tuple[Prior, Design]:
+    """The world as a finished fit measured it, and the grid it ran: the planner's verdict on a
+    sweep ("with the noise measured here, this grid resolves alpha to +-x")."""
+    est, pts, reps = analysis.estimate, analysis.points, analysis.replicates
+    laws = {src: {"k": t.k, "alpha": t.alpha, "beta": t.beta} for src, t in est.transfer.items()
+            if t.status == "ok" and t.k > 0}
+    prior = Prior(analysis.options.form, dict(est.surface.params), laws, analysis.noise,
+                  f"this fit; noise {analysis.noise.source}")
+    sc = pts.scratch
+    design = Design(tuple(np.unique(pts.n).tolist()), tuple(np.unique(pts.d[sc]).tolist()),
+                    tuple(np.unique(pts.d[~sc]).tolist()), int(np.median(reps.count)))
+    return prior, design

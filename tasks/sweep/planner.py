@@ -1,0 +1,127 @@
+"""`transfer-laws plan`: a sweep config's expected precision, and the best designs for a budget.
+
+The math is `tasks.fitting.design` (simulate the grid under a prior, fit every draw); this module
+turns a sweep config into a design, a fit.json into a prior, and prices designs with dry-run's cost
+model (`tasks.sweep.estimate`: each shape's step time measured once on this machine).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.shapes import shape_for
+from tasks.common.errors import InputError
+from tasks.fitting.design import KAPLAN_SURFACE, PAPER_LAW, Design, Prediction, Prior
+from tasks.fitting.forms import SURFACES
+from tasks.fitting.noise import NoiseModel, constant_noise, noise_from_dict
+from tasks.sweep.config import SweepConfig
+
+# The demo's measured seed noise of one run's best ln(loss) (median over its points, 3 seeds):
+# 0.75 % from scratch, 0.39 % fine-tuned. The default when neither the prior nor --noise gives one.
+DEFAULT_NOISE = {"scratch": 0.0075, "finetune": 0.0039}
+
+
+def default_noise() -> NoiseModel:
+    model = constant_noise(DEFAULT_NOISE["scratch"], "default")
+    model.kinds["finetune"] = constant_noise(DEFAULT_NOISE["finetune"]).kinds["scratch"]
+    return model
+
+
+def load_prior(path: str | None, sources: list[str], noise: float | None,
+               allow_default: bool = True) -> Prior:
+    """The prior from a fit.json (its scratch surface, laws and measured noise), else the paper's
+    Table 1 law on Kaplan's surface for every source (labelled as such)."""
+    if path is None:
+        if not allow_default:
+            raise InputError("--prior", None, "no prior given and --no-default-prior forbids the "
+                             "paper's", "pass --prior FIT.json (from `transfer-laws fit` or a pilot "
+                             "sweep's report), or drop --no-default-prior")
+        laws = {src: dict(PAPER_LAW) for src in sources}
+        model = constant_noise(noise, f"--noise {noise:g}") if noise else default_noise()
+        return Prior("kaplan", dict(KAPLAN_SURFACE), laws, model,
+                     "default: Table 1 of Hernandez et al. (text -> Python) on Kaplan et al.'s surface")
+    p = Path(path)
+    try:
+        fit = json.loads(p.read_text())
+        form, surface = fit["scratch"]["form"], fit["scratch"]["params"]
+    except FileNotFoundError:
+        raise InputError("--prior", path, "no such file", "give the fit.json of an earlier fit") from None
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise InputError("--prior", path, "is not a fit.json (no scratch surface)",
+                         "give the fit.json that `transfer-laws fit` or a sweep's report wrote") from None
+    if form not in SURFACES or not all(isinstance(v, (int, float)) for v in surface.values()):
+        raise InputError("--prior", path, f"its scratch surface ({form}) has no usable parameters",
+                         "give the fit.json of a fit that succeeded")
+    laws = {src: {k: t[k] for k in ("k", "alpha", "beta")} for src, t in fit.get("transfer", {}).items()
+            if t.get("status") == "ok" and all(isinstance(t.get(k), (int, float)) for k in ("k", "alpha", "beta"))}
+    missing = [s for s in sources if s not in laws]
+    if missing:
+        raise InputError("--prior", path, f"has no fitted law for source(s) {missing} of the config "
+                         f"(it has {sorted(laws)})", "plan with a prior fitted on the same sources, or "
+                         "rename the config's sources to match")
+    laws = {s: laws[s] for s in sources}
+    if noise:
+        model, label = constant_noise(noise, f"--noise {noise:g}"), f"--noise {noise:g}"
+    elif fit.get("noise", {}).get("kinds"):
+        model, label = noise_from_dict(fit["noise"]), f"measured ({fit['noise']['source']})"
+    else:
+        raise InputError("--noise", None, f"{path} records no noise model (a fit older than "
+                         "replicates)", "pass --noise SIGMA, the sd of one run's ln(loss), e.g. 0.01")
+    return Prior(form, surface, laws, model, f"{path}; noise {label}")
+
+
+def design_for(cfg: SweepConfig) -> Design:
+    sizes = [float(shape_for(n, n_ctx=cfg.n_ctx).params_non_embedding) for n in cfg.sizes]
+    return Design(tuple(sizes), tuple(float(d) for d in cfg.scratch_grid()),
+                  tuple(float(d) for d in cfg.finetune_tokens), cfg.replicates,
+                  tuple(float(cfg.pretrain_budget(n)) for n in cfg.sizes))
+
+
+@dataclass
+class Candidate:
+    config: SweepConfig
+    minutes: float
+    prediction: Prediction | None = None
+
+    def score(self, target: str) -> float:
+        """The widest interval of `target` over the sources (smaller is better)."""
+        if self.prediction is None:
+            return math.inf
+        return max(p.width[target] for p in self.prediction.sources.values())
+
+
+def check_bounds(max_replicates: int, pretrain_scales: list[float], budget: float | None) -> None:
+    if max_replicates < 1:
+        raise InputError("--max-replicates", max_replicates, "must be at least 1", "use 1 or more")
+    if not pretrain_scales or any(s <= 0 for s in pretrain_scales):
+        raise InputError("--pretrain-scales", pretrain_scales, "must be positive numbers",
+                         "e.g. --pretrain-scales 0.5,1,2")
+    if budget is not None and budget <= 0:
+        raise InputError("--budget-minutes", budget, "must be positive", "give the minutes you can "
+                         "spend, e.g. --budget-minutes 100")
+
+
+def candidate_configs(cfg: SweepConfig, max_replicates: int, pretrain_scales: list[float]):
+    """Designs within the bounds: windows of >= 2 of the config's sizes and of >= 2 of its D_F
+    values, 1..max_replicates seeds, the pre-training budget times each scale."""
+    sizes, d_f = cfg.sizes, cfg.finetune_tokens
+    size_sets = [sizes[i:j] for i in range(len(sizes)) for j in range(i + 2, len(sizes) + 1)]
+    df_sets = [d_f[i:j] for i in range(len(d_f)) for j in range(i + 2, len(d_f) + 1)]
+    for ns, ds, r, scale in itertools.product(size_sets, df_sets, range(1, max_replicates + 1),
+                                              pretrain_scales):
+        budget = [max(1, round(cfg.pretrain_budget(n) * scale)) for n in ns]
+        values = {**cfg.model_dump(exclude_none=True), "sizes": ns, "finetune_tokens": ds,
+                  "replicates": r, "pretrain_replicates": 1,
+                  "pretrain_tokens": budget if len(set(budget)) > 1 else budget[0]}
+        yield SweepConfig.checked(values)
+
+
+def yaml_snippet(cfg: SweepConfig) -> str:
+    """The fields a design changes, ready to paste into the config."""
+    import yaml
+
+    fields = {k: getattr(cfg, k) for k in ("sizes", "finetune_tokens", "replicates", "pretrain_tokens")}
+    return yaml.safe_dump(fields, default_flow_style=None, sort_keys=False).strip()

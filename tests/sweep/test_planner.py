@@ -1,0 +1,98 @@
+"""`transfer-laws plan`: the predicted intervals agree with a real bootstrap on a known surface, a
+replicated grid is predicted narrower, and bad input is one line naming the flag."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flows.cli import main
+from tasks.fitting.analysis import AnalysisOptions, analyse
+from tasks.fitting.bootstrap import BootstrapOptions
+from tasks.fitting.design import Design, Prior, predict
+from tasks.fitting.noise import constant_noise
+from tasks.fitting.synthetic import SweepSpec, make_sweep
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC = SweepSpec(noise=0.01)
+PRIOR = Prior("kaplan", dict(SPEC.surface), {"text": {"k": SPEC.k, "alpha": SPEC.alpha, "beta": SPEC.beta}},
+              constant_noise(0.01), "synthetic truth")
+DESIGN = Design(tuple(SPEC.sizes), tuple(SPEC.scratch_d), tuple(SPEC.d_f))
+
+
+def test_predicted_widths_match_the_bootstrap_of_one_sweep_within_1_5x():
+    pred = predict(PRIOR, DESIGN, n_draws=48, seed=1).sources["text"]
+    assert pred.n_ok == 48 and abs(pred.median["alpha"] - SPEC.alpha) < 0.03
+    fit = analyse(make_sweep(5, SPEC), AnalysisOptions(bootstrap=BootstrapOptions(n_resamples=200)))
+    for q in ("alpha", "beta"):
+        lo, hi = fit.ci95[f"transfer.text.{q}"]
+        assert 1 / 1.5 < (hi - lo) / pred.width[q] < 1.5, (q, hi - lo, pred.width[q])
+
+
+def test_replicates_narrow_the_predicted_interval_by_about_sqrt_r():
+    one = predict(PRIOR, DESIGN, n_draws=48).sources["text"]
+    four = predict(PRIOR, Design(DESIGN.sizes, DESIGN.scratch_d, DESIGN.d_f, replicates=4),
+                   n_draws=48).sources["text"]
+    ratio = four.width["beta"] / one.width["beta"]
+    assert 0.35 < ratio < 0.7, ratio  # 1/sqrt(4) = 0.5
+
+
+def test_plan_prints_the_expected_intervals_of_the_demo(capsys):
+    assert main(["plan", str(REPO / "configs/demo.yaml"), "--draws", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "prior: default: Table 1" in out and "16 simulated sweeps" in out
+    row = next(line for line in out.splitlines() if line.startswith("code "))
+    assert all(np.isfinite(float(x)) for x in row.split()[1:4])
+
+
+def _fit_json(tmp_path, with_noise=True) -> Path:
+    out = tmp_path / "fit"
+    df = make_sweep(2, SPEC)
+    import pandas as pd
+
+    pd.DataFrame({"N": df.n, "D": df.d, "init": np.where(df.init == "text", "code", df.init),
+                  "loss": df.loss}).to_csv(tmp_path / "runs.csv", index=False)
+    assert main(["fit", str(tmp_path / "runs.csv"), "--out", str(out), "--bootstrap", "0",
+                 "--no-figures"]) == 0
+    path = out / "fit.json"
+    if not with_noise:
+        fit = json.loads(path.read_text())
+        fit.pop("noise")
+        path.write_text(json.dumps(fit))
+    return path
+
+
+def test_a_prior_fit_json_is_read_with_its_noise(tmp_path, capsys):
+    fit = _fit_json(tmp_path)
+    assert main(["plan", str(REPO / "configs/demo.yaml"), "--prior", str(fit), "--draws", "8"]) == 0
+    assert "noise measured (residuals)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,flag,needle", [
+    (["--no-default-prior"], "--prior", "no prior given"),
+    (["--prior", "nowhere.json"], "--prior", "no such file"),
+    (["--noise", "2"], "--noise", "between 0 and 1"),
+    (["--draws", "3"], "--draws", "too few"),
+    (["--budget-minutes", "0"], "--budget-minutes", "must be positive"),
+    (["--budget-minutes", "0.01"], "--budget-minutes", "below the cheapest design"),
+    (["--budget-minutes", "10", "--max-replicates", "0"], "--max-replicates", "at least 1"),
+    (["--budget-minutes", "10", "--pretrain-scales", "1,-2"], "--pretrain-scales", "positive"),
+])
+def test_bad_planner_input_is_one_line_naming_the_flag(args, flag, needle, capsys):
+    assert main(["plan", str(REPO / "configs/demo.yaml"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"error: {flag}" in err[0] and needle in err[0] and "Fix:" in err[0], err
+
+
+def test_a_prior_without_noise_or_the_config_sources_is_refused(tmp_path, capsys):
+    fit = _fit_json(tmp_path, with_noise=False)
+    assert main(["plan", str(REPO / "configs/demo.yaml"), "--prior", str(fit)]) == 2
+    assert "error: --noise" in capsys.readouterr().err
+    other = tmp_path / "other.json"
+    data = json.loads(fit.read_text())
+    data["transfer"] = {"prose": data["transfer"]["code"]}
+    other.write_text(json.dumps(data))
+    assert main(["plan", str(REPO / "configs/demo.yaml"), "--prior", str(other), "--noise", "0.01"]) == 2
+    assert "no fitted law for source(s) ['code']" in capsys.readouterr().err
