@@ -22,32 +22,32 @@ def register(sub) -> None:
             "every source, labelled as a default.\n"
             "noise  sd of one run's ln(best loss): --noise SIGMA for every run, else the prior's "
             "measured `noise` (replicates, or the residual scatter), else the demo's measured seed "
-            "noise (0.75 %% scratch, 0.39 %% fine-tuned). Replicates average it down by sqrt(R).\n"
+            "noise (0.75 % scratch, 0.39 % fine-tuned). Replicates average it down by sqrt(R).\n"
             "budget --budget-minutes M searches windows of the config's sizes and D_F values, 1.."
             "--max-replicates seeds and the pre-training budget times each --pretrain-scales value, "
             "prices each with dry-run's cost model, simulates those that fit, and prints the few "
             "with the narrowest --target interval as YAML to paste into the config.\n\n"
             "Assumption: a fine-tune's effective data D_T never exceeds its pre-training tokens."))
     p.add_argument("config", help="sweep YAML file, e.g. configs/demo.yaml")
-    p.add_argument("--prior", help="fit.json whose surface, laws and noise are the prior")
+    p.add_argument("--prior", metavar="FIT.json", help="fit.json whose surface, laws and noise are the prior")
     p.add_argument("--no-default-prior", action="store_true",
                    help="refuse the paper's default prior: --prior is then required")
-    p.add_argument("--noise", type=float, help="sd of one run's ln(loss), for every run")
-    p.add_argument("--draws", type=int, default=64, help="simulated sweeps per design (default 64)")
+    p.add_argument("--noise", type=float, metavar="SIGMA", help="sd of one run's ln(loss), for every run")
+    p.add_argument("--draws", type=int, default=64, metavar="K", help="simulated sweeps per design (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulations (default 0)")
-    p.add_argument("--budget-minutes", type=float, help="search designs that fit this many minutes "
+    p.add_argument("--budget-minutes", type=float, metavar="M", help="search designs that fit this many minutes "
                    "of sweep on this machine")
-    p.add_argument("--max-replicates", type=int, default=3, help="most seeds per point in the "
+    p.add_argument("--max-replicates", type=int, default=3, metavar="R", help="most seeds per point in the "
                    "search (default 3)")
-    p.add_argument("--pretrain-scales", default="0.5,1,2", help="pre-training budget multipliers in "
+    p.add_argument("--pretrain-scales", default="0.5,1,2", metavar="LIST", help="pre-training budget multipliers in "
                    "the search (default 0.5,1,2)")
     p.add_argument("--target", choices=["beta", "alpha", "log10_k"], default="beta",
                    help="the interval the search narrows (default beta)")
-    p.add_argument("--designs", type=int, default=120, help="most designs simulated in the search "
+    p.add_argument("--designs", type=int, default=120, metavar="K", help="most designs simulated in the search "
                    "(default 120; the rest are priced only)")
-    p.add_argument("--search-draws", type=int, default=12, help="draws per design in the search "
+    p.add_argument("--search-draws", type=int, default=12, metavar="K", help="draws per design in the search "
                    "(default 12; the best few are re-simulated with --draws)")
-    p.add_argument("--top", type=int, default=3, help="designs printed (default 3)")
+    p.add_argument("--top", type=int, default=3, metavar="K", help="designs printed (default 3)")
     p.add_argument("--home", help="override the config's project run folder")
     p.set_defaults(func=cmd_plan)
 
@@ -84,7 +84,7 @@ def _scales(text: str) -> list[float]:
 def cmd_plan(a) -> int:
     from flows.cli_sweep import _load
     from tasks.common.errors import InputError
-    from tasks.fitting.design import predict
+    from tasks.fitting.design import calibrate_misfit, predict
     from tasks.sweep import planner
 
     if a.noise is not None and not (0 < a.noise < 1):
@@ -95,11 +95,16 @@ def cmd_plan(a) -> int:
     planner.check_bounds(a.max_replicates, scales, a.budget_minutes)
     cfg, paths = _load(a)
     prior = planner.load_prior(a.prior, list(cfg.sources), a.noise, not a.no_default_prior)
+    design = planner.design_for(cfg)
+    prior = calibrate_misfit(prior, design, seed=a.seed)
     print(f"prior: {prior.label}")
+    if prior.misfit:
+        print("lack of fit of the prior's law, added to seed noise (sd of ln D_T): " + ", ".join(
+            f"{src} {tau:.3g}" for src, tau in prior.misfit.items()))
     print(f"grid: {len(cfg.sizes)} sizes, {len(cfg.scratch_grid())} scratch D, "
           f"{len(cfg.finetune_tokens)} D_F, {cfg.replicates} seed(s) a point")
     with _bar(a.draws, "simulating") as bar:
-        pred = predict(prior, planner.design_for(cfg), a.draws, a.seed, progress=bar.update)
+        pred = predict(prior, design, a.draws, a.seed, progress=bar.update)
     _print(pred)
     if a.budget_minutes is None:
         return 0

@@ -188,7 +188,7 @@ def _boot_one(data: tuple, row: np.ndarray) -> np.ndarray:
     loss = np.where(lone[rows], points.loss[rows], np.exp(means[row[0], rows]))
     try:
         est = _estimate(points.take(rows).with_loss(loss), options, warm)
-    except (FitError, ValueError, np.linalg.LinAlgError, FloatingPointError):
+    except (FitError, ValueError, np.linalg.LinAlgError, ArithmeticError):
         return _flatten(Estimate(FitResult("", np.array([]), {}, np.inf, np.inf, "failed", "",
                                            0, 0)), options, sources)
     return _flatten(est, options, sources)

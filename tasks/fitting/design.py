@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from .analysis import AnalysisOptions, Runs, estimate_points
+from .analysis import AnalysisOptions, Runs, estimate_points, subset
 from .bootstrap import BootstrapOptions, run_bootstrap
 from .forms import SURFACES
 from .noise import NoiseModel, constant_noise
@@ -30,6 +30,7 @@ from .robust import FitError, FitOptions
 PAPER_LAW = {"k": 1.9e4, "alpha": 0.18, "beta": 0.38}
 KAPLAN_SURFACE = {"alpha_N": 0.076, "alpha_D": 0.103, "N_c": 6.4e13, "D_c": 1.8e13}
 QUANTITIES = ("alpha", "beta", "log10_k")
+W = 6  # numbers per source and draw (see _one_draw)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class Prior:
     laws: dict[str, dict[str, float]]  # source -> {k, alpha, beta}
     noise: NoiseModel
     label: str
+    # sd of ln D_T around the law beyond what seed noise explains (lack of fit), per source; drawn
+    # once per (N, D_F) point. `calibrate_misfit` sets it from the law residuals a fit observed.
+    misfit: dict[str, float] = field(default_factory=dict)
+    law_residual_var: dict[str, float] = field(default_factory=dict)  # observed, per source
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class SourcePrediction:
     median: dict[str, float]  # median estimate per quantity
     p_beta_resolved: float  # P(beta > 0 and its interval excludes 0)
     r2_log: float  # expected R^2 (log) of the law
+    residual_var: float  # expected variance of ln D_T around the fitted law
     low_data_share: float  # expected share of fine-tuned points in the low-data regime
     n_ok: int  # draws whose law was fitted
 
@@ -77,17 +83,23 @@ def simulate_runs(prior: Prior, design: Design, rng: np.random.Generator) -> Run
     """One draw of the grid's runs: every size x D (scratch) and x D_F per source, R seeds each."""
     surf = SURFACES[prior.form]
     n_s, d_s = (a.ravel() for a in np.meshgrid(design.sizes, design.scratch_d, indexing="ij"))
-    n, d, d_e, init = [n_s], [d_s], [d_s], [np.array(["scratch"] * len(n_s))]
+    n, d, d_t, init = [n_s], [d_s], [np.zeros(len(n_s))], [np.array(["scratch"] * len(n_s))]
     cap = dict(zip(design.sizes, design.pretrain_tokens or (np.inf,) * len(design.sizes)))
+    tau = [np.zeros(len(n_s))]
     for src, law in prior.laws.items():
         n_f, d_f = (a.ravel() for a in np.meshgrid(design.sizes, design.d_f, indexing="ij"))
-        d_t = np.minimum(law["k"] * d_f ** law["alpha"] * n_f ** law["beta"],
-                         np.array([cap[x] for x in n_f]))
-        n.append(n_f), d.append(d_f), d_e.append(d_f + d_t), init.append(np.array([src] * len(n_f)))
-    n, d, d_e, init = (np.tile(np.concatenate(a), design.replicates) for a in (n, d, d_e, init))
+        n.append(n_f), d.append(d_f), init.append(np.array([src] * len(n_f)))
+        d_t.append(law["k"] * d_f ** law["alpha"] * n_f ** law["beta"])
+        tau.append(np.full(len(n_f), prior.misfit.get(src, 0.0)))
+    n, d, d_t, init, tau = (np.concatenate(a) for a in (n, d, d_t, init, tau))
+    eps = rng.standard_normal(len(n) * design.replicates)  # seed noise, one draw per run
+    if np.any(tau > 0):  # lack of fit: one draw per point, shared by its seeds
+        d_t = d_t * np.exp(tau * rng.standard_normal(len(n)))
+    d_e = d + np.minimum(d_t, np.array([cap.get(x, np.inf) for x in n]))
+    n, d, d_e, init = (np.tile(a, design.replicates) for a in (n, d, d_e, init))
     kind = np.where(init == "scratch", "scratch", init)
     sigma = np.array([float(prior.noise.sigma(k, x)) for k, x in zip(kind, d)])
-    loss = type(surf).loss(prior.surface, n, d_e) * np.exp(sigma * rng.standard_normal(len(n)))
+    loss = type(surf).loss(prior.surface, n, d_e) * np.exp(sigma * eps)
     return Runs(n, d, loss, init)
 
 
@@ -99,25 +111,35 @@ def fast_options(low_data_fraction: float = 0.1) -> AnalysisOptions:
 
 
 def _one_draw(data: tuple, row: np.ndarray) -> np.ndarray:
-    """alpha, beta, log10 k, R^2, low-data share per source for design row[0], draw seed row[1]."""
+    """alpha, beta, log10 k, R^2, law residual variance, low-data share per source, for design
+    row[0] and draw seed row[1]."""
     prior, designs, options, sources = data
     design = designs[int(row[0])]
     runs = simulate_runs(prior, design, np.random.default_rng([int(row[1]), 7]))
-    out = np.full(5 * len(sources), np.nan)
+    out = np.full(W * len(sources), np.nan)
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # wild draws overflow on the way to a fit
             est = estimate_points(runs, options, _warm(prior, design, options))
-    except (FitError, ValueError, np.linalg.LinAlgError, FloatingPointError):
+    except (FitError, ValueError, np.linalg.LinAlgError, ArithmeticError):
         return out
     for i, src in enumerate(sources):
         t = est.transfer.get(src)
         if est.effective is not None:
             sel = est.source == src
-            out[5 * i + 4] = float(np.mean(est.effective.low_data[sel]))
+            out[W * i + 5] = float(np.mean(est.effective.low_data[sel]))
         if t is not None and t.status == "ok" and t.k > 0:
-            out[5 * i: 5 * i + 4] = t.alpha, t.beta, np.log10(t.k), t.r2_log
+            out[W * i: W * i + 5] = (t.alpha, t.beta, np.log10(t.k), t.r2_log,
+                                     law_residual_var(subset(est.effective, est.source == src), t))
     return out
+
+
+def law_residual_var(eff, law) -> float:
+    """Variance of ln D_T around the headline law over the points it used (3 parameters)."""
+    used = law.used
+    pred = np.log(law.k) + law.alpha * np.log(eff.d_f[used]) + law.beta * np.log(eff.n[used])
+    res = np.log(eff.d_t[used]) - pred
+    return float(np.sum(res ** 2) / max(1, len(res) - 3))
 
 
 _WARM: dict = {}  # (prior label, design) -> the noiseless draw's fit, per worker process
@@ -133,24 +155,25 @@ def _warm(prior: Prior, design: Design, options: AnalysisOptions):
         try:
             _WARM[key] = estimate_points(clean, replace(options, fit=FitOptions(n_jobs=1),
                                                         curve_starts=AnalysisOptions().curve_starts))
-        except (FitError, ValueError, np.linalg.LinAlgError, FloatingPointError):
+        except (FitError, ValueError, np.linalg.LinAlgError, ArithmeticError):
             _WARM[key] = None
     return _WARM[key]
 
 
 def _summarise(s: np.ndarray, n_draws: int) -> SourcePrediction:
-    """One source's draws (n_draws, 5) -> the predicted widths and probabilities."""
+    """One source's draws (n_draws, W) -> the predicted widths and probabilities."""
     ok = np.all(np.isfinite(s[:, :3]), axis=1)
     est = s[ok]
-    low = float(np.nanmean(s[:, 4])) if np.isfinite(s[:, 4]).any() else float("nan")
+    low = float(np.nanmean(s[:, 5])) if np.isfinite(s[:, 5]).any() else float("nan")
     if len(est) < 4:
         return SourcePrediction({q: np.inf for q in QUANTITIES}, {q: np.nan for q in QUANTITIES},
-                                0.0, float("nan"), low, int(ok.sum()))
+                                0.0, float("nan"), float("nan"), low, int(ok.sum()))
     lo, hi = np.percentile(est[:, :3], [2.5, 97.5], axis=0)
     width = dict(zip(QUANTITIES, (hi - lo).tolist()))
     resolved = float(np.sum(est[:, 1] - width["beta"] / 2 > 0)) / n_draws  # failed draws resolve nothing
     return SourcePrediction(width, dict(zip(QUANTITIES, np.median(est[:, :3], axis=0).tolist())),
-                            resolved, float(np.nanmean(est[:, 3])), low, int(ok.sum()))
+                            resolved, float(np.nanmean(est[:, 3])), float(np.nanmean(est[:, 4])),
+                            low, int(ok.sum()))
 
 
 def predict_many(prior: Prior, designs: list[Design], n_draws: int = 64, seed: int = 0,
@@ -169,7 +192,7 @@ def predict_many(prior: Prior, designs: list[Design], n_draws: int = 64, seed: i
     for i, design in enumerate(designs):
         block = samples[i * n_draws:(i + 1) * n_draws]
         notes = ["D_T capped at each size's pre-training tokens"] if design.pretrain_tokens else []
-        out.append(Prediction({src: _summarise(block[:, 5 * j: 5 * j + 5], n_draws)
+        out.append(Prediction({src: _summarise(block[:, W * j: W * j + W], n_draws)
                                for j, src in enumerate(sources)}, n_draws,
                               int(np.all(np.isnan(block), axis=1).sum()), prior.label, notes))
     return out
@@ -182,6 +205,21 @@ def predict(prior: Prior, design: Design, n_draws: int = 64, seed: int = 0,
     return predict_many(prior, [design], n_draws, seed, options, n_jobs, progress)[0]
 
 
+def calibrate_misfit(prior: Prior, design: Design, n_draws: int = 32, seed: int = 0,
+                     n_jobs: int = 2) -> Prior:
+    """The lack of fit a prior's own fit showed, as misfit noise: a law fitted to real runs scatters
+    around its line by seed noise carried through D_E *and* by whatever the form misses; the
+    simulation reproduces the first, so tau^2 = observed residual variance - simulated (>= 0)."""
+    if not prior.law_residual_var:
+        return prior
+    clean = predict(replace(prior, misfit={}), design, n_draws, seed, n_jobs=n_jobs)
+    misfit = {}
+    for src, observed in prior.law_residual_var.items():
+        sim = clean.sources[src].residual_var if src in clean.sources else float("nan")
+        misfit[src] = float(np.sqrt(max(0.0, observed - sim))) if np.isfinite(sim) else 0.0
+    return replace(prior, misfit=misfit)
+
+
 def with_noise(prior: Prior, noise: NoiseModel, label: str) -> Prior:
     return replace(prior, noise=noise, label=f"{prior.label}; noise {label}")
 
@@ -192,8 +230,10 @@ def prior_and_design_of(analysis) -> tuple[Prior, Design]:
     est, pts, reps = analysis.estimate, analysis.points, analysis.replicates
     laws = {src: {"k": t.k, "alpha": t.alpha, "beta": t.beta} for src, t in est.transfer.items()
             if t.status == "ok" and t.k > 0}
+    observed = {src: law_residual_var(subset(est.effective, est.source == src), est.transfer[src])
+                for src in laws}
     prior = Prior(analysis.options.form, dict(est.surface.params), laws, analysis.noise,
-                  f"this fit; noise {analysis.noise.source}")
+                  f"this fit; noise {analysis.noise.source}", law_residual_var=observed)
     sc = pts.scratch
     design = Design(tuple(np.unique(pts.n).tolist()), tuple(np.unique(pts.d[sc]).tolist()),
                     tuple(np.unique(pts.d[~sc]).tolist()), int(np.median(reps.count)))

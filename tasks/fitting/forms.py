@@ -203,13 +203,20 @@ class KaplanCurve(Form):
         return np.array([np.log(q["L_f"]), np.log(q["d"]), q["p"]])
 
     @staticmethod
-    def loss(q: dict, d) -> np.ndarray:
-        return (q["L_f"] ** (1 / q["p"]) + q["d"] / np.asarray(d, float)) ** q["p"]
+    def _root(x, q: dict):
+        """x^(1/p) in numpy floats: a wild curve (p near 0, met in a bootstrap resample) gives inf
+        rather than Python's OverflowError, and its points come out unreachable."""
+        with np.errstate(over="ignore"):
+            return np.asarray(x, np.float64) ** (1 / q["p"])
 
-    @staticmethod
-    def invert(q: dict, loss) -> np.ndarray:
-        gap = np.asarray(loss, float) ** (1 / q["p"]) - q["L_f"] ** (1 / q["p"])
+    @classmethod
+    def loss(cls, q: dict, d) -> np.ndarray:
+        return (cls._root(q["L_f"], q) + q["d"] / np.asarray(d, float)) ** q["p"]
+
+    @classmethod
+    def invert(cls, q: dict, loss) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
+            gap = cls._root(loss, q) - cls._root(q["L_f"], q)
             d = q["d"] / gap
         return np.where(gap > 0, d, np.inf)
 
@@ -217,9 +224,10 @@ class KaplanCurve(Form):
     def floor(q: dict) -> float:
         return q["L_f"]
 
-    @staticmethod
-    def d_99(q: dict) -> float:
-        return q["d"] / ((q["L_f"] / RULE_99) ** (1 / q["p"]) - q["L_f"] ** (1 / q["p"]))
+    @classmethod
+    def d_99(cls, q: dict) -> float:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(q["d"] / (cls._root(q["L_f"] / RULE_99, q) - cls._root(q["L_f"], q)))
 
 
 @dataclass(frozen=True)

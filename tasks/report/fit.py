@@ -19,6 +19,7 @@ import pandas as pd
 from tasks.fitting.analysis import SCRATCH, Analysis, AnalysisOptions, analyse, subset
 from tasks.fitting.bootstrap import BootstrapOptions
 from tasks.fitting.effective_data import PerNCurves, effective_data
+from tasks.fitting.design import law_residual_var
 from tasks.fitting.forms import CURVES, SURFACES, features
 from tasks.fitting.noise import noise_dict
 from tasks.fitting.robust import FitResult
@@ -189,6 +190,8 @@ def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOpti
                      k: list(analysis.ci95.get(f"transfer.{src}.joint_{k}", (math.nan,) * 2))
                      for k in ("k", "alpha", "beta")}},
                  "cov_lnk_alpha_beta": _cov(analysis, src), "k_units": units}
+        if t.status == "ok":  # the law's lack of fit, which the planner adds to seed noise
+            entry["residual_var_log"] = law_residual_var(subset(est.effective, est.source == src), t)
         if est.chars_per_token is not None and t.status == "ok":
             from tasks.fitting.transfer import k_in_other_units
             entry["k_chars"] = k_in_other_units(t.k, t.alpha, est.chars_per_token)
@@ -250,11 +253,14 @@ def _json_default(o):
 
 def planner_verdict(analysis: Analysis, draws: int) -> dict:
     """The planner's prediction for the grid that was run, under the law and noise measured."""
-    from tasks.fitting.design import predict, prior_and_design_of
+    from tasks.fitting.design import calibrate_misfit, predict, prior_and_design_of
 
     prior, design = prior_and_design_of(analysis)
-    pred = predict(prior, design, n_draws=draws, seed=analysis.options.bootstrap.seed)
+    seed = analysis.options.bootstrap.seed
+    prior = calibrate_misfit(prior, design, seed=seed)
+    pred = predict(prior, design, n_draws=draws, seed=seed)
     return {"draws": draws, "noise": analysis.noise.source, "replicates": design.replicates,
+            "misfit_sd_log_d_t": prior.misfit,
             "sources": {src: {"half_width": {q: p.width[q] / 2 for q in p.width},
                               "p_beta_resolved": p.p_beta_resolved, "r2_log": p.r2_log}
                         for src, p in pred.sources.items()}}

@@ -19,7 +19,8 @@ from tasks.fitting.forms import SURFACES
 from tasks.fitting.noise import NoiseModel, constant_noise, noise_from_dict
 from tasks.sweep.config import SweepConfig
 
-# The demo's measured seed noise of one run's best ln(loss) (median over its points, 3 seeds):
+# The demo's seed noise of one run's best ln(loss), as issue 17 measured it (median over its points,
+# seeds 0-2):
 # 0.75 % from scratch, 0.39 % fine-tuned. The default when neither the prior nor --noise gives one.
 DEFAULT_NOISE = {"scratch": 0.0075, "finetune": 0.0039}
 
@@ -62,6 +63,8 @@ def load_prior(path: str | None, sources: list[str], noise: float | None,
         raise InputError("--prior", path, f"has no fitted law for source(s) {missing} of the config "
                          f"(it has {sorted(laws)})", "plan with a prior fitted on the same sources, or "
                          "rename the config's sources to match")
+    residual = {s: fit["transfer"][s]["residual_var_log"] for s in sources
+                if isinstance(fit["transfer"][s].get("residual_var_log"), (int, float))}
     laws = {s: laws[s] for s in sources}
     if noise:
         model, label = constant_noise(noise, f"--noise {noise:g}"), f"--noise {noise:g}"
@@ -70,7 +73,7 @@ def load_prior(path: str | None, sources: list[str], noise: float | None,
     else:
         raise InputError("--noise", None, f"{path} records no noise model (a fit older than "
                          "replicates)", "pass --noise SIGMA, the sd of one run's ln(loss), e.g. 0.01")
-    return Prior(form, surface, laws, model, f"{path}; noise {label}")
+    return Prior(form, surface, laws, model, f"{path}; noise {label}", law_residual_var=residual)
 
 
 def design_for(cfg: SweepConfig) -> Design:

@@ -121,3 +121,13 @@ def test_kaplan_form_matches_its_formula():
     c = Chinchilla().natural(CASES[0][2])
     direct = c["E"] + c["A"] / N ** c["alpha"] + c["B"] / D ** c["beta"]
     np.testing.assert_allclose(np.exp(Chinchilla().log_loss(CASES[0][2], X2)), direct, rtol=1e-12)
+
+
+def test_a_wild_curve_inverts_to_unreachable_not_an_overflow():
+    """A bootstrap resample can fit p near 0; L_f^(1/p) then overflows. Seen crashing a whole
+    bootstrap (Python's OverflowError on float ** float); now those points are unreachable."""
+    from tasks.fitting.forms import KaplanCurve
+
+    q = {"L_f": 5.0, "p": 0.001, "d": 1e3}
+    assert np.all(np.isinf(KaplanCurve.invert(q, np.array([5.1, 4.9]))))
+    assert np.isinf(KaplanCurve.loss(q, np.array([1e3]))).all()

@@ -96,3 +96,27 @@ def test_a_prior_without_noise_or_the_config_sources_is_refused(tmp_path, capsys
     other.write_text(json.dumps(data))
     assert main(["plan", str(REPO / "configs/demo.yaml"), "--prior", str(other), "--noise", "0.01"]) == 2
     assert "no fitted law for source(s) ['code']" in capsys.readouterr().err
+
+
+def test_a_replicated_fit_reports_its_noise_and_the_planners_verdict(tmp_path):
+    import pandas as pd
+
+    draws = [make_sweep(s, SPEC) for s in range(2)]
+    pd.DataFrame({"N": np.concatenate([r.n for r in draws]), "D": np.concatenate([r.d for r in draws]),
+                  "init": np.concatenate([r.init for r in draws]),
+                  "loss": np.concatenate([r.loss for r in draws]),
+                  "seed": np.repeat([0, 1], len(draws[0].n))}).to_csv(tmp_path / "runs.csv", index=False)
+    out = tmp_path / "fit"
+    assert main(["fit", str(tmp_path / "runs.csv"), "--out", str(out), "--bootstrap", "20",
+                 "--no-figures", "--plan-draws", "8"]) == 0
+    fit = json.loads((out / "fit.json").read_text())
+    assert fit["noise"]["source"] == "replicates" and fit["noise"]["max_seeds_per_point"] == 2
+    assert set(fit["noise"]["kinds"]) == {"scratch", "text"}
+    assert fit["planner"]["replicates"] == 2 and fit["planner"]["draws"] == 8
+    assert np.isfinite(fit["planner"]["sources"]["text"]["half_width"]["beta"])
+    report = (out / "report.md").read_text()
+    assert "## Noise (replicates)" in report and "this grid (2 seed(s) a point) resolves alpha" in report
+    points = pd.read_csv(out / "points.csv")
+    assert (points["point_seeds"] == 2).all()
+    ft = points[points["init"] == "text"]
+    assert ft.groupby(["N", "D"])["D_E"].nunique().max() == 1  # replicates share their point's D_E

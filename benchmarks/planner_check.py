@@ -1,0 +1,103 @@
+"""The planner against what it predicts (docs/planner.md): speed, and agreement with real fits.
+
+Run: python benchmarks/planner_check.py [--quick] [--fit-dir DIR ...]
+
+1. speed: `transfer-laws plan configs/demo.yaml` (goal <= 60 s) and a budget search over >= 100
+   designs (goal <= 5 min), wall seconds measured here;
+2. synthetic ground truth: K sweeps drawn from a known surface and law, each fitted with the
+   report's own bootstrap; the share whose beta interval lies above 0 against the planner's
+   predicted P(beta > 0 resolved) (goal: within 10 points), and the bootstrap intervals' coverage of
+   the truth against 95 %;
+3. each --fit-dir (a report folder with runs.csv and fit.json): the planner's predicted half-widths
+   under that fit's law and measured noise, over the bootstrap's actual ones (goal: within 1.5x).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import _common as C  # noqa: F401  (project hygiene before heavy imports)
+import numpy as np
+
+from flows.cli import main as cli
+from tasks.fitting.analysis import AnalysisOptions, analyse
+from tasks.fitting.bootstrap import BootstrapOptions
+from tasks.fitting.design import Design, Prior, calibrate_misfit, predict, prior_and_design_of
+from tasks.fitting.noise import constant_noise
+from tasks.fitting.synthetic import SweepSpec, make_sweep
+from tasks.report.runs_csv import read_runs, to_runs, validate_runs
+
+# A grid where beta is resolved in some draws and not in others, so the comparison can fail.
+SPEC = SweepSpec(sizes=tuple(np.geomspace(1e4, 3e5, 3)), d_f=tuple(np.geomspace(1e4, 1e5, 3)),
+                 noise=0.03)
+
+
+def timed(argv: list[str]) -> float:
+    t0 = time.perf_counter()
+    assert cli(argv) == 0
+    return time.perf_counter() - t0
+
+
+def synthetic(k: int, resamples: int) -> None:
+    prior = Prior("kaplan", dict(SPEC.surface), {"text": {"k": SPEC.k, "alpha": SPEC.alpha,
+                                                          "beta": SPEC.beta}},
+                  constant_noise(SPEC.noise), "synthetic truth")
+    design = Design(tuple(SPEC.sizes), tuple(SPEC.scratch_d), tuple(SPEC.d_f))
+    pred = predict(prior, design, n_draws=256).sources["text"]
+    resolved = covered = 0
+    for seed in range(k):
+        fit = analyse(make_sweep(1000 + seed, SPEC), AnalysisOptions(
+            bootstrap=BootstrapOptions(n_resamples=resamples, seed=seed), other_form=False))
+        lo, hi = fit.ci95["transfer.text.beta"]
+        resolved += lo > 0
+        covered += lo <= SPEC.beta <= hi
+    print(f"synthetic truth ({k} sweeps, {resamples} resamples each, noise {SPEC.noise}): "
+          f"P(beta > 0 resolved) predicted {pred.p_beta_resolved:.2f}, simulated {resolved / k:.2f} "
+          f"(difference {100 * abs(pred.p_beta_resolved - resolved / k):.0f} points); "
+          f"bootstrap coverage of the true beta {covered / k:.2f} (nominal 0.95); "
+          f"beta half-width predicted ±{pred.width['beta'] / 2:.3g}")
+
+
+def against_fit(folder: Path, draws: int) -> None:
+    fit = json.loads((folder / "fit.json").read_text())
+    n = fit["bootstrap"]["n_resamples"]
+    df = validate_runs(read_runs(folder / "runs.csv"))
+    a = analyse(to_runs(df), AnalysisOptions(bootstrap=BootstrapOptions(n_resamples=n,
+                                                                        seed=fit["bootstrap"]["seed"])))
+    prior, design = prior_and_design_of(a)
+    prior = calibrate_misfit(prior, design)
+    pred = predict(prior, design, n_draws=draws)
+    print(f"{folder}: noise {a.noise.source}, {design.replicates} seed(s) a point, {n} resamples; "
+          "misfit sd of ln D_T " + ", ".join(f"{k} {v:.3g}" for k, v in prior.misfit.items()))
+    for src, p in pred.sources.items():
+        ratios = []
+        for q, key in (("alpha", "alpha"), ("beta", "beta"), ("log10_k", "ln_k")):
+            lo, hi = a.ci95[f"transfer.{src}.{key}"]
+            actual = (hi - lo) / (np.log(10) if key == "ln_k" else 1)
+            ratios.append(f"{q} {actual / 2:.3g} / {p.width[q] / 2:.3g} = {actual / p.width[q]:.2f}")
+        print(f"  {src}: bootstrap half-width / predicted: " + "; ".join(ratios))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer synthetic sweeps (noisier)")
+    ap.add_argument("--fit-dir", action="append", default=[], type=Path)
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--skip-synthetic", action="store_true")
+    args = ap.parse_args()
+    print(C.load_line())
+    if not args.skip_speed:
+        demo = str(C.REPO / "configs" / "demo.yaml")
+        print(f"plan configs/demo.yaml: {timed(['plan', demo]):.1f} s (goal <= 60)")
+        print(f"budget search, 100 designs: {timed(['plan', demo, '--budget-minutes', '10', '--designs', '100']):.1f} s "
+              "(goal <= 300)")
+    if not args.skip_synthetic:
+        synthetic(30 if args.quick else 100, 60 if args.quick else 100)
+    for folder in args.fit_dir:
+        against_fit(folder, 128)
+
+
+if __name__ == "__main__":
+    main()
