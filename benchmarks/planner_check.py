@@ -24,7 +24,8 @@ import numpy as np
 from flows.cli import main as cli
 from tasks.fitting.analysis import AnalysisOptions, analyse
 from tasks.fitting.bootstrap import BootstrapOptions
-from tasks.fitting.design import Design, Prior, calibrate_misfit, predict, prior_and_design_of
+from tasks.fitting.design import (Design, Prior, calibrate_bootstrap, calibrate_misfit, predict,
+                                  prior_and_design_of)
 from tasks.fitting.noise import constant_noise
 from tasks.fitting.synthetic import SweepSpec, make_sweep
 from tasks.report.runs_csv import read_runs, to_runs, validate_runs
@@ -46,6 +47,7 @@ def synthetic(k: int, resamples: int) -> None:
                   constant_noise(SPEC.noise), "synthetic truth")
     design = Design(tuple(SPEC.sizes), tuple(SPEC.scratch_d), tuple(SPEC.d_f))
     pred = predict(prior, design, n_draws=256).sources["text"]
+    calibrated = predict(calibrate_bootstrap(prior, design), design, n_draws=256).sources["text"]
     resolved = covered = 0
     for seed in range(k):
         fit = analyse(make_sweep(1000 + seed, SPEC), AnalysisOptions(
@@ -54,7 +56,8 @@ def synthetic(k: int, resamples: int) -> None:
         resolved += lo > 0
         covered += lo <= SPEC.beta <= hi
     print(f"synthetic truth ({k} sweeps, {resamples} resamples each, noise {SPEC.noise}): "
-          f"P(beta > 0 resolved) predicted {pred.p_beta_resolved:.2f}, simulated {resolved / k:.2f} "
+          f"P(beta > 0 resolved) predicted {pred.p_beta_resolved:.2f} (with --calibrate 4: "
+          f"{calibrated.p_beta_resolved:.2f}), simulated {resolved / k:.2f} "
           f"(difference {100 * abs(pred.p_beta_resolved - resolved / k):.0f} points); "
           f"bootstrap coverage of the true beta {covered / k:.2f} (nominal 0.95); "
           f"beta half-width predicted ±{pred.width['beta'] / 2:.3g}")

@@ -35,6 +35,11 @@ def register(sub) -> None:
     p.add_argument("--noise", type=float, metavar="SIGMA", help="sd of one run's ln(loss), for every run")
     p.add_argument("--draws", type=int, default=64, metavar="K", help="simulated sweeps per design (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulations (default 0)")
+    p.add_argument("--calibrate", type=int, default=0, metavar="K",
+                   help="experimental: fit K simulated sweeps with the report's bootstrap (40 "
+                   "resamples) and scale the predicted widths by the bootstrap's median ratio "
+                   "(default 0: the spread of the estimates; with K=4 the ratio proved too noisy "
+                   "to help, docs/planner.md)")
     p.add_argument("--budget-minutes", type=float, metavar="M", help="search designs that fit this many minutes "
                    "of sweep on this machine")
     p.add_argument("--max-replicates", type=int, default=3, metavar="R", help="most seeds per point in the "
@@ -84,7 +89,7 @@ def _scales(text: str) -> list[float]:
 def cmd_plan(a) -> int:
     from flows.cli_sweep import _load
     from tasks.common.errors import InputError
-    from tasks.fitting.design import calibrate_misfit, predict
+    from tasks.fitting.design import calibrate_bootstrap, calibrate_misfit, predict
     from tasks.sweep import planner
 
     if a.noise is not None and not (0 < a.noise < 1):
@@ -97,10 +102,17 @@ def cmd_plan(a) -> int:
     prior = planner.load_prior(a.prior, list(cfg.sources), a.noise, not a.no_default_prior)
     design = planner.design_for(cfg)
     prior = calibrate_misfit(prior, design, seed=a.seed)
+    if a.calibrate < 0:
+        raise InputError("--calibrate", a.calibrate, "must be 0 or more", "e.g. --calibrate 4")
+    prior = calibrate_bootstrap(prior, design, a.calibrate, seed=a.seed)
     print(f"prior: {prior.label}")
     if prior.misfit:
         print("lack of fit of the prior's law, added to seed noise (sd of ln D_T): " + ", ".join(
             f"{src} {tau:.3g}" for src, tau in prior.misfit.items()))
+    if prior.width_ratio:
+        print(f"bootstrap / spread of the estimates, on {a.calibrate} simulated sweeps: " + "; ".join(
+            f"{src} " + ", ".join(f"{q} {r:.2f}" for q, r in qs.items())
+            for src, qs in prior.width_ratio.items()))
     print(f"grid: {len(cfg.sizes)} sizes, {len(cfg.scratch_grid())} scratch D, "
           f"{len(cfg.finetune_tokens)} D_F, {cfg.replicates} seed(s) a point")
     with _bar(a.draws, "simulating") as bar:

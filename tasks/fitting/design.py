@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from .analysis import AnalysisOptions, Runs, estimate_points, subset
+from .analysis import AnalysisOptions, Runs, analyse, estimate_points, subset
 from .bootstrap import BootstrapOptions, run_bootstrap
 from .forms import SURFACES
 from .noise import NoiseModel, constant_noise
@@ -46,6 +46,9 @@ class Prior:
     # once per (N, D_F) point. `calibrate_misfit` sets it from the law residuals a fit observed.
     misfit: dict[str, float] = field(default_factory=dict)
     law_residual_var: dict[str, float] = field(default_factory=dict)  # observed, per source
+    # The report's bootstrap interval over the spread of the estimates, per source and quantity,
+    # measured on a few simulated sweeps (`calibrate_bootstrap`); 1 when not measured.
+    width_ratio: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -160,8 +163,9 @@ def _warm(prior: Prior, design: Design, options: AnalysisOptions):
     return _WARM[key]
 
 
-def _summarise(s: np.ndarray, n_draws: int) -> SourcePrediction:
-    """One source's draws (n_draws, W) -> the predicted widths and probabilities."""
+def _summarise(s: np.ndarray, n_draws: int, ratio: dict[str, float]) -> SourcePrediction:
+    """One source's draws (n_draws, W) -> the predicted widths (times the bootstrap's `ratio`)
+    and probabilities."""
     ok = np.all(np.isfinite(s[:, :3]), axis=1)
     est = s[ok]
     low = float(np.nanmean(s[:, 5])) if np.isfinite(s[:, 5]).any() else float("nan")
@@ -169,7 +173,7 @@ def _summarise(s: np.ndarray, n_draws: int) -> SourcePrediction:
         return SourcePrediction({q: np.inf for q in QUANTITIES}, {q: np.nan for q in QUANTITIES},
                                 0.0, float("nan"), float("nan"), low, int(ok.sum()))
     lo, hi = np.percentile(est[:, :3], [2.5, 97.5], axis=0)
-    width = dict(zip(QUANTITIES, (hi - lo).tolist()))
+    width = {q: w * ratio.get(q, 1.0) for q, w in zip(QUANTITIES, (hi - lo).tolist())}
     resolved = float(np.sum(est[:, 1] - width["beta"] / 2 > 0)) / n_draws  # failed draws resolve nothing
     return SourcePrediction(width, dict(zip(QUANTITIES, np.median(est[:, :3], axis=0).tolist())),
                             resolved, float(np.nanmean(est[:, 3])), float(np.nanmean(est[:, 4])),
@@ -192,7 +196,8 @@ def predict_many(prior: Prior, designs: list[Design], n_draws: int = 64, seed: i
     for i, design in enumerate(designs):
         block = samples[i * n_draws:(i + 1) * n_draws]
         notes = ["D_T capped at each size's pre-training tokens"] if design.pretrain_tokens else []
-        out.append(Prediction({src: _summarise(block[:, W * j: W * j + W], n_draws)
+        out.append(Prediction({src: _summarise(block[:, W * j: W * j + W], n_draws,
+                                               prior.width_ratio.get(src, {}))
                                for j, src in enumerate(sources)}, n_draws,
                               int(np.all(np.isnan(block), axis=1).sum()), prior.label, notes))
     return out
@@ -218,6 +223,51 @@ def calibrate_misfit(prior: Prior, design: Design, n_draws: int = 32, seed: int 
         sim = clean.sources[src].residual_var if src in clean.sources else float("nan")
         misfit[src] = float(np.sqrt(max(0.0, observed - sim))) if np.isfinite(sim) else 0.0
     return replace(prior, misfit=misfit)
+
+
+def _boot_widths(data: tuple, row: np.ndarray) -> np.ndarray:
+    """The report's bootstrap interval widths (alpha, beta, log10 k per source) of one draw."""
+    prior, design, resamples, sources = data
+    runs = simulate_runs(prior, design, np.random.default_rng([int(row[0]), 7]))
+    out = np.full(3 * len(sources), np.nan)
+    opts = AnalysisOptions(fit=FitOptions(n_jobs=1), other_form=False, varpro=False,
+                           bootstrap=BootstrapOptions(n_resamples=resamples, seed=int(row[0]), n_jobs=1))
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ci = analyse(runs, opts).ci95
+    except (FitError, ValueError, np.linalg.LinAlgError, ArithmeticError):
+        return out
+    for i, src in enumerate(sources):
+        for j, key in enumerate(("alpha", "beta", "ln_k")):
+            lo, hi = ci.get(f"transfer.{src}.{key}", (np.nan, np.nan))
+            out[3 * i + j] = (hi - lo) / (np.log(10) if key == "ln_k" else 1)
+    return out
+
+
+def calibrate_bootstrap(prior: Prior, design: Design, n_draws: int = 4, resamples: int = 40,
+                        seed: int = 0, n_jobs: int = 2) -> Prior:
+    """Experimental (`plan --calibrate K`, off by default): how much wider the report's bootstrap
+    is than the spread of the estimates, as the median ratio over a few simulated sweeps fitted
+    with the bootstrap itself. Measured 2026-12-02 with 4 draws it did not help: on a synthetic
+    design where the bootstrap is ~1.25x wider it came out 0.87 (noise), and on paper-cpu it fixed
+    `text` but pushed `text+code` outside 1.5x (docs/planner.md)."""
+    if n_draws <= 0:
+        return prior
+    sources = sorted(prior.laws)
+    base = predict(replace(prior, width_ratio={}), design, 64, seed, n_jobs=n_jobs)
+    rows = (seed * 1_000_003 + 500_000 + np.arange(n_draws))[:, None]
+    widths = run_bootstrap(_boot_widths, (prior, design, resamples, sources), rows,
+                           BootstrapOptions(n_jobs=n_jobs, n_chunks=n_draws))
+    ratio = {}
+    for i, src in enumerate(sources):
+        ratio[src] = {}
+        for j, q in enumerate(QUANTITIES):
+            col = widths[:, 3 * i + j]
+            col = col[np.isfinite(col)]
+            w = base.sources[src].width[q]
+            ratio[src][q] = float(np.median(col) / w) if len(col) and np.isfinite(w) and w > 0 else 1.0
+    return replace(prior, width_ratio=ratio)
 
 
 def with_noise(prior: Prior, noise: NoiseModel, label: str) -> Prior:
