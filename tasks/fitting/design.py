@@ -270,10 +270,6 @@ def calibrate_bootstrap(prior: Prior, design: Design, n_draws: int = 4, resample
     return replace(prior, width_ratio=ratio)
 
 
-def with_noise(prior: Prior, noise: NoiseModel, label: str) -> Prior:
-    return replace(prior, noise=noise, label=f"{prior.label}; noise {label}")
-
-
 def prior_and_design_of(analysis) -> tuple[Prior, Design]:
     """The world as a finished fit measured it, and the grid it ran: the planner's verdict on a
     sweep ("with the noise measured here, this grid resolves alpha to +-x")."""
