@@ -155,12 +155,34 @@ def estimate_points(runs: Runs, options: AnalysisOptions, warm: Estimate | None 
     return _estimate(collapse(runs, group_replicates(runs.n, runs.d, runs.init)), options, warm)
 
 
-def _flatten(est: Estimate, options: AnalysisOptions, sources: list[str]) -> np.ndarray:
+def measured_multiplier(est: Estimate, src: str, d_f: float) -> float:
+    """Median over sizes of the measured D_E / D_F of `src`'s fine-tunes at D_F = d_f (inf where the
+    fine-tuned loss is below every scratch run's): the effective-data multiplier as the runs show it,
+    with no law in between. NaN when no such point is in the estimate."""
+    eff = est.effective
+    if eff is None or est.source is None:
+        return float("nan")
+    sel = (est.source == src) & np.isclose(eff.d_f, d_f)
+    vals = eff.multiplier[sel]
+    vals = vals[~np.isnan(vals)]
+    return float(np.median(vals)) if len(vals) else float("nan")
+
+
+def smallest_d_f(est: Estimate, sources: list[str]) -> dict[str, float]:
+    """Each source's smallest fine-tuning D_F in the full-data estimate (the headline point)."""
+    if est.effective is None or est.source is None:
+        return {}
+    return {s: float(est.effective.d_f[est.source == s].min()) for s in sources
+            if np.any(est.source == s)}
+
+
+def _flatten(est: Estimate, options: AnalysisOptions, sources: list[str],
+             d_f_min: dict[str, float]) -> np.ndarray:
     """The bootstrapped quantities of one estimate, in the order of `_names`."""
     form = SURFACES[options.form]
     n_par = len(form.names)
     if not est.surface.ok:
-        return np.full(n_par + len(sources) * (len(LAW_KEYS) + 1), np.nan)
+        return np.full(n_par + len(sources) * (len(LAW_KEYS) + 2), np.nan)
     vals = [est.surface.params[k] for k in est.surface.params]
     for src in sources:
         t = est.transfer.get(src)
@@ -171,6 +193,8 @@ def _flatten(est: Estimate, options: AnalysisOptions, sources: list[str]) -> np.
                  np.log(t.k)]
         vals.append(np.nan if est.chars_per_token is None
                     else k_in_other_units(t.k, t.alpha, est.chars_per_token))
+    vals += [measured_multiplier(est, src, d_f_min[src]) if src in d_f_min else np.nan
+             for src in sources]
     return np.array(vals, float)
 
 
@@ -178,20 +202,20 @@ def _names(est: Estimate, sources: list[str]) -> list[str]:
     names = [f"scratch.{k}" for k in est.surface.params]
     for src in sources:
         names += [f"transfer.{src}.{k}" for k in LAW_KEYS] + [f"transfer.{src}.k_chars"]
-    return names
+    return names + [f"multiplier.{src}.at_smallest_D_F" for src in sources]
 
 
 def _boot_one(data: tuple, row: np.ndarray) -> np.ndarray:
     """One resample: row[0] is its number (the row of `means`), row[1:] the points drawn."""
-    points, means, lone, options, warm, sources = data
+    points, means, lone, options, warm, sources, d_f_min = data
     rows = row[1:]
     loss = np.where(lone[rows], points.loss[rows], np.exp(means[row[0], rows]))
     try:
         est = _estimate(points.take(rows).with_loss(loss), options, warm)
     except (FitError, ValueError, np.linalg.LinAlgError, ArithmeticError):
         return _flatten(Estimate(FitResult("", np.array([]), {}, np.inf, np.inf, "failed", "",
-                                           0, 0)), options, sources)
-    return _flatten(est, options, sources)
+                                           0, 0)), options, sources, d_f_min)
+    return _flatten(est, options, sources, d_f_min)
 
 
 def analyse(runs: Runs, options: AnalysisOptions = AnalysisOptions(),
@@ -212,7 +236,8 @@ def analyse(runs: Runs, options: AnalysisOptions = AnalysisOptions(),
         idx = resample_indices(len(points.n), n_boot, seed, strata)
         means = resample_point_means(np.log(runs.loss), reps, n_boot, seed)
         boot_opts = replace(options, other_form=False, varpro=False)
-        samples = run_bootstrap(_boot_one, (points, means, reps.count == 1, boot_opts, est, sources),
+        samples = run_bootstrap(_boot_one, (points, means, reps.count == 1, boot_opts, est, sources,
+                                            smallest_d_f(est, sources)),
                                 np.column_stack([np.arange(n_boot), idx]), options.bootstrap,
                                 progress)
         bad = np.isnan(samples[:, : len(est.surface.params)]).any(axis=1)

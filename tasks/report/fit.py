@@ -16,7 +16,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from tasks.fitting.analysis import SCRATCH, Analysis, AnalysisOptions, analyse, subset
+from tasks.fitting.analysis import (SCRATCH, Analysis, AnalysisOptions, analyse, measured_multiplier,
+                                    smallest_d_f, subset)
 from tasks.fitting.bootstrap import BootstrapOptions
 from tasks.fitting.effective_data import PerNCurves, effective_data
 from tasks.fitting.design import law_residual_var
@@ -198,6 +199,7 @@ def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOpti
             entry["ci95"]["k_chars"] = list(analysis.ci95.get(f"transfer.{src}.k_chars", (math.nan,) * 2))
         fit["transfer"][src] = entry
     fit["transfer_global"] = _global_law(analysis)
+    fit["multiplier"] = multiplier_entry(analysis)
     fit["noise"] = noise_entry(analysis)
     if plan_draws > 0 and analysis.noise.kinds and any(
             t.status == "ok" for t in est.transfer.values()):
@@ -264,6 +266,61 @@ def planner_verdict(analysis: Analysis, draws: int) -> dict:
             "sources": {src: {"half_width": {q: p.width[q] / 2 for q in p.width},
                               "p_beta_resolved": p.p_beta_resolved, "r2_log": p.r2_log}
                         for src, p in pred.sources.items()}}
+
+
+def multiplier_entry(analysis: Analysis) -> dict:
+    """Per source: the measured D_E/D_F at its smallest D_F (median over sizes) with the bootstrap's
+    interval; `resolved` when the interval lies above 1 (pre-training measurably worth data)."""
+    est, out = analysis.estimate, {}
+    for src, d_f in smallest_d_f(est, sorted(est.transfer)).items():
+        ci = analysis.ci95.get(f"multiplier.{src}.at_smallest_D_F")
+        sizes = est.effective.n[(est.source == src) & np.isclose(est.effective.d_f, d_f)]
+        out[src] = {"D_F": d_f, "estimate": measured_multiplier(est, src, d_f),
+                    "ci95": list(ci) if ci else None, "n_sizes": int(len(np.unique(sizes))),
+                    "resolved": bool(ci is not None and ci[0] > 1.0)}
+    return out
+
+
+def _g(x) -> str:
+    """Three significant digits: the headline is read, not parsed (fit.json keeps full precision)."""
+    return "—" if x is None else f"{x:.3g}"
+
+
+def _verdict(ci) -> str:
+    """A sign is a finding only when the 95 % interval excludes 0."""
+    if not ci or any(c is None or not math.isfinite(c) for c in ci):
+        return "no interval"
+    return "resolved" if ci[0] > 0.0 or ci[1] < 0.0 else "unresolved: spans 0"
+
+
+def headline_md(fit: dict) -> list[str]:
+    """What the runs measured, each figure with its interval and whether it is resolved."""
+    lines = ["\n## Headline\n"]
+    for src, m in (fit.get("multiplier") or {}).items():
+        ci = m.get("ci95")
+        span = f"{_g(ci[0])} – {_g(ci[1])}" if ci else "no interval"
+        lines.append(f"- `{src}`: fine-tuning on D_F = {_g(m['D_F'])} tokens was worth "
+                     f"**{_g(m['estimate'])}x** as much data from scratch (D_E/D_F, median over "
+                     f"{m['n_sizes']} sizes; 95 % interval {span}): "
+                     f"{'resolved above 1' if m['resolved'] else 'unresolved (interval reaches 1)'}.")
+    for src, t in fit["transfer"].items():
+        if t["status"] != "ok":
+            lines.append(f"- `{src}` law: not fitted ({t['message']}).")
+            continue
+        parts = []
+        for k in ("alpha", "beta"):
+            ci = t["ci95"].get(k)
+            span = f"{_g(ci[0])} – {_g(ci[1])}" if ci else "no interval"
+            parts.append(f"{k} = {_g(t[k])} ({span}, {_verdict(ci)}, width {_g(ci[1] - ci[0]) if ci else '—'})")
+        lines.append(f"- `{src}` law D_T = k D_F^alpha N^beta: " + "; ".join(parts)
+                     + f"; R² (log) {_g(t['r2_log'])}.")
+    noise = fit.get("noise") or {}
+    if noise.get("source"):
+        sig = ", ".join(f"{kind} {_g(100 * k['pooled_sigma'])} %" for kind, k in noise["kinds"].items()
+                        if k.get("pooled_sigma") is not None)
+        lines.append(f"- Measured under noise from {noise['source']}: sd of ln(loss) {sig or '—'} "
+                     "(section Noise).")
+    return lines if len(lines) > 1 else []
 
 
 def noise_entry(analysis: Analysis) -> dict:
@@ -352,7 +409,7 @@ def noise_md(noise: dict | None) -> list[str]:
 def report_md(fit: dict, figures: list[str]) -> str:
     """A human-readable summary of fit.json."""
     s = fit["scratch"]
-    lines = ["# Scaling-law fit\n", f"## Scratch surface ({s['form']}), {s['n_points']} runs, "
+    lines = ["# Scaling-law fit\n"] + headline_md(fit) + [f"\n## Scratch surface ({s['form']}), {s['n_points']} runs, "
              f"status {s['status']}\n", "| param | estimate | 95 % interval |", "|---|---|---|"]
     for k, v in s["params"].items():
         ci = s["ci95"].get(k)

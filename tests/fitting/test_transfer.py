@@ -165,3 +165,21 @@ def test_loss_prediction_interval_brackets_the_fit():
     samples = {k: v * np.exp(0.01 * rng.standard_normal(500)) for k, v in KAPLAN_2020.items()}
     lo, hi = loss_interval("kaplan", samples, 1e6, 1e8)
     assert lo < Kaplan.loss(KAPLAN_2020, 1e6, 1e8) < hi
+
+
+def test_measured_multiplier_at_smallest_d_f_recovers_truth_with_an_interval():
+    """The headline figure: the median over sizes of D_E/D_F at the smallest D_F, measured from the
+    points (no law in between), and its bootstrap interval, against the known truth."""
+    from tasks.fitting.analysis import analyse, measured_multiplier
+
+    spec = SweepSpec()
+    runs = make_sweep(3, spec)
+    a = analyse(runs, AnalysisOptions(bootstrap=BootstrapOptions(n_resamples=40, seed=0, n_jobs=1),
+                                      other_form=False))
+    d_f = min(spec.d_f)
+    truth = float(np.median([1 + spec.k * d_f ** (spec.alpha - 1) * n ** spec.beta for n in spec.sizes]))
+    got = measured_multiplier(a.estimate, spec.source, d_f)
+    lo, hi = a.ci95[f"multiplier.{spec.source}.at_smallest_D_F"]
+    assert abs(got / truth - 1) < 0.1
+    assert lo < truth < hi and lo > 1
+    assert np.isnan(measured_multiplier(a.estimate, "no-such-source", d_f))
