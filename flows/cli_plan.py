@@ -4,7 +4,6 @@ tasks.fitting.design do the work."""
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 
@@ -124,46 +123,19 @@ def cmd_plan(a) -> int:
 
 
 def _search(a, cfg, paths, prior, scales) -> int:
-    from tasks.common.errors import InputError
-    from tasks.fitting.design import predict_many
-    from tasks.sweep import planner, slots
-    from tasks.sweep.estimate import estimate
-    from tasks.sweep.plan import plan
-    from tasks.sweep.units import prepare_all
+    from tasks.sweep import planner
 
-    target, sources = prepare_all(cfg, paths.cache)
-    lay = slots.layout(cfg.slots, cfg.threads_per_run, cfg.device, cfg.processes_per_run)
-    device = "cuda" if lay.devices[0].startswith("cuda") else "cpu"
-    per_step: dict = {}
-    priced = []
-    candidates = list(planner.candidate_configs(cfg, a.max_replicates, scales))
-    print(f"\nsearch: {len(candidates)} designs within the bounds; pricing them …", flush=True)
-    for c in candidates:
-        runs = plan(c, target, sources, paths.runs, threads=lay.threads)
-        est = estimate(runs, len(lay.devices), lay.threads, device, per_step=per_step)
-        priced.append(planner.Candidate(c, est.wall_seconds / 60))
-    fits = [c for c in priced if c.minutes <= a.budget_minutes]
-    if not fits:
-        cheapest = min(c.minutes for c in priced)
-        raise InputError("--budget-minutes", a.budget_minutes, f"is below the cheapest design in the "
-                         f"bounds ({cheapest:.1f} min)", f"give at least {math.ceil(cheapest)} "
-                         "minutes, or widen the bounds")
-    step = max(1, len(fits) // a.designs)
-    chosen = sorted(fits, key=lambda c: c.minutes)[::step][: a.designs]
-    print(f"{len(fits)} fit {a.budget_minutes:g} min; simulating {len(chosen)} of them "
-          f"({a.search_draws} draws each) …", flush=True)
-    with _bar(len(chosen) * a.search_draws, "searching") as bar:
-        preds = predict_many(prior, [planner.design_for(c.config) for c in chosen], a.search_draws,
-                             a.seed, progress=bar.update)
-    for c, p in zip(chosen, preds):
-        c.prediction = p
-    best = sorted(chosen, key=lambda c: c.score(a.target))[: a.top]
-    with _bar(len(best) * a.draws, "best designs") as bar:
-        preds = predict_many(prior, [planner.design_for(c.config) for c in best], a.draws, a.seed,
-                             progress=bar.update)
-    for c, p in zip(best, preds):
-        c.prediction = p
-    for i, c in enumerate(sorted(best, key=lambda c: c.score(a.target)), 1):
+    print("\nsearch: pricing the designs within the bounds …", flush=True)
+    priced = planner.price(cfg, paths, a.max_replicates, scales)
+    chosen = planner.within_budget(priced, a.budget_minutes, a.designs)
+    n_fit = sum(c.minutes <= a.budget_minutes for c in priced)
+    print(f"{len(priced)} designs; {n_fit} fit {a.budget_minutes:g} min; simulating {len(chosen)} of "
+          f"them ({a.search_draws} draws each) …", flush=True)
+    with _bar(len(chosen) * a.search_draws, "searching") as bar, \
+            _bar(min(a.top, len(chosen)) * a.draws, "best designs") as bar_best:
+        best = planner.search(prior, chosen, a.target, a.search_draws, a.draws, a.top, a.seed,
+                              progress=bar.update, progress_best=bar_best.update)
+    for i, c in enumerate(best, 1):
         print(f"\ndesign {i}: widest {a.target} interval ±{c.score(a.target) / 2:.3g}")
         _print(c.prediction, c.minutes)
         print(planner.yaml_snippet(c.config))

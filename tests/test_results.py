@@ -1,5 +1,5 @@
-"""The published CPU-scale result (docs/results/paper-cpu/) is what the code computes: refitting the
-committed runs table with `transfer-laws fit` (same seed, same resamples) gives the committed
+"""The published CPU-scale results (docs/results/paper-cpu/, docs/results/demo/) are what the code
+computes: refitting each committed runs table with `transfer-laws fit` (same seed, same resamples) gives the committed
 fit.json back, so the numbers in docs/results.md cannot drift from the fitter."""
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 
 from flows.cli import main
 
-RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results" / "paper-cpu"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "results"
 
 
 def _close(a, b, path: str = "") -> list[str]:
@@ -41,7 +42,8 @@ def _missing(old, new, path: str = "", depth: int = 3) -> list[str]:
                                      else _missing(old[k], new[k], f"{path}.{k}", depth - 1))]
 
 
-def test_refitting_the_committed_runs_gives_the_committed_fit(tmp_path):
+@pytest.mark.parametrize("name", ["paper-cpu", "demo"])
+def test_refitting_the_committed_runs_gives_the_committed_fit(tmp_path, name):
     """Bit for bit where the floating point is that of the machine that made the fit; elsewhere
     as well as the fit's conditioning allows. Measured on 2026-12-02: this machine's OpenBLAS
     picks other kernels (AVX-512) than the one that wrote fit.json; with OPENBLAS_CORETYPE=Haswell
@@ -49,6 +51,7 @@ def test_refitting_the_committed_runs_gives_the_committed_fit(tmp_path):
     (D_c from 3.7e8 to 6.1e8 at 0.2 % of objective) moves text+code's alpha from 0.15 to 0.26,
     inside its 95 % interval (-0.10 to 0.68). So: the same structure; an optimum at least as good
     and within 1 %; every law parameter inside the committed interval; the same verdicts."""
+    RESULTS = DOCS / name
     committed = json.loads((RESULTS / "fit.json").read_text())
     n = committed["bootstrap"]["n_resamples"]
     seed = committed["bootstrap"]["seed"]
@@ -56,15 +59,15 @@ def test_refitting_the_committed_runs_gives_the_committed_fit(tmp_path):
     assert main(["fit", str(RESULTS / "runs.csv"), "--out", str(out), "--bootstrap", str(n),
                  "--seed", str(seed), "--no-figures"]) == 0
     refit = json.loads((out / "fit.json").read_text())
-    keys = ("scratch", "scratch_forms", "transfer", "bootstrap", "rollout")
+    keys = ("scratch", "scratch_forms", "transfer", "bootstrap", "rollout", "multiplier")
     assert [m for k in keys for m in _missing(committed.get(k), refit.get(k), k)] == []
-    diffs = [d for k in keys for d in _close(committed.get(k), refit.get(k), k)]
+    diffs = [d for k in keys if k in committed for d in _close(committed[k], refit.get(k), k)]
     if not diffs:
         return  # the same floating point: the very same numbers
     obj_c, obj_r = committed["scratch"]["objective"], refit["scratch"]["objective"]
     assert obj_c * (1 - 0.01) <= obj_r <= obj_c * (1 + 1e-6), (obj_c, obj_r)
     assert refit["bootstrap"] == committed["bootstrap"]
-    for source in ("text", "text+code"):
+    for source in committed["transfer"]:
         law, new = committed["transfer"][source], refit["transfer"][source]
         assert new["status"] == law["status"] == "ok"
         assert abs(new["n_points"] - law["n_points"]) <= 2, source
@@ -74,3 +77,7 @@ def test_refitting_the_committed_runs_gives_the_committed_fit(tmp_path):
             lo_r, hi_r = new["ci95"][key]
             spans_zero = key != "k" and lo <= 0 <= hi
             assert spans_zero == (key != "k" and lo_r <= 0 <= hi_r), (source, key)  # same verdict
+    for source, m in committed.get("multiplier", {}).items():  # the headline: same verdict
+        assert refit["multiplier"][source]["resolved"] == m["resolved"], source
+        lo, hi = m["ci95"]
+        assert lo <= refit["multiplier"][source]["estimate"] <= hi, source

@@ -17,8 +17,15 @@ import numpy as np
 from .bootstrap import BootstrapOptions, percentile_ci, resample_indices, run_bootstrap
 from .effective_data import EffectiveData, PerNCurves, effective_data, fit_per_n_curves
 from .forms import SURFACES, features
-from .noise import (NoiseModel, Replicates, group_replicates, measure_noise, point_log_means,
-                    point_log_sd, resample_point_means)
+from .noise import (
+    NoiseModel,
+    Replicates,
+    group_replicates,
+    measure_noise,
+    point_log_means,
+    point_log_sd,
+    resample_point_means,
+)
 from .robust import FitError, FitOptions, FitResult, fit_form
 from .transfer import TransferFit, TransferOptions, fit_transfer, k_in_other_units
 from .varpro import VarProResult, fit_varpro

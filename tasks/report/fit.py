@@ -16,11 +16,18 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from tasks.fitting.analysis import (SCRATCH, Analysis, AnalysisOptions, analyse, measured_multiplier,
-                                    smallest_d_f, subset)
+from tasks.fitting.analysis import (
+    SCRATCH,
+    Analysis,
+    AnalysisOptions,
+    analyse,
+    measured_multiplier,
+    smallest_d_f,
+    subset,
+)
 from tasks.fitting.bootstrap import BootstrapOptions
-from tasks.fitting.effective_data import PerNCurves, effective_data
 from tasks.fitting.design import law_residual_var
+from tasks.fitting.effective_data import PerNCurves, effective_data
 from tasks.fitting.forms import CURVES, SURFACES, features
 from tasks.fitting.noise import noise_dict
 from tasks.fitting.robust import FitResult

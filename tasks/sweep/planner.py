@@ -128,3 +128,52 @@ def yaml_snippet(cfg: SweepConfig) -> str:
 
     fields = {k: getattr(cfg, k) for k in ("sizes", "finetune_tokens", "replicates", "pretrain_tokens")}
     return yaml.safe_dump(fields, default_flow_style=None, sort_keys=False).strip()
+
+
+def price(cfg: SweepConfig, paths, max_replicates: int, pretrain_scales: list[float]) -> list[Candidate]:
+    """Every design within the bounds, priced in minutes by dry-run's cost model (each shape's step
+    time measured once on this machine and shared across designs)."""
+    from tasks.sweep import slots
+    from tasks.sweep.estimate import estimate
+    from tasks.sweep.plan import plan
+    from tasks.sweep.units import prepare_all
+
+    target, sources = prepare_all(cfg, paths.cache)
+    lay = slots.layout(cfg.slots, cfg.threads_per_run, cfg.device, cfg.processes_per_run)
+    device = "cuda" if lay.devices[0].startswith("cuda") else "cpu"
+    per_step: dict = {}
+    priced = []
+    for c in candidate_configs(cfg, max_replicates, pretrain_scales):
+        runs = plan(c, target, sources, paths.runs, threads=lay.threads)
+        est = estimate(runs, len(lay.devices), lay.threads, device, per_step=per_step)
+        priced.append(Candidate(c, est.wall_seconds / 60))
+    return priced
+
+
+def within_budget(priced: list[Candidate], budget_minutes: float, most: int) -> list[Candidate]:
+    """At most `most` of the designs that fit the budget, spread evenly over their cost; a budget
+    below the cheapest design is an error naming the flag."""
+    fits = [c for c in priced if c.minutes <= budget_minutes]
+    if not fits:
+        cheapest = min(c.minutes for c in priced)
+        raise InputError("--budget-minutes", budget_minutes, f"is below the cheapest design in the "
+                         f"bounds ({cheapest:.1f} min)", f"give at least {math.ceil(cheapest)} "
+                         "minutes, or widen the bounds")
+    step = max(1, len(fits) // most)
+    return sorted(fits, key=lambda c: c.minutes)[::step][:most]
+
+
+def search(prior: Prior, chosen: list[Candidate], target: str, search_draws: int, draws: int,
+           top: int, seed: int, progress=None, progress_best=None) -> list[Candidate]:
+    """Simulate every chosen design with few draws, re-simulate the `top` narrowest with `draws`,
+    and return those, narrowest `target` interval first."""
+    from tasks.fitting.design import predict_many
+
+    for c, p in zip(chosen, predict_many(prior, [design_for(c.config) for c in chosen], search_draws,
+                                         seed, progress=progress)):
+        c.prediction = p
+    best = sorted(chosen, key=lambda c: c.score(target))[:top]
+    for c, p in zip(best, predict_many(prior, [design_for(c.config) for c in best], draws, seed,
+                                       progress=progress_best)):
+        c.prediction = p
+    return sorted(best, key=lambda c: c.score(target))
