@@ -293,6 +293,11 @@ def _g(x) -> str:
     return "—" if x is None else f"{x:.3g}"
 
 
+def _finite(ci):
+    """The interval, or None where the bootstrap gave none (null or NaN ends in fit.json)."""
+    return list(ci) if ci and all(isinstance(c, (int, float)) and math.isfinite(c) for c in ci) else None
+
+
 def _verdict(ci) -> str:
     """A sign is a finding only when the 95 % interval excludes 0."""
     if not ci or any(c is None or not math.isfinite(c) for c in ci):
@@ -304,21 +309,22 @@ def headline_md(fit: dict) -> list[str]:
     """What the runs measured, each figure with its interval and whether it is resolved."""
     lines = ["\n## Headline\n"]
     for src, m in (fit.get("multiplier") or {}).items():
-        ci = m.get("ci95")
+        ci = _finite(m.get("ci95"))
         span = f"{_g(ci[0])} – {_g(ci[1])}" if ci else "no interval"
         lines.append(f"- `{src}`: fine-tuning on D_F = {_g(m['D_F'])} tokens was worth "
                      f"**{_g(m['estimate'])}x** as much data from scratch (D_E/D_F, median over "
                      f"{m['n_sizes']} sizes; 95 % interval {span}): "
-                     f"{'resolved above 1' if m['resolved'] else 'unresolved (interval reaches 1)'}.")
+                     + ("resolved above 1." if m["resolved"] else "unresolved (interval reaches 1)."
+                        if ci else "unresolved (no interval)."))
     for src, t in fit["transfer"].items():
         if t["status"] != "ok":
             lines.append(f"- `{src}` law: not fitted ({t['message']}).")
             continue
         parts = []
         for k in ("alpha", "beta"):
-            ci = t["ci95"].get(k)
-            span = f"{_g(ci[0])} – {_g(ci[1])}" if ci else "no interval"
-            parts.append(f"{k} = {_g(t[k])} ({span}, {_verdict(ci)}, width {_g(ci[1] - ci[0]) if ci else '—'})")
+            ci = _finite(t["ci95"].get(k))
+            span = f"{_g(ci[0])} – {_g(ci[1])}, width {_g(ci[1] - ci[0])}" if ci else "no interval"
+            parts.append(f"{k} = {_g(t[k])} ({span}, {_verdict(ci)})")
         lines.append(f"- `{src}` law D_T = k D_F^alpha N^beta: " + "; ".join(parts)
                      + f"; R² (log) {_g(t['r2_log'])}.")
     noise = fit.get("noise") or {}
