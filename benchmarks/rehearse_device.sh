@@ -33,6 +33,7 @@ for m in pydantic prefect mlflow datasets; do
 done
 # corpora prepared with the network on, as they would be for the GPU machine
 .venv/bin/transfer-laws dry-run configs/device-smoke.yaml --home "$WORK/prep" >/dev/null
-unshare -n env PYTHON="$VPY" bash benchmarks/device_check.sh "$WORK/out" --cpu-smoke \
-  --corpora "$WORK/prep/cache/corpora"
+# a new network namespace has only a loopback, and it starts down: the services need it up
+unshare -n sh -c "ip link set lo up && PYTHON='$VPY' bash benchmarks/device_check.sh '$WORK/out' \
+  --cpu-smoke --corpora '$WORK/prep/cache/corpora'"
 echo "rehearse-device: passed in $((SECONDS - t0)) s; files: $(ls "$WORK/out" | tr '\n' ' ')"
