@@ -194,6 +194,8 @@ CASES: list[Case] = [
          lambda d: sweep(d, finetune_tokens=[2000]), "finetune_tokens"),
     Case("config-n-ctx", "a context of one token",
          lambda d: sweep(d, n_ctx=1), "n_ctx"),
+    Case("config-warmup-past-cap", "warmup_steps at or above max_steps",
+         lambda d: sweep(d, warmup_steps=600, max_steps=600), "warmup_steps"),
     Case("config-batch-processes", "batch_size not a multiple of processes_per_run",
          lambda d: sweep(d, batch_size=30, processes_per_run=4), "batch_size"),
     Case("config-deployments-no-server", "executor deployments with the local SQLite MLflow store",

@@ -249,6 +249,14 @@ class SweepConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _warmup_fits(self) -> "SweepConfig":
+        if self.warmup_steps >= self.max_steps:
+            raise ValueError(f"warmup_steps: {self.warmup_steps} warm-up steps but max_steps="
+                             f"{self.max_steps}; every scratch and fine-tune run would end inside its "
+                             "warm-up")
+        return self
+
+    @model_validator(mode="after")
     def _batch_splits(self) -> "SweepConfig":
         if self.batch_size % self.processes_per_run:
             raise ValueError(f"batch_size: {self.batch_size} is not a multiple of processes_per_run="
@@ -344,6 +352,7 @@ _FIXES = (
     (("sum to",), "make the mixture weights add up to 1"),
     (("at least",), "add values to the grid"),
     (("duplicate", "same shape"), "list each value once"),
+    (("inside its warm-up",), "lower warmup_steps below max_steps (or raise max_steps)"),
     (("multiple of processes_per_run",),
      "make batch_size a multiple of processes_per_run (each process trains on an equal slice)"),
     (("tracking server",), "start one (`transfer-laws services start`) and set tracking_uri: "
