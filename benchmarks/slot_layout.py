@@ -41,7 +41,7 @@ BATCH, CTX = 32, 128
 
 def steps_for(n: float, seconds: float, threads: int) -> int:
     from model.shapes import shape_for
-    from tasks.sweep.estimate import seconds_per_step
+    from tasks.sweep.step_time import seconds_per_step
 
     per_step = seconds_per_step(shape_for(n, n_ctx=CTX), BATCH, threads)
     return max(10, int(seconds / per_step))

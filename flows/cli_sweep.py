@@ -63,8 +63,9 @@ def _plan(cfg, paths):
     from tasks.sweep.units import prepare_all
 
     target, sources = prepare_all(cfg, paths.cache)
-    lay = slots.layout(cfg.slots, cfg.threads_per_run, cfg.device, cfg.processes_per_run)
-    return plan(cfg, target, sources, paths.runs, threads=lay.threads), lay, target
+    lay = slots.layout_for(cfg)
+    runs = plan(cfg, target, sources, paths.runs, threads=lay.threads, device_kind=lay.device_kind)
+    return runs, lay, target
 
 
 def cmd_dry_run(a) -> int:
@@ -74,8 +75,7 @@ def cmd_dry_run(a) -> int:
     runs, lay, target = _plan(cfg, paths)
     print(f"target {cfg.target!r}: {target.train_tokens:,} training tokens; {lay.describe()}")
     print("measuring a few steps of each shape on this machine …", flush=True)
-    est = estimate(runs, len(lay.devices), lay.threads,
-                   "cuda" if lay.devices[0].startswith("cuda") else "cpu")
+    est = estimate(runs, len(lay.devices), lay.threads, lay.device_kind)
     print(f"{'kind':9} {'N':>9} {'shape':>13} {'D':>10} {'source':>12} {'parent':>12} {'FLOPs':>9} "
           f"{'est. s':>7}  run_key")
     for r in runs:

@@ -56,6 +56,8 @@ def register(sub) -> None:
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     run.add_argument("--precision", choices=["auto", "no", "bf16"], default="auto",
                      help="auto = bf16 autocast on GPU, fp32 on CPU")
+    run.add_argument("--compile", action="store_true", help="torch.compile the model (inductor): "
+                     "slower start, faster steps on long GPU runs; losses match eager within 1e-3")
     run.add_argument("--threads", type=int, default=0, help="CPU threads; 0 = torch default")
     run.add_argument("--processes", type=int, default=1, help="processes training this run together "
                      "(data parallel via `accelerate launch`: one per GPU, or gloo on CPU); "
@@ -94,6 +96,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                   beta1=a.beta1, beta2=a.beta2, grad_clip=a.grad_clip, seed=a.seed,
                   eval_interval=a.eval_interval, eval_tokens=a.eval_tokens, patience=a.patience,
                   device=a.device, precision=a.precision, threads=a.threads, init_from=a.init_from,
+                  compile=a.compile,
                   processes_per_run=a.processes,
                   target=spec, kind="single")
     RunConfig.checked(**fields, data_dir="-", out_dir="-")  # every field checked before any work

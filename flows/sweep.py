@@ -43,8 +43,9 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
     tracking_uri = config.tracking_uri or paths.mlflow_uri
     env.apply(paths, hub=config.uses_hub(), tracking_uri=tracking_uri)
     target, sources = prepare_corpora(config, str(paths.cache))
-    slot_layout = slots.layout(config.slots, config.threads_per_run, config.device, config.processes_per_run)
-    runs = plan(config, target, sources, paths.runs, threads=slot_layout.threads)
+    slot_layout = slots.layout_for(config)
+    runs = plan(config, target, sources, paths.runs, threads=slot_layout.threads,
+                device_kind=slot_layout.device_kind)
     artifacts = str(paths.artifacts) if tracking_uri.startswith("sqlite:") else None
     exp_id, parent_id = open_sweep(config, tracking_uri, artifacts,
                                    str(flow_run.id or ""), str(flow_run.ui_url or ""))

@@ -55,3 +55,9 @@ def test_memory_rss_quick():
 def test_train_throughput_quick():
     out = run_script("train_throughput.py", "--quick")
     assert "ours / plain for N >= 1e5: N=1e+05:" in out
+
+
+@pytest.mark.slow
+def test_compile_cost_prints_the_numbers_behind_compile_auto():
+    out = run_script("compile_cost.py", "--n", "1e4", "--steps", "6")
+    assert "speedup" in out and "compile" in out and "s/step" in out

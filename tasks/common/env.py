@@ -60,6 +60,7 @@ def hygiene(paths: ProjectPaths, hub: bool = False, tracking_uri: str | None = N
         "DO_NOT_TRACK": "true",
         "TOKENIZERS_PARALLELISM": "false",
         "HF_HOME": str(paths.cache / "hf"),
+        "TORCHINDUCTOR_CACHE_DIR": str(paths.cache / "inductor"),  # compiled runs reuse kernels
         "TRANSFORMERS_VERBOSITY": "error",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         "MLFLOW_TRACKING_URI": tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or paths.mlflow_uri,

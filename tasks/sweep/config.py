@@ -144,7 +144,16 @@ class SweepConfig(BaseModel):
                                      "spread includes the pre-training seed's. At most `replicates`")
     test_fraction: float = Field(0.03, gt=0, lt=1, description="held-out share of each corpus, by file")
     slots: int | Literal["auto"] = Field(
-        "auto", description="runs at once: 'auto' = one per GPU, else CPU cores / threads_per_run")
+        "auto", description="runs at once: 'auto' = runs_per_gpu per GPU, else CPU cores / "
+        "threads_per_run")
+    runs_per_gpu: int | Literal["auto"] = Field(
+        "auto", description="runs packed on one GPU, each its own process (GPU only): 'auto' = as "
+        "many as the largest model's memory allows, at most one per host core and 8; 1 for models "
+        "that fill the GPU alone (tasks/sweep/gpu_rules.py)")
+    compile: bool | Literal["auto"] = Field(
+        "auto", description="torch.compile each run (inductor): 'auto' = on a GPU when the run's "
+        "expected steps save more than the compile costs (tasks/sweep/gpu_rules.py); never on a CPU, "
+        "where compiling was measured slower")
     threads_per_run: int | Literal["auto"] = Field("auto", description="torch CPU threads per run; "
                                                    "'auto' = 1 (measured faster than one 2-thread run)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when present")
@@ -163,6 +172,20 @@ class SweepConfig(BaseModel):
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default: the project's "
                                      "SQLite file. With executor 'deployments' use a tracking server "
                                      "(http://host:port) that every worker can reach")
+
+    @field_validator("runs_per_gpu", mode="before")
+    @classmethod
+    def _runs_per_gpu(cls, v):
+        if v != "auto" and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"{v!r} runs per GPU; give a whole number, at least 1, or 'auto'")
+        return v
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile(cls, v):
+        if v != "auto" and not isinstance(v, bool):
+            raise ValueError(f"{v!r} is not true, false or 'auto'")
+        return v
 
     @field_validator("sizes")
     @classmethod
@@ -291,7 +314,8 @@ class SweepConfig(BaseModel):
         return any(s.startswith("hf:") for s in specs)
 
     def config_hash(self) -> str:
-        payload = self.model_dump(exclude={"home", "slots", "threads_per_run", "device", "executor",
+        payload = self.model_dump(exclude={"home", "slots", "runs_per_gpu", "compile", "threads_per_run",
+                                           "device", "executor",
                                            "deployment", "tracking_uri"})
         if payload.get("finetune_lr_search") is None:  # keeps the hash of configs written before it
             payload.pop("finetune_lr_search", None)
@@ -352,6 +376,8 @@ _FIXES = (
     (("sum to",), "make the mixture weights add up to 1"),
     (("at least",), "add values to the grid"),
     (("duplicate", "same shape"), "list each value once"),
+    (("runs per GPU",), "set runs_per_gpu to 1 or more, or to auto"),
+    (("true, false or 'auto'",), "set compile: auto (on where it pays), true or false"),
     (("inside its warm-up",), "lower warmup_steps below max_steps (or raise max_steps)"),
     (("multiple of processes_per_run",),
      "make batch_size a multiple of processes_per_run (each process trains on an equal slice)"),

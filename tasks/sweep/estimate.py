@@ -8,40 +8,15 @@ follows (`tasks.sweep.schedule`: longest remaining chain first, each fine-tune a
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from model.shapes import Shape
 from tasks.sweep.plan import PlannedRun
 from tasks.sweep.schedule import simulate
+from tasks.sweep.step_time import seconds_per_step
 
 PER_RUN_OVERHEAD_S = 3.0
 EVAL_SAVE_S = 0.05  # the checkpoint saves after each evaluation (measured on the demo, 2 CPU cores)
-
-
-def seconds_per_step(shape: Shape, batch_size: int, threads: int, device: str = "cpu") -> float:
-    import torch
-
-    from model.build import build_model
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        model = build_model(shape, seed=0).to(device)
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
-        x = torch.randint(0, shape.vocab_size, (batch_size, shape.n_ctx), device=device)
-        times = []
-        for i in range(10):
-            t0 = time.perf_counter()
-            model(input_ids=x, labels=x).loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            if device != "cpu":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0)
-        return sorted(times[3:])[3]  # the median: one slow step (a page fault, a timer) moves it little
-    finally:
-        torch.set_num_threads(old)
 
 
 @dataclass
@@ -66,7 +41,13 @@ def estimate(runs: list[PlannedRun], n_slots: int, threads: int, device: str = "
         evals = -(-steps // cfg.eval_interval)
         # an evaluation is a forward pass (a third of a step's work per token) over eval_tokens
         eval_s = step * cfg.eval_tokens / (3 * cfg.batch_size * cfg.n_ctx) + EVAL_SAVE_S
-        seconds[run.run_key] = steps * step + evals * eval_s + PER_RUN_OVERHEAD_S
+        train_s = steps * step
+        if cfg.compile:  # tasks.sweep.gpu_rules: a one-off compile, then faster steps
+            from tasks.sweep.gpu_rules import COMPILE_COST
+
+            cost = COMPILE_COST[device]
+            train_s = cost.compile_s + train_s / cost.speedup
+        seconds[run.run_key] = train_s + evals * eval_s + PER_RUN_OVERHEAD_S
     spans = simulate(runs, cost=lambda r: r.est_work, capacity=n_slots,
                      seconds=lambda r: seconds[r.run_key])
     return Estimate(seconds, max((end for _, end in spans.values()), default=0.0), per_step)

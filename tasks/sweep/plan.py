@@ -127,8 +127,9 @@ def check_against_data(cfg: SweepConfig, target: PreparedData) -> None:
 
 
 def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData], runs_dir: Path,
-         threads: int = 1) -> list[PlannedRun]:
-    """Every run of the sweep, in the order they should start."""
+         threads: int = 1, device_kind: str = "cpu") -> list[PlannedRun]:
+    """Every run of the sweep, in the order they should start; `device_kind` (cpu or cuda, the
+    slot layout's) decides `compile: auto`."""
     check_against_data(cfg, target)
     per_step = cfg.batch_size * cfg.n_ctx
     device = cfg.device
@@ -209,4 +210,32 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
     # low-data comparison (scratch vs fine-tuned at the same N, D) fills in early and the long
     # large-D scratch runs come last.
     rest = sorted(scratch + finetunes, key=lambda r: (r.config.dataset_tokens, r.kind != "scratch", r.n))
-    return list(pretrains.values()) + searches + rest
+    return with_compile(list(pretrains.values()) + searches + rest, cfg.compile, device_kind)
+
+
+def with_compile(runs: list[PlannedRun], setting: bool | str, device_kind: str,
+                 step_seconds: dict[Shape, float] | None = None) -> list[PlannedRun]:
+    """The runs with `compile` decided: as set, or under 'auto' by tasks.sweep.gpu_rules.compile_pays
+    from each run's expected steps and its shape's step time (measured once per shape on this
+    machine when not given; never on a CPU, where compiling does not pay)."""
+    from dataclasses import replace
+
+    from tasks.sweep.gpu_rules import COMPILE_COST, compile_pays
+
+    if setting == "auto" and COMPILE_COST[device_kind].speedup <= 1.0:
+        return runs
+    if setting == "auto":
+        from tasks.sweep.step_time import seconds_per_step
+
+        step_seconds = {} if step_seconds is None else step_seconds
+        for r in runs:
+            if r.shape not in step_seconds:
+                step_seconds[r.shape] = seconds_per_step(r.shape, r.config.batch_size,
+                                                         max(1, r.config.threads), device_kind)
+
+    def decide(r: PlannedRun) -> bool:
+        if setting != "auto":
+            return bool(setting)
+        return compile_pays(device_kind, r.est_steps, step_seconds[r.shape])
+
+    return [replace(r, config=r.config.model_copy(update={"compile": decide(r)})) for r in runs]

@@ -139,8 +139,8 @@ def price(cfg: SweepConfig, paths, max_replicates: int, pretrain_scales: list[fl
     from tasks.sweep.units import prepare_all
 
     target, sources = prepare_all(cfg, paths.cache)
-    lay = slots.layout(cfg.slots, cfg.threads_per_run, cfg.device, cfg.processes_per_run)
-    device = "cuda" if lay.devices[0].startswith("cuda") else "cpu"
+    lay = slots.layout_for(cfg)
+    device = lay.device_kind
     per_step: dict = {}
     priced = []
     for c in candidate_configs(cfg, max_replicates, pretrain_scales):

@@ -1,6 +1,7 @@
 """Device slots: how many runs train at once, and on which device each one runs.
 
-The one resource-aware piece of the sweep. A slot is a GPU id (one run per GPU) or, on a CPU-only
+The one resource-aware piece of the sweep. A slot is a GPU id (`runs_per_gpu` runs per GPU, each its
+own process) or, on a CPU-only
 machine, a share of the cores (`threads` each; two 1-thread runs were measured as fast as one
 2-thread run on 2 cores, and they keep a slow run from holding the whole machine). Threads of the
 flow take a slot for the duration of one training process; the queue hands them out first come,
@@ -21,9 +22,16 @@ class SlotLayout:
     devices: tuple[str, ...]  # "cuda:0", … or "cpu:0", …
     threads: int  # torch CPU threads per run
 
+    @property
+    def device_kind(self) -> str:
+        """'cuda' or 'cpu': the kind every slot of the layout is."""
+        return "cuda" if self.devices[0].startswith("cuda") else "cpu"
+
     def describe(self) -> str:
-        kind = "GPU" if self.devices[0].startswith("cuda") else "CPU"
-        return f"{len(self.devices)} {kind} slot(s), {self.threads} thread(s) per run"
+        per_gpu = len(self.devices) // len(set(self.devices))
+        packed = f", {per_gpu} runs per GPU" if self.device_kind == "cuda" and per_gpu > 1 else ""
+        return (f"{len(self.devices)} {self.device_kind.replace('cuda', 'GPU').upper()} slot(s){packed}, "
+                f"{self.threads} thread(s) per run")
 
 
 def _no_gpu_driver() -> bool:
@@ -48,12 +56,17 @@ def gpu_count() -> int:
 
 
 def layout(slots: int | str = "auto", threads: int | str = "auto", device: str = "auto",
-           processes_per_run: int = 1) -> SlotLayout:
-    """One slot per GPU (per group of `processes_per_run` GPUs), or per `threads` x processes CPU cores."""
-    cores = os.cpu_count() or 1
+           processes_per_run: int = 1, runs_per_gpu: int = 1, n_gpu: int | None = None,
+           cores: int | None = None) -> SlotLayout:
+    """`runs_per_gpu` slots per GPU (per group of `processes_per_run` GPUs), or one per `threads` x
+    processes CPU cores. Packed slots are dealt round-robin over the GPUs, so the first runs to
+    start land on different GPUs; the host's cores are split evenly over every packed process.
+    (`n_gpu` and `cores` default to what this machine has.)"""
+    cores = cores or os.cpu_count() or 1
     k = max(1, processes_per_run)
-    n_gpu = 0 if device == "cpu" else gpu_count()
-    n_threads = max(1, cores // max(1, n_gpu)) if n_gpu and threads == "auto" else (
+    n_gpu = (0 if device == "cpu" else gpu_count()) if n_gpu is None else n_gpu
+    packed = max(1, runs_per_gpu) if n_gpu else 1
+    n_threads = max(1, cores // (n_gpu * packed)) if n_gpu and threads == "auto" else (
         1 if threads == "auto" else int(threads))
     if n_gpu:
         groups = [",".join(str(g) for g in range(i, i + k)) for i in range(0, n_gpu - k + 1, k)]
@@ -62,10 +75,34 @@ def layout(slots: int | str = "auto", threads: int | str = "auto", device: str =
 
             raise InputError("processes_per_run", k, f"needs {k} GPUs per run but {n_gpu} are visible",
                              f"set processes_per_run <= {n_gpu}")
-        n = len(groups) if slots == "auto" else int(slots)
+        n = len(groups) * packed if slots == "auto" else int(slots)
         return SlotLayout(tuple(f"cuda:{groups[i % len(groups)]}" for i in range(n)), n_threads)
     n = max(1, cores // (n_threads * k)) if slots == "auto" else int(slots)
     return SlotLayout(tuple(f"cpu:{i}" for i in range(n)), n_threads)
+
+
+def gpu_memory_bytes() -> float:
+    import torch
+
+    return float(torch.cuda.get_device_properties(0).total_memory)
+
+
+def layout_for(cfg) -> SlotLayout:
+    """The slot layout of a sweep config: its slots, threads, device and processes, and its
+    runs per GPU (`auto`: tasks.sweep.gpu_rules.runs_per_gpu for its largest model)."""
+    n_gpu = 0 if cfg.device == "cpu" else gpu_count()
+    per_gpu = cfg.runs_per_gpu
+    if per_gpu == "auto":
+        per_gpu = 1
+        if n_gpu and cfg.processes_per_run == 1:
+            from model.shapes import shape_for
+            from tasks.sweep.gpu_rules import runs_per_gpu
+
+            largest = shape_for(max(cfg.sizes), n_ctx=cfg.n_ctx)
+            per_gpu = runs_per_gpu(largest, cfg.batch_size, gpu_memory_bytes(),
+                                   (os.cpu_count() or 1) // n_gpu)
+    return layout(cfg.slots, cfg.threads_per_run, cfg.device, cfg.processes_per_run,
+                  runs_per_gpu=per_gpu, n_gpu=n_gpu)
 
 
 def env_for(device: str, threads: int) -> dict[str, str]:

@@ -72,6 +72,9 @@ class RunConfig(BaseModel):
     init_key: str = Field("", description="run_key of the run that produced init_from")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when present")
     precision: Literal["auto", "no", "bf16"] = Field("auto", description="auto = bf16 on GPU, fp32 on CPU")
+    compile: bool = Field(False, description="torch.compile the model (inductor, through accelerate's "
+                          "dynamo_backend); pays on long GPU runs (the sweep's `compile: auto` "
+                          "decides). Not part of run_key: losses match eager within 1e-3")
     out_dir: str = Field(..., description="run folder: checkpoints, best model, run.json")
     checkpoint_interval: int = Field(0, ge=0, description="steps between resumable checkpoints; 0 = each eval")
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 = torch's default")
@@ -101,7 +104,7 @@ class RunConfig(BaseModel):
         their resumable checkpoints (DDP weight names, one RNG file per rank) cannot resume with
         another process count, so a run folder must never be shared between counts."""
         ignore = {"data_dir", "init_from", "out_dir", "device", "checkpoint_interval", "threads",
-                  "log_interval"}
+                  "log_interval", "compile"}
         if self.processes_per_run == 1:
             ignore.add("processes_per_run")
         if self.lr_search:

@@ -163,6 +163,7 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
     """Train one run to its early-stopping point; resume from `out_dir/checkpoints` when present."""
     import torch
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
     from accelerate.utils import DataLoaderConfiguration, set_seed
     from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
@@ -189,7 +190,13 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
     precision = cfg.precision if cfg.precision != "auto" else ("no" if use_cpu else "bf16")
     distributed.check_devices(cfg, use_cpu)
     # split_batches: batch_size is the global batch, so the scheduler steps once per step (not n times)
+    if not use_cpu:  # TF32 for whatever fp32 matmuls bf16 autocast leaves (the loss, the optimiser)
+        torch.set_float32_matmul_precision("high")
+    # accelerate keeps one AcceleratorState per process and ignores a later Accelerator's precision
+    # and dynamo backend: each run is configured afresh (the process group, PartialState, stays)
+    AcceleratorState._reset_state()
     acc = Accelerator(cpu=use_cpu, mixed_precision=precision,
+                      dynamo_backend="inductor" if cfg.compile else "no",
                       dataloader_config=DataLoaderConfiguration(split_batches=True),
                       kwargs_handlers=[distributed.process_group_kwargs()])
     distributed.check_world(acc, cfg)
@@ -247,7 +254,8 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
             tmp = out / "best.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
             with _disk_full_guard(tmp, f"the best model at step {progress.step}", out / "best"):
-                acc.unwrap_model(model).save_pretrained(str(tmp), safe_serialization=True)
+                acc.unwrap_model(model, keep_torch_compile=False).save_pretrained(
+                    str(tmp), safe_serialization=True)
                 checkpoints.publish(tmp, out / "best")
         acc.wait_for_everyone()
 

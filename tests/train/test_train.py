@@ -208,3 +208,22 @@ def test_a_run_that_prints_to_stdout_through_the_zygote_completes(toy_data, tmp_
     (newest / "optimizer.bin").write_bytes(b"x")  # resume prints a warning on stdout
     done = launch(cfg, timeout=300)
     assert done.steps == 20 and done.resumed_from_step == 10
+
+
+def test_a_compiled_run_matches_the_eager_one_and_its_checkpoints_load_eagerly(toy_data, tmp_path):
+    """compile=True (inductor through accelerate) changes speed, not the run: same loss curve within
+    1e-3 on a fixed seed, the same run_key, a best/ model that loads without torch.compile, and
+    resumable checkpoints an eager run can continue from."""
+    eager = train(tiny(toy_data, tmp_path / "eager", max_steps=30), ListSink())
+    cfg = tiny(toy_data, tmp_path / "compiled", max_steps=30, compile=True)
+    assert cfg.run_key() == tiny(toy_data, tmp_path / "x", max_steps=30).run_key()
+    compiled = train(cfg, ListSink())
+    assert [h["step"] for h in compiled.history] == [h["step"] for h in eager.history]
+    for a, b in zip(eager.history, compiled.history):
+        assert abs(a["test_loss"] - b["test_loss"]) < 1e-3, (a, b)
+    assert abs(eager.best_test_loss - compiled.best_test_loss) < 1e-3
+    from model.build import load_pretrained
+
+    load_pretrained(tmp_path / "compiled" / "best")  # plain weight names, no _orig_mod. prefix
+    longer = train(tiny(toy_data, tmp_path / "compiled", max_steps=40), ListSink())  # eager resume
+    assert longer.resumed_from_step == 30 and longer.steps == 40
