@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOME_DIR ?= $(or $(TRANSFER_LAWS_HOME),$(CURDIR)/.transfer-laws)
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test test-slow test-faults bench bench-quick bench-gpu rehearse-device ui-mlflow ui-prefect services services-stop deploy services-deps clean
+.PHONY: install demo test test-slow test-faults bench bench-quick bench-gpu device-kit rehearse-device ui-mlflow ui-prefect services services-stop deploy services-deps clean
 
 install: $(STAMP)
 
@@ -53,6 +53,12 @@ bench-quick: $(STAMP)
 # One prepared script for an H100/H200 box (<= 5 minutes): MFU at N ~ 1e6, 1e7, 1e8 and packing.
 bench-gpu:
 	bash benchmarks/gpu_check.sh
+
+# What an offline GPU machine needs, fetched here: the wheels it lacks (.whl/py312) and the
+# corpora of configs/gpu-small.yaml (.whl/corpora.tar.xz); the ignored .whl/ travels with the tree.
+device-kit: $(STAMP)
+	$(PY) benchmarks/device_kit.py
+	$(PY) benchmarks/device_corpora.py
 
 # The GPU machine's check rehearsed here, network off, in a venv holding only what that machine has
 # plus the device kit (benchmarks/rehearse_device.sh; a few minutes, most of it pip).

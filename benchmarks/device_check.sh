@@ -55,15 +55,28 @@ if [ $SMOKE = 1 ]; then
   SWEEP=configs/device-smoke.yaml
   BOOT=50; LIMIT=300
 else
-  timeout -k 10 300 "$PY" benchmarks/gpu_check.py 2>&1 | tee "$OUT/gpu_check.txt" || status=$?
-  BOOT=1000; LIMIT=300
+  timeout -k 10 260 "$PY" benchmarks/gpu_check.py --budget 240 2>&1 | tee "$OUT/gpu_check.txt" || status=$?
+  BOOT=200; LIMIT=270
 fi
 HOME_DIR=$(mktemp -d /tmp/tl-home.XXXXXX)
 # The machine reaches no network: corpora built from Debian packages or hubs must travel, prepared
 # here (`transfer-laws dry-run CONFIG --home H` builds them into H/cache/corpora).
-if [ -n "$CORPORA" ]; then mkdir -p "$HOME_DIR/cache" && cp -r "$CORPORA" "$HOME_DIR/cache/corpora"; fi
+# A folder (a project's cache/corpora) or the tarball benchmarks/device_corpora.py packs.
+[ -z "$CORPORA" ] && [ -f .whl/corpora.tar.xz ] && CORPORA=.whl/corpora.tar.xz
+if [ -n "$CORPORA" ]; then
+  mkdir -p "$HOME_DIR/cache/corpora"
+  case "$CORPORA" in
+    *.tar.xz) tar -xJf "$CORPORA" -C "$HOME_DIR/cache/corpora" ;;
+    *) cp -r "$CORPORA"/. "$HOME_DIR/cache/corpora/" ;;
+  esac
+  echo "device_check.sh: corpora from $CORPORA: $(ls "$HOME_DIR/cache/corpora" | tr '\n' ' ')"
+fi
+# the cost model's estimate on this machine, beside the measured time below
+timeout -k 10 120 "$PY" -m flows.cli dry-run "$SWEEP" --home "$HOME_DIR" 2>&1 | tail -1
+t_sweep=$SECONDS
 timeout -k 10 $LIMIT "$PY" -m flows.cli run "$SWEEP" --home "$HOME_DIR" --bootstrap $BOOT \
   >"$OUT/sweep.log" 2>&1 || { s=$?; echo "device_check.sh: sweep failed ($s); tail of sweep.log:"; tail -20 "$OUT/sweep.log"; status=$s; }
+echo "device_check.sh: sweep + fit took $((SECONDS - t_sweep)) s"
 REPORT=$(ls -d "$HOME_DIR"/reports/*/latest 2>/dev/null | head -1)
 if [ -n "$REPORT" ]; then
   for f in runs.csv fit.json report.md fig1_effective_data.png scratch_surface.png; do

@@ -31,9 +31,9 @@ for m in pydantic prefect mlflow datasets; do
     echo "rehearse-device: $m is in the base venv; the rehearsal would prove nothing"; exit 1
   fi
 done
-# corpora prepared with the network on, as they would be for the GPU machine
-.venv/bin/transfer-laws dry-run configs/device-smoke.yaml --home "$WORK/prep" >/dev/null
+# corpora fetched and packed with the network on, as they are for the GPU machine
+.venv/bin/python benchmarks/device_corpora.py configs/device-smoke.yaml --out "$WORK/corpora.tar.xz"
 # a new network namespace has only a loopback, and it starts down: the services need it up
 unshare -n sh -c "ip link set lo up && PYTHON='$VPY' bash benchmarks/device_check.sh '$WORK/out' \
-  --cpu-smoke --corpora '$WORK/prep/cache/corpora'"
+  --cpu-smoke --corpora '$WORK/corpora.tar.xz'"
 echo "rehearse-device: passed in $((SECONDS - t0)) s; files: $(ls "$WORK/out" | tr '\n' ' ')"
