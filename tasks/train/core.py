@@ -281,8 +281,9 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
 
     bar = None
     if show_progress and is_main:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=cfg.max_steps, initial=progress.step, unit="step", dynamic_ncols=True)
+        from tasks.train.progress_bar import Progress
+
+        bar = Progress(total=cfg.max_steps, initial=progress.step)
     model.train()
     loss_sum = torch.zeros((), device=device)
     loss_count = 0
