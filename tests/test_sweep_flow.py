@@ -84,6 +84,10 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
     keys = [r.data.tags["run_key"] for r in runs]
     assert len(keys) == len(set(keys)) == planned, "one MLflow run per run_key, none lost"
     assert all(r.info.status == "FINISHED" and "best_test_loss" in r.data.metrics for r in runs)
+    exp = mlflow_store.client(uri).get_experiment_by_name("micro")  # reads well in the MLflow UI
+    assert exp.tags[mlflow_store.EXPERIMENT_KIND_TAG] == mlflow_store.MODEL_TRAINING
+    assert "config hash" in exp.tags[mlflow_store.NOTE_TAG] and "micro" in exp.tags[mlflow_store.NOTE_TAG]
+    assert all(" N=" in r.info.run_name and r.data.tags["kind"] in r.info.run_name for r in runs)
     reports = [p for p in (tmp_path / "home" / "reports" / "micro").glob("*/fit.json")
                if p.parent.name != "latest"]
     assert len(reports) == 1 and "report:" in out

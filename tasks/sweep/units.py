@@ -88,6 +88,13 @@ def open_sweep(cfg: SweepConfig, tracking_uri: str, artifact_root: str | None, f
     c = mlflow_store.client(tracking_uri)
     exp_id = mlflow_store.ensure_experiment(c, cfg.name, Path(artifact_root) if artifact_root else None)
     key = f"sweep-{cfg.config_hash()}"
+    sources = ", ".join(f"{n} ({'+'.join(s.corpora())})" for n, s in cfg.sources.items())
+    mlflow_store.describe_experiment(c, exp_id, (
+        f"transfer-laws sweep **{cfg.name}** (config hash `{cfg.config_hash()}`, parent run `{key}`): "
+        f"from-scratch and fine-tuned runs on target `{cfg.target}`, pre-trained on {sources}; "
+        f"sizes {', '.join(f'{n:g}' for n in cfg.sizes)}; D_F {', '.join(f'{d:g}' for d in cfg.finetune_tokens)} "
+        "tokens. Each child run is one (kind, N, D, source): its run name says which, its "
+        "best_test_loss metric is the point the fit uses; the parent run holds the report."))
     run_id = mlflow_store.start_or_resume(
         c, exp_id, key, run_name=key,
         tags={"kind": "sweep", "sweep_hash": cfg.config_hash(), "target": cfg.target,

@@ -97,6 +97,18 @@ def ensure_experiment(c, name: str, artifact_root: Path | None = None) -> str:
         return exp.experiment_id
 
 
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # the UI's layout: training runs, not GenAI traces
+MODEL_TRAINING = "custom_model_development"
+NOTE_TAG = "mlflow.note.content"  # the experiment's description in the UI
+
+
+def describe_experiment(c, experiment_id: str, description: str) -> None:
+    """Mark the experiment as model training, so the MLflow UI opens it in its runs layout rather
+    than the GenAI one, and give it a description (both idempotent)."""
+    c.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
+    c.set_experiment_tag(experiment_id, NOTE_TAG, description)
+
+
 def find_run(c, experiment_id: str, run_key: str):
     """The newest run carrying this run_key, or None."""
     runs = c.search_runs([experiment_id], filter_string=f"tags.run_key = '{run_key}'",
