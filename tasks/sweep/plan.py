@@ -148,6 +148,7 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
         early-stopping point missed between two evaluations biases the loss the fit sees."""
         return {"eval_interval": max(1, min(cfg.eval_interval, math.ceil(d / per_step)))}
 
+    pretrain_patience = cfg.patience if cfg.pretrain_patience is None else cfg.pretrain_patience
     pretrains: dict[tuple[int, str, int], PlannedRun] = {}
     scratch: list[PlannedRun] = []
     finetunes: list[PlannedRun] = []
@@ -160,7 +161,8 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
         for name, data in sources.items():
             steps = max(cfg.warmup_steps + 1, math.ceil(cfg.pretrain_budget(n_target) / per_step))
             for r, (seed, tag) in enumerate(seeds(cfg.pretrain_replicates)):
-                rc = RunConfig(kind="pretrain", source=name, target=name, **dims, **common, lr=lr,
+                rc = RunConfig(kind="pretrain", source=name, target=name, **dims,
+                               **{**common, "patience": pretrain_patience}, lr=lr,
                                min_lr=lr * cfg.min_lr_ratio, max_steps=steps, data_dir=data.root,
                                data_key=data.key, dataset_tokens=None, seed=seed, out_dir="-")
                 rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})

@@ -112,7 +112,8 @@ def test_a_config_without_the_newer_fields_keeps_its_hash():
     cfg = SweepConfig.checked(GOOD)
     payload = cfg.model_dump(exclude={"home", "slots", "threads_per_run", "device", "executor",
                                       "deployment", "tracking_uri", "finetune_lr_search",
-                                      "replicates", "pretrain_replicates", "runs_per_gpu", "compile"})
+                                      "replicates", "pretrain_replicates", "runs_per_gpu", "compile",
+                                      "pretrain_patience"})
     import hashlib
     import json
     assert cfg.config_hash() == hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
@@ -152,3 +153,16 @@ def test_lr_search_plans_candidates_per_size_and_source_that_every_finetune_wait
     plain = plan(SweepConfig.checked(with_(finetune_tokens=[1000, 4000])), data, {"code": data},
                  tmp_path / "runs")
     assert all(not r.after and not r.config.lr_search for r in plain)
+
+
+def test_pretrain_patience_applies_to_the_pretrains_only(tmp_path):
+    docs = [Document(f"f{i}.py", f"v{i} = {i}\n" * 300) for i in range(40)]
+    data = prepare(Corpus.build("small", docs, "g", "n"), tmp_path)
+    default = plan(SweepConfig.checked(with_(patience=3)), data, {"code": data}, tmp_path / "runs")
+    assert {r.config.patience for r in default} == {3}
+    full = plan(SweepConfig.checked(with_(patience=3, pretrain_patience=0)), data, {"code": data},
+                tmp_path / "runs")
+    assert {r.config.patience for r in full if r.kind == "pretrain"} == {0}
+    assert {r.config.patience for r in full if r.kind != "pretrain"} == {3}
+    same = [r.run_key for r in default if r.kind == "scratch"]
+    assert same == [r.run_key for r in full if r.kind == "scratch"]  # only the pre-trains change
