@@ -25,7 +25,7 @@ EVAL_FIXED_WORK = 1.2e9
 # from-scratch runs (2 CPU threads, 2026-11-29; best epoch 106-155 at D = 3e3, 44-157 at 1e4, 22-80
 # at 3e4): ~150 (D / 3e3)^-1/2; its fine-tunes stopped after about half as many epochs. The fall
 # stops near 30 epochs: the lr decays (cosine) over max_steps, so at large D the held-out loss keeps
-# improving until the decay ends. The paper-cpu run (docs/results/paper-cpu/runs.csv) stopped after
+# improving until the decay ends. The paper-cpu run (docs/results/paper-cpu-v1/runs.csv) stopped after
 # 17-55 epochs at D = 5e4-3e5, most near the cap; without the floor the rule planned 27 % fewer
 # steps than its scratch and fine-tune runs took (weighted by step cost), with it 2 % more.
 EPOCHS_AT_3K, EPOCHS_SLOPE, FINETUNE_EPOCH_RATIO, EPOCHS_FLOOR = 150.0, -0.5, 0.5, 30.0
