@@ -62,7 +62,7 @@ device-kit: $(STAMP)
 
 # The GPU machine's check rehearsed here, network off, in a venv holding only what that machine has
 # plus the device kit (benchmarks/rehearse_device.sh; a few minutes, most of it pip).
-rehearse-device:
+rehearse-device: $(STAMP)
 	bash benchmarks/rehearse_device.sh
 
 ui-mlflow: $(STAMP)
