@@ -37,8 +37,8 @@ def main() -> None:
                            bootstrap=BootstrapOptions(args.bootstrap, seed=0, n_jobs=args.jobs),
                            other_form=False, varpro=False)
     t0 = time.perf_counter()
-    point = analyse(runs, AnalysisOptions(form="chinchilla", bootstrap=BootstrapOptions(0),
-                                          other_form=False, varpro=False))
+    analyse(runs, AnalysisOptions(form="chinchilla", bootstrap=BootstrapOptions(0),
+                  other_form=False, varpro=False))
     t_point = time.perf_counter() - t0
     t1 = time.perf_counter()
     res = analyse(runs, opts)

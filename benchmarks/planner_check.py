@@ -24,8 +24,14 @@ import numpy as np
 from flows.cli import main as cli
 from tasks.fitting.analysis import AnalysisOptions, analyse
 from tasks.fitting.bootstrap import BootstrapOptions
-from tasks.fitting.design import (Design, Prior, calibrate_bootstrap, calibrate_misfit, predict,
-                                  prior_and_design_of)
+from tasks.fitting.design import (
+    Design,
+    Prior,
+    calibrate_bootstrap,
+    calibrate_misfit,
+    predict,
+    prior_and_design_of,
+)
 from tasks.fitting.noise import constant_noise
 from tasks.fitting.synthetic import SweepSpec, make_sweep
 from tasks.report.runs_csv import read_runs, to_runs, validate_runs

@@ -6,8 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tasks.fitting.forms import (RULE_99, Chinchilla, ChinchillaCurve, Kaplan, KaplanCurve,
-                                 features)
+from tasks.fitting.forms import (
+    RULE_99,
+    Chinchilla,
+    ChinchillaCurve,
+    Kaplan,
+    KaplanCurve,
+    features,
+)
 from tasks.fitting.robust import huber_objective
 
 RNG = np.random.default_rng(0)
