@@ -42,7 +42,10 @@ def _missing(old, new, path: str = "", depth: int = 3) -> list[str]:
                                      else _missing(old[k], new[k], f"{path}.{k}", depth - 1))]
 
 
-@pytest.mark.parametrize("name", ["paper-cpu", "paper-cpu-v1", "demo"])
+@pytest.mark.parametrize("name", [
+    "paper-cpu", "demo",
+    pytest.param("paper-cpu-v1", marks=pytest.mark.slow),  # the history run: `make test-slow`
+])
 def test_refitting_the_committed_runs_gives_the_committed_fit(tmp_path, name):
     """Bit for bit where the floating point is that of the machine that made the fit; elsewhere
     as well as the fit's conditioning allows. Measured on 2026-12-02: this machine's OpenBLAS
