@@ -127,9 +127,11 @@ def check_against_data(cfg: SweepConfig, target: PreparedData) -> None:
 
 
 def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData], runs_dir: Path,
-         threads: int = 1, device_kind: str = "cpu") -> list[PlannedRun]:
+         threads: int = 1, device_kind: str = "cpu",
+         step_seconds: dict[Shape, float] | None = None) -> list[PlannedRun]:
     """Every run of the sweep, in the order they should start; `device_kind` (cpu or cuda, the
-    slot layout's) decides `compile: auto`."""
+    slot layout's) decides `compile: auto`, from `step_seconds` (shape -> measured seconds per
+    step, filled in where missing; pass dry-run's dict so each shape is measured once)."""
     check_against_data(cfg, target)
     per_step = cfg.batch_size * cfg.n_ctx
     device = cfg.device
@@ -212,7 +214,7 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
     # low-data comparison (scratch vs fine-tuned at the same N, D) fills in early and the long
     # large-D scratch runs come last.
     rest = sorted(scratch + finetunes, key=lambda r: (r.config.dataset_tokens, r.kind != "scratch", r.n))
-    return with_compile(list(pretrains.values()) + searches + rest, cfg.compile, device_kind)
+    return with_compile(list(pretrains.values()) + searches + rest, cfg.compile, device_kind, step_seconds)
 
 
 def with_compile(runs: list[PlannedRun], setting: bool | str, device_kind: str,

@@ -144,7 +144,8 @@ def price(cfg: SweepConfig, paths, max_replicates: int, pretrain_scales: list[fl
     per_step: dict = {}
     priced = []
     for c in candidate_configs(cfg, max_replicates, pretrain_scales):
-        runs = plan(c, target, sources, paths.runs, threads=lay.threads)
+        runs = plan(c, target, sources, paths.runs, threads=lay.threads, device_kind=device,
+                    step_seconds=per_step)
         est = estimate(runs, len(lay.devices), lay.threads, device, per_step=per_step)
         priced.append(Candidate(c, est.wall_seconds / 60))
     return priced

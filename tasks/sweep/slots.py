@@ -28,10 +28,10 @@ class SlotLayout:
         return "cuda" if self.devices[0].startswith("cuda") else "cpu"
 
     def describe(self) -> str:
+        kind = "GPU" if self.device_kind == "cuda" else "CPU"
         per_gpu = len(self.devices) // len(set(self.devices))
-        packed = f", {per_gpu} runs per GPU" if self.device_kind == "cuda" and per_gpu > 1 else ""
-        return (f"{len(self.devices)} {self.device_kind.replace('cuda', 'GPU').upper()} slot(s){packed}, "
-                f"{self.threads} thread(s) per run")
+        packed = f", {per_gpu} runs per GPU" if kind == "GPU" and per_gpu > 1 else ""
+        return f"{len(self.devices)} {kind} slot(s){packed}, {self.threads} thread(s) per run"
 
 
 def _no_gpu_driver() -> bool:
