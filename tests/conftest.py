@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 os.environ.setdefault("TRANSFER_LAWS_CACHE_DIR", str(REPO / ".transfer-laws" / "cache"))
@@ -16,3 +18,17 @@ os.environ.setdefault("TRANSFER_LAWS_CACHE_DIR", str(REPO / ".transfer-laws" / "
 from tasks.common import env as _env  # noqa: E402
 
 _env.apply(_env.project_paths(REPO / ".transfer-laws" / "test-home"))
+
+
+@pytest.fixture
+def stack():
+    """Services a test starts (tests/services/stack.py), stopped by PID (workers first) even when an
+    assertion fails; a service that survives its stop fails the test."""
+    from tasks.services import servers
+
+    started: list = []
+    yield started
+    for svc in sorted(started, key=lambda s: (not s.name.startswith("worker"), s.name == "postgres")):
+        servers.stop(svc)
+    for svc in started:
+        assert not servers.alive(svc.pid), f"{svc.name} (pid {svc.pid}) survived its stop"

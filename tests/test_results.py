@@ -69,7 +69,12 @@ def test_refitting_the_committed_runs_gives_the_committed_fit(tmp_path, name):
         return  # the same floating point: the very same numbers
     obj_c, obj_r = committed["scratch"]["objective"], refit["scratch"]["objective"]
     assert obj_c * (1 - 0.01) <= obj_r <= obj_c * (1 + 1e-6), (obj_c, obj_r)
-    assert refit["bootstrap"] == committed["bootstrap"]
+    boot_c, boot_r = dict(committed["bootstrap"]), dict(refit["bootstrap"])
+    failed_c, failed_r = boot_c.pop("n_failed", 0), boot_r.pop("n_failed", 0)
+    assert boot_r == boot_c
+    # A resample at the edge of the fitter's bounds may fail under one machine's floating point and
+    # not another's (measured at 2026-12-03: 1 of 1000 on paper-cpu): a few, never a share.
+    assert abs(failed_r - failed_c) <= 0.01 * n, (failed_c, failed_r)
     for source in committed["transfer"]:
         law, new = committed["transfer"][source], refit["transfer"][source]
         assert new["status"] == law["status"] == "ok"

@@ -125,8 +125,12 @@ def start_prefect_server(home: Path, port: int | None = None, database_url: str 
 
     port = port or free_port()
     prefect_home = home / "prefect"
+    # The UI's pages call the API from the browser: without its own URL they call :4200, the default
+    # port, and show "Can't connect to Server API" on any other port. A user browsing from another
+    # machine (host 0.0.0.0) sets PREFECT_UI_API_URL to the address that machine sees.
+    ui_api = os.environ.get("PREFECT_UI_API_URL") or f"http://{host}:{port}/api"
     env_vars = {"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "PREFECT_API_URL": ""}
+                "PREFECT_API_URL": "", "PREFECT_UI_API_URL": ui_api}
     fresh, cache = False, env.project_paths(home).cache
     if database_url:
         env_vars["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
