@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOME_DIR ?= $(or $(TRANSFER_LAWS_HOME),$(CURDIR)/.transfer-laws)
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test test-slow test-faults bench bench-quick bench-gpu device-kit rehearse-device ui-mlflow ui-prefect services services-stop deploy services-deps clean
+.PHONY: install demo test test-ui ui-deps test-slow test-faults bench bench-quick bench-gpu device-kit rehearse-device ui-mlflow ui-prefect services services-stop deploy services-deps clean
 
 install: $(STAMP)
 
@@ -23,8 +23,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/transfer-laws run configs/demo.yaml --home $(HOME_DIR)
 
-test: $(STAMP) services-deps
+test: $(STAMP) services-deps ui-deps
 	$(PY) -m pytest -q
+
+# The UI journey alone (also part of `make test`, ~3 min): the services on loopback, then through
+# the pages in headless Chromium: the sweep's custom-run form, a failing run retried, MLflow's runs.
+# Screenshots go to $(HOME_DIR)/ui-screenshots.
+test-ui: $(STAMP) ui-deps
+	UI_SCREENSHOTS=$(HOME_DIR)/ui-screenshots $(PY) -m pytest -q -m ui tests/ui
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
@@ -88,6 +94,13 @@ services-deps:
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && apt-get install -y -q postgresql; } || \
 	  { echo "PostgreSQL is missing: install Debian's postgresql (apt-get install postgresql)"; exit 1; }
+
+# Debian's Chromium for the browser tests (Playwright drives it; its own browser downloads are not
+# reachable here), installed only when it is missing.
+ui-deps:
+	@command -v chromium >/dev/null || [ -n "$$TRANSFER_LAWS_CHROMIUM" ] || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && apt-get install -y -q chromium chromium-driver; } || \
+	  { echo "Chromium is missing: install Debian's chromium (apt-get install chromium chromium-driver)"; exit 1; }
 
 clean:
 	rm -rf $(HOME_DIR)/runs $(HOME_DIR)/mlflow.db $(HOME_DIR)/mlartifacts $(HOME_DIR)/prefect

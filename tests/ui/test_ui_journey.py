@@ -1,0 +1,140 @@
+"""The UI journey in a real browser (`make test-ui`): the services on loopback, then through the
+pages only: the sweep deployment's custom-run form filled and submitted, a training run failing
+through the fault file, Retry pressed on it in the Prefect UI, the sweep retried there to its
+report, and the runs browsed in the MLflow UI. Screenshots of each step land in the test's folder
+(or $UI_SCREENSHOTS). Waiting for a flow run to end reads the API; every action is a click."""
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+
+import pytest
+
+from tests.services.stack import children, planned_keys, start_stack, sweep_params
+from tests.ui.browser import Shots, browser_page, fill
+
+pytestmark = pytest.mark.ui
+RUN_NAME = "ui-micro-sweep"
+
+
+def flow_run_state(api: str, run_id: str) -> str:
+    with urllib.request.urlopen(f"{api}/flow_runs/{run_id}", timeout=10) as r:
+        return json.load(r)["state_type"]
+
+
+def wait_final(api: str, run_id: str, timeout: float = 400) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = flow_run_state(api, run_id)
+        if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return state
+        time.sleep(1)
+    raise TimeoutError(f"flow run {run_id} still {state} after {timeout:.0f} s")
+
+
+def submit_sweep_from_form(page, ui: str, params: dict, shots: Shots) -> str:
+    """Deployments -> sweep -> Run -> Custom run; every SweepConfig field it needs typed in."""
+    page.goto(f"{ui}/deployments")
+    page.get_by_role("link", name="sweep", exact=True).click()
+    page.get_by_text("transfer-laws-control").first.wait_for()
+    shots(page, "prefect-deployment")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text("Custom run").click()
+    page.get_by_text("the D_F grid: target tokens per fine-tune").wait_for()  # fields carry their docs
+    for doc in ("MLflow experiment name", "target non-embedding parameter counts N",
+                "seeds per scratch and fine-tune point"):
+        assert page.get_by_text(doc).first.is_visible(), doc
+    shots(page, "prefect-custom-run-form")
+    page.locator(".flow-run-name-input input").fill(RUN_NAME)
+    for key, value in params["config"].items():
+        if value is not None:
+            fill(page, key, value)
+    fill(page, "bootstrap", params["bootstrap"], label="bootstrap")
+    shots(page, "prefect-form-filled", full_page=True)
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_text("Next Run").or_(page.get_by_text("Flow runs", exact=False)).first.wait_for()
+    page.get_by_role("link", name=RUN_NAME, exact=True).first.click()  # back on the deployment
+    page.wait_for_url(re.compile(r".*/runs/flow-run/[0-9a-f-]{36}"))
+    return page.url.rsplit("/", 1)[-1]
+
+
+def retry_in_ui(page, ui: str, run_id: str) -> None:
+    page.goto(f"{ui}/runs/flow-run/{run_id}")
+    page.get_by_role("button", name="Retry", exact=True).click()
+    page.get_by_role("dialog").get_by_role("button", name="Retry", exact=True).click()
+
+
+def see_state(page, ui: str, run_id: str, state: str) -> None:
+    page.goto(f"{ui}/runs/flow-run/{run_id}")
+    page.get_by_text(state, exact=True).first.wait_for()
+
+
+def browse_mlflow(page, mlflow_url: str, labels: list[str], shots: Shots) -> None:
+    """MLflow home -> Model training -> the experiment -> its parent run and children -> artifacts."""
+    page.goto(mlflow_url)
+    page.get_by_text("Model training", exact=True).first.click()
+    page.get_by_role("link", name="micro", exact=True).first.click()
+    page.get_by_text("config hash").first.wait_for()  # the experiment's description
+    parent = page.get_by_role("link", name=re.compile(r"^sweep-[0-9a-f]{12}$"))
+    parent.first.wait_for()
+    shots(page, "mlflow-experiment")
+    page.goto(page.url.split("?")[0] + "?workflowType=machine_learning"
+              "&orderByKey=metrics.%60best_test_loss%60&orderByAsc=true")
+    for label in labels:  # run names say kind, N, D and source
+        page.get_by_role("link", name=label, exact=True).first.wait_for()
+    shots(page, "mlflow-runs-by-best-loss")
+    page.get_by_role("link", name=labels[0], exact=True).first.click()
+    page.get_by_text("best_test_loss").first.wait_for()
+    page.get_by_text("params_non_embedding").first.wait_for()
+    shots(page, "mlflow-child-run")
+    page.go_back()
+    page.get_by_role("link", name=re.compile(r"^sweep-[0-9a-f]{12}$")).first.click()
+    page.get_by_role("tab", name="Artifacts").click()
+    page.get_by_text("report", exact=True).first.click()
+    page.get_by_text("report.md").first.wait_for()
+    page.get_by_text("fig1_effective_data.png").first.click()  # the paper's figure 1, previewed
+    page.locator("img[alt='report/fig1_effective_data.png']").wait_for()
+    shots(page, "mlflow-parent-artifacts")
+
+
+def test_schedule_fail_retry_and_browse_through_the_pages(tmp_path, stack):
+    home = tmp_path / "home"
+    fault = tmp_path / "faults.txt"
+    api, mlflow_url = start_stack(stack, home, worker_env={"TRANSFER_LAWS_FAULT_FILE": str(fault)})
+    ui = api.removesuffix("/api")
+    params = sweep_params(tmp_path, home, mlflow_url)
+    keys = planned_keys(params)
+    bad = next(k for k, label in keys.items() if label.startswith("scratch") and "D=8.0e3" in label)
+    fault.write_text(bad)  # this run fails until the file is gone
+    shots = Shots(tmp_path / "screenshots")
+
+    with browser_page() as page:
+        sweep_id = submit_sweep_from_form(page, ui, params, shots)
+        assert wait_final(api, sweep_id) == "FAILED"
+        see_state(page, ui, sweep_id, "Failed")
+        page.get_by_text("Subflow Runs", exact=True).click()  # the sweep's train-one-run flow runs
+        page.get_by_role("link", name=keys[bad], exact=True).click()
+        page.wait_for_url(lambda url: sweep_id not in url)
+        page.get_by_text("Failed", exact=True).first.wait_for()
+        failed_id = page.url.rsplit("/", 1)[-1]
+        shots(page, "prefect-failed-run")
+
+        fault.unlink()
+        retry_in_ui(page, ui, failed_id)
+        assert wait_final(api, failed_id) == "COMPLETED"
+        see_state(page, ui, failed_id, "Completed")
+        shots(page, "prefect-retried-run")
+        assert [r.info.status for r in children(mlflow_url) if r.data.tags["run_key"] == bad] == ["FINISHED"]
+
+        retry_in_ui(page, ui, sweep_id)  # the sweep again, from its page: every run done, the report
+        assert wait_final(api, sweep_id) == "COMPLETED"
+        see_state(page, ui, sweep_id, "Completed")
+        shots(page, "prefect-sweep-completed")
+
+        runs = children(mlflow_url)
+        assert sorted(r.data.tags["run_key"] for r in runs) == sorted(keys)  # one per run_key
+        assert all(r.info.status == "FINISHED" for r in runs)
+        assert (home / "reports" / "micro" / "latest" / "report.md").exists()
+        browse_mlflow(page, mlflow_url, sorted(keys.values())[:3], shots)
