@@ -2,6 +2,7 @@
 nothing duplicated, the fit produced; a third run trains nothing."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -87,6 +88,9 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
     exp = mlflow_store.client(uri).get_experiment_by_name("micro")  # reads well in the MLflow UI
     assert exp.tags[mlflow_store.EXPERIMENT_KIND_TAG] == mlflow_store.MODEL_TRAINING
     assert "config hash" in exp.tags[mlflow_store.NOTE_TAG] and "micro" in exp.tags[mlflow_store.NOTE_TAG]
+    view = json.loads(exp.tags[mlflow_store.SHARED_VIEW_TAG + mlflow_store.RUNS_VIEW])  # columns, no picking
+    assert "metrics.`best_test_loss`" in view["selectedColumns"] and "tags.`kind`" in view["selectedColumns"]
+    assert mlflow_store.runs_view_path(exp.experiment_id) in exp.tags[mlflow_store.NOTE_TAG]
     assert all(" N=" in r.info.run_name and r.data.tags["kind"] in r.info.run_name for r in runs)
     reports = [p for p in (tmp_path / "home" / "reports" / "micro").glob("*/fit.json")
                if p.parent.name != "latest"]

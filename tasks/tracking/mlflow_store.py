@@ -102,11 +102,35 @@ MODEL_TRAINING = "custom_model_development"
 NOTE_TAG = "mlflow.note.content"  # the experiment's description in the UI
 
 
+# MLflow's shared runs view (the UI's "share view"): an experiment tag holding the runs table's state,
+# opened by `?viewStateShareKey=<name>`. Its columns show what the fit reads, with no column picking.
+SHARED_VIEW_TAG = "mlflow.sharedViewState."
+RUNS_VIEW = "transfer-laws"
+RUNS_VIEW_STATE = {
+    "selectedColumns": ["tags.`kind`", "params.`params_non_embedding`", "params.`dataset_tokens`",
+                        "tags.`source`", "tags.`seed`", "metrics.`best_test_loss`",
+                        "metrics.`best_step`"],
+    "orderByKey": "metrics.`best_test_loss`", "orderByAsc": True,
+}
+
+
+def runs_view_path(experiment_id: str) -> str:
+    """The UI path (after the server URL) of the experiment's runs table with the sweep's columns,
+    in the Model training layout (MLflow 3's UI opens in its GenAI one otherwise)."""
+    return (f"/#/experiments/{experiment_id}/runs?viewStateShareKey={RUNS_VIEW}"
+            "&workflowType=machine_learning")
+
+
 def describe_experiment(c, experiment_id: str, description: str) -> None:
-    """Mark the experiment as model training, so the MLflow UI opens it in its runs layout rather
-    than the GenAI one, and give it a description (both idempotent)."""
+    """Mark the experiment as model training, give it a description that links the runs view with
+    kind, N, D, source, seed and best loss as columns, and save that view (all idempotent)."""
+    import json
+
     c.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
-    c.set_experiment_tag(experiment_id, NOTE_TAG, description)
+    c.set_experiment_tag(experiment_id, SHARED_VIEW_TAG + RUNS_VIEW, json.dumps(RUNS_VIEW_STATE))
+    c.set_experiment_tag(experiment_id, NOTE_TAG, description + (
+        f" The runs with N, D, kind and best loss as columns: [{RUNS_VIEW} view]"
+        f"({runs_view_path(experiment_id)})."))
 
 
 def find_run(c, experiment_id: str, run_key: str):

@@ -80,9 +80,12 @@ def browse_mlflow(page, mlflow_url: str, labels: list[str], shots: Shots) -> Non
     parent = page.get_by_role("link", name=re.compile(r"^sweep-[0-9a-f]{12}$"))
     parent.first.wait_for()
     shots(page, "mlflow-experiment")
-    page.goto(page.url.split("?")[0] + "?workflowType=machine_learning"
-              "&orderByKey=metrics.%60best_test_loss%60&orderByAsc=true")
-    for label in labels:  # run names say kind, N, D and source
+    view = page.get_by_role("link", name="transfer-laws view").first  # in the description
+    page.goto(mlflow_url + view.get_attribute("href"))  # it opens in a new tab; here in this one
+    page.get_by_text("You're viewing a shared view").wait_for()
+    for column in ("kind", "params_non_embedding", "dataset_tokens", "best_test_loss"):
+        page.get_by_text(column, exact=True).first.wait_for()  # a column, with no column picking
+    for label in labels:  # run names say kind, N, D and source too
         page.get_by_role("link", name=label, exact=True).first.wait_for()
     shots(page, "mlflow-runs-by-best-loss")
     page.get_by_role("link", name=labels[0], exact=True).first.click()
