@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from tasks.services import servers
 from tests.services.stack import children, planned_keys, start_stack, sweep_params
 from tests.ui.browser import Shots, browser_page, fill
 
@@ -34,6 +35,21 @@ def wait_final(api: str, run_id: str, timeout: float = 400) -> str:
     raise TimeoutError(f"flow run {run_id} still {state} after {timeout:.0f} s")
 
 
+def wait_named_run(api: str, name: str, timeout: float = 60) -> str | None:
+    """The id of the flow run called `name`, once the server has it."""
+    body = json.dumps({"flow_runs": {"name": {"any_": [name]}}}).encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        req = urllib.request.Request(f"{api}/flow_runs/filter", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            runs = json.load(r)
+        if runs:
+            return runs[0]["id"]
+        time.sleep(0.5)
+    return None
+
+
 def submit_sweep_from_form(page, ui: str, params: dict, shots: Shots) -> str:
     """Deployments -> sweep -> Run -> Custom run; every SweepConfig field it needs typed in."""
     page.goto(f"{ui}/deployments")
@@ -47,23 +63,35 @@ def submit_sweep_from_form(page, ui: str, params: dict, shots: Shots) -> str:
                 "seeds per scratch and fine-tune point"):
         assert page.get_by_text(doc).first.is_visible(), doc
     shots(page, "prefect-custom-run-form")
-    page.locator(".flow-run-name-input input").fill(RUN_NAME)
     for key, value in params["config"].items():
         if value is not None:
             fill(page, key, value)
     fill(page, "bootstrap", params["bootstrap"], label="bootstrap")
+    run_name = page.locator(".flow-run-name-input input")
+    run_name.fill(RUN_NAME)  # last: the form draws a random name of its own when it opens
+    assert run_name.input_value() == RUN_NAME
     shots(page, "prefect-form-filled", full_page=True)
     page.get_by_role("button", name="Submit").click()
-    page.get_by_text("Next Run").or_(page.get_by_text("Flow runs", exact=False)).first.wait_for()
-    page.get_by_role("link", name=RUN_NAME, exact=True).first.click()  # back on the deployment
-    page.wait_for_url(re.compile(r".*/runs/flow-run/[0-9a-f-]{36}"))
+    run_id = wait_named_run(f"{ui}/api", RUN_NAME)
+    if run_id is None:
+        shots(page, "prefect-after-submit")
+        raise AssertionError(f"no flow run named {RUN_NAME} 60 s after Submit (see the screenshot)")
+    page.goto(f"{ui}/runs/flow-run/{run_id}")
+    page.get_by_text(RUN_NAME).first.wait_for()
     return page.url.rsplit("/", 1)[-1]
 
 
 def retry_in_ui(page, ui: str, run_id: str) -> None:
+    """Retry on the flow run's page, confirmed in its dialog; returns once the run has left its
+    final state (the click only asks the server to reschedule it)."""
     page.goto(f"{ui}/runs/flow-run/{run_id}")
+    before = flow_run_state(f"{ui}/api", run_id)
     page.get_by_role("button", name="Retry", exact=True).click()
     page.get_by_role("dialog").get_by_role("button", name="Retry", exact=True).click()
+    deadline = time.monotonic() + 30
+    while flow_run_state(f"{ui}/api", run_id) == before:
+        assert time.monotonic() < deadline, f"flow run {run_id} still {before} 30 s after Retry"
+        time.sleep(0.2)
 
 
 def see_state(page, ui: str, run_id: str, state: str) -> None:
@@ -105,7 +133,11 @@ def browse_mlflow(page, mlflow_url: str, labels: list[str], shots: Shots) -> Non
 def test_schedule_fail_retry_and_browse_through_the_pages(tmp_path, stack):
     home = tmp_path / "home"
     fault = tmp_path / "faults.txt"
-    api, mlflow_url = start_stack(stack, home, worker_env={"TRANSFER_LAWS_FAULT_FILE": str(fault)})
+    pg, _ = servers.start_postgres()  # Prefect on SQLite answered the UI's Submit with "database is
+    stack.append(pg)                  # locked" (measured: 1 run in 3), as its docs warn under load
+    api, mlflow_url = start_stack(
+        stack, home, prefect_db=pg.url.replace("postgresql://", "postgresql+asyncpg://") + "/prefect",
+        worker_env={"TRANSFER_LAWS_FAULT_FILE": str(fault)})
     ui = api.removesuffix("/api")
     params = sweep_params(tmp_path, home, mlflow_url)
     keys = planned_keys(params)
