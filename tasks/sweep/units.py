@@ -186,8 +186,7 @@ def train_or_skip(config: RunConfig, label: str, parent: str, ctx: SweepContext,
 
     config = config.model_copy(update={"threads": ctx.threads})
     result = launch(config, tracker=RunTracker(target, config), device=on_a_device(), log_to_file=True)
-    url = (f"{ctx.mlflow_ui}/#/experiments/{ctx.experiment_id}/runs/{result.mlflow_run_id}"
-           "?workflowType=machine_learning")  # MLflow 3's UI opens in its GenAI layout otherwise
+    url = ctx.mlflow_ui + mlflow_store.run_path(ctx.experiment_id, result.mlflow_run_id)
     create_link_artifact(link=url, link_text=f"MLflow: {label}",
                          key=f"mlflow-{run_key}", description="the run's metrics and checkpoint")
     log.info("%s: best held-out loss %.4f at step %d (%s)", label, result.best_test_loss,

@@ -10,6 +10,7 @@ Conventions, each from a measured pitfall (see ../shared/notes/stack.md §2):
 from __future__ import annotations
 
 import fcntl
+import json
 import math
 import os
 import threading
@@ -114,18 +115,23 @@ RUNS_VIEW_STATE = {
 }
 
 
+TRAINING_LAYOUT = "workflowType=machine_learning"  # MLflow 3's UI opens in its GenAI layout otherwise
+
+
 def runs_view_path(experiment_id: str) -> str:
     """The UI path (after the server URL) of the experiment's runs table with the sweep's columns,
-    in the Model training layout (MLflow 3's UI opens in its GenAI one otherwise)."""
-    return (f"/#/experiments/{experiment_id}/runs?viewStateShareKey={RUNS_VIEW}"
-            "&workflowType=machine_learning")
+    in the Model training layout."""
+    return f"/#/experiments/{experiment_id}/runs?viewStateShareKey={RUNS_VIEW}&{TRAINING_LAYOUT}"
+
+
+def run_path(experiment_id: str, run_id: str) -> str:
+    """The UI path of one run's page, in the Model training layout."""
+    return f"/#/experiments/{experiment_id}/runs/{run_id}?{TRAINING_LAYOUT}"
 
 
 def describe_experiment(c, experiment_id: str, description: str) -> None:
     """Mark the experiment as model training, give it a description that links the runs view with
     kind, N, D, source, seed and best loss as columns, and save that view (all idempotent)."""
-    import json
-
     c.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
     c.set_experiment_tag(experiment_id, SHARED_VIEW_TAG + RUNS_VIEW, json.dumps(RUNS_VIEW_STATE))
     c.set_experiment_tag(experiment_id, NOTE_TAG, description + (

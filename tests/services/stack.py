@@ -18,6 +18,11 @@ from tests.test_sweep_flow import micro_config
 REPO = Path(__file__).resolve().parents[2]
 
 
+def prefect_db_on(pg: servers.Service) -> str:
+    """Prefect's database URL on a PostgreSQL service (asyncpg, Prefect's driver)."""
+    return pg.url.replace("postgresql://", "postgresql+asyncpg://") + "/prefect"
+
+
 def start_stack(stack: list, home: Path, prefect_db: str | None = None, mlflow_db: str | None = None,
                 worker_env: dict | None = None) -> tuple[str, str]:
     prefect = servers.start_prefect_server(home, database_url=prefect_db, wait=False)

@@ -14,6 +14,7 @@ from tests.services.stack import (
     REPO,
     children,
     planned_keys,
+    prefect_db_on,
     run_sweep,
     start_stack,
     sweep_params,
@@ -44,7 +45,7 @@ def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_m
     home = tmp_path / "home"
     fault = tmp_path / "faults.txt"
     api, mlflow_url = start_stack(
-        stack, home, prefect_db=pg.url.replace("postgresql://", "postgresql+asyncpg://") + "/prefect",
+        stack, home, prefect_db=prefect_db_on(pg),
         mlflow_db=pg.url.replace("postgresql://", "postgresql+psycopg2://") + "/mlflow",
         worker_env={"TRANSFER_LAWS_FAULT_FILE": str(fault)})
     params = sweep_params(tmp_path, home, mlflow_url)

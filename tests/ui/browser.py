@@ -5,6 +5,7 @@ Helpers address the Prefect UI's parameter form by each field's visible label, a
 and save a screenshot per step so a failure shows what the page looked like."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from contextlib import contextmanager
@@ -64,8 +65,6 @@ def label_of(key: str) -> str:
 def fill(page, key: str, value, label: str | None = None) -> None:
     """Fill one form field the way a user would: type text, add list items, pick a union's type
     tab ("int", "str"), choose a select's option."""
-    import json
-
     box = field(page, label or label_of(key))
     tabs = box.locator(".p-button-group").first
     if isinstance(value, list):

@@ -2,51 +2,54 @@
 pages only: the sweep deployment's custom-run form filled and submitted, a training run failing
 through the fault file, Retry pressed on it in the Prefect UI, the sweep retried there to its
 report, and the runs browsed in the MLflow UI. Screenshots of each step land in the test's folder
-(or $UI_SCREENSHOTS). Waiting for a flow run to end reads the API; every action is a click."""
+(or $UI_SCREENSHOTS). Waiting for a flow run to end reads the API (Prefect's client); every action is a click."""
 from __future__ import annotations
 
-import json
 import re
 import time
-import urllib.request
 
 import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tasks.services import servers
-from tests.services.stack import children, planned_keys, start_stack, sweep_params
+from tests.services.stack import (
+    children,
+    planned_keys,
+    prefect_db_on,
+    start_stack,
+    sweep_params,
+)
 from tests.ui.browser import Shots, browser_page, fill
 
 pytestmark = pytest.mark.ui
 RUN_NAME = "ui-micro-sweep"
 
 
-def flow_run_state(api: str, run_id: str) -> str:
-    with urllib.request.urlopen(f"{api}/flow_runs/{run_id}", timeout=10) as r:
-        return json.load(r)["state_type"]
+def state_of(run_id: str) -> str:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id).state.type.value
 
 
-def wait_final(api: str, run_id: str, timeout: float = 400) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = flow_run_state(api, run_id)
-        if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            return state
-        time.sleep(1)
-    raise TimeoutError(f"flow run {run_id} still {state} after {timeout:.0f} s")
+def wait_final(run_id: str) -> str:
+    from tasks.sweep.fanout import _wait  # the sweep's own poll for a flow run's end
+
+    return _wait(run_id).state.type.value
 
 
-def wait_named_run(api: str, name: str, timeout: float = 60) -> str | None:
+def wait_named_run(name: str, timeout: float = 60) -> str | None:
     """The id of the flow run called `name`, once the server has it."""
-    body = json.dumps({"flow_runs": {"name": {"any_": [name]}}}).encode()
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        req = urllib.request.Request(f"{api}/flow_runs/filter", data=body,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            runs = json.load(r)
-        if runs:
-            return runs[0]["id"]
-        time.sleep(0.5)
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
+            if runs:
+                return str(runs[0].id)
+            time.sleep(0.5)
     return None
 
 
@@ -72,24 +75,24 @@ def submit_sweep_from_form(page, ui: str, params: dict, shots: Shots) -> str:
     assert run_name.input_value() == RUN_NAME
     shots(page, "prefect-form-filled", full_page=True)
     page.get_by_role("button", name="Submit").click()
-    run_id = wait_named_run(f"{ui}/api", RUN_NAME)
+    run_id = wait_named_run(RUN_NAME)
     if run_id is None:
         shots(page, "prefect-after-submit")
         raise AssertionError(f"no flow run named {RUN_NAME} 60 s after Submit (see the screenshot)")
     page.goto(f"{ui}/runs/flow-run/{run_id}")
     page.get_by_text(RUN_NAME).first.wait_for()
-    return page.url.rsplit("/", 1)[-1]
+    return run_id
 
 
 def retry_in_ui(page, ui: str, run_id: str) -> None:
     """Retry on the flow run's page, confirmed in its dialog; returns once the run has left its
     final state (the click only asks the server to reschedule it)."""
     page.goto(f"{ui}/runs/flow-run/{run_id}")
-    before = flow_run_state(f"{ui}/api", run_id)
+    before = state_of(run_id)
     page.get_by_role("button", name="Retry", exact=True).click()
     page.get_by_role("dialog").get_by_role("button", name="Retry", exact=True).click()
     deadline = time.monotonic() + 30
-    while flow_run_state(f"{ui}/api", run_id) == before:
+    while state_of(run_id) == before:
         assert time.monotonic() < deadline, f"flow run {run_id} still {before} 30 s after Retry"
         time.sleep(0.2)
 
@@ -135,9 +138,8 @@ def test_schedule_fail_retry_and_browse_through_the_pages(tmp_path, stack):
     fault = tmp_path / "faults.txt"
     pg, _ = servers.start_postgres()  # Prefect on SQLite answered the UI's Submit with "database is
     stack.append(pg)                  # locked" (measured: 1 run in 3), as its docs warn under load
-    api, mlflow_url = start_stack(
-        stack, home, prefect_db=pg.url.replace("postgresql://", "postgresql+asyncpg://") + "/prefect",
-        worker_env={"TRANSFER_LAWS_FAULT_FILE": str(fault)})
+    api, mlflow_url = start_stack(stack, home, prefect_db=prefect_db_on(pg),
+                                  worker_env={"TRANSFER_LAWS_FAULT_FILE": str(fault)})
     ui = api.removesuffix("/api")
     params = sweep_params(tmp_path, home, mlflow_url)
     keys = planned_keys(params)
@@ -145,9 +147,9 @@ def test_schedule_fail_retry_and_browse_through_the_pages(tmp_path, stack):
     fault.write_text(bad)  # this run fails until the file is gone
     shots = Shots(tmp_path / "screenshots")
 
-    with browser_page() as page:
+    with temporary_settings(updates={PREFECT_API_URL: api}), browser_page() as page:
         sweep_id = submit_sweep_from_form(page, ui, params, shots)
-        assert wait_final(api, sweep_id) == "FAILED"
+        assert wait_final(sweep_id) == "FAILED"
         see_state(page, ui, sweep_id, "Failed")
         page.get_by_text("Subflow Runs", exact=True).click()  # the sweep's train-one-run flow runs
         page.get_by_role("link", name=keys[bad], exact=True).click()
@@ -158,13 +160,13 @@ def test_schedule_fail_retry_and_browse_through_the_pages(tmp_path, stack):
 
         fault.unlink()
         retry_in_ui(page, ui, failed_id)
-        assert wait_final(api, failed_id) == "COMPLETED"
+        assert wait_final(failed_id) == "COMPLETED"
         see_state(page, ui, failed_id, "Completed")
         shots(page, "prefect-retried-run")
         assert [r.info.status for r in children(mlflow_url) if r.data.tags["run_key"] == bad] == ["FINISHED"]
 
         retry_in_ui(page, ui, sweep_id)  # the sweep again, from its page: every run done, the report
-        assert wait_final(api, sweep_id) == "COMPLETED"
+        assert wait_final(sweep_id) == "COMPLETED"
         see_state(page, ui, sweep_id, "Completed")
         shots(page, "prefect-sweep-completed")
 
