@@ -9,7 +9,7 @@ Run: python benchmarks/planner_check.py [--quick] [--fit-dir DIR ...]
    predicted P(beta > 0 resolved) (goal: within 10 points), and the bootstrap intervals' coverage of
    the truth against 95 %;
 3. each --fit-dir (a report folder with runs.csv and fit.json): the planner's predicted half-widths
-   under that fit's law and measured noise, over the bootstrap's actual ones (goal: within 1.5x).
+   under that fit's law and measured noise, over the committed bootstrap's (goal: within 1.5x).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from tasks.fitting.design import (
     Design,
     Prior,
     calibrate_bootstrap,
-    calibrate_misfit,
+    calibrate_scatter,
     predict,
     prior_and_design_of,
 )
@@ -70,23 +70,27 @@ def synthetic(k: int, resamples: int) -> None:
 
 
 def against_fit(folder: Path, draws: int) -> None:
+    """The bootstrap's widths are the committed fit.json's (tests/test_results.py refits them with
+    the same seed and resamples); the prior is the same runs' point estimate."""
     fit = json.loads((folder / "fit.json").read_text())
     n = fit["bootstrap"]["n_resamples"]
     df = validate_runs(read_runs(folder / "runs.csv"))
-    a = analyse(to_runs(df), AnalysisOptions(bootstrap=BootstrapOptions(n_resamples=n,
-                                                                        seed=fit["bootstrap"]["seed"])))
+    a = analyse(to_runs(df), AnalysisOptions(bootstrap=BootstrapOptions(n_resamples=0)))
     prior, design = prior_and_design_of(a)
-    prior = calibrate_misfit(prior, design)
+    prior = calibrate_scatter(prior, design)
     pred = predict(prior, design, n_draws=draws)
-    print(f"{folder}: noise {a.noise.source}, {design.replicates} seed(s) a point, {n} resamples; "
-          "misfit sd of ln D_T " + ", ".join(f"{k} {v:.3g}" for k, v in prior.misfit.items()))
+    left_out = {s: sum(not u for *_, u in pts) for s, pts in prior.seen.items()}
+    print(f"{folder}: noise {a.noise.source}, {design.replicates} seed(s) a point, {n} resamples, "
+          f"{draws} draws; misfit sd of ln D_T " + ", ".join(f"{k} {v:.3g}" for k, v in prior.misfit.items())
+          + "; fine-tune sigma matched " + (", ".join(f"{k} {v:.3g}" for k, v in
+                                                     prior.matched_finetune_sigma.items()) or "-")
+          + "; unusable points left out " + ", ".join(f"{k} {v}" for k, v in left_out.items()))
     for src, p in pred.sources.items():
-        ratios = []
-        for q, key in (("alpha", "alpha"), ("beta", "beta"), ("log10_k", "ln_k")):
-            lo, hi = a.ci95[f"transfer.{src}.{key}"]
-            actual = (hi - lo) / (np.log(10) if key == "ln_k" else 1)
-            ratios.append(f"{q} {actual / 2:.3g} / {p.width[q] / 2:.3g} = {actual / p.width[q]:.2f}")
-        print(f"  {src}: bootstrap half-width / predicted: " + "; ".join(ratios))
+        ci, ratios = fit["transfer"][src]["ci95"], []
+        for q in ("alpha", "beta", "log10_k"):
+            lo, hi = (np.log10(ci["k"]) if q == "log10_k" else ci[q])
+            ratios.append(f"{q} {p.width[q] / 2:.3g} / {(hi - lo) / 2:.3g} = {p.width[q] / (hi - lo):.2f}")
+        print(f"  {src}: predicted half-width / bootstrap's: " + "; ".join(ratios))
 
 
 def main() -> None:
@@ -95,6 +99,7 @@ def main() -> None:
     ap.add_argument("--fit-dir", action="append", default=[], type=Path)
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-synthetic", action="store_true")
+    ap.add_argument("--draws", type=int, default=256, help="simulated sweeps per --fit-dir")
     args = ap.parse_args()
     print(C.load_line())
     if not args.skip_speed:
@@ -105,7 +110,7 @@ def main() -> None:
     if not args.skip_synthetic:
         synthetic(30 if args.quick else 100, 60 if args.quick else 100)
     for folder in args.fit_dir:
-        against_fit(folder, 128)
+        against_fit(folder, args.draws)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,11 @@ def register(sub) -> None:
             "report's own fitter (fewer grid starts, no bootstrap): the spread of the estimates is "
             "the 95 % interval one such sweep would give.\n\n"
             "prior  what the world is assumed to be: --prior FIT.json (the fit of a pilot or an "
-            "earlier sweep: its scratch surface, its law per source, its measured noise), else the "
-            "paper's Table 1 law (k=1.9e4, alpha=0.18, beta=0.38) on Kaplan et al.'s surface for "
-            "every source, labelled as a default.\n"
+            "earlier sweep: its scratch surface, its law per source, its measured noise, the law's "
+            "observed scatter (matched in the simulation: lack of fit added, or unmeasured "
+            "fine-tune noise lowered) and the points whose D_T it could not use (ossified: left "
+            "out of the simulation as well)), else the paper's Table 1 law (k=1.9e4, alpha=0.18, "
+            "beta=0.38) on Kaplan et al.'s surface for every source, labelled as a default.\n"
             "noise  sd of one run's ln(best loss): --noise SIGMA for every run, else the prior's "
             "measured `noise` (replicates, or the residual scatter), else the demo's measured seed "
             "noise (0.75 % scratch, 0.39 % fine-tuned). Replicates average it down by sqrt(R).\n"
@@ -88,7 +90,7 @@ def _scales(text: str) -> list[float]:
 def cmd_plan(a) -> int:
     from flows.cli_sweep import _load
     from tasks.common.errors import InputError
-    from tasks.fitting.design import calibrate_bootstrap, calibrate_misfit, predict
+    from tasks.fitting.design import calibrate_bootstrap, calibrate_scatter, predict
     from tasks.sweep import planner
 
     if a.noise is not None and not (0 < a.noise < 1):
@@ -100,14 +102,27 @@ def cmd_plan(a) -> int:
     cfg, paths = _load(a)
     prior = planner.load_prior(a.prior, list(cfg.sources), a.noise, not a.no_default_prior)
     design = planner.design_for(cfg)
-    prior = calibrate_misfit(prior, design, seed=a.seed)
+    prior = calibrate_scatter(prior, design, seed=a.seed)
     if a.calibrate < 0:
         raise InputError("--calibrate", a.calibrate, "must be 0 or more", "e.g. --calibrate 4")
     prior = calibrate_bootstrap(prior, design, a.calibrate, seed=a.seed)
     print(f"prior: {prior.label}")
+    if prior.law_residual_var:
+        g = prior.design
+        print("the law's scatter matched on " + (
+            f"the prior's own grid ({len(g.sizes)} sizes, {len(g.d_f)} D_F, {g.replicates} seed(s) a point)"
+            if g else "this config's grid (the prior's fit.json records none)"))
     if prior.misfit:
         print("lack of fit of the prior's law, added to seed noise (sd of ln D_T): " + ", ".join(
             f"{src} {tau:.3g}" for src, tau in prior.misfit.items()))
+    if prior.matched_finetune_sigma:
+        print("fine-tuned runs' noise (not measured without replicates), matched to the law's "
+              "observed scatter: " + ", ".join(f"{src} {sd:.3g}" for src, sd in
+                                               prior.matched_finetune_sigma.items()))
+    if prior.seen:
+        print("points where the prior's runs gave no usable D_T (ossified, or below the curve's "
+              "floor), left out of the simulation as the fit left them out: " + ", ".join(
+            f"{src} {sum(not u for *_, u in pts)} of {len(pts)}" for src, pts in prior.seen.items()))
     if prior.width_ratio:
         print(f"bootstrap / spread of the estimates, on {a.calibrate} simulated sweeps: " + "; ".join(
             f"{src} " + ", ".join(f"{q} {r:.2f}" for q, r in qs.items())

@@ -9,7 +9,10 @@ of its estimates over the draws: the interval an ideal bootstrap of one such swe
 
 A fine-tuned run's loss is the surface's at D_E = D_F + D_T, D_T = k D_F^alpha N^beta, capped at
 the run's pre-training tokens (effective data cannot exceed the data pre-training saw; an
-assumption of this planner, stated in its output).
+assumption of this planner, stated in its output). Where the prior's own runs gave no usable D_T
+(ossified, or below the curve's floor: the law cannot represent them and the fit leaves them out),
+the simulation leaves those points out too (`unusable_mask`), so a law fitted on 13 of 25 points
+is simulated on 13 points, not 25.
 """
 from __future__ import annotations
 
@@ -34,6 +37,17 @@ W = 6  # numbers per source and draw (see _one_draw)
 
 
 @dataclass(frozen=True)
+class Design:
+    """A grid: what a sweep config fixes that changes the fit's precision."""
+
+    sizes: tuple[float, ...]  # non-embedding N of each size
+    scratch_d: tuple[float, ...]
+    d_f: tuple[float, ...]
+    replicates: int = 1
+    pretrain_tokens: tuple[float, ...] | None = None  # per size (caps D_T); None: no cap
+
+
+@dataclass(frozen=True)
 class Prior:
     """What the planner assumes the world is: where it came from is in `label`."""
 
@@ -43,23 +57,21 @@ class Prior:
     noise: NoiseModel
     label: str
     # sd of ln D_T around the law beyond what seed noise explains (lack of fit), per source; drawn
-    # once per (N, D_F) point. `calibrate_misfit` sets it from the law residuals a fit observed.
+    # once per (N, D_F) point. `calibrate_scatter` sets it from the law residuals a fit observed.
     misfit: dict[str, float] = field(default_factory=dict)
     law_residual_var: dict[str, float] = field(default_factory=dict)  # observed, per source
     # The report's bootstrap interval over the spread of the estimates, per source and quantity,
     # measured on a few simulated sweeps (`calibrate_bootstrap`); 1 when not measured.
     width_ratio: dict[str, dict[str, float]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Design:
-    """A grid: what a sweep config fixes that changes the fit's precision."""
-
-    sizes: tuple[float, ...]  # non-embedding N of each size
-    scratch_d: tuple[float, ...]
-    d_f: tuple[float, ...]
-    replicates: int = 1
-    pretrain_tokens: tuple[float, ...] | None = None  # per size (caps D_T); None: no cap
+    # Every fine-tuned (N, D_F) the prior's fit measured, per source, and whether it gave a usable
+    # D_T (> 0, finite): where it did not, the law does not hold and the point cannot enter a fit.
+    seen: dict[str, tuple[tuple[float, float, bool], ...]] = field(default_factory=dict)
+    # The grid the prior's fit ran: its law's scatter was observed there, so `calibrate_scatter`
+    # matches it there (a plan with more seeds or sizes must not be matched to it). None: unknown.
+    design: Design | None = None
+    # sd of the fine-tuned runs' ln(loss) matched to the law's observed scatter, per source, when
+    # the prior measured no fine-tune noise (`calibrate_scatter`); for the output.
+    matched_finetune_sigma: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,8 +94,26 @@ class Prediction:
     notes: list[str] = field(default_factory=list)
 
 
+def unusable_mask(prior: Prior, src: str, n: np.ndarray, d_f: np.ndarray) -> np.ndarray:
+    """True where the prior's runs gave no usable D_T: a point inside the prior's measured (N, D_F)
+    grid takes the outcome of the nearest point measured (in ln N and ln D_F, each over its
+    span); outside that grid the law is assumed to hold."""
+    seen = prior.seen.get(src)
+    if not seen:
+        return np.zeros(len(n), bool)
+    pts = np.log(np.array([(a, b) for a, b, _ in seen], float))
+    usable = np.array([u for *_, u in seen], bool)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    q = np.log(np.column_stack([n, d_f]).astype(float))
+    inside = np.all((q >= lo - 1e-9) & (q <= hi + 1e-9), axis=1)
+    nearest = np.argmin((((q[:, None, :] - pts[None]) / span) ** 2).sum(axis=2), axis=1)
+    return inside & ~usable[nearest]
+
+
 def simulate_runs(prior: Prior, design: Design, rng: np.random.Generator) -> Runs:
-    """One draw of the grid's runs: every size x D (scratch) and x D_F per source, R seeds each."""
+    """One draw of the grid's runs: every size x D (scratch) and x D_F per source, R seeds each
+    (less the fine-tuned points where the prior's runs gave no usable D_T)."""
     surf = SURFACES[prior.form]
     n_s, d_s = (a.ravel() for a in np.meshgrid(design.sizes, design.scratch_d, indexing="ij"))
     n, d, d_t, init = [n_s], [d_s], [np.zeros(len(n_s))], [np.array(["scratch"] * len(n_s))]
@@ -91,6 +121,8 @@ def simulate_runs(prior: Prior, design: Design, rng: np.random.Generator) -> Run
     tau = [np.zeros(len(n_s))]
     for src, law in prior.laws.items():
         n_f, d_f = (a.ravel() for a in np.meshgrid(design.sizes, design.d_f, indexing="ij"))
+        keep = ~unusable_mask(prior, src, n_f, d_f)
+        n_f, d_f = n_f[keep], d_f[keep]
         n.append(n_f), d.append(d_f), init.append(np.array([src] * len(n_f)))
         d_t.append(law["k"] * d_f ** law["alpha"] * n_f ** law["beta"])
         tau.append(np.full(len(n_f), prior.misfit.get(src, 0.0)))
@@ -151,7 +183,7 @@ _WARM: dict = {}  # (prior label, design) -> the noiseless draw's fit, per worke
 def _warm(prior: Prior, design: Design, options: AnalysisOptions):
     """The fit of the design's noiseless runs (full grid of starts), computed once per worker: every
     draw starts from its optimum, as every bootstrap resample starts from the full-data fit."""
-    key = (prior.label, repr(prior.surface), repr(prior.laws), design)
+    key = (prior.label, repr(prior.surface), repr(prior.laws), repr(sorted(prior.seen.items())), design)
     if key not in _WARM:
         clean = simulate_runs(replace(prior, noise=constant_noise(1e-12)), design,
                               np.random.default_rng(0))
@@ -210,19 +242,56 @@ def predict(prior: Prior, design: Design, n_draws: int = 64, seed: int = 0,
     return predict_many(prior, [design], n_draws, seed, options, n_jobs, progress)[0]
 
 
-def calibrate_misfit(prior: Prior, design: Design, n_draws: int = 32, seed: int = 0,
-                     n_jobs: int = 2) -> Prior:
-    """The lack of fit a prior's own fit showed, as misfit noise: a law fitted to real runs scatters
-    around its line by seed noise carried through D_E *and* by whatever the form misses; the
-    simulation reproduces the first, so tau^2 = observed residual variance - simulated (>= 0)."""
+def _finetune_noise_unmeasured(prior: Prior, src: str) -> bool:
+    """Without replicates the only noise measured is the scratch surface's residual scatter: what a
+    fine-tuned run's loss scatters by is not measured at all."""
+    return prior.noise.source == "residuals" and src not in prior.noise.kinds
+
+
+FLOOR_FRACTION = 1e-3  # the smallest fine-tune sigma `calibrate_scatter` sets, times scratch's
+
+
+def calibrate_scatter(prior: Prior, design: Design, n_draws: int = 64, seed: int = 0,
+                      n_jobs: int = 2) -> Prior:
+    """Match each source's simulated scatter of ln D_T around its law to the scatter the prior's
+    fit observed (`law_residual_var`); the simulation otherwise carries only seed noise.
+
+    - Too little simulated scatter: the rest is lack of fit of the law (misfit tau, added to ln D_T
+      per point): tau^2 = observed - simulated.
+    - Too much, where the fine-tuned runs' noise was not measured (no replicates: the scratch
+      surface's residual scatter stands in for every run, and it mixes in the form's misfit): the
+      fine-tune sigma becomes f x the scratch sigma, f from simulating with f = 1 and f ~ 0 and
+      taking the variance as v0 + f^2 (v1 - v0) (first-order propagation), within [1e-3, 1].
+      The scratch noise is kept: its size is what moves the per-N curves, as the bootstrap's
+      resampling of scratch points does.
+    Measured noise (replicates, or `--noise`) is never changed. The match is made on the grid the
+    prior's fit ran (`prior.design`) when known, else on `design`."""
     if not prior.law_residual_var:
         return prior
-    clean = predict(replace(prior, misfit={}), design, n_draws, seed, n_jobs=n_jobs)
+    design = prior.design or design
+    clean = replace(prior, misfit={})
+    base = predict(clean, design, n_draws, seed, n_jobs=n_jobs)
+    free = [s for s in prior.law_residual_var if _finetune_noise_unmeasured(prior, s)
+            and s in base.sources and np.isfinite(base.sources[s].residual_var)
+            and prior.law_residual_var[s] < base.sources[s].residual_var]
+    kinds, matched = dict(prior.noise.kinds), {}
+    if free:
+        scratch = prior.noise.kinds["scratch"]
+        tiny = replace(scratch, a=scratch.a + np.log(FLOOR_FRACTION))
+        quiet = predict(replace(clean, noise=replace(prior.noise, kinds={**kinds, **{s: tiny for s in free}})),
+                        design, n_draws, seed, n_jobs=n_jobs)
+        for s in free:
+            v1, v0 = base.sources[s].residual_var, quiet.sources[s].residual_var
+            f2 = (prior.law_residual_var[s] - v0) / (v1 - v0) if np.isfinite(v0) and v1 > v0 else 0.0
+            f = float(np.clip(np.sqrt(max(f2, 0.0)), FLOOR_FRACTION, 1.0))
+            kinds[s] = replace(scratch, a=scratch.a + np.log(f), pooled=scratch.pooled * f)
+            matched[s] = float(scratch.pooled * f)
     misfit = {}
     for src, observed in prior.law_residual_var.items():
-        sim = clean.sources[src].residual_var if src in clean.sources else float("nan")
-        misfit[src] = float(np.sqrt(max(0.0, observed - sim))) if np.isfinite(sim) else 0.0
-    return replace(prior, misfit=misfit)
+        sim = base.sources[src].residual_var if src in base.sources else float("nan")
+        misfit[src] = float(np.sqrt(max(0.0, observed - sim))) if np.isfinite(sim) and src not in matched else 0.0
+    return replace(prior, misfit=misfit, noise=replace(prior.noise, kinds=kinds),
+                   matched_finetune_sigma=matched)
 
 
 def _boot_widths(data: tuple, row: np.ndarray) -> np.ndarray:
@@ -270,17 +339,33 @@ def calibrate_bootstrap(prior: Prior, design: Design, n_draws: int = 4, resample
     return replace(prior, width_ratio=ratio)
 
 
+def transfer_seen(est, src: str) -> tuple[tuple[float, float, bool], ...]:
+    """(N, D_F, usable) of every fine-tuned point of `src` in an estimate: usable when its D_T is
+    finite and positive (not ossified, not below the curve's floor)."""
+    sel = est.source == src
+    eff = est.effective
+    ok = np.isfinite(eff.d_t[sel]) & (eff.d_t[sel] > 0) & ~eff.unreachable[sel]
+    return tuple((float(a), float(b), bool(u)) for a, b, u in zip(eff.n[sel], eff.d_f[sel], ok))
+
+
 def prior_and_design_of(analysis) -> tuple[Prior, Design]:
     """The world as a finished fit measured it, and the grid it ran: the planner's verdict on a
     sweep ("with the noise measured here, this grid resolves alpha to +-x")."""
-    est, pts, reps = analysis.estimate, analysis.points, analysis.replicates
+    est = analysis.estimate
     laws = {src: {"k": t.k, "alpha": t.alpha, "beta": t.beta} for src, t in est.transfer.items()
             if t.status == "ok" and t.k > 0}
     observed = {src: law_residual_var(subset(est.effective, est.source == src), est.transfer[src])
                 for src in laws}
+    design = design_of(analysis)
     prior = Prior(analysis.options.form, dict(est.surface.params), laws, analysis.noise,
-                  f"this fit; noise {analysis.noise.source}", law_residual_var=observed)
-    sc = pts.scratch
-    design = Design(tuple(np.unique(pts.n).tolist()), tuple(np.unique(pts.d[sc]).tolist()),
-                    tuple(np.unique(pts.d[~sc]).tolist()), int(np.median(reps.count)))
+                  f"this fit; noise {analysis.noise.source}", law_residual_var=observed,
+                  seen={src: transfer_seen(est, src) for src in laws}, design=design)
     return prior, design
+
+
+def design_of(analysis) -> Design:
+    """The grid a fit ran: its sizes, scratch D, D_F and seeds a point (the median)."""
+    pts, reps = analysis.points, analysis.replicates
+    sc = pts.scratch
+    return Design(tuple(np.unique(pts.n).tolist()), tuple(np.unique(pts.d[sc]).tolist()),
+                  tuple(np.unique(pts.d[~sc]).tolist()), int(np.median(reps.count)))

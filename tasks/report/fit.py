@@ -26,7 +26,7 @@ from tasks.fitting.analysis import (
     subset,
 )
 from tasks.fitting.bootstrap import BootstrapOptions
-from tasks.fitting.design import law_residual_var
+from tasks.fitting.design import design_of, law_residual_var, transfer_seen
 from tasks.fitting.effective_data import PerNCurves, effective_data
 from tasks.fitting.forms import CURVES, SURFACES, features
 from tasks.fitting.noise import noise_dict
@@ -198,8 +198,11 @@ def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOpti
                      k: list(analysis.ci95.get(f"transfer.{src}.joint_{k}", (math.nan,) * 2))
                      for k in ("k", "alpha", "beta")}},
                  "cov_lnk_alpha_beta": _cov(analysis, src), "k_units": units}
-        if t.status == "ok":  # the law's lack of fit, which the planner adds to seed noise
+        if t.status == "ok":  # the law's scatter and where transfer was seen: the planner's prior
             entry["residual_var_log"] = law_residual_var(subset(est.effective, est.source == src), t)
+            seen = transfer_seen(est, src)
+            entry["d_t_observed"] = {"usable": [[a, b] for a, b, u in seen if u],
+                                     "unusable": [[a, b] for a, b, u in seen if not u]}
         if est.chars_per_token is not None and t.status == "ok":
             from tasks.fitting.transfer import k_in_other_units
             entry["k_chars"] = k_in_other_units(t.k, t.alpha, est.chars_per_token)
@@ -219,6 +222,9 @@ def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOpti
                      for n, f in est.curves.fits.items()},
             "skipped": {repr(n): why for n, why in est.curves.skipped.items()}}
     fit["points"] = "points.csv"
+    grid = design_of(analysis)  # the planner's prior needs the grid the law's scatter was seen on
+    fit["grid"] = {"sizes": list(grid.sizes), "scratch_d": list(grid.scratch_d), "d_f": list(grid.d_f),
+                   "replicates": grid.replicates}
     fit["rollout"] = rollout_check(runs, options, analysis) if rollout else {"status": "skipped"}
     fit["checklist"] = checklist(analysis, excluded, runs, units)
     points = points_table(analysis, df)
@@ -262,14 +268,17 @@ def _json_default(o):
 
 def planner_verdict(analysis: Analysis, draws: int) -> dict:
     """The planner's prediction for the grid that was run, under the law and noise measured."""
-    from tasks.fitting.design import calibrate_misfit, predict, prior_and_design_of
+    from tasks.fitting.design import calibrate_scatter, predict, prior_and_design_of
 
     prior, design = prior_and_design_of(analysis)
     seed = analysis.options.bootstrap.seed
-    prior = calibrate_misfit(prior, design, seed=seed)
+    prior = calibrate_scatter(prior, design, seed=seed)
     pred = predict(prior, design, n_draws=draws, seed=seed)
     return {"draws": draws, "noise": analysis.noise.source, "replicates": design.replicates,
             "misfit_sd_log_d_t": prior.misfit,
+            "finetune_sigma_matched": prior.matched_finetune_sigma,
+            "unusable_points_left_out": {src: sum(not u for *_, u in pts)
+                                            for src, pts in prior.seen.items()},
             "sources": {src: {"half_width": {q: p.width[q] / 2 for q in p.width},
                               "p_beta_resolved": p.p_beta_resolved, "r2_log": p.r2_log}
                         for src, p in pred.sources.items()}}
@@ -393,6 +402,16 @@ def planner_md(verdict: dict | None) -> list[str]:
                      f"beta to ±{_fmt(h['beta'])} and log10 k to ±{_fmt(h['log10_k'])}; "
                      f"P(beta > 0 resolved) = {_fmt(v['p_beta_resolved'])} "
                      f"({verdict['draws']} simulated sweeps; `transfer-laws plan` searches better designs).")
+    left_out = {s: n for s, n in verdict.get("unusable_points_left_out", {}).items() if n}
+    if left_out:
+        lines.append("- The simulation leaves out the points where these runs gave no usable D_T "
+                     "(ossified, or below the curve's floor: " + ", ".join(f"`{s}` {n}" for s, n in left_out.items())
+                     + "), as the fit did: the law cannot say where it stops holding.")
+    matched = verdict.get("finetune_sigma_matched") or {}
+    if matched:
+        lines.append("- Without replicates the fine-tuned runs' noise is not measured; the planner "
+                     "sets it so that the simulated scatter of ln D_T around the law matches the "
+                     "scatter observed here (" + ", ".join(f"`{s}` sigma {_fmt(v)}" for s, v in matched.items()) + ").")
     return lines
 
 

@@ -65,6 +65,7 @@ def load_prior(path: str | None, sources: list[str], noise: float | None,
                          "rename the config's sources to match")
     residual = {s: fit["transfer"][s]["residual_var_log"] for s in sources
                 if isinstance(fit["transfer"][s].get("residual_var_log"), (int, float))}
+    seen = {s: _seen(fit["transfer"][s].get("d_t_observed")) for s in sources}
     laws = {s: laws[s] for s in sources}
     if noise:
         model, label = constant_noise(noise, f"--noise {noise:g}"), f"--noise {noise:g}"
@@ -73,7 +74,26 @@ def load_prior(path: str | None, sources: list[str], noise: float | None,
     else:
         raise InputError("--noise", None, f"{path} records no noise model (a fit older than "
                          "replicates)", "pass --noise SIGMA, the sd of one run's ln(loss), e.g. 0.01")
-    return Prior(form, surface, laws, model, f"{path}; noise {label}", law_residual_var=residual)
+    return Prior(form, surface, laws, model, f"{path}; noise {label}", law_residual_var=residual,
+                 seen={s: v for s, v in seen.items() if v}, design=_grid(fit.get("grid")))
+
+
+def _grid(entry) -> Design | None:
+    """fit.json's `grid` as the Design the prior's law was observed on (None in older fits)."""
+    try:
+        return Design(tuple(map(float, entry["sizes"])), tuple(map(float, entry["scratch_d"])),
+                      tuple(map(float, entry["d_f"])), int(entry["replicates"]))
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
+def _seen(entry) -> tuple[tuple[float, float, bool], ...]:
+    """fit.json's `d_t_observed` ({usable: [[N, D_F]], unusable: [...]}) as Prior.seen; a fit written
+    before it existed gives () (the law is then assumed to hold everywhere)."""
+    if not isinstance(entry, dict):
+        return ()
+    return tuple((float(n), float(d), usable) for usable, key in ((True, "usable"), (False, "unusable"))
+                 for n, d in entry.get(key, []))
 
 
 def design_for(cfg: SweepConfig) -> Design:
@@ -126,7 +146,12 @@ def yaml_snippet(cfg: SweepConfig) -> str:
     """The fields a design changes, ready to paste into the config."""
     import yaml
 
-    fields = {k: getattr(cfg, k) for k in ("sizes", "finetune_tokens", "replicates", "pretrain_tokens")}
+    def plain(v):  # 3300.0 -> 3300, as a person writes it in the config
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        return int(v) if isinstance(v, float) and v.is_integer() else v
+
+    fields = {k: plain(getattr(cfg, k)) for k in ("sizes", "finetune_tokens", "replicates", "pretrain_tokens")}
     return yaml.safe_dump(fields, default_flow_style=None, sort_keys=False).strip()
 
 

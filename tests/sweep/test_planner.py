@@ -3,6 +3,7 @@ replicated grid is predicted narrower, and bad input is one line naming the flag
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,14 @@ import pytest
 from flows.cli import main
 from tasks.fitting.analysis import AnalysisOptions, analyse
 from tasks.fitting.bootstrap import BootstrapOptions
-from tasks.fitting.design import Design, Prior, predict
+from tasks.fitting.design import (
+    Design,
+    Prior,
+    calibrate_scatter,
+    predict,
+    simulate_runs,
+    unusable_mask,
+)
 from tasks.fitting.noise import constant_noise
 from tasks.fitting.synthetic import SweepSpec, make_sweep
 
@@ -39,6 +47,50 @@ def test_replicates_narrow_the_predicted_interval_by_about_sqrt_r():
     assert 0.35 < ratio < 0.7, ratio  # 1/sqrt(4) = 0.5
 
 
+def _seen_with_unusable(unusable: set) -> dict:
+    return {"text": tuple((n, d, (n, d) not in unusable) for n in SPEC.sizes for d in SPEC.d_f)}
+
+
+def test_points_the_prior_saw_unusable_are_left_out_of_each_simulated_sweep():
+    small_d_f = {(n, SPEC.d_f[0]) for n in SPEC.sizes} | {(SPEC.sizes[0], SPEC.d_f[1])}
+    prior = replace(PRIOR, seen=_seen_with_unusable(small_d_f))
+    runs = simulate_runs(prior, DESIGN, np.random.default_rng(0))
+    ft = {(n, d) for n, d, i in zip(runs.n, runs.d, runs.init) if i == "text"}
+    assert len(ft) == len(SPEC.sizes) * len(SPEC.d_f) - len(small_d_f) and not ft & small_d_f
+    # inside the measured grid a point takes its nearest measured neighbour's outcome; outside it
+    # (D_F ten times the largest measured) the law is assumed to hold
+    d_f = np.array([SPEC.d_f[0] * 1.1, SPEC.d_f[2] * 1.1, SPEC.d_f[-1] * 10])
+    n = np.full(3, SPEC.sizes[2])
+    assert unusable_mask(prior, "text", n, d_f).tolist() == [True, False, False]
+    assert not unusable_mask(PRIOR, "text", n, d_f).any()  # a prior that saw nothing drops nothing
+
+
+def test_fewer_usable_points_predict_a_wider_interval():
+    half = {(n, d) for n in SPEC.sizes for d in SPEC.d_f[:2]}
+    full = predict(PRIOR, DESIGN, n_draws=32).sources["text"]
+    fewer = predict(replace(PRIOR, seen=_seen_with_unusable(half)), DESIGN, n_draws=32).sources["text"]
+    assert fewer.width["beta"] > 1.2 * full.width["beta"], (fewer.width, full.width)
+
+
+def test_scatter_calibration_matches_the_observed_law_scatter_and_keeps_measured_noise():
+    residual = replace(PRIOR, noise=replace(constant_noise(0.01), source="residuals"))
+    base = predict(residual, DESIGN, n_draws=32).sources["text"].residual_var
+    # less scatter than residual noise on every run gives: the fine-tune sigma is lowered until
+    # the simulated scatter matches, the scratch sigma kept
+    quiet = calibrate_scatter(replace(residual, law_residual_var={"text": base / 3}), DESIGN)
+    assert 0 < quiet.matched_finetune_sigma["text"] < 0.01 and quiet.misfit == {"text": 0.0}
+    assert quiet.noise.kinds["scratch"].pooled == 0.01
+    after = predict(quiet, DESIGN, n_draws=32, seed=3).sources["text"].residual_var
+    assert base / 3 / 1.5 < after < base / 3 * 1.5, (base, after)
+    # more scatter than the noise gives is lack of fit: tau^2 = observed - simulated
+    loud = calibrate_scatter(replace(residual, law_residual_var={"text": base + 0.04}), DESIGN)
+    assert not loud.matched_finetune_sigma and 0.1 < loud.misfit["text"] < 0.3
+    # measured noise is never changed: the excess stays (tau = 0)
+    measured = calibrate_scatter(replace(PRIOR, law_residual_var={"text": base / 3}), DESIGN)
+    assert measured.noise is PRIOR.noise or measured.noise.kinds == PRIOR.noise.kinds
+    assert not measured.matched_finetune_sigma and measured.misfit == {"text": 0.0}
+
+
 def test_plan_prints_the_expected_intervals_of_the_demo(capsys):
     assert main(["plan", str(REPO / "configs/demo.yaml"), "--draws", "16"]) == 0
     out = capsys.readouterr().out
@@ -64,10 +116,15 @@ def _fit_json(tmp_path, with_noise=True) -> Path:
     return path
 
 
-def test_a_prior_fit_json_is_read_with_its_noise(tmp_path, capsys):
+def test_a_prior_fit_json_is_read_with_its_noise_and_the_points_it_could_use(tmp_path, capsys):
     fit = _fit_json(tmp_path)
+    seen = json.loads(fit.read_text())["transfer"]["code"]["d_t_observed"]
+    assert len(seen["usable"]) + len(seen["unusable"]) == len(SPEC.sizes) * len(SPEC.d_f)
     assert main(["plan", str(REPO / "configs/demo.yaml"), "--prior", str(fit), "--draws", "8"]) == 0
-    assert "noise measured (residuals)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "noise measured (residuals)" in out
+    assert f"left out of the simulation as the fit left them out: code {len(seen['unusable'])} of" in out
+    assert "the law's scatter matched on the prior's own grid (5 sizes, 5 D_F, 1 seed(s) a point)" in out
 
 
 @pytest.mark.parametrize("args,flag,needle", [
@@ -120,3 +177,24 @@ def test_a_replicated_fit_reports_its_noise_and_the_planners_verdict(tmp_path):
     assert (points["point_seeds"] == 2).all()
     ft = points[points["init"] == "text"]
     assert ft.groupby(["N", "D"])["D_E"].nunique().max() == 1  # replicates share their point's D_E
+
+
+def test_a_budget_search_prints_designs_within_the_budget_as_yaml_that_validates(capsys):
+    import yaml
+
+    from tasks.sweep.config import SweepConfig
+
+    assert main(["plan", str(REPO / "configs/demo.yaml"), "--budget-minutes", "6", "--designs", "4",
+                 "--search-draws", "8", "--draws", "8", "--top", "2", "--max-replicates", "1",
+                 "--pretrain-scales", "1"]) == 0
+    out = capsys.readouterr().out
+    blocks = out.split("\ndesign ")[1:]
+    assert len(blocks) == 2, out
+    base = yaml.safe_load((REPO / "configs/demo.yaml").read_text())
+    for block in blocks:
+        minutes = float(block.split("; ")[-1].split(" min on this machine")[0].split()[-1])
+        assert minutes <= 6
+        snippet = yaml.safe_load(block[block.index("sizes:"):])
+        assert set(snippet) == {"sizes", "finetune_tokens", "replicates", "pretrain_tokens"}
+        assert all(isinstance(n, int) for n in snippet["sizes"])  # as a person writes them
+        SweepConfig.checked({**base, **snippet})  # pastes into the config as it is
