@@ -14,11 +14,11 @@ from tasks.sweep.aggregate import export_runs, fit_and_report, publish
 @flow(name="transfer-aggregate", log_prints=True)
 def aggregate_flow(experiment: str, run_keys: list[str] | None = None, parent_run_id: str | None = None,
                    home: str | None = None, form: str = "kaplan", bootstrap: int = 1000,
-                   seed: int = 0, tracking_uri: str | None = None) -> dict:
+                   seed: int = 0, tracking_uri: str | None = None, curve_form: str = "current") -> dict:
     """Fit the finished runs of `experiment` (only `run_keys`, a sweep's plan, when given) and report;
     the report is attached to `parent_run_id` when given. MLflow: `tracking_uri`, else the project's
     SQLite store."""
     table = export_runs(experiment, run_keys, home, tracking_uri)
-    report = fit_and_report(table, form=form, bootstrap=bootstrap, seed=seed)
+    report = fit_and_report(table, form=form, bootstrap=bootstrap, seed=seed, curve_form=curve_form)
     publish(report, experiment, parent_run_id, home, tracking_uri)
     return report

@@ -29,6 +29,12 @@ def register(subparsers) -> None:
                    help="scratch surface: kaplan [(N_c/N)^(a_N/a_D) + D_c/D]^a_D (default) or "
                         "chinchilla E + A/N^alpha + B/D^beta; the other form is fitted too, "
                         "without intervals")
+    p.add_argument("--curve-form", choices=["current", "bansal", "piecewise", "auto"], default="current",
+                   help="per-N scratch curve inverted for D_E: current = the surface's own (Kaplan: "
+                        "[L_f^(1/p) + d/D]^p), bansal = beta (1/D + gamma)^p (Bansal et al. 2022; the "
+                        "Kaplan curve reparametrised), piecewise = a power law bending into a plateau "
+                        "below D_0 (after Jain et al. 2023), auto = the lowest leave-the-largest-D-out "
+                        "error; report.md compares them all (default current)")
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                    help="bootstrap resamples of the runs for the 95 %% intervals (default 1000; "
                         "0 = no intervals)")
@@ -89,7 +95,7 @@ def run_fit(args: argparse.Namespace) -> int:
     options = AnalysisOptions(
         form=args.form, fit=FitOptions(grid_mode=args.grid, n_jobs=args.jobs),
         bootstrap=BootstrapOptions(n_resamples=args.bootstrap, seed=args.seed, n_jobs=args.jobs),
-        fit_transfer=fit_transfer)
+        fit_transfer=fit_transfer, curve_form=args.curve_form)
     bar = tqdm(total=args.bootstrap, desc="bootstrap", unit="resample", file=sys.stderr,
                disable=args.bootstrap == 0)
     try:

@@ -39,6 +39,8 @@ def register(sub) -> None:
     p.add_argument("--experiment", required=True, help="MLflow experiment (the sweep's name)")
     p.add_argument("--home")
     p.add_argument("--form", choices=["kaplan", "chinchilla"], default="kaplan")
+    p.add_argument("--curve-form", choices=["current", "bansal", "piecewise", "auto"], default="current",
+                   help="per-N scratch curve inverted for D_E (see `transfer-laws fit --help`)")
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_aggregate)
@@ -157,7 +159,7 @@ def cmd_aggregate(a) -> int:
     from flows.aggregate import aggregate_flow
 
     report = aggregate_flow(a.experiment, None, None, str(paths.home), form=a.form,
-                            bootstrap=a.bootstrap, seed=a.seed)
+                            bootstrap=a.bootstrap, seed=a.seed, curve_form=a.curve_form)
     _print_report(report, paths)
     return 0
 

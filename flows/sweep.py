@@ -105,7 +105,8 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
             from flows.aggregate import aggregate_flow
 
             report = aggregate_flow(config.name, [r.run_key for r in runs], parent_id, str(paths.home),
-                                    bootstrap=bootstrap, seed=config.seed, tracking_uri=tracking_uri)
+                                    bootstrap=bootstrap, seed=config.seed, tracking_uri=tracking_uri,
+                                    curve_form=config.curve_form)
         parent_status = "FAILED" if failed else "FINISHED"
     finally:
         from tasks.tracking import mlflow_store

@@ -15,6 +15,8 @@ from typing import Callable
 import numpy as np
 
 from .bootstrap import BootstrapOptions, percentile_ci, resample_indices, run_bootstrap
+from .curve_choice import CurveChoice, choose_curve
+from .curve_forms import curve_for
 from .effective_data import EffectiveData, PerNCurves, effective_data, fit_per_n_curves
 from .forms import SURFACES, features
 from .noise import (
@@ -73,6 +75,10 @@ class AnalysisOptions:
     fit_transfer: bool = True  # fit the law when fine-tuned runs are present
     other_form: bool = True  # also fit the other surface form (point estimate only)
     varpro: bool = True  # variable-projection cross-check (Chinchilla form only)
+    # The per-N scratch curve inverted for D_E: current (the surface's own), bansal, piecewise, or
+    # auto (the lowest leave-the-largest-D-out error; curve_choice.py).
+    curve_form: str = "current"
+    curve_rollout: bool = False  # compare every curve form's rollout error (the report sets it)
 
 
 @dataclass
@@ -104,6 +110,7 @@ class Analysis:
     replicates: Replicates | None = None  # which point each input run belongs to
     point_sd: np.ndarray | None = None  # sd of ln(loss) over each point's seeds (NaN: one seed)
     noise: NoiseModel | None = None
+    curve_choice: CurveChoice | None = None  # every curve form's rollout error, and the one used
 
 
 def collapse(runs: Runs, reps: Replicates) -> Runs:
@@ -137,7 +144,8 @@ def _estimate(runs: Runs, options: AnalysisOptions, warm: Estimate | None = None
         return est
     wc = None if warm is None or warm.curves is None else {
         k: f.theta for k, f in warm.curves.fits.items()}
-    est.curves = fit_per_n_curves(options.form, runs.n[sc], runs.d[sc], runs.loss[sc],
+    est.curves = fit_per_n_curves(curve_for(options.curve_form, options.form), runs.n[sc],
+                                  runs.d[sc], runs.loss[sc],
                                   replace(options.fit, n_screen=options.curve_starts), wc)
     ft = ~sc
     est.effective = effective_data(options.form, surface.params, est.curves, runs.n[ft],
@@ -156,10 +164,24 @@ def subset(eff: EffectiveData, mask: np.ndarray) -> EffectiveData:
     return EffectiveData(**{k: v[mask] for k, v in eff.as_columns().items()})
 
 
+def resolve_curve_form(points: Runs, options: AnalysisOptions) -> tuple[AnalysisOptions, CurveChoice | None]:
+    """The options with `curve_form: auto` replaced by the form chosen on these points' scratch
+    runs, and the rollout comparison (None when neither asked for nor needed)."""
+    if options.curve_form != "auto" and not options.curve_rollout:
+        return options, None
+    sc = points.scratch
+    choice = choose_curve(options.curve_form, options.form, points.n[sc], points.d[sc],
+                          points.loss[sc], options.fit, options.curve_starts)
+    return replace(options, curve_form=choice.chosen), choice
+
+
 def estimate_points(runs: Runs, options: AnalysisOptions, warm: Estimate | None = None) -> Estimate:
     """The fit without bootstrap or cross-checks, replicates averaged first; `warm` (an estimate on
     similar runs) replaces the grid of starts by its optimum, as in every bootstrap resample."""
-    return _estimate(collapse(runs, group_replicates(runs.n, runs.d, runs.init)), options, warm)
+    points = collapse(runs, group_replicates(runs.n, runs.d, runs.init))
+    if options.curve_form == "auto":
+        options = resolve_curve_form(points, replace(options, curve_rollout=False))[0]
+    return _estimate(points, options, warm)
 
 
 def measured_multiplier(est: Estimate, src: str, d_f: float) -> float:
@@ -230,6 +252,7 @@ def analyse(runs: Runs, options: AnalysisOptions = AnalysisOptions(),
     """Fit everything on `runs`, then bootstrap; raises FitError when the scratch fit fails."""
     reps = group_replicates(runs.n, runs.d, runs.init)
     points = collapse(runs, reps)
+    options, choice = resolve_curve_form(points, options)  # the bootstrap keeps this form
     est = _estimate(points, options)
     est.surface.require_ok()
     sources = sorted(est.transfer)
@@ -242,7 +265,7 @@ def analyse(runs: Runs, options: AnalysisOptions = AnalysisOptions(),
         n_boot, seed = options.bootstrap.n_resamples, options.bootstrap.seed
         idx = resample_indices(len(points.n), n_boot, seed, strata)
         means = resample_point_means(np.log(runs.loss), reps, n_boot, seed)
-        boot_opts = replace(options, other_form=False, varpro=False)
+        boot_opts = replace(options, other_form=False, varpro=False, curve_rollout=False)
         samples = run_bootstrap(_boot_one, (points, means, reps.count == 1, boot_opts, est, sources,
                                             smallest_d_f(est, sources)),
                                 np.column_stack([np.arange(n_boot), idx]), options.bootstrap,
@@ -253,7 +276,8 @@ def analyse(runs: Runs, options: AnalysisOptions = AnalysisOptions(),
     out = Analysis(options, est, names, samples, ci, n_failed, points=points, replicates=reps,
                    point_sd=point_log_sd(np.log(runs.loss), reps),
                    noise=measure_noise(runs.n, runs.d, np.log(runs.loss), runs.init,
-                                       residual_sd(est, points, options.form)))
+                                       residual_sd(est, points, options.form)),
+                   curve_choice=choice)
     sc = points.scratch
     X, y = features(points.n[sc], points.d[sc]), np.log(points.loss[sc])
     if options.other_form:

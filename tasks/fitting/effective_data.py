@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .forms import CURVES, SURFACES, Form
+from .forms import SURFACES, Form
 from .robust import FitOptions, FitResult, fit_form
 
 SURFACE_CLASSES = {"chinchilla": type(SURFACES["chinchilla"]), "kaplan": type(SURFACES["kaplan"])}
@@ -26,18 +26,18 @@ class PerNCurves:
     skipped: dict[float, str] = field(default_factory=dict)  # N -> why it has no curve
 
 
-def min_points_per_curve(form_name: str) -> int:
+def min_points_per_curve(form: Form) -> int:
     """Scratch runs of distinct D needed for one per-N curve: its parameters + 1."""
-    return len(CURVES[form_name].names) + 1
+    return len(form.names) + 1
 
 
-def fit_per_n_curves(form_name: str, n: np.ndarray, d: np.ndarray, loss: np.ndarray,
+def fit_per_n_curves(form: Form, n: np.ndarray, d: np.ndarray, loss: np.ndarray,
                      options: FitOptions, warm: dict[float, np.ndarray] | None = None
                      ) -> PerNCurves:
-    """Fit the per-N curve at every N; `warm` (N -> theta) replaces the grid by one start."""
-    form = CURVES[form_name]
+    """Fit the per-N curve `form` (forms.CURVES, curve_forms) at every N; `warm` (N -> theta)
+    replaces the grid by one start."""
     out = PerNCurves(form, {}, {})
-    need = min_points_per_curve(form_name)
+    need = min_points_per_curve(form)
     for size in np.unique(n):
         sel = n == size
         out.d_range[float(size)] = (float(d[sel].min()), float(d[sel].max()))

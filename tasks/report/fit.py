@@ -26,12 +26,14 @@ from tasks.fitting.analysis import (
     subset,
 )
 from tasks.fitting.bootstrap import BootstrapOptions
+from tasks.fitting.curve_forms import curve_for
 from tasks.fitting.design import design_of, law_residual_var, transfer_seen
 from tasks.fitting.effective_data import PerNCurves, effective_data
-from tasks.fitting.forms import CURVES, SURFACES, features
+from tasks.fitting.forms import SURFACES, features
 from tasks.fitting.noise import noise_dict
 from tasks.fitting.robust import FitResult
 from tasks.fitting.transfer import fit_transfer, select_points
+from tasks.report.curve_table import curve_forms_entry, curve_forms_md
 from tasks.report.runs_csv import to_runs
 
 
@@ -60,7 +62,7 @@ def _global_law(analysis: Analysis) -> dict:
     if est.effective is None:
         return {}
     sc = runs.scratch
-    no_curves = PerNCurves(CURVES[opt.form], {}, {})
+    no_curves = PerNCurves(curve_for(opt.curve_form, opt.form), {}, {})
     eff = effective_data(opt.form, est.surface.params, no_curves, runs.n[~sc], runs.d[~sc],
                          runs.loss[~sc], (float(runs.d[sc].min()), float(runs.d[sc].max())),
                          opt.low_data_fraction)
@@ -87,7 +89,7 @@ def rollout_check(runs, options: AnalysisOptions, full: Analysis) -> dict:
     cut = train_sizes.max()
     train = runs.take(np.flatnonzero(runs.n <= cut))
     opts = replace(options, bootstrap=BootstrapOptions(n_resamples=0), other_form=False,
-                   varpro=False)
+                   varpro=False, curve_rollout=False)
     try:
         small = analyse(train, opts)
     except Exception as exc:  # noqa: BLE001 - a failed rollout is reported, not fatal
@@ -162,6 +164,7 @@ def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOpti
     With `plan_draws` > 0 the planner simulates this grid under this fit and its measured noise, and
     the report says how precisely the grid can resolve the law (`planner` in fit.json)."""
     runs = to_runs(df)
+    options = replace(options, curve_rollout=True)  # report.md compares the curve forms
     analysis = analyse(runs, options, progress)
     est = analysis.estimate
     excluded = [] if excluded_rows is None else [
@@ -214,6 +217,7 @@ def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOpti
     if plan_draws > 0 and analysis.noise.kinds and any(
             t.status == "ok" for t in est.transfer.values()):
         fit["planner"] = planner_verdict(analysis, plan_draws)
+    fit["curve_forms"] = curve_forms_entry(analysis.curve_choice)
     if est.curves is not None:  # the per-N scratch curves inverted for D_E (primary method)
         fit["per_n_curves"] = {
             "form": est.curves.form.name,
@@ -470,6 +474,7 @@ def report_md(fit: dict, figures: list[str]) -> str:
         if g:
             lines.append(f"With D_E from the global surface instead: k = {_fmt(g['k'])}, "
                          f"alpha = {_fmt(g['alpha'])}, beta = {_fmt(g['beta'])}.")
+    lines += curve_forms_md(fit.get("curve_forms"))
     lines += noise_md(fit.get("noise"))
     lines += planner_md(fit.get("planner"))
     lines += ["\n## Rollout extrapolation check\n", "```", json.dumps(fit["rollout"], indent=1),

@@ -1,5 +1,6 @@
 """The fit's figures (matplotlib, Agg): scratch surface with data; D_F/D_E against N with the fitted
-lines (paper Fig. 2); per-D_F logit fits (Fig. 10); multiplier D_E/D_F against D_F.
+lines (paper Fig. 2); per-D_F logit fits (Fig. 10); multiplier D_E/D_F against D_F; the candidate
+scratch-curve forms over each size's points.
 """
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.colors  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tasks.fitting.analysis import Analysis, Runs, subset  # noqa: E402
+from tasks.fitting.curve_forms import curve_for  # noqa: E402
 from tasks.fitting.forms import SURFACES, features  # noqa: E402
 from tasks.fitting.transfer import select_points  # noqa: E402
 
@@ -98,10 +101,50 @@ def _law_panels(analysis: Analysis, runs: Runs, path: Path, kind: str) -> None:
     plt.close(fig)
 
 
+def curve_forms(analysis: Analysis, runs: Runs, path: Path) -> None:
+    """One panel per size: its scratch runs (the held-out largest D hollow) and each candidate
+    form fitted on all of them; the legend gives each form's rollout error."""
+    choice, sc = analysis.curve_choice, runs.scratch
+    sizes = sorted(choice.held_out_d)
+    cols = min(3, len(sizes))
+    rows = -(-len(sizes) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
+    styles = {"current": "-", "bansal": ":", "piecewise": "--"}
+    for ax, n in zip(axes.ravel(), sizes):
+        sel = sc & (runs.n == n)
+        top = runs.d[sel] == choice.held_out_d[n]
+        ax.scatter(runs.d[sel][~top], runs.loss[sel][~top], s=14, color="k", zorder=3)
+        ax.scatter(runs.d[sel][top], runs.loss[sel][top], s=30, facecolors="none", edgecolors="k",
+                   zorder=3, label="largest D (held out)")
+        dd = np.geomspace(runs.d[sel].min() / 2, runs.d[sel].max() * 2, 120)
+        for name, r in choice.forms.items():
+            if n not in r.full:
+                continue
+            form = curve_for(name, analysis.options.form)
+            err = r.per_size.get(n)
+            ax.plot(dd, np.exp(form.log_loss(r.full[n], np.log(dd)[None, :])), styles.get(name, "-"),
+                    lw=2.2 if name == choice.chosen else 1.2,
+                    label=f"{name}" + (f" (rollout {err:.3f})" if err is not None else ""))
+        ax.set(xscale="log", yscale="log", title=f"N = {n:.3g}", xlabel="D", ylabel="loss")
+        for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            axis(matplotlib.ticker.FormatStrFormatter("%.2g"))
+        ax.legend(fontsize=7)
+    for ax in axes.ravel()[len(sizes):]:
+        ax.axis("off")
+    fig.suptitle(f"Scratch-curve forms (used: {choice.chosen}); rollout = abs(ln error) at the "
+                 "held-out largest D", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def write_figures(analysis: Analysis, runs: Runs, out: Path) -> list[str]:
     """Write the PNGs into out; returns their file names."""
     names = ["scratch_surface.png"]
     scratch_surface(analysis, runs, out / names[0])
+    if analysis.curve_choice is not None and analysis.curve_choice.held_out_d:
+        curve_forms(analysis, runs, out / "curve_forms.png")
+        names.append("curve_forms.png")
     if analysis.estimate.transfer:
         for kind, name in (("fraction", "fraction_vs_N.png"), ("logit", "logit_fits.png"),
                            ("multiplier", "multiplier_vs_D_F.png")):

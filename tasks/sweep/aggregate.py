@@ -18,7 +18,9 @@ from prefect.cache_policies import NO_CACHE
 from tasks.common import env
 from tasks.tracking import export, mlflow_store
 
-REPORT_VERSION = 3  # 2: the noise model and the planner's verdict; 3: the headline (measured multiplier)
+# 2: the noise model and the planner's verdict; 3: the headline (measured multiplier); 4: the
+# curve-form table, and the planner's usable points and scatter match
+REPORT_VERSION = 4
 PLAN_DRAWS = 48  # simulated sweeps behind the report's "this grid resolves alpha to ±x" (~5-20 s)
 
 
@@ -45,7 +47,8 @@ def export_runs(experiment: str, run_keys: list[str] | None, home: str | None,
 
 
 @task(name="fit-and-report", cache_policy=NO_CACHE)
-def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, seed: int = 0) -> dict:
+def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, seed: int = 0,
+                   curve_form: str = "current") -> dict:
     """Fit the runs table and write the report, unless the same report exists already."""
     from tasks.common.errors import InputError
     from tasks.fitting.analysis import AnalysisOptions
@@ -55,14 +58,17 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, see
     from tasks.report.runs_csv import read_runs, validate_runs
 
     log = get_run_logger()
-    key = hashlib.sha256(json.dumps([table["digest"], form, bootstrap, seed, REPORT_VERSION]).encode()
-                         ).hexdigest()[:12]
+    fit_options = [table["digest"], form, bootstrap, seed, REPORT_VERSION]
+    if curve_form != "current":  # keeps the key (and the reuse) of reports made before the option
+        fit_options.append(curve_form)
+    key = hashlib.sha256(json.dumps(fit_options).encode()).hexdigest()[:12]
     out = Path(table["reports_dir"]) / key
     latest = Path(table["reports_dir"]) / "latest"
     if (out / "fit.json").exists():
         log.info("report for these runs exists already: %s", out)
     else:
-        options = AnalysisOptions(form=form, bootstrap=BootstrapOptions(n_resamples=bootstrap, seed=seed))
+        options = AnalysisOptions(form=form, bootstrap=BootstrapOptions(n_resamples=bootstrap, seed=seed),
+                                  curve_form=curve_form)
         tmp = out.with_name(out.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)  # a leftover of a killed aggregation
         tmp.mkdir(parents=True)

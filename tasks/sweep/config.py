@@ -155,6 +155,11 @@ class SweepConfig(BaseModel):
         "auto", description="runs packed on one GPU, each its own process (GPU only): 'auto' = as "
         "many as the largest model's memory allows, at most one per host core and 8; 1 for models "
         "that fill the GPU alone (tasks/sweep/gpu_rules.py)")
+    curve_form: Literal["current", "bansal", "piecewise", "auto"] = Field(
+        "current", description="per-N scratch curve inverted for D_E: current (the surface's own), "
+        "bansal (Bansal et al. 2022), piecewise (after Jain et al. 2023), or auto = the one with the "
+        "lowest leave-the-largest-D-out error (tasks/fitting/curve_choice.py); the report compares "
+        "them all. A fit option: it changes no run")
     compile: bool | Literal["auto"] = Field(
         "auto", description="torch.compile each run (inductor): 'auto' = on a GPU when the run's "
         "expected steps save more than the compile costs (tasks/sweep/gpu_rules.py); never on a CPU, "
@@ -320,6 +325,7 @@ class SweepConfig(BaseModel):
 
     def config_hash(self) -> str:
         payload = self.model_dump(exclude={"home", "slots", "runs_per_gpu", "compile", "threads_per_run",
+                                           "curve_form",
                                            "device", "executor",
                                            "deployment", "tracking_uri"})
         if payload.get("finetune_lr_search") is None:  # keeps the hash of configs written before it
@@ -385,6 +391,7 @@ _FIXES = (
     (("duplicate", "same shape"), "list each value once"),
     (("runs per GPU",), "set runs_per_gpu to 1 or more, or to auto"),
     (("true, false or 'auto'",), "set compile: auto (on where it pays), true or false"),
+    (("'current', 'bansal'",), "set curve_form: current (the default), bansal, piecewise or auto"),
     (("inside its warm-up",), "lower warmup_steps below max_steps (or raise max_steps)"),
     (("multiple of processes_per_run",),
      "make batch_size a multiple of processes_per_run (each process trains on an equal slice)"),

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tasks.fitting.curve_forms import BansalCurve, PiecewiseCurve
 from tasks.fitting.forms import (
     RULE_99,
     Chinchilla,
@@ -37,6 +38,9 @@ CASES = [
     (Kaplan(), X2, np.array([31.0, 30.0, 0.076, 0.103])),
     (KaplanCurve(), X1, np.array([0.3, 25.0, 0.12])),
     (ChinchillaCurve(), X1, np.array([7.0, 0.5, 0.3])),
+    (BansalCurve(), X1, np.array([3.0, -20.0, 0.15])),
+    # D = 1e5 on the plateau, 1e7 on the bend, 1e9 on the power law: every branch, no kink
+    (PiecewiseCurve(), X1, np.array([0.8, 0.1, 0.02, np.log(1e8)])),
 ]
 
 

@@ -57,6 +57,7 @@ def test_good_config_loads_from_yaml(tmp_path):
     (dict(sizes=[1e5, 1e4, 3e4], pretrain_tokens=[1, 2, 3]), "sizes", "ascending order"),
     (dict(runs_per_gpu=0), "runs_per_gpu", "at least 1"),
     (dict(compile="sometimes"), "compile", "auto"),
+    (dict(curve_form="cubic"), "curve_form", "'current', 'bansal', 'piecewise' or 'auto'"),
     (dict(warmup_steps=500, max_steps=500), "warmup_steps", "inside its warm-up"),
 ])
 def test_bad_config_names_the_field(over, field, needle):
@@ -113,7 +114,7 @@ def test_a_config_without_the_newer_fields_keeps_its_hash():
     payload = cfg.model_dump(exclude={"home", "slots", "threads_per_run", "device", "executor",
                                       "deployment", "tracking_uri", "finetune_lr_search",
                                       "replicates", "pretrain_replicates", "runs_per_gpu", "compile",
-                                      "pretrain_patience"})
+                                      "pretrain_patience", "curve_form"})
     import hashlib
     import json
     assert cfg.config_hash() == hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
