@@ -24,14 +24,8 @@ import numpy as np
 from flows.cli import main as cli
 from tasks.fitting.analysis import AnalysisOptions, analyse
 from tasks.fitting.bootstrap import BootstrapOptions
-from tasks.fitting.design import (
-    Design,
-    Prior,
-    calibrate_bootstrap,
-    calibrate_scatter,
-    predict,
-    prior_and_design_of,
-)
+from tasks.fitting.design import Design, Prior, predict, prior_and_design_of
+from tasks.fitting.design_calibration import calibrate_bootstrap, calibrate_scatter
 from tasks.fitting.noise import constant_noise
 from tasks.fitting.synthetic import SweepSpec, make_sweep
 from tasks.report.runs_csv import read_runs, to_runs, validate_runs

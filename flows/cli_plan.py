@@ -90,7 +90,8 @@ def _scales(text: str) -> list[float]:
 def cmd_plan(a) -> int:
     from flows.cli_sweep import _load
     from tasks.common.errors import InputError
-    from tasks.fitting.design import calibrate_bootstrap, calibrate_scatter, predict
+    from tasks.fitting.design import predict
+    from tasks.fitting.design_calibration import calibrate_bootstrap, calibrate_scatter
     from tasks.sweep import planner
 
     if a.noise is not None and not (0 < a.noise < 1):

@@ -272,7 +272,8 @@ def _json_default(o):
 
 def planner_verdict(analysis: Analysis, draws: int) -> dict:
     """The planner's prediction for the grid that was run, under the law and noise measured."""
-    from tasks.fitting.design import calibrate_scatter, predict, prior_and_design_of
+    from tasks.fitting.design import predict, prior_and_design_of
+    from tasks.fitting.design_calibration import calibrate_scatter
 
     prior, design = prior_and_design_of(analysis)
     seed = analysis.options.bootstrap.seed

@@ -12,14 +12,8 @@ import pytest
 from flows.cli import main
 from tasks.fitting.analysis import AnalysisOptions, analyse
 from tasks.fitting.bootstrap import BootstrapOptions
-from tasks.fitting.design import (
-    Design,
-    Prior,
-    calibrate_scatter,
-    predict,
-    simulate_runs,
-    unusable_mask,
-)
+from tasks.fitting.design import Design, Prior, predict, simulate_runs, unusable_mask
+from tasks.fitting.design_calibration import calibrate_scatter
 from tasks.fitting.noise import constant_noise
 from tasks.fitting.synthetic import SweepSpec, make_sweep
 
