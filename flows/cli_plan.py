@@ -118,8 +118,11 @@ def cmd_plan(a) -> int:
             f"{src} {tau:.3g}" for src, tau in prior.misfit.items()))
     if prior.matched_finetune_sigma:
         print("fine-tuned runs' noise (not measured without replicates), matched to the law's "
-              "observed scatter: " + ", ".join(f"{src} {sd:.3g}" for src, sd in
-                                               prior.matched_finetune_sigma.items()))
+              "observed scatter: " + ", ".join(
+                  f"{src} {sd:.3g}" + (" (its floor: the simulated scatter stays above the observed "
+                                       f"{prior.scatter[src]['observed']:.3g})"
+                                       if prior.scatter.get(src, {}).get("floor_reached") else "")
+                  for src, sd in prior.matched_finetune_sigma.items()))
     if prior.seen:
         print("points where the prior's runs gave no usable D_T (ossified, or below the curve's "
               "floor), left out of the simulation as the fit left them out: " + ", ".join(

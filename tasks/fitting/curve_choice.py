@@ -4,7 +4,9 @@ For each candidate form and each size, the curve is fitted on that size's scratc
 its largest D and predicts the loss there (leave-the-largest-D-out rollout); a form's error is
 the median over sizes of |ln L_predicted - ln L_observed|. The global surface gets the same
 rollout (fitted on every size's points but the largest D, predicting those) as a reference. With
-`curve_form: auto` the form with the lowest median error is chosen (ties go to `current`); a
+`curve_form: auto` the form with the lowest median error over the sizes every candidate could be
+rolled out on is chosen (ties go to `current`; a form needs its parameters + 1 distinct D below the
+largest); a
 form that coincides with another under this surface (`bansal` is the Kaplan curve
 reparametrised) is reported but not chosen over it.
 
@@ -101,7 +103,12 @@ def choose_curve(requested: str, surface_form: str, n: np.ndarray, d: np.ndarray
         forms[name] = r
     chosen = requested
     if requested == "auto":
-        candidates = [f for f in CURVE_FORMS if forms[f].same_as is None and np.isfinite(forms[f].median)]
-        chosen = min(candidates, key=lambda f: (forms[f].median, f != "current")) if candidates else "current"
+        candidates = [f for f in CURVE_FORMS if forms[f].same_as is None and forms[f].per_size]
+        common = set.intersection(*(set(forms[f].per_size) for f in candidates)) if candidates else set()
+
+        def score(f: str) -> tuple[float, bool]:  # the same sizes for every form; ties to current
+            return float(np.median([forms[f].per_size[s] for s in common])), f != "current"
+
+        chosen = min(candidates, key=score) if common else "current"
     return CurveChoice(requested, chosen, forms, _surface_rollout(surface_form, n, d, loss, options),
                        {float(s): float(d[n == s].max()) for s in np.unique(n)})

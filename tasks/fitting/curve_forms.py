@@ -119,8 +119,9 @@ class PiecewiseCurve(Form):
 
     @classmethod
     def loss(cls, r: dict, d) -> np.ndarray:
+        d = np.asarray(d, float)
         theta = cls().from_natural(r)
-        return np.exp(cls().log_loss(theta, np.log(np.asarray(d, float))[None, :]))
+        return np.exp(cls().log_loss(theta, np.log(np.atleast_1d(d))[None, :])).reshape(d.shape)
 
     @staticmethod
     def invert(r: dict, loss) -> np.ndarray:

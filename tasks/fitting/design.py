@@ -72,6 +72,9 @@ class Prior:
     # sd of the fine-tuned runs' ln(loss) matched to the law's observed scatter, per source, when
     # the prior measured no fine-tune noise (`calibrate_scatter`); for the output.
     matched_finetune_sigma: dict[str, float] = field(default_factory=dict)
+    # Per source: the observed and simulated scatter of ln D_T the calibration compared (for the
+    # output; `floor_reached` where the fine-tune sigma could not be lowered far enough).
+    scatter: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass

@@ -38,6 +38,8 @@ def calibrate_scatter(prior: Prior, design: Design, n_draws: int = 64, seed: int
       surface's residual scatter stands in for every run, and it mixes in the form's misfit): the
       fine-tune sigma becomes f x the scratch sigma, f from simulating with f = 1 and f ~ 0 and
       taking the variance as v0 + f^2 (v1 - v0) (first-order propagation), within [1e-3, 1].
+      When even f = 1e-3 leaves more scatter than observed (the scratch noise alone, through the
+      curves, scatters ln D_T more), f stays at 1e-3 and `scatter` says so (`floor_reached`).
       The scratch noise is kept: its size is what moves the per-N curves, as the bootstrap's
       resampling of scratch points does.
     Measured noise (replicates, or `--noise`) is never changed. The match is made on the grid the
@@ -51,6 +53,13 @@ def calibrate_scatter(prior: Prior, design: Design, n_draws: int = 64, seed: int
             and s in base.sources and np.isfinite(base.sources[s].residual_var)
             and prior.law_residual_var[s] < base.sources[s].residual_var]
     kinds, matched = dict(prior.noise.kinds), {}
+    scatter = {s: {"observed": float(v), "simulated": float(base.sources[s].residual_var)
+                   if s in base.sources else float("nan")} for s, v in prior.law_residual_var.items()}
+    if any(_finetune_noise_unmeasured(prior, s) for s in prior.law_residual_var):
+        # every unmeasured source gets its own kind, so a lowered one is never another's fallback
+        # (NoiseModel.sigma falls back to any fine-tune kind before scratch)
+        kinds.update({s: prior.noise.kinds["scratch"] for s in prior.law_residual_var
+                      if _finetune_noise_unmeasured(prior, s)})
     if free:
         scratch = prior.noise.kinds["scratch"]
         tiny = replace(scratch, a=scratch.a + np.log(FLOOR_FRACTION))
@@ -62,12 +71,14 @@ def calibrate_scatter(prior: Prior, design: Design, n_draws: int = 64, seed: int
             f = float(np.clip(np.sqrt(max(f2, 0.0)), FLOOR_FRACTION, 1.0))
             kinds[s] = replace(scratch, a=scratch.a + np.log(f), pooled=scratch.pooled * f)
             matched[s] = float(scratch.pooled * f)
+            scatter[s].update(simulated_at_floor=float(v0), finetune_sigma=matched[s],
+                              floor_reached=bool(f <= FLOOR_FRACTION))
     misfit = {}
     for src, observed in prior.law_residual_var.items():
         sim = base.sources[src].residual_var if src in base.sources else float("nan")
         misfit[src] = float(np.sqrt(max(0.0, observed - sim))) if np.isfinite(sim) and src not in matched else 0.0
     return replace(prior, misfit=misfit, noise=replace(prior.noise, kinds=kinds),
-                   matched_finetune_sigma=matched)
+                   matched_finetune_sigma=matched, scatter=scatter)
 
 
 def _boot_widths(data: tuple, row: np.ndarray) -> np.ndarray:

@@ -229,7 +229,8 @@ def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOpti
     grid = design_of(analysis)  # the planner's prior needs the grid the law's scatter was seen on
     fit["grid"] = {"sizes": list(grid.sizes), "scratch_d": list(grid.scratch_d), "d_f": list(grid.d_f),
                    "replicates": grid.replicates}
-    fit["rollout"] = rollout_check(runs, options, analysis) if rollout else {"status": "skipped"}
+    # the resolved options: with curve_form auto, the small-size fit inverts the form chosen here
+    fit["rollout"] = rollout_check(runs, analysis.options, analysis) if rollout else {"status": "skipped"}
     fit["checklist"] = checklist(analysis, excluded, runs, units)
     points = points_table(analysis, df)
     if out_dir is not None:
@@ -282,6 +283,9 @@ def planner_verdict(analysis: Analysis, draws: int) -> dict:
     return {"draws": draws, "noise": analysis.noise.source, "replicates": design.replicates,
             "misfit_sd_log_d_t": prior.misfit,
             "finetune_sigma_matched": prior.matched_finetune_sigma,
+            "law_scatter": prior.scatter,
+            "curve_form": "current: the planner's world is the fitted surface, whose own per-N curve "
+                          "its simulated fits invert",
             "unusable_points_left_out": {src: sum(not u for *_, u in pts)
                                             for src, pts in prior.seen.items()},
             "sources": {src: {"half_width": {q: p.width[q] / 2 for q in p.width},
@@ -413,10 +417,19 @@ def planner_md(verdict: dict | None) -> list[str]:
                      "(ossified, or below the curve's floor: " + ", ".join(f"`{s}` {n}" for s, n in left_out.items())
                      + "), as the fit did: the law cannot say where it stops holding.")
     matched = verdict.get("finetune_sigma_matched") or {}
-    if matched:
-        lines.append("- Without replicates the fine-tuned runs' noise is not measured; the planner "
-                     "sets it so that the simulated scatter of ln D_T around the law matches the "
-                     "scatter observed here (" + ", ".join(f"`{s}` sigma {_fmt(v)}" for s, v in matched.items()) + ").")
+    scatter = verdict.get("law_scatter") or {}
+    for src, sd in matched.items():
+        sc = scatter.get(src, {})
+        if sc.get("floor_reached"):
+            lines.append(f"- `{src}`: without replicates the fine-tuned runs' noise is not measured. "
+                         f"The planner lowered it to its floor (sigma {_fmt(sd)}) and the simulated "
+                         f"scatter of ln D_T around the law still exceeds the observed one "
+                         f"({_fmt(sc.get('simulated_at_floor'))} against {_fmt(sc.get('observed'))}): "
+                         "the scratch noise alone, carried through the curves, scatters it more.")
+        else:
+            lines.append(f"- `{src}`: without replicates the fine-tuned runs' noise is not measured; "
+                         f"the planner sets it (sigma {_fmt(sd)}) so that the simulated scatter of "
+                         f"ln D_T around the law matches the observed {_fmt(sc.get('observed'))}.")
     return lines
 
 

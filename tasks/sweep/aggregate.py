@@ -59,7 +59,7 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, see
 
     log = get_run_logger()
     fit_options = [table["digest"], form, bootstrap, seed, REPORT_VERSION]
-    if curve_form != "current":  # keeps the key (and the reuse) of reports made before the option
+    if curve_form != "current":  # the default adds nothing to the key
         fit_options.append(curve_form)
     key = hashlib.sha256(json.dumps(fit_options).encode()).hexdigest()[:12]
     out = Path(table["reports_dir"]) / key

@@ -67,21 +67,24 @@ def test_fewer_usable_points_predict_a_wider_interval():
 
 
 def test_scatter_calibration_matches_the_observed_law_scatter_and_keeps_measured_noise():
-    residual = replace(PRIOR, noise=replace(constant_noise(0.01), source="residuals"))
+    law = PRIOR.laws["text"]
+    residual = replace(PRIOR, laws={"text": law, "code": law},
+                       noise=replace(constant_noise(0.01), source="residuals"))
     base = predict(residual, DESIGN, n_draws=32).sources["text"].residual_var
-    # less scatter than residual noise on every run gives: the fine-tune sigma is lowered until
-    # the simulated scatter matches, the scratch sigma kept
-    quiet = calibrate_scatter(replace(residual, law_residual_var={"text": base / 3}), DESIGN)
-    assert 0 < quiet.matched_finetune_sigma["text"] < 0.01 and quiet.misfit == {"text": 0.0}
-    assert quiet.noise.kinds["scratch"].pooled == 0.01
-    after = predict(quiet, DESIGN, n_draws=32, seed=3).sources["text"].residual_var
+    # text: less scatter than residual noise on every run gives -> its fine-tune sigma is lowered
+    # until the simulated scatter matches, the scratch sigma kept; code: more -> lack of fit,
+    # tau^2 = observed - simulated, and its sigma stays the scratch one (not text's lowered one)
+    cal = calibrate_scatter(replace(residual, law_residual_var={"text": base / 3, "code": base + 0.04}),
+                            DESIGN)
+    assert 0 < cal.matched_finetune_sigma["text"] < 0.01 and set(cal.matched_finetune_sigma) == {"text"}
+    assert cal.misfit["text"] == 0.0 and 0.1 < cal.misfit["code"] < 0.3
+    assert cal.noise.kinds["scratch"].pooled == 0.01 and float(cal.noise.sigma("code", 1e4)) == pytest.approx(0.01)
+    assert not cal.scatter["text"]["floor_reached"]
+    after = predict(cal, DESIGN, n_draws=32, seed=3).sources["text"].residual_var
     assert base / 3 / 1.5 < after < base / 3 * 1.5, (base, after)
-    # more scatter than the noise gives is lack of fit: tau^2 = observed - simulated
-    loud = calibrate_scatter(replace(residual, law_residual_var={"text": base + 0.04}), DESIGN)
-    assert not loud.matched_finetune_sigma and 0.1 < loud.misfit["text"] < 0.3
     # measured noise is never changed: the excess stays (tau = 0)
     measured = calibrate_scatter(replace(PRIOR, law_residual_var={"text": base / 3}), DESIGN)
-    assert measured.noise is PRIOR.noise or measured.noise.kinds == PRIOR.noise.kinds
+    assert measured.noise.kinds == PRIOR.noise.kinds
     assert not measured.matched_finetune_sigma and measured.misfit == {"text": 0.0}
 
 
