@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .forms import CURVES, RULE_99, Form, _grid, _softmax_lse
+from .forms import CURVES, RULE_99, Form, _grid, _safe_pow, _softmax_lse
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,8 @@ class BansalCurve(Form):
 
     @staticmethod
     def _root(x, q: dict):
-        """(x / beta)^(1/p) in numpy floats (inf, not OverflowError, for a wild resample's p)."""
-        with np.errstate(over="ignore"):
-            return (np.asarray(x, np.float64) / q["beta"]) ** (1 / q["p"])
+        """(x / beta)^(1/p), overflow-safe (forms._safe_pow)."""
+        return _safe_pow(np.asarray(x, np.float64) / q["beta"], 1 / q["p"])
 
     @staticmethod
     def loss(q: dict, d) -> np.ndarray:

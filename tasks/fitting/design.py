@@ -69,12 +69,14 @@ class Prior:
     # The grid the prior's fit ran: its law's scatter was observed there, so `calibrate_scatter`
     # matches it there (a plan with more seeds or sizes must not be matched to it). None: unknown.
     design: Design | None = None
-    # sd of the fine-tuned runs' ln(loss) matched to the law's observed scatter, per source, when
-    # the prior measured no fine-tune noise (`calibrate_scatter`); for the output.
-    matched_finetune_sigma: dict[str, float] = field(default_factory=dict)
-    # Per source: the observed and simulated scatter of ln D_T the calibration compared (for the
-    # output; `floor_reached` where the fine-tune sigma could not be lowered far enough).
+    # Per source: the observed and simulated scatter of ln D_T the calibration compared, and, where
+    # it set an unmeasured fine-tune sigma, that sigma and whether it reached its floor (output).
     scatter: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def matched_finetune_sigma(self) -> dict[str, float]:
+        """The fine-tune sigma `calibrate_scatter` set, per source where it set one."""
+        return {s: v["finetune_sigma"] for s, v in self.scatter.items() if "finetune_sigma" in v}
 
 
 @dataclass

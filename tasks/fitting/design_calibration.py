@@ -52,7 +52,7 @@ def calibrate_scatter(prior: Prior, design: Design, n_draws: int = 64, seed: int
     free = [s for s in prior.law_residual_var if _finetune_noise_unmeasured(prior, s)
             and s in base.sources and np.isfinite(base.sources[s].residual_var)
             and prior.law_residual_var[s] < base.sources[s].residual_var]
-    kinds, matched = dict(prior.noise.kinds), {}
+    kinds = dict(prior.noise.kinds)
     scatter = {s: {"observed": float(v), "simulated": float(base.sources[s].residual_var)
                    if s in base.sources else float("nan")} for s, v in prior.law_residual_var.items()}
     if any(_finetune_noise_unmeasured(prior, s) for s in prior.law_residual_var):
@@ -70,15 +70,14 @@ def calibrate_scatter(prior: Prior, design: Design, n_draws: int = 64, seed: int
             f2 = (prior.law_residual_var[s] - v0) / (v1 - v0) if np.isfinite(v0) and v1 > v0 else 0.0
             f = float(np.clip(np.sqrt(max(f2, 0.0)), FLOOR_FRACTION, 1.0))
             kinds[s] = replace(scratch, a=scratch.a + np.log(f), pooled=scratch.pooled * f)
-            matched[s] = float(scratch.pooled * f)
-            scatter[s].update(simulated_at_floor=float(v0), finetune_sigma=matched[s],
+            scatter[s].update(simulated_at_floor=float(v0), finetune_sigma=float(scratch.pooled * f),
                               floor_reached=bool(f <= FLOOR_FRACTION))
     misfit = {}
     for src, observed in prior.law_residual_var.items():
         sim = base.sources[src].residual_var if src in base.sources else float("nan")
-        misfit[src] = float(np.sqrt(max(0.0, observed - sim))) if np.isfinite(sim) and src not in matched else 0.0
+        misfit[src] = float(np.sqrt(max(0.0, observed - sim))) if np.isfinite(sim) and src not in free else 0.0
     return replace(prior, misfit=misfit, noise=replace(prior.noise, kinds=kinds),
-                   matched_finetune_sigma=matched, scatter=scatter)
+                   scatter=scatter)
 
 
 def _boot_widths(data: tuple, row: np.ndarray) -> np.ndarray:

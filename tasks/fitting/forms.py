@@ -22,6 +22,13 @@ def _grid(*axes: list[float]) -> np.ndarray:
     return np.array(list(itertools.product(*axes)), dtype=float)
 
 
+def _safe_pow(x, exponent):
+    """x^exponent in numpy floats: a wild curve (p near 0, met in a bootstrap resample) gives inf
+    rather than Python's OverflowError, and its points come out unreachable."""
+    with np.errstate(over="ignore"):
+        return np.asarray(x, np.float64) ** exponent
+
+
 def _softmax_lse(*terms: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """log(sum(exp(t))) and the softmax weights, computed stably (few numpy calls: it is hot)."""
     m = terms[0]
@@ -204,10 +211,8 @@ class KaplanCurve(Form):
 
     @staticmethod
     def _root(x, q: dict):
-        """x^(1/p) in numpy floats: a wild curve (p near 0, met in a bootstrap resample) gives inf
-        rather than Python's OverflowError, and its points come out unreachable."""
-        with np.errstate(over="ignore"):
-            return np.asarray(x, np.float64) ** (1 / q["p"])
+        """x^(1/p), overflow-safe (`_safe_pow`)."""
+        return _safe_pow(x, 1 / q["p"])
 
     @classmethod
     def loss(cls, q: dict, d) -> np.ndarray:
