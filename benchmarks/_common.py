@@ -11,11 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+REPO = Path(__file__).resolve().parents[1]  # for the project folder and configs; code comes from the install
 
-from tasks.common import env  # noqa: E402
+from transfer_laws.tasks.common import env  # noqa: E402
 
 PATHS = env.project_paths(REPO / ".transfer-laws")
 env.apply(PATHS)
@@ -31,8 +29,8 @@ def load_line() -> str:
 
 def python_data():
     """The prepared `python` corpus (standard library), from the shared cache."""
-    from tasks.data.corpora import resolve_corpus
-    from tasks.data.prepare import prepare
+    from transfer_laws.tasks.data.corpora import resolve_corpus
+    from transfer_laws.tasks.data.prepare import prepare
 
     return prepare(resolve_corpus("python", PATHS.cache), PATHS.cache)
 
@@ -42,8 +40,8 @@ def run_config(data, n: float, out_dir: Path, *, steps: int, n_ctx: int = 128, b
                **over):
     """A RunConfig of shape `shape_for(n)` that trains exactly `steps` steps (no early stopping)
     and evaluates once at the end unless `eval_interval` says otherwise."""
-    from model.shapes import shape_for
-    from tasks.train.config import RunConfig
+    from transfer_laws.model.shapes import shape_for
+    from transfer_laws.tasks.train.config import RunConfig
 
     s = shape_for(n, n_ctx=n_ctx)
     fields = dict(n_layer=s.n_layer, d_model=s.d_model, n_head=s.n_head, n_ctx=n_ctx, batch_size=batch,
@@ -57,7 +55,7 @@ def run_config(data, n: float, out_dir: Path, *, steps: int, n_ctx: int = 128, b
 def warm_zygote() -> float:
     """Start the forking zygote `launch()` uses (imports torch, transformers, mlflow once) so that
     its start-up is not counted in the first measured run; returns its start-up seconds."""
-    from tasks.train.zygote import Zygote
+    from transfer_laws.tasks.train.zygote import Zygote
 
     t0 = time.perf_counter()
     Zygote.get()
@@ -66,7 +64,7 @@ def warm_zygote() -> float:
 
 def launch_timed(cfg, **kwargs):
     """`launch(cfg)` with the run's output in its own train.log; returns (result, wall seconds)."""
-    from tasks.train.launch import launch
+    from transfer_laws.tasks.train.launch import launch
 
     t0 = time.perf_counter()
     try:

@@ -18,7 +18,7 @@ import time
 def step_times(shape, batch: int, steps: int, device: str, compiled: bool) -> list[float]:
     import torch
 
-    from model.build import build_model
+    from transfer_laws.model.build import build_model
 
     model = build_model(shape, seed=0).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
@@ -49,7 +49,7 @@ def main() -> int:
     a = p.parse_args()
     import torch
 
-    from model.shapes import shape_for
+    from transfer_laws.model.shapes import shape_for
 
     torch.set_num_threads(a.threads)
     if a.device == "cuda":

@@ -8,8 +8,9 @@
 #
 #   bash benchmarks/device_check.sh OUT_DIR [--cpu-smoke] [--sweep CONFIG] [--corpora DIR]
 #
-# Kit: .whl/py<major><minor>/*.whl for the running Python (python benchmarks/device_kit.py makes
-# it), installed with --no-index --no-deps into a temporary target on PYTHONPATH.
+# Kit: .whl/py<major><minor>/*.whl for the running Python, transfer-laws' own wheel among them
+# (python benchmarks/device_kit.py makes it), installed with --no-index --no-deps into a temporary
+# target on PYTHONPATH: the product runs as installed, never from this checkout.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:?usage: device_check.sh OUT_DIR [--cpu-smoke] [--sweep CONFIG]}"; shift
@@ -36,14 +37,14 @@ if compgen -G ".whl/py$VER/*.whl" >/dev/null; then
 else
   echo "device_check.sh: no kit in .whl/py$VER; using what $PY has"
 fi
-export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-$PWD/.transfer-laws/inductor-cache}"
 # Every library the product imports, before any minute is spent on the GPU.
 "$PY" - <<'EOF' || { echo "device_check.sh: the product does not import; see above"; exit 4; }
 import importlib
 for m in ("torch", "transformers", "accelerate", "pydantic", "prefect", "mlflow", "datasets",
-          "flows.cli", "tasks.sweep.config", "tasks.train.entry", "tasks.tracking.mlflow_store",
-          "tasks.report.fit"):
+          "transfer_laws.flows.cli", "transfer_laws.tasks.sweep.config", "transfer_laws.tasks.train.entry",
+          "transfer_laws.tasks.tracking.mlflow_store", "transfer_laws.tasks.report.fit"):
     importlib.import_module(m)
 import mlflow, prefect, torch
 print(f"imports ok: torch {torch.__version__} (cuda {torch.cuda.is_available()}), "
@@ -72,9 +73,9 @@ if [ -n "$CORPORA" ]; then
   echo "device_check.sh: corpora from $CORPORA: $(ls "$HOME_DIR/cache/corpora" | tr '\n' ' ')"
 fi
 # the cost model's estimate on this machine, beside the measured time below
-timeout -k 10 120 "$PY" -m flows.cli dry-run "$SWEEP" --home "$HOME_DIR" 2>&1 | tail -1
+timeout -k 10 120 "$PY" -P -m transfer_laws.flows.cli dry-run "$SWEEP" --home "$HOME_DIR" 2>&1 | tail -1
 t_sweep=$SECONDS
-timeout -k 10 $LIMIT "$PY" -m flows.cli run "$SWEEP" --home "$HOME_DIR" --bootstrap $BOOT \
+timeout -k 10 $LIMIT "$PY" -P -m transfer_laws.flows.cli run "$SWEEP" --home "$HOME_DIR" --bootstrap $BOOT \
   >"$OUT/sweep.log" 2>&1 || { s=$?; echo "device_check.sh: sweep failed ($s); tail of sweep.log:"; tail -20 "$OUT/sweep.log"; status=$s; }
 echo "device_check.sh: sweep + fit took $((SECONDS - t_sweep)) s"
 REPORT=$(ls -d "$HOME_DIR"/reports/*/latest 2>/dev/null | head -1)

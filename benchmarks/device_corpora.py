@@ -24,14 +24,14 @@ def main() -> int:
     p.add_argument("config", nargs="?", default=str(REPO / "configs" / "gpu-small.yaml"))
     p.add_argument("--out", default=str(REPO / ".whl" / "corpora.tar.xz"))
     a = p.parse_args()
-    from tasks.common import env
-    from tasks.sweep.config import SweepConfig
+    from transfer_laws.tasks.common import env
+    from transfer_laws.tasks.sweep.config import SweepConfig
 
     cfg = SweepConfig.load(a.config)
     with tempfile.TemporaryDirectory(prefix="tl-corpora-") as tmp:
         paths = env.project_paths(tmp)
         env.apply(paths, hub=cfg.uses_hub())
-        from tasks.sweep.units import prepare_all
+        from transfer_laws.tasks.sweep.units import prepare_all
 
         prepare_all(cfg, paths.cache)
         corpora = paths.cache / "corpora"

@@ -88,10 +88,10 @@ def main() -> None:
     a = p.parse_args()
     if a.quick:
         a.steps = 50
-    from model.shapes import shape_for
-    from tasks.sweep.config import SweepConfig
-    from tasks.sweep.slots import env_for
-    from tasks.tracking import mlflow_store, run_tracker
+    from transfer_laws.model.shapes import shape_for
+    from transfer_laws.tasks.sweep.config import SweepConfig
+    from transfer_laws.tasks.sweep.slots import env_for
+    from transfer_laws.tasks.tracking import mlflow_store, run_tracker
 
     demo = SweepConfig.load(DEMO)
     shape = shape_for(a.size, n_ctx=demo.n_ctx)

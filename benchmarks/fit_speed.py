@@ -1,7 +1,7 @@
 """Wall time of the Chinchilla-form fit with 1000 bootstrap resamples (goal: <= 60 s on 2 cores).
 
 Run: python benchmarks/fit_speed.py [--bootstrap 1000] [--jobs 2]
-Data: ../shared/data/chinchilla/svg_extracted_data.csv (245 runs, the 5 highest-loss dropped).
+Data: docs/data/chinchilla/svg_extracted_data.csv (245 runs, the 5 highest-loss dropped).
 """
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.fitting.analysis import AnalysisOptions, Runs, analyse
-from tasks.fitting.bootstrap import BootstrapOptions
-from tasks.fitting.robust import FitOptions
+from transfer_laws.tasks.fitting.analysis import AnalysisOptions, Runs, analyse
+from transfer_laws.tasks.fitting.bootstrap import BootstrapOptions
+from transfer_laws.tasks.fitting.robust import FitOptions
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared/data/chinchilla/svg_extracted_data.csv"
+DATA = Path(__file__).resolve().parents[1] / "docs/data/chinchilla/svg_extracted_data.csv"
 
 
 def chinchilla_runs(exclude_top_loss: int = 5) -> Runs:

@@ -81,8 +81,8 @@ def synthetic_data(cache: Path, docs: int, doc_len: int):
     a fresh GPU box needs no corpus download or stdlib scan."""
     import numpy as np
 
-    from tasks.data.corpora import Corpus, Document
-    from tasks.data.prepare import prepare
+    from transfer_laws.tasks.data.corpora import Corpus, Document
+    from transfer_laws.tasks.data.prepare import prepare
 
     rng = np.random.default_rng(0)
     alphabet = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz_0123456789 ()[]{}:=.,+-*\n    ", dtype=np.uint8)
@@ -134,8 +134,8 @@ def _model_rate(shape, batch: int, dev, *, compiled: bool, flash: bool, seconds:
     import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from model.build import build_model
-    from tasks.train.core import _param_groups
+    from transfer_laws.model.build import build_model
+    from transfer_laws.tasks.train.core import _param_groups
 
     model = build_model(shape, seed=0).to(dev)
     model.config.loss_type = "ForCausalLM"
@@ -206,8 +206,8 @@ def main() -> int:
     a = p.parse_args()
     import torch
 
-    from model.shapes import shape_for
-    from tasks.sweep.slots import env_for
+    from transfer_laws.model.shapes import shape_for
+    from transfer_laws.tasks.sweep.slots import env_for
 
     if a.cpu_smoke:
         dev = torch.device("cpu")
@@ -228,7 +228,7 @@ def main() -> int:
     threads = max(1, cores // a.pack)
     import importlib.util
 
-    # the zygote imports mlflow; a cold `python -m tasks.train.entry` per run does not need it
+    # the zygote imports mlflow; a cold `python -P -m transfer_laws.tasks.train.entry` per run does not need it
     backend = "fork" if importlib.util.find_spec("mlflow") else "subprocess"
     import transformers
 
@@ -278,7 +278,7 @@ def main() -> int:
               f"batch {a.batch}x{a.ctx}:", flush=True)
 
         def backends():
-            from model.build import build_model
+            from transfer_laws.model.build import build_model
 
             model = build_model(shape, seed=0).to(dev)
             try:

@@ -31,7 +31,6 @@ if ! "$PY" -c "$CUDA_OK"; then
   echo "gpu_check.sh: torch sees no CUDA device ($("$PY" -c 'import torch; print(torch.__version__)' 2>&1))"
   exit 2
 fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-$PWD/.transfer-laws/inductor-cache}"
 # the Python side keeps to --budget (270 s by default); this is the hard stop
 timeout -k 10 300 "$PY" benchmarks/gpu_check.py "$@"

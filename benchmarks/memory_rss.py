@@ -5,7 +5,7 @@ steps (30) with a held-out evaluation of the demo's 16384 tokens every `--eval-i
 steps, each followed by the best-model save and a resumable checkpoint, as in a sweep.
 
 Method: the run is launched through the real entry as a cold child process
-(`launch(cfg, backend="subprocess")` = `python -m tasks.train.entry`), the only child this
+(`launch(cfg, backend="subprocess")` = `python -P -m transfer_laws.tasks.train.entry`), the only child this
 benchmark starts, so after it exits `resource.getrusage(RUSAGE_CHILDREN).ru_maxrss` is exactly that
 process's peak resident set (Linux VmHWM, KiB). A sweep forks runs from the zygote instead; such
 a child maps the same libraries (imported once by the zygote, shared copy-on-write), which its
@@ -38,7 +38,7 @@ def main() -> None:
     a = p.parse_args()
     if a.quick:
         a.steps, a.eval_interval = 5, 5
-    from model.shapes import shape_for
+    from transfer_laws.model.shapes import shape_for
 
     print(f"peak RSS on {C.load_line()}")
     data = C.python_data()

@@ -21,14 +21,14 @@ from pathlib import Path
 import _common as C  # noqa: F401  (project hygiene before heavy imports)
 import numpy as np
 
-from flows.cli import main as cli
-from tasks.fitting.analysis import AnalysisOptions, analyse
-from tasks.fitting.bootstrap import BootstrapOptions
-from tasks.fitting.design import Design, Prior, predict, prior_and_design_of
-from tasks.fitting.design_calibration import calibrate_bootstrap, calibrate_scatter
-from tasks.fitting.noise import constant_noise
-from tasks.fitting.synthetic import SweepSpec, make_sweep
-from tasks.report.runs_csv import read_runs, to_runs, validate_runs
+from transfer_laws.flows.cli import main as cli
+from transfer_laws.tasks.fitting.analysis import AnalysisOptions, analyse
+from transfer_laws.tasks.fitting.bootstrap import BootstrapOptions
+from transfer_laws.tasks.fitting.design import Design, Prior, predict, prior_and_design_of
+from transfer_laws.tasks.fitting.design_calibration import calibrate_bootstrap, calibrate_scatter
+from transfer_laws.tasks.fitting.noise import constant_noise
+from transfer_laws.tasks.fitting.synthetic import SweepSpec, make_sweep
+from transfer_laws.tasks.report.runs_csv import read_runs, to_runs, validate_runs
 
 # A grid where beta is resolved in some draws and not in others, so the comparison can fail.
 SPEC = SweepSpec(sizes=tuple(np.geomspace(1e4, 3e5, 3)), d_f=tuple(np.geomspace(1e4, 1e5, 3)),

@@ -40,8 +40,8 @@ BATCH, CTX = 32, 128
 
 
 def steps_for(n: float, seconds: float, threads: int) -> int:
-    from model.shapes import shape_for
-    from tasks.sweep.step_time import seconds_per_step
+    from transfer_laws.model.shapes import shape_for
+    from transfer_laws.tasks.sweep.step_time import seconds_per_step
 
     per_step = seconds_per_step(shape_for(n, n_ctx=CTX), BATCH, threads)
     return max(10, int(seconds / per_step))
@@ -49,7 +49,7 @@ def steps_for(n: float, seconds: float, threads: int) -> int:
 
 def run_pair(data, n: float, steps: int, layout: str, root: Path) -> dict:
     """Train two identical runs in `layout` ('2x1' parallel, '1x2' serial); return their figures."""
-    from tasks.sweep.slots import env_for
+    from transfer_laws.tasks.sweep.slots import env_for
 
     threads = 1 if layout == "2x1" else 2
     cfgs = [C.run_config(data, n, root / f"{layout}-{i}-{time.time_ns()}", steps=steps, threads=threads)
@@ -93,7 +93,7 @@ def main() -> None:
     a = p.parse_args()
     if a.quick:
         a.sizes, a.steps, a.repeats = [1e4], a.steps or 20, 1
-    from model.shapes import shape_for
+    from transfer_laws.model.shapes import shape_for
 
     print(f"slot layout on {C.load_line()}")
     data = C.python_data()

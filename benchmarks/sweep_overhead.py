@@ -27,12 +27,12 @@ def main() -> None:
     p.add_argument("--keep", help="project folder to use (kept) instead of a temporary one")
     a = p.parse_args()
     home = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="sweep-overhead-"))
-    env = {**os.environ, "PYTHONPATH": str(REPO),
+    env = {**os.environ,
            "TRANSFER_LAWS_CACHE_DIR": os.environ.get("TRANSFER_LAWS_CACHE_DIR",
                                                      str(REPO / ".transfer-laws" / "cache"))}
     print(f"load average before: {os.getloadavg()[0]:.2f} (run on a quiet machine)")
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "flows.cli", "run", a.config, "--home", str(home),
+    proc = subprocess.run([sys.executable, "-m", "transfer_laws.flows.cli", "run", a.config, "--home", str(home),
                            "--no-aggregate"], env=env, cwd=REPO, capture_output=True, text=True)
     sweep_wall = time.perf_counter() - t0
     if proc.returncode != 0:

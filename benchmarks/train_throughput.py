@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from tasks.common import env  # noqa: E402
+from transfer_laws.tasks.common import env  # noqa: E402
 
 env.apply(env.project_paths(REPO / ".transfer-laws"))
 import logging  # noqa: E402
@@ -37,11 +35,11 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from model.shapes import Shape, shape_for  # noqa: E402
-from tasks.data.corpora import resolve_corpus  # noqa: E402
-from tasks.data.prepare import prepare  # noqa: E402
-from tasks.train.config import RunConfig  # noqa: E402
-from tasks.train.core import batch_starts, train  # noqa: E402
+from transfer_laws.model.shapes import Shape, shape_for  # noqa: E402
+from transfer_laws.tasks.data.corpora import resolve_corpus  # noqa: E402
+from transfer_laws.tasks.data.prepare import prepare  # noqa: E402
+from transfer_laws.tasks.train.config import RunConfig  # noqa: E402
+from transfer_laws.tasks.train.core import batch_starts, train  # noqa: E402
 
 BATCH, CTX = 32, 128
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from tasks.sweep.aggregate import export_runs, fit_and_report, publish
+from transfer_laws.tasks.sweep.aggregate import export_runs, fit_and_report, publish
 
 
 @flow(name="transfer-aggregate", log_prints=True)

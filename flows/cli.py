@@ -10,11 +10,13 @@ import argparse
 import importlib
 import sys
 
-from tasks.common.errors import InputError, ReportedFailure
+from transfer_laws.tasks.common.errors import InputError, ReportedFailure
+from transfer_laws.tasks.common.version import VERSION
 
 # Modules that each add one or more verbs; listed here so `--help` shows them in this order.
-VERB_MODULES = ["flows.cli_train", "flows.cli_sweep", "flows.cli_plan", "flows.cli_fit",
-                "flows.cli_services"]
+VERB_MODULES = ["transfer_laws.flows.cli_train", "transfer_laws.flows.cli_sweep", "transfer_laws.flows.cli_plan",
+                "transfer_laws.flows.cli_fit",
+                "transfer_laws.flows.cli_services"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -33,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
             "'Scaling Laws for Transfer'): train transformers of many sizes on target data sets of "
             "many sizes, from scratch and fine-tuned, fit L(N, D), and fit D_T = k * D_F^alpha * N^beta."
         ),
+        epilog="The same from Python: `import transfer_laws` (fit, predict, plan, load_config, run, runs).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name in VERB_MODULES:
         try:

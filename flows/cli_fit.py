@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
-from tasks.common.errors import InputError
+from transfer_laws.tasks.common.errors import InputError
 
 FIT_HELP = """Fit L(N, D) to the scratch runs, D_E/D_T for every fine-tuned run, and the transfer
 law D_T = k * D_F^alpha * N^beta per pre-training source, with bootstrap 95 % intervals.
@@ -75,38 +75,20 @@ def register(subparsers) -> None:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from transfer_laws.flows import api
+    from transfer_laws.tasks.fitting.robust import FitError
 
-    from tasks.fitting.analysis import AnalysisOptions
-    from tasks.fitting.bootstrap import BootstrapOptions
-    from tasks.fitting.robust import FitError, FitOptions
-    from tasks.report.fit import fit_runs
-    from tasks.report.runs_csv import exclude_top_loss, read_runs, validate_runs
-
-    for flag, value, low in (("--bootstrap", args.bootstrap, 0), ("--jobs", args.jobs, 1),
-                             ("--exclude-top-loss", args.exclude_top_loss, 0)):
-        if value < low:
-            raise InputError(flag, value, f"must be >= {low}", f"pass {flag} {max(low, 1)}")
-    df = read_runs(args.runs)
-    df = validate_runs(df, args.form, "no")  # columns and values first, counts after exclusion
-    df, dropped = exclude_top_loss(df, args.exclude_top_loss)
-    df = validate_runs(df, args.form, args.transfer)
-    fit_transfer = args.transfer != "no"
-    options = AnalysisOptions(
-        form=args.form, fit=FitOptions(grid_mode=args.grid, n_jobs=args.jobs),
-        bootstrap=BootstrapOptions(n_resamples=args.bootstrap, seed=args.seed, n_jobs=args.jobs),
-        fit_transfer=fit_transfer, curve_form=args.curve_form)
-    bar = tqdm(total=args.bootstrap, desc="bootstrap", unit="resample", file=sys.stderr,
-               disable=args.bootstrap == 0)
     try:
-        fit = fit_runs(df, args.out, options, dropped,
-                       f"--exclude-top-loss {args.exclude_top_loss}", bar.update,
-                       figures=not args.no_figures, units=args.units, plan_draws=args.plan_draws)
+        with flag_names({"bootstrap": "--bootstrap", "jobs": "--jobs", "exclude_top_loss": "--exclude-top-loss"}):
+            result = api.fit(args.runs, form=args.form, curve_form=args.curve_form, bootstrap=args.bootstrap,
+                             seed=args.seed, exclude_top_loss=args.exclude_top_loss, transfer=args.transfer,
+                             grid=args.grid, jobs=args.jobs, units=args.units, plan_draws=args.plan_draws,
+                             progress=True)
     except FitError as exc:
         print(f"transfer-laws fit: the fit cannot be trusted: {exc.reason}", file=sys.stderr)
         return 1
-    finally:
-        bar.close()
+    fit = result.data
+    result.report(args.out, figures=not args.no_figures)
     s = fit["scratch"]
     print(f"scratch {s['form']} ({s['n_points']} runs): "
           + ", ".join(_with_ci(k, v, s["ci95"].get(k)) for k, v in s["params"].items()))
@@ -117,6 +99,18 @@ def run_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def flag_names(flags: dict[str, str]):
+    """The API names its arguments (d_f); a CLI error names the flag the user typed (--d-f)."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.field not in flags:
+            raise
+        raise InputError(flags[exc.field], exc.value, exc.problem, exc.fix.replace(
+            f"{exc.field}=", f"{flags[exc.field]} ")) from None
+
+
 def _num(x) -> str:
     return "n/a" if x is None else f"{x:.6g}"
 
@@ -125,50 +119,11 @@ def _with_ci(name: str, value, ci) -> str:
     return f"{name}={_num(value)}" + (f" [{_num(ci[0])}, {_num(ci[1])}]" if ci else "")
 
 
-def _check_fit_json(fit, path: Path) -> None:
-    """The parts of fit.json the calculator reads have the documented types (DESIGN.md, fit.json)."""
-    fix = "pass the fit.json written by `transfer-laws fit`, unedited"
-    if not isinstance(fit, dict):
-        raise InputError("--fit", str(path), f"holds a JSON {type(fit).__name__}, not a fit.json "
-                         "object", fix)
-    laws = fit.get("transfer") or {}
-    if not isinstance(laws, dict):
-        raise InputError("--fit", str(path), "its \"transfer\" is not an object of laws by source", fix)
-    for source, law in laws.items():
-        if not isinstance(law, dict):
-            raise InputError("--fit", str(path), f"transfer.{source} is not an object", fix)
-        for key in ("k", "alpha", "beta"):
-            value = law.get(key)
-            ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                   and math.isfinite(value) and (key != "k" or value > 0))
-            if not ok:
-                raise InputError("--fit", str(path), f"transfer.{source}.{key} = {value!r} is not a "
-                                 + ("positive " if key == "k" else "") + "finite number", fix)
-
-
 def run_predict(args: argparse.Namespace) -> int:
-    from tasks.fitting.predict import predict_from_fit
+    from transfer_laws.flows import api
 
-    path = Path(args.fit)
-    if not path.is_file():
-        raise InputError("--fit", str(path), "no such file", "pass the fit.json written by fit")
-    try:
-        fit = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError("--fit", str(path), f"not JSON ({exc})", "pass a fit.json") from None
-    _check_fit_json(fit, path)
-    for flag, value in (("--n", args.n), ("--d-f", args.d_f)):
-        if not (math.isfinite(value) and value > 0):
-            raise InputError(flag, value, "must be a finite positive number", f"e.g. {flag} 1e6")
-    try:
-        pred = predict_from_fit(fit, args.n, args.d_f, args.source)
-    except KeyError as exc:
-        flag, problem, fix = exc.args
-        raise InputError(flag, args.source if flag == "--source" else str(path), problem,
-                         fix) from exc
-    except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:  # a hand-edited fit.json
-        raise InputError("--fit", str(path), f"is malformed ({type(exc).__name__}: {exc})",
-                         "pass the fit.json written by `transfer-laws fit`, unedited") from None
+    with flag_names({"fit": "--fit", "n": "--n", "d_f": "--d-f", "source": "--source"}):
+        pred = api.predict(args.fit, args.n, args.d_f, args.source)
     if args.json:
         print(json.dumps(pred.__dict__))
         return 0

@@ -78,7 +78,7 @@ def _print(pred, minutes: float | None = None) -> None:
 
 
 def _scales(text: str) -> list[float]:
-    from tasks.common.errors import InputError
+    from transfer_laws.tasks.common.errors import InputError
 
     try:
         return [float(x) for x in text.split(",") if x.strip()]
@@ -88,25 +88,18 @@ def _scales(text: str) -> list[float]:
 
 
 def cmd_plan(a) -> int:
-    from flows.cli_sweep import _load
-    from tasks.common.errors import InputError
-    from tasks.fitting.design import predict
-    from tasks.fitting.design_calibration import calibrate_bootstrap, calibrate_scatter
-    from tasks.sweep import planner
+    from transfer_laws.flows import api
+    from transfer_laws.flows.cli_fit import flag_names
+    from transfer_laws.tasks.sweep import planner
 
-    if a.noise is not None and not (0 < a.noise < 1):
-        raise InputError("--noise", a.noise, "must be between 0 and 1 (an sd of ln loss)", "e.g. --noise 0.01")
-    if a.draws < 8:
-        raise InputError("--draws", a.draws, "is too few for a 95 % interval", "use --draws 8 or more")
     scales = _scales(a.pretrain_scales)
     planner.check_bounds(a.max_replicates, scales, a.budget_minutes)
-    cfg, paths = _load(a)
-    prior = planner.load_prior(a.prior, list(cfg.sources), a.noise, not a.no_default_prior)
-    design = planner.design_for(cfg)
-    prior = calibrate_scatter(prior, design, seed=a.seed)
-    if a.calibrate < 0:
-        raise InputError("--calibrate", a.calibrate, "must be 0 or more", "e.g. --calibrate 4")
-    prior = calibrate_bootstrap(prior, design, a.calibrate, seed=a.seed)
+    with _bar(a.draws, "simulating") as bar, flag_names({"noise": "--noise", "draws": "--draws",
+                                                          "calibrate": "--calibrate"}):
+        result = api.plan(a.config, prior=a.prior, noise=a.noise, draws=a.draws, seed=a.seed,
+                          calibrate=a.calibrate, default_prior=not a.no_default_prior, home=a.home,
+                          progress=bar.update)
+    cfg, prior, pred = result.config, result.prior, result.prediction
     print(f"prior: {prior.label}")
     if prior.law_residual_var:
         g = prior.design
@@ -133,16 +126,16 @@ def cmd_plan(a) -> int:
             for src, qs in prior.width_ratio.items()))
     print(f"grid: {len(cfg.sizes)} sizes, {len(cfg.scratch_grid())} scratch D, "
           f"{len(cfg.finetune_tokens)} D_F, {cfg.replicates} seed(s) a point")
-    with _bar(a.draws, "simulating") as bar:
-        pred = predict(prior, design, a.draws, a.seed, progress=bar.update)
     _print(pred)
     if a.budget_minutes is None:
         return 0
-    return _search(a, cfg, paths, prior, scales)
+    from transfer_laws.tasks.common import env
+
+    return _search(a, cfg, env.project_paths(cfg.home), prior, scales)
 
 
 def _search(a, cfg, paths, prior, scales) -> int:
-    from tasks.sweep import planner
+    from transfer_laws.tasks.sweep import planner
 
     print("\nsearch: pricing the designs within the bounds …", flush=True)
     priced = planner.price(cfg, paths, a.max_replicates, scales)

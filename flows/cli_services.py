@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 
 def _api_url(home) -> str:
-    from tasks.services import servers
+    from transfer_laws.tasks.services import servers
 
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
@@ -45,9 +45,9 @@ def _api_url(home) -> str:
 
 
 def cmd_services(a) -> int:
-    from tasks.common import env
-    from tasks.services import servers
-    from tasks.sweep.slots import gpu_count
+    from transfer_laws.tasks.common import env
+    from transfer_laws.tasks.services import servers
+    from transfer_laws.tasks.sweep.slots import gpu_count
 
     home = env.project_paths(a.home).home
     if a.action == "stop":
@@ -95,9 +95,9 @@ def cmd_services(a) -> int:
 
 
 def cmd_deploy(a) -> int:
-    from tasks.common import env
-    from tasks.services import servers
+    from transfer_laws.tasks.common import env
+    from transfer_laws.tasks.services import servers
 
     home = env.project_paths(a.home).home
-    print(servers.deploy(_api_url(home)))
+    print(servers.deploy(_api_url(home), home))
     return 0

@@ -47,22 +47,16 @@ def register(sub) -> None:
 
 
 def _load(a):
-    from tasks.common import env
-    from tasks.sweep.config import SweepConfig
+    from transfer_laws.flows.api import _project, load_config
 
-    cfg = SweepConfig.load(a.config)
-    if a.home:
-        cfg = cfg.model_copy(update={"home": a.home})
-    paths = env.project_paths(cfg.home)
-    env.apply(paths, hub=cfg.uses_hub())
-    return cfg.model_copy(update={"home": str(paths.home)}), paths
+    return _project(load_config(a.config), a.home)
 
 
 def _plan(cfg, paths):
     """Prepare data (cached) and plan, outside Prefect: used by dry-run and status."""
-    from tasks.sweep import slots
-    from tasks.sweep.plan import plan
-    from tasks.sweep.units import prepare_all
+    from transfer_laws.tasks.sweep import slots
+    from transfer_laws.tasks.sweep.plan import plan
+    from transfer_laws.tasks.sweep.units import prepare_all
 
     target, sources = prepare_all(cfg, paths.cache)
     lay = slots.layout_for(cfg)
@@ -71,7 +65,7 @@ def _plan(cfg, paths):
 
 
 def cmd_dry_run(a) -> int:
-    from tasks.sweep.estimate import estimate
+    from transfer_laws.tasks.sweep.estimate import estimate
 
     cfg, paths = _load(a)
     runs, lay, target = _plan(cfg, paths)
@@ -86,7 +80,7 @@ def cmd_dry_run(a) -> int:
               f"{(f'{d:,}' if d else 'all'):>10} {r.source or '-':>12} {r.parent or '-':>12} "
               f"{r.est_flops:9.2e} {est.seconds[r.run_key]:7.0f}  {r.run_key}")
     total = sum(est.seconds.values())
-    from tasks.sweep.plan import kind_counts
+    from transfer_laws.tasks.sweep.plan import kind_counts
 
     print(f"total: {len(runs)} runs ({kind_counts(runs)}), "
           f"{sum(r.est_flops for r in runs):.2e} FLOPs, {total / 60:.1f} slot-minutes, "
@@ -95,7 +89,7 @@ def cmd_dry_run(a) -> int:
 
 
 def cmd_status(a) -> int:
-    from tasks.tracking import mlflow_store
+    from transfer_laws.tasks.tracking import mlflow_store
 
     cfg, paths = _load(a)
     runs, _, _ = _plan(cfg, paths)
@@ -110,7 +104,7 @@ def cmd_status(a) -> int:
         elif mlflow_store.is_done(found):
             state = "done"
         elif found.info.status == "RUNNING":
-            from tasks.train.launch import run_folder_busy
+            from transfer_laws.tasks.train.launch import run_folder_busy
 
             state = "running" if run_folder_busy(Path(r.config.out_dir)) else "interrupted"
         else:
@@ -123,26 +117,12 @@ def cmd_status(a) -> int:
 
 
 def cmd_run(a) -> int:
+    from transfer_laws.flows import api
+    from transfer_laws.flows.sweep import SweepFailed
+
     cfg, paths = _load(a)
-    from tasks.services import warmup
-
-    if cfg.executor == "local":
-        warmup.start_zygote()  # the slow starts first, each in its own process
-    prefect = warmup.start_prefect(paths)
     try:
-        from tasks.sweep.plan import check_against_data
-        from tasks.sweep.units import prepare_ahead
-
-        check_against_data(cfg, prepare_ahead(cfg, str(paths.cache))[0])
-    except BaseException:  # bad data: stop with nothing left in the project folder
-        if prefect:
-            prefect.discard()
-        raise
-    from flows.sweep import SweepFailed, sweep_flow
-
-    try:
-        with warmup.local_services(prefect, paths, cfg.tracking_uri or paths.mlflow_uri):
-            out = sweep_flow(cfg, aggregate=not a.no_aggregate, bootstrap=a.bootstrap)
+        out = api.run(cfg, bootstrap=a.bootstrap, aggregate=not a.no_aggregate)
     except SweepFailed as exc:
         print(f"transfer-laws run: {exc}")
         return 1
@@ -151,12 +131,12 @@ def cmd_run(a) -> int:
 
 
 def cmd_aggregate(a) -> int:
-    from tasks.common import env
+    from transfer_laws.tasks.common import env
 
     paths = env.project_paths(a.home)
     env.apply(paths)
     _check_experiment(paths, a.experiment)
-    from flows.aggregate import aggregate_flow
+    from transfer_laws.flows.aggregate import aggregate_flow
 
     report = aggregate_flow(a.experiment, None, None, str(paths.home), form=a.form,
                             bootstrap=a.bootstrap, seed=a.seed, curve_form=a.curve_form)
@@ -166,12 +146,12 @@ def cmd_aggregate(a) -> int:
 
 def _check_experiment(paths, experiment: str) -> None:
     """Refuse an unknown experiment before the flow starts (and before any store is created)."""
-    from tasks.common.errors import InputError
+    from transfer_laws.tasks.common.errors import InputError
 
     if not paths.mlflow_db.exists():
         raise InputError("--experiment", experiment, f"cannot be found: {paths.home} holds no MLflow "
                          "store (mlflow.db)", "give --home the project folder of a sweep that ran")
-    from tasks.tracking import mlflow_store
+    from transfer_laws.tasks.tracking import mlflow_store
 
     c = mlflow_store.client(paths.mlflow_uri)
     if c.get_experiment_by_name(experiment) is None:
@@ -181,7 +161,7 @@ def _check_experiment(paths, experiment: str) -> None:
 
 
 def _print_report(report: dict | None, paths) -> None:
-    from flows.cli_fit import _num
+    from transfer_laws.flows.cli_fit import _num
 
     if report:
         out = Path(report["report_dir"])

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-REFERENCE = "nanoGPT's CPU reference on tinyshakespeare (../shared/data/tinyshakespeare/README.md)"
+REFERENCE = "nanoGPT's CPU reference on tinyshakespeare (docs/data/tinyshakespeare/README.md)"
 
 
 def register(sub) -> None:
@@ -71,18 +71,18 @@ def register(sub) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from tasks.common import env
+    from transfer_laws.tasks.common import env
 
     paths = env.project_paths(a.home)
     spec = a.text or a.corpus
     env.apply(paths, hub=spec.startswith("hf:"), field="--home")
 
-    from model.shapes import Shape, shape_for
-    from tasks.common.errors import InputError
-    from tasks.data.corpora import resolve_corpus
-    from tasks.data.prepare import prepare
-    from tasks.train.config import RunConfig
-    from tasks.train.launch import launch
+    from transfer_laws.model.shapes import Shape, shape_for
+    from transfer_laws.tasks.common.errors import InputError
+    from transfer_laws.tasks.data.corpora import resolve_corpus
+    from transfer_laws.tasks.data.prepare import prepare
+    from transfer_laws.tasks.train.config import RunConfig
+    from transfer_laws.tasks.train.launch import launch
 
     if a.n is not None:
         if not a.n > 0:
@@ -117,7 +117,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     print(f"corpus {corpus.name!r}: {data.train_tokens:,} train / {data.test_tokens:,} held-out "
           f"tokens ({data.train_documents} / {data.test_documents} documents); run {cfg.run_key()} "
           f"-> {out}", flush=True)
-    from tasks.tracking.run_tracker import RunTracker, TrackingTarget
+    from transfer_laws.tasks.tracking.run_tracker import RunTracker, TrackingTarget
 
     tracker = None if a.no_mlflow else RunTracker(TrackingTarget(paths.mlflow_uri, a.experiment), cfg)
     result = launch(cfg, tracker=tracker, show_progress=True)
@@ -133,7 +133,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 def checkpoint_identity(path: Path) -> str:
     """What a fine-tune starts from, for its run_key: the sha256 of the checkpoint's weights."""
-    from tasks.train.checkpoints import MANIFEST, sha256_file
+    from transfer_laws.tasks.train.checkpoints import MANIFEST, sha256_file
 
     manifest = path / MANIFEST
     if manifest.exists():
@@ -148,9 +148,9 @@ def check_init_checkpoint(path: Path, want) -> None:
     A checkpoint written by this project has a manifest of sha256 hashes (tasks/train/checkpoints.py):
     any flipped or missing byte fails it. One without a manifest (saved elsewhere) gets the checks
     that need no hash: a parsable config.json and a safetensors header that fits the file."""
-    from model.build import checkpoint_shape
-    from tasks.common.errors import InputError
-    from tasks.train.checkpoints import MANIFEST, verify
+    from transfer_laws.model.build import checkpoint_shape
+    from transfer_laws.tasks.common.errors import InputError
+    from transfer_laws.tasks.train.checkpoints import MANIFEST, verify
 
     if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
         raise InputError("--init-from", str(path), "is not a checkpoint folder (config.json and "
@@ -174,7 +174,7 @@ def check_init_checkpoint(path: Path, want) -> None:
 
 def _check_safetensors(weights: Path) -> None:
     """The header parses and its tensors fit in the file (a truncated copy fails here)."""
-    from tasks.common.errors import InputError
+    from transfer_laws.tasks.common.errors import InputError
 
     try:
         from safetensors import safe_open

@@ -13,13 +13,13 @@ from prefect.futures import PrefectFuture, as_completed, wait
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks.common import env
-from tasks.sweep import slots
-from tasks.sweep.config import SweepConfig
-from tasks.sweep.fanout import dispatch_run, online_workers
-from tasks.sweep.plan import PlannedRun, kind_counts, plan
-from tasks.sweep.schedule import Dispatcher
-from tasks.sweep.units import (
+from transfer_laws.tasks.common import env
+from transfer_laws.tasks.sweep import slots
+from transfer_laws.tasks.sweep.config import SweepConfig
+from transfer_laws.tasks.sweep.fanout import dispatch_run, online_workers
+from transfer_laws.tasks.sweep.plan import PlannedRun, kind_counts, plan
+from transfer_laws.tasks.sweep.schedule import Dispatcher
+from transfer_laws.tasks.sweep.units import (
     SweepContext,
     find_done,
     open_sweep,
@@ -102,14 +102,14 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
     report, parent_status = None, "FAILED"
     try:
         if aggregate and not failed:
-            from flows.aggregate import aggregate_flow
+            from transfer_laws.flows.aggregate import aggregate_flow
 
             report = aggregate_flow(config.name, [r.run_key for r in runs], parent_id, str(paths.home),
                                     bootstrap=bootstrap, seed=config.seed, tracking_uri=tracking_uri,
                                     curve_form=config.curve_form)
         parent_status = "FAILED" if failed else "FINISHED"
     finally:
-        from tasks.tracking import mlflow_store
+        from transfer_laws.tasks.tracking import mlflow_store
 
         mlflow_store.client(tracking_uri).set_terminated(parent_id, parent_status)
     if failed:

@@ -12,15 +12,15 @@ from contextlib import contextmanager
 
 from prefect import flow
 
-from tasks.common import env
-from tasks.sweep.units import SweepContext, train_or_skip
-from tasks.train.config import RunConfig
+from transfer_laws.tasks.common import env
+from transfer_laws.tasks.sweep.units import SweepContext, train_or_skip
+from transfer_laws.tasks.train.config import RunConfig
 
 
 @contextmanager
 def _worker_device(config: RunConfig):
     """This worker's device: the GPUs it was given (kept as they are), else the CPU."""
-    from tasks.sweep.slots import gpu_count
+    from transfer_laws.tasks.sweep.slots import gpu_count
 
     yield "cuda" if config.device != "cpu" and gpu_count() else "cpu:0"
 
@@ -30,7 +30,7 @@ def train_one_run(config: RunConfig, label: str, ctx: SweepContext, parent: str 
     """Train one run of a sweep (or return its MLflow record when it is done already)."""
     env.apply(env.project_paths(ctx.home or None), tracking_uri=ctx.tracking_uri)
     if config.processes_per_run == 1:  # the zygote imports torch while MLflow is asked about the run
-        from tasks.train.zygote import Zygote
+        from transfer_laws.tasks.train.zygote import Zygote
 
         threading.Thread(target=Zygote.get, daemon=True).start()
     return train_or_skip(config, label, parent, ctx, _worker_device(config))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model.shapes import Shape, validate_shape
+from transfer_laws.model.shapes import Shape, validate_shape
 
 
 def gpt2_config(shape: Shape):

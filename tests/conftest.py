@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+REFERENCE_DATA = REPO / "docs" / "data"  # committed with provenance and licence (docs/data/*/README.md)
 os.environ.setdefault("TRANSFER_LAWS_CACHE_DIR", str(REPO / ".transfer-laws" / "cache"))
 
-from tasks.common import env as _env  # noqa: E402
+from transfer_laws.tasks.common import env as _env  # noqa: E402
 
 _env.apply(_env.project_paths(REPO / ".transfer-laws" / "test-home"))
 
@@ -24,7 +24,7 @@ _env.apply(_env.project_paths(REPO / ".transfer-laws" / "test-home"))
 def stack():
     """Services a test starts (tests/services/stack.py), stopped by PID (workers first) even when an
     assertion fails; a service that survives its stop fails the test."""
-    from tasks.services import servers
+    from transfer_laws.tasks.services import servers
 
     started: list = []
     yield started

@@ -32,7 +32,7 @@ from typing import Callable
 
 import pytest
 
-from flows.cli import main
+from transfer_laws.flows.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "reliability.md"
@@ -95,9 +95,9 @@ def train(d: Path, *args: str, text: bool = True) -> list[str]:
 
 def checkpoint(d: Path, shape=(1, 16, 1, 32), manifest: bool = True) -> Path:
     """A real checkpoint folder as a run's best/ would be: config.json, model.safetensors, manifest."""
-    from model.build import build_model
-    from model.shapes import Shape
-    from tasks.train.checkpoints import write_manifest
+    from transfer_laws.model.build import build_model
+    from transfer_laws.model.shapes import Shape
+    from transfer_laws.tasks.train.checkpoints import write_manifest
 
     folder = d / "ckpt"
     build_model(Shape(*shape, 256), seed=0).save_pretrained(str(folder))
@@ -151,7 +151,7 @@ class Case:
     what: str  # one line: the bad input
     build: Callable[[Path], list[str]]  # writes the bad input under the folder; returns the argv
     field: str  # the field the message must name
-    subprocess: bool = False  # run `python -m flows.cli` instead of main() in-process
+    subprocess: bool = False  # run `python -P -m transfer_laws.flows.cli` instead of main() in-process
     xfail: str = ""  # a known gap (the fix belongs to a file this suite's author may not edit)
     xfail_run: bool = True  # False: a gap too slow to run on every test run (it trains or serves)
 
@@ -382,8 +382,8 @@ def _run(case: Case, folder: Path) -> Outcome:
     argv = case.build(folder)
     before = _tree(folder)
     if case.subprocess:
-        proc = subprocess.run([sys.executable, "-m", "flows.cli", *argv], capture_output=True,
-                              text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        proc = subprocess.run([sys.executable, "-m", "transfer_laws.flows.cli", *argv], capture_output=True,
+                              text=True, cwd=REPO, env=dict(os.environ),
                               timeout=120)
         code, out, err = proc.returncode, proc.stdout, proc.stderr
     else:

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.cli import main
-from tasks.fitting.synthetic import make_sweep
+from transfer_laws.flows.cli import main
+from transfer_laws.tasks.fitting.synthetic import make_sweep
 
 
 def sweep_csv(tmp_path, changes: dict | None = None) -> str:

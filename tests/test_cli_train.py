@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
-from model.build import build_model
-from model.shapes import Shape
+from transfer_laws.flows.cli import main
+from transfer_laws.model.build import build_model
+from transfer_laws.model.shapes import Shape
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,8 +71,8 @@ def test_checkpoint_of_another_shape_is_rejected(tmp_path, capsys, small_text):
 
 
 def test_help_explains_every_flag():
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "train", "--help"], capture_output=True,
-                         text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    out = subprocess.run([sys.executable, "-m", "transfer_laws.flows.cli", "train", "--help"], capture_output=True,
+                         text=True, cwd=REPO, env=dict(os.environ))
     assert out.returncode == 0
     for flag in ["--n-layer", "--n-head", "--d-model", "--n-ctx", "--batch-size", "--lr", "--min-lr",
                  "--warmup-steps", "--max-steps", "--eval-interval", "--patience", "--weight-decay",
@@ -81,9 +81,9 @@ def test_help_explains_every_flag():
 
 
 def test_a_run_folder_busy_in_another_process_is_refused(tmp_path, small_text):
-    from tasks.data.corpora import resolve_corpus
-    from tasks.data.prepare import prepare
-    from tasks.train.config import RunConfig
+    from transfer_laws.tasks.data.corpora import resolve_corpus
+    from transfer_laws.tasks.data.prepare import prepare
+    from transfer_laws.tasks.train.config import RunConfig
 
     data = prepare(resolve_corpus(str(small_text), tmp_path), tmp_path, test_fraction=0.1)
     out = tmp_path / "run"
@@ -93,16 +93,16 @@ def test_a_run_folder_busy_in_another_process_is_refused(tmp_path, small_text):
     (out / "config.json").write_text(cfg.model_dump_json())
     with open(out / "run.lock", "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        proc = subprocess.run([sys.executable, "-m", "tasks.train.entry", "--config", str(out / "config.json"),
+        proc = subprocess.run([sys.executable, "-m", "transfer_laws.tasks.train.entry", "--config", str(out / "config.json"),
                                "--result", str(out / "result.json")], capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+                              env=dict(os.environ))
     assert proc.returncode == 4 and "already training" in proc.stderr
     assert json.loads((out / "result.json").read_text())["error_type"] == "RunBusy"
     assert not (out / "checkpoints").exists()
 
 
 def test_fine_tunes_from_different_checkpoints_are_different_runs(tmp_path):
-    from flows.cli_train import checkpoint_identity
+    from transfer_laws.flows.cli_train import checkpoint_identity
 
     a = saved_checkpoint(tmp_path / "a", Shape(1, 32, 2, 64, 256))
     import torch

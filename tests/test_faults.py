@@ -1,7 +1,7 @@
 """Seeded random-moment kill suite (reliability issue #6, item 1).
 
 Each trial runs a micro-sweep (2 sizes x 2 D_F x 1 source: 12 runs of a few dozen steps) as the real
-CLI, `python -m flows.cli run CONFIG --home H`, in its own process group and a fresh project folder,
+CLI, `python -P -m transfer_laws.flows.cli run CONFIG --home H`, in its own process group and a fresh project folder,
 and kills it with SIGKILL at a moment a seeded RNG picks from one of five phases:
 
 - prepare: while the corpora are being tokenised (a fresh data cache for that trial, so there is
@@ -48,8 +48,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks.tracking import mlflow_store
-from tasks.train import checkpoints
+from transfer_laws.tasks.tracking import mlflow_store
+from transfer_laws.tasks.train import checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "faults"
@@ -81,9 +81,9 @@ def micro_config(root: Path) -> Path:
 
 
 def start(config: Path, home: Path, extra_env: dict | None = None) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO), **(extra_env or {})}
+    env = {**os.environ, **(extra_env or {})}
     log = open(home.parent / f"{home.name}.log", "a")
-    return subprocess.Popen([sys.executable, "-m", "flows.cli", "run", str(config), "--home",
+    return subprocess.Popen([sys.executable, "-m", "transfer_laws.flows.cli", "run", str(config), "--home",
                              str(home), "--bootstrap", "1"], env=env, cwd=REPO, stdout=log,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 

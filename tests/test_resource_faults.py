@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from tasks.services import servers
-from tasks.tracking import mlflow_store
-from tasks.tracking.run_tracker import RunTracker, TrackingTarget
-from tasks.train.launch import launch
 from tests.toys import tiny, toy_prepared
+from transfer_laws.tasks.services import servers
+from transfer_laws.tasks.tracking import mlflow_store
+from transfer_laws.tasks.tracking.run_tracker import RunTracker, TrackingTarget
+from transfer_laws.tasks.train.launch import launch
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from tasks.train import checkpoints  # noqa: E402
+from transfer_laws.tasks.train import checkpoints  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,8 +91,8 @@ def tmpfs(path: Path, size: str, read_only: bool = False):
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=full_env,
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "transfer_laws.flows.cli", *args], cwd=REPO, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -143,8 +143,8 @@ def test_disk_full_mid_run_fails_clearly_keeps_the_good_checkpoint_and_resumes(t
     with tmpfs(tmp_path / "disk", "4m") as disk:
         run_dir = disk / "run"
         argv = ["train", "--home", str(home), "--out", str(run_dir), *data]
-        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", *argv], cwd=REPO,
-                                env={**os.environ, "PYTHONPATH": str(REPO),
+        proc = subprocess.Popen([sys.executable, "-m", "transfer_laws.flows.cli", *argv], cwd=REPO,
+                                env={**os.environ,
                                      "TRANSFER_LAWS_FAULT_PAUSE": "begin@2"},
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:

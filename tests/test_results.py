@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
+from transfer_laws.flows.cli import main
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "results"
 

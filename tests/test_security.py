@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.train.core import train
 from tests.toys import tiny, toy_prepared
+from transfer_laws.tasks.train.core import train
 
 REPO = Path(__file__).resolve().parents[1]
 

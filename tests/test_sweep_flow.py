@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from tasks.tracking import mlflow_store
+import transfer_laws
+from transfer_laws.tasks.tracking import mlflow_store
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,8 +44,8 @@ def micro_config(tmp_path: Path) -> Path:
 
 
 def cli(*args, env=None) -> subprocess.Popen:
-    env = env or {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "flows.cli", *args], env=env, cwd=REPO,
+    env = env or dict(os.environ)
+    return subprocess.Popen([sys.executable, "-m", "transfer_laws.flows.cli", *args], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
@@ -97,6 +98,12 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
     assert len(reports) == 1 and "report:" in out
     assert (tmp_path / "home" / "reports" / "micro" / "latest" / "fit.json").exists()
     assert (reports[0].parent / "runs.csv").read_text().count("\n") == planned - 2 + 1  # target runs + header
+    # every run says which transfer-laws made it; the API reads the same runs table back from MLflow
+    assert {r.data.tags.get(mlflow_store.VERSION_TAG) for r in runs} == {transfer_laws.__version__}
+    assert json.loads(reports[0].read_text())["version"] == transfer_laws.__version__
+    table = transfer_laws.runs("micro", home=tmp_path / "home")
+    written = pd.read_csv(reports[0].parent / "runs.csv")
+    assert sorted(table.run_key) == sorted(written.run_key) and len(table) == planned - 2
     curves = pd.read_csv(reports[0].parent / "pretrain_curves.csv")  # beside pretrain_curves.png
     assert curves.groupby(["N", "source"]).ngroups == 2 and (curves.test_loss > 0).all()
 
@@ -110,7 +117,7 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
 def test_failed_runs_fail_the_sweep_after_the_rest_finish(tmp_path):
     config = micro_config(tmp_path)
     uri = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
-    proc = cli("run", str(config), "--no-aggregate", env={**os.environ, "PYTHONPATH": str(REPO),
+    proc = cli("run", str(config), "--no-aggregate", env={**os.environ,
                                                           "TRANSFER_LAWS_FAULT": "pretrain"})
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 1, out[-3000:]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.data.corpora import Corpus, Document
-from tasks.data.prepare import prepare
-from tasks.train.config import RunConfig
+from transfer_laws.tasks.data.corpora import Corpus, Document
+from transfer_laws.tasks.data.prepare import prepare
+from transfer_laws.tasks.train.config import RunConfig
 
 
 class ListSink:

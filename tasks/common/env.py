@@ -78,7 +78,7 @@ def check_writable(folder: Path, field: str = "home") -> None:
     that stays."""
     import tempfile
 
-    from tasks.common.errors import InputError
+    from transfer_laws.tasks.common.errors import InputError
 
     fix = ("use a project folder you can write to (--home DIR, the config's home: or "
            "$TRANSFER_LAWS_HOME), or make this one writable (permissions, mount options)")

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.common.errors import InputError
-from tasks.data.corpora import Corpus
+from transfer_laws.tasks.common.errors import InputError
+from transfer_laws.tasks.data.corpora import Corpus
 
 PREPARE_VERSION = 1  # bump when the on-disk layout or the split rule changes
 DOC_SEPARATOR = 0  # byte id between documents

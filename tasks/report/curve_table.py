@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from tasks.fitting.curve_choice import CurveChoice, FormRollout
+from transfer_laws.tasks.fitting.curve_choice import CurveChoice, FormRollout
 
 BOOTSTRAP_NOTE = ("the chosen form is held fixed in every resample: intervals are conditional on "
                   "it (tasks/fitting/curve_choice.py says why)")

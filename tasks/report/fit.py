@@ -1,4 +1,4 @@
-"""Turn a fit into its outputs: fit.json (DESIGN.md keys, unrounded), points.csv, report.md, PNGs.
+"""Turn a fit into its outputs: fit.json (docs/interface.md keys, unrounded), points.csv, report.md, PNGs.
 
 `fit_runs(df, out_dir, options)` is what the CLI and the aggregate flow call: validated runs table
 in, fit.json dict out, files written into out_dir.  The report carries a fitting checklist (form,
@@ -9,32 +9,34 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from tasks.fitting.analysis import (
+from transfer_laws.tasks.common.version import VERSION
+from transfer_laws.tasks.fitting.analysis import (
     SCRATCH,
     Analysis,
     AnalysisOptions,
+    Runs,
     analyse,
     measured_multiplier,
     smallest_d_f,
     subset,
 )
-from tasks.fitting.bootstrap import BootstrapOptions
-from tasks.fitting.curve_forms import curve_for
-from tasks.fitting.design import design_of, law_residual_var, transfer_seen
-from tasks.fitting.effective_data import PerNCurves, effective_data
-from tasks.fitting.forms import SURFACES, features
-from tasks.fitting.noise import noise_dict
-from tasks.fitting.robust import FitResult
-from tasks.fitting.transfer import fit_transfer, select_points
-from tasks.report.curve_table import curve_forms_entry, curve_forms_md
-from tasks.report.runs_csv import to_runs
+from transfer_laws.tasks.fitting.bootstrap import BootstrapOptions
+from transfer_laws.tasks.fitting.curve_forms import curve_for
+from transfer_laws.tasks.fitting.design import design_of, law_residual_var, transfer_seen
+from transfer_laws.tasks.fitting.effective_data import PerNCurves, effective_data
+from transfer_laws.tasks.fitting.forms import SURFACES, features
+from transfer_laws.tasks.fitting.noise import noise_dict
+from transfer_laws.tasks.fitting.robust import FitResult
+from transfer_laws.tasks.fitting.transfer import fit_transfer, select_points
+from transfer_laws.tasks.report.curve_table import curve_forms_entry, curve_forms_md
+from transfer_laws.tasks.report.runs_csv import to_runs
 
 
 def _ci(analysis: Analysis, prefix: str, keys) -> dict[str, list[float]]:
@@ -156,13 +158,32 @@ def checklist(analysis: Analysis, excluded: list[dict], runs, units: str) -> dic
     }
 
 
+@dataclass(frozen=True)
+class FitOutcome:
+    """A finished fit before anything is written: fit.json's content (strict JSON), the points table,
+    and the analysis and runs its figures are drawn from."""
+
+    fit: dict
+    points: pd.DataFrame
+    analysis: Analysis
+    runs: Runs
+
+
 def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOptions,
              excluded_rows: pd.DataFrame | None = None, excluded_reason: str = "",
              progress: Callable[[int], None] | None = None, figures: bool = True,
              rollout: bool = True, units: str = "tokens", plan_draws: int = 0) -> dict:
-    """Fit a validated runs table; write fit.json, points.csv, report.md and PNGs into out_dir.
-    With `plan_draws` > 0 the planner simulates this grid under this fit and its measured noise, and
-    the report says how precisely the grid can resolve the law (`planner` in fit.json)."""
+    """Fit a validated runs table; write fit.json, points.csv, report.md and PNGs into out_dir (none
+    when it is None). With `plan_draws` > 0 the planner simulates this grid under this fit and its
+    measured noise, and the report says how precisely the grid can resolve the law (`planner`)."""
+    outcome = fit_table(df, options, excluded_rows, excluded_reason, progress, rollout, units, plan_draws)
+    return outcome.fit if out_dir is None else write_fit(outcome, out_dir, figures)
+
+
+def fit_table(df: pd.DataFrame, options: AnalysisOptions, excluded_rows: pd.DataFrame | None = None,
+              excluded_reason: str = "", progress: Callable[[int], None] | None = None,
+              rollout: bool = True, units: str = "tokens", plan_draws: int = 0) -> FitOutcome:
+    """The fit of a validated runs table (see fit_runs), nothing written."""
     runs = to_runs(df)
     options = replace(options, curve_rollout=True)  # report.md compares the curve forms
     analysis = analyse(runs, options, progress)
@@ -174,7 +195,7 @@ def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOpti
     if df.attrs.get("exact_duplicates_dropped"):
         excluded.append({"rows": int(df.attrs["exact_duplicates_dropped"]),
                          "reason": "exact duplicate of an earlier row (same run, same loss)"})
-    fit = {"scratch": {"form": options.form, **_fit_dict(est.surface),
+    fit = {"version": VERSION, "scratch": {"form": options.form, **_fit_dict(est.surface),
                        "ci95": _ci(analysis, "scratch", est.surface.params)}}
     forms = {options.form: {"params": est.surface.params, "ci95": fit["scratch"]["ci95"]}}
     for name, other in analysis.other_forms.items():
@@ -207,7 +228,7 @@ def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOpti
             entry["d_t_observed"] = {"usable": [[a, b] for a, b, u in seen if u],
                                      "unusable": [[a, b] for a, b, u in seen if not u]}
         if est.chars_per_token is not None and t.status == "ok":
-            from tasks.fitting.transfer import k_in_other_units
+            from transfer_laws.tasks.fitting.transfer import k_in_other_units
             entry["k_chars"] = k_in_other_units(t.k, t.alpha, est.chars_per_token)
             entry["ci95"]["k_chars"] = list(analysis.ci95.get(f"transfer.{src}.k_chars", (math.nan,) * 2))
         fit["transfer"][src] = entry
@@ -232,24 +253,28 @@ def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOpti
     # the resolved options: with curve_form auto, the small-size fit inverts the form chosen here
     fit["rollout"] = rollout_check(runs, analysis.options, analysis) if rollout else {"status": "skipped"}
     fit["checklist"] = checklist(analysis, excluded, runs, units)
-    points = points_table(analysis, df)
-    if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        points.to_csv(out / "points.csv", index=False)
-        fit["points"] = "points.csv"  # relative to fit.json: the folder may be moved or renamed
-        figs = []
-        if figures:
-            from tasks.report.fit_figures import write_figures
-            figs = write_figures(analysis, runs, out)
-        if analysis.samples is not None:
-            pd.DataFrame(analysis.samples, columns=analysis.names).to_csv(
-                out / "bootstrap_samples.csv", index=False)
-            fit["bootstrap"]["samples"] = "bootstrap_samples.csv"
-        fit = _finite_or_null(json.loads(json.dumps(fit, default=_json_default)))
-        (out / "report.md").write_text(report_md(fit, figs))
-        (out / "fit.json").write_text(json.dumps(fit, indent=1, allow_nan=False))
-    return _finite_or_null(json.loads(json.dumps(fit, default=_json_default)))
+    return FitOutcome(_finite_or_null(json.loads(json.dumps(fit, default=_json_default))),
+                      points_table(analysis, df), analysis, runs)
+
+
+def write_fit(outcome: FitOutcome, out_dir: str | Path, figures: bool = True) -> dict:
+    """Write fit.json, points.csv, report.md, bootstrap_samples.csv and (with `figures`) the PNGs
+    into out_dir; returns fit.json's content as written."""
+    fit, analysis = json.loads(json.dumps(outcome.fit)), outcome.analysis
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    outcome.points.to_csv(out / "points.csv", index=False)
+    fit["points"] = "points.csv"  # relative to fit.json: the folder may be moved or renamed
+    figs = []
+    if figures:
+        from transfer_laws.tasks.report.fit_figures import write_figures
+        figs = write_figures(analysis, outcome.runs, out)
+    if analysis.samples is not None:
+        pd.DataFrame(analysis.samples, columns=analysis.names).to_csv(out / "bootstrap_samples.csv", index=False)
+        fit["bootstrap"]["samples"] = "bootstrap_samples.csv"
+    (out / "report.md").write_text(report_md(fit, figs))
+    (out / "fit.json").write_text(json.dumps(fit, indent=1, allow_nan=False))
+    return fit
 
 
 def _finite_or_null(o):
@@ -273,8 +298,8 @@ def _json_default(o):
 
 def planner_verdict(analysis: Analysis, draws: int) -> dict:
     """The planner's prediction for the grid that was run, under the law and noise measured."""
-    from tasks.fitting.design import predict, prior_and_design_of
-    from tasks.fitting.design_calibration import calibrate_scatter
+    from transfer_laws.tasks.fitting.design import predict, prior_and_design_of
+    from transfer_laws.tasks.fitting.design_calibration import calibrate_scatter
 
     prior, design = prior_and_design_of(analysis)
     seed = analysis.options.bootstrap.seed
@@ -459,7 +484,7 @@ def noise_md(noise: dict | None) -> list[str]:
 def report_md(fit: dict, figures: list[str]) -> str:
     """A human-readable summary of fit.json."""
     s = fit["scratch"]
-    lines = ["# Scaling-law fit\n"] + headline_md(fit) + [f"\n## Scratch surface ({s['form']}), {s['n_points']} runs, "
+    lines = ["# Scaling-law fit\n", f"transfer-laws {fit.get('version', 'unknown')}\n"] + headline_md(fit) + [f"\n## Scratch surface ({s['form']}), {s['n_points']} runs, "
              f"status {s['status']}\n", "| param | estimate | 95 % interval |", "|---|---|---|"]
     for k, v in s["params"].items():
         ci = s["ci95"].get(k)

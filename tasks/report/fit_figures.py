@@ -4,20 +4,23 @@ scratch-curve forms over each size's points.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:  # headless files everywhere; a notebook keeps its inline backend
+    matplotlib.use("Agg")
 import matplotlib.colors  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
-from tasks.fitting.analysis import Analysis, Runs, subset  # noqa: E402
-from tasks.fitting.curve_forms import curve_for  # noqa: E402
-from tasks.fitting.forms import SURFACES, features  # noqa: E402
-from tasks.fitting.transfer import select_points  # noqa: E402
+from transfer_laws.tasks.fitting.analysis import Analysis, Runs, subset  # noqa: E402
+from transfer_laws.tasks.fitting.curve_forms import curve_for  # noqa: E402
+from transfer_laws.tasks.fitting.forms import SURFACES, features  # noqa: E402
+from transfer_laws.tasks.fitting.transfer import select_points  # noqa: E402
 
 
 def _colors(values) -> dict:
@@ -26,7 +29,7 @@ def _colors(values) -> dict:
     return {v: cmap(i / max(1, len(vals) - 1)) for i, v in enumerate(vals)}
 
 
-def scratch_surface(analysis: Analysis, runs: Runs, path: Path) -> None:
+def scratch_surface(analysis: Analysis, runs: Runs) -> Figure:
     """Every scratch run coloured by log N, with fitted curves at up to 8 sizes."""
     est, form = analysis.estimate, SURFACES[analysis.options.form]
     sc = runs.scratch
@@ -43,11 +46,10 @@ def scratch_surface(analysis: Analysis, runs: Runs, path: Path) -> None:
     ax.set(xscale="log", yscale="log", xlabel="D (training data)", ylabel="loss (nats/token)",
            title=f"Scratch runs and the fitted {analysis.options.form} surface")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
-def _law_panels(analysis: Analysis, runs: Runs, path: Path, kind: str) -> None:
+def _law_panels(analysis: Analysis, runs: Runs, kind: str) -> Figure:
     est = analysis.estimate
     srcs = list(est.transfer)
     fig, axes = plt.subplots(1, len(srcs), figsize=(6.5 * len(srcs), 4.5), squeeze=False)
@@ -97,11 +99,10 @@ def _law_panels(analysis: Analysis, runs: Runs, path: Path, kind: str) -> None:
                      "(open = not used)" + (f"; {hidden} unreachable not drawn" if hidden else ""))
         ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
-def curve_forms(analysis: Analysis, runs: Runs, path: Path) -> None:
+def curve_forms(analysis: Analysis, runs: Runs) -> Figure:
     """One panel per size: its scratch runs (the held-out largest D hollow) and each candidate
     form fitted on all of them; the legend gives each form's rollout error."""
     choice, sc = analysis.curve_choice, runs.scratch
@@ -134,20 +135,25 @@ def curve_forms(analysis: Analysis, runs: Runs, path: Path) -> None:
     fig.suptitle(f"Scratch-curve forms (used: {choice.chosen}); rollout = abs(ln error) at the "
                  "held-out largest D", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def build_figures(analysis: Analysis, runs: Runs) -> dict[str, Figure]:
+    """The figures by file name, open (a notebook shows them; write_figures saves and closes them)."""
+    figs = {"scratch_surface.png": scratch_surface(analysis, runs)}
+    if analysis.curve_choice is not None and analysis.curve_choice.held_out_d:
+        figs["curve_forms.png"] = curve_forms(analysis, runs)
+    if analysis.estimate.transfer:
+        for kind, name in (("fraction", "fraction_vs_N.png"), ("logit", "logit_fits.png"),
+                           ("multiplier", "multiplier_vs_D_F.png")):
+            figs[name] = _law_panels(analysis, runs, kind)
+    return figs
 
 
 def write_figures(analysis: Analysis, runs: Runs, out: Path) -> list[str]:
     """Write the PNGs into out; returns their file names."""
-    names = ["scratch_surface.png"]
-    scratch_surface(analysis, runs, out / names[0])
-    if analysis.curve_choice is not None and analysis.curve_choice.held_out_d:
-        curve_forms(analysis, runs, out / "curve_forms.png")
-        names.append("curve_forms.png")
-    if analysis.estimate.transfer:
-        for kind, name in (("fraction", "fraction_vs_N.png"), ("logit", "logit_fits.png"),
-                           ("multiplier", "multiplier_vs_D_F.png")):
-            _law_panels(analysis, runs, out / name, kind)
-            names.append(name)
-    return names
+    figs = build_figures(analysis, runs)
+    for name, fig in figs.items():
+        fig.savefig(out / name, dpi=110 if name == "curve_forms.png" else 120)
+        plt.close(fig)
+    return list(figs)

@@ -9,7 +9,7 @@ with and without its pre-training bill; Fig. 15 early-stopping epochs (fine-tune
 on small data); the pre-training curves how far from converged each starting point was. (Fig. 2,
 D_F/D_E against N with the fitted law, belongs with the fitter's report.)
 
-Each figure function takes the runs table (DESIGN.md "Runs CSV" plus `best_epoch`, `flops`,
+Each figure function takes the runs table (docs/interface.md "Runs CSV" plus `best_epoch`, `flops`,
 `pretrain_flops`) and the fitter's points table (or None), writes one PNG and returns its path.
 A figure whose data is missing raises `MissingData`; `draw_all` skips it. Numbers a test may want
 (how many D_T arrows Fig. 1 drew, which N it used) go into the PNG's text chunks: `figure_meta`.

@@ -1,4 +1,4 @@
-"""Load and validate a runs CSV (DESIGN.md "Runs CSV"): every bad input is an InputError naming
+"""Load and validate a runs CSV (docs/interface.md "Runs CSV"): every bad input is an InputError naming
 the row or column, raised before any fitting starts.
 
 Columns: N, D, init, loss (required); D_chars, run_key, seed, best_step, best_epoch, flops,
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.common.errors import InputError
-from tasks.fitting.analysis import SCRATCH, Runs
-from tasks.fitting.forms import SURFACES
+from transfer_laws.tasks.common.errors import InputError
+from transfer_laws.tasks.fitting.analysis import SCRATCH, Runs
+from transfer_laws.tasks.fitting.forms import SURFACES
 
 REQUIRED = ("N", "D", "init", "loss")
 OPTIONAL = ("D_chars", "run_key", "seed", "best_step", "best_epoch", "flops", "params_total")
@@ -69,7 +69,7 @@ def validate_runs(df: pd.DataFrame, form: str = "kaplan", transfer: str = "auto"
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise InputError(f"column {missing[0]}", None, f"missing (the file has {list(df.columns)})",
-                         "add the columns N, D, init, loss (DESIGN.md, Runs CSV)")
+                         "add the columns N, D, init, loss (docs/interface.md, Runs CSV)")
     if len(df) == 0:
         raise InputError("RUNS.csv", "0 rows", "the file has no runs", "add one line per run")
     df = df.reset_index(drop=True).copy()

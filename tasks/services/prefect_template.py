@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.common.sqlite_files import copy_sqlite
+from transfer_laws.tasks.common.sqlite_files import copy_sqlite
 
 
 def _template(cache: Path) -> Path:

@@ -13,16 +13,17 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from transfer_laws.tasks.common.process import child_env, python_module
+
 WORK_POOL = "transfer-laws"  # the pool of training workers (one per GPU, or per CPU slot)
 CONTROL_POOL = "transfer-laws-control"  # sweeps and aggregations: they only wait on runs
-REPO = Path(__file__).resolve().parents[2]
+WORKDIR_VAR = "TRANSFER_LAWS_WORKDIR"  # where flow runs start (prefect.yaml's pull step; set by deploy)
 
 
 @dataclass
@@ -59,7 +60,7 @@ def _spawn(name: str, cmd: list[str], log_dir: Path, env: dict[str, str] | None 
     log = log_dir / f"{name}.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **(env or {})}, start_new_session=True)
+                                env=child_env(env), start_new_session=True)
     return Service(name, proc.pid, url, str(log), int(stop_signal))
 
 
@@ -120,8 +121,8 @@ def start_prefect_server(home: Path, port: int | None = None, database_url: str 
                          host: str = "127.0.0.1", wait: bool = True) -> Service:
     """`prefect server start`, its SQLite in HOME/prefect (or `database_url`: postgresql+asyncpg://…).
     A new SQLite database starts as a copy of an empty migrated one (tasks.services.prefect_template): no migrations."""
-    from tasks.common import env
-    from tasks.services.prefect_template import save_prefect_template, seed_prefect_db
+    from transfer_laws.tasks.common import env
+    from transfer_laws.tasks.services.prefect_template import save_prefect_template, seed_prefect_db
 
     port = port or free_port()
     prefect_home = home / "prefect"
@@ -136,7 +137,7 @@ def start_prefect_server(home: Path, port: int | None = None, database_url: str 
         env_vars["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
     else:
         fresh = not (prefect_home / "prefect.db").exists() and not seed_prefect_db(prefect_home, cache)
-    cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
+    cmd = python_module("prefect", "server", "start", "--host", host, "--port", str(port))
     svc = _spawn("prefect-server", cmd, home / "services", env_vars, url=f"http://{host}:{port}")
     if not wait:
         return svc
@@ -152,9 +153,9 @@ def start_mlflow_server(home: Path, port: int | None = None, backend_uri: str | 
     HOME/mlartifacts, so workers upload through HTTP and need no shared folder for them."""
     port = port or free_port()
     backend = backend_uri or f"sqlite:///{(home / 'mlflow.db').resolve()}"
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
-           "--artifacts-destination", str((home / "mlartifacts").resolve()), "--host", host,
-           "--port", str(port), "--workers", "1"]
+    cmd = python_module("mlflow", "server", "--backend-store-uri", backend,
+                        "--artifacts-destination", str((home / "mlartifacts").resolve()), "--host", host,
+                        "--port", str(port), "--workers", "1")
     env = {"MLFLOW_ENABLE_TELEMETRY": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
     svc = _spawn("mlflow-server", cmd, home / "services", env, url=f"http://{host}:{port}")
     return wait_http(svc, "/health") if wait else svc
@@ -177,22 +178,33 @@ def ensure_pools(api_url: str) -> None:
 
 def start_worker(home: Path, api_url: str, name: str, pool: str = WORK_POOL, limit: int | None = 1,
                  env: dict[str, str] | None = None) -> Service:
-    """A process worker on `pool`; `env` pins it (e.g. CUDA_VISIBLE_DEVICES=1 for GPU 1)."""
-    cmd = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--name", name,
-           "--type", "process"] + (["--limit", str(limit)] if limit else [])
-    full_env = {**prefect_env(api_url), "PYTHONPATH": str(REPO), "TRANSFER_LAWS_REPO": str(REPO),
-                "TRANSFER_LAWS_WORKER": name, **(env or {})}
+    """A process worker on `pool`; `env` pins it (e.g. CUDA_VISIBLE_DEVICES=1 for GPU 1). Its flow runs
+    import the installed package, so no checkout is needed on the worker's box."""
+    cmd = python_module("prefect", "worker", "start", "--pool", pool, "--name", name, "--type", "process",
+                        *(["--limit", str(limit)] if limit else []))
+    full_env = {**prefect_env(api_url), "TRANSFER_LAWS_WORKER": name, **(env or {})}
     return _spawn(f"worker-{name}", cmd, home / "services", full_env, url="")
 
 
-def deploy(api_url: str, names: list[str] | None = None) -> str:
-    """`prefect deploy` of deployments/prefect.yaml (all deployments, or `names`)."""
+def deployments_file() -> Path:
+    """The packaged deployments/prefect.yaml (package data: the same file in a checkout and a wheel)."""
+    from importlib.resources import files
+
+    return Path(str(files("transfer_laws.deployments") / "prefect.yaml"))
+
+
+def deploy(api_url: str, workdir: Path, names: list[str] | None = None) -> str:
+    """`prefect deploy` of the packaged prefect.yaml (all deployments, or `names`). The flows are found
+    by module path, never in a checkout; `workdir` (the project home, a path every worker can reach)
+    becomes the folder their flow runs start in: Prefect resolves the pull step's template now."""
     ensure_pools(api_url)
     which = [a for n in names for a in ("--name", n)] if names else ["--all"]
-    proc = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", *which,
-                           "--prefect-file", str(REPO / "deployments" / "prefect.yaml")],
-                          cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, **prefect_env(api_url), "TRANSFER_LAWS_REPO": str(REPO)})
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(python_module("prefect", "--no-prompt", "deploy", *which,
+                                        "--prefect-file", str(deployments_file())),
+                          cwd=workdir, capture_output=True, text=True,
+                          env=child_env({**prefect_env(api_url), WORKDIR_VAR: str(workdir)}))
     if proc.returncode != 0:
         raise ServiceFailed(f"prefect deploy failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc.stdout

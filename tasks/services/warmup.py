@@ -21,7 +21,6 @@ import importlib.util
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -29,10 +28,10 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
-from tasks.common import env
-from tasks.common.process import die_with_parent
-from tasks.services.prefect_template import save_prefect_template, seed_prefect_db
-from tasks.services.servers import free_port
+from transfer_laws.tasks.common import env
+from transfer_laws.tasks.common.process import child_env, die_with_parent, python_module
+from transfer_laws.tasks.services.prefect_template import save_prefect_template, seed_prefect_db
+from transfer_laws.tasks.services.servers import free_port
 
 
 class TemporaryPrefect:
@@ -55,10 +54,10 @@ class TemporaryPrefect:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}/api"
         prefect_dir = Path(importlib.util.find_spec("prefect").origin).parent
-        cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect_dir.parent), "--factory",
-               "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "error", "--lifespan", "on"]
-        server_env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+        cmd = python_module("uvicorn", "--app-dir", str(prefect_dir.parent), "--factory",
+                            "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
+                            "--log-level", "error", "--lifespan", "on")
+        server_env = {**child_env(), "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                       "PREFECT__SERVER_FINAL": "1", "PREFECT_HOME": str(home)}
         server_env.pop("PREFECT_API_URL", None)
         home.mkdir(parents=True, exist_ok=True)
@@ -144,7 +143,7 @@ def _drain_prefect_clients(timeout: float = 10.0) -> None:
 
 def start_zygote() -> threading.Thread:
     """Start the training zygote (imports torch & co. in its own process) and return at once."""
-    from tasks.train.zygote import Zygote
+    from transfer_laws.tasks.train.zygote import Zygote
 
     t = threading.Thread(target=_quiet(Zygote.get), daemon=True, name="zygote-start")
     t.start()
@@ -160,7 +159,7 @@ def start_prefect(paths: env.ProjectPaths) -> TemporaryPrefect | None:
 def local_services(prefect: TemporaryPrefect | None, paths: env.ProjectPaths, tracking_uri: str):
     """The MLflow store opened while Prefect's server (from `start_prefect`) comes up; the flow
     runs inside."""
-    from tasks.tracking import mlflow_store
+    from transfer_laws.tasks.tracking import mlflow_store
 
     mlflow_up = threading.Thread(target=_quiet(lambda: mlflow_store.client(
         tracking_uri, template_dir=paths.cache / "mlflow-db")), daemon=True, name="mlflow-store")

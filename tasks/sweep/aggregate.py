@@ -15,8 +15,8 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.common import env
-from tasks.tracking import export, mlflow_store
+from transfer_laws.tasks.common import env
+from transfer_laws.tasks.tracking import export, mlflow_store
 
 # 2: the noise model and the planner's verdict; 3: the headline (measured multiplier); 4: the
 # curve-form table, and the planner's usable points and scatter match
@@ -27,7 +27,7 @@ PLAN_DRAWS = 48  # simulated sweeps behind the report's "this grid resolves alph
 @task(name="export-runs", cache_policy=NO_CACHE)
 def export_runs(experiment: str, run_keys: list[str] | None, home: str | None,
                 tracking_uri: str | None = None) -> dict:
-    """Runs CSV (DESIGN.md columns) and pre-training curves, written beside the reports."""
+    """Runs CSV (docs/interface.md columns) and pre-training curves, written beside the reports."""
     paths = env.project_paths(home)
     c, exp_id, all_runs = export.load_all(tracking_uri or paths.mlflow_uri, experiment, run_keys)
     table = export.runs_table(all_runs)
@@ -50,12 +50,12 @@ def export_runs(experiment: str, run_keys: list[str] | None, home: str | None,
 def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, seed: int = 0,
                    curve_form: str = "current") -> dict:
     """Fit the runs table and write the report, unless the same report exists already."""
-    from tasks.common.errors import InputError
-    from tasks.fitting.analysis import AnalysisOptions
-    from tasks.fitting.bootstrap import BootstrapOptions
-    from tasks.fitting.robust import FitError
-    from tasks.report.fit import fit_runs
-    from tasks.report.runs_csv import read_runs, validate_runs
+    from transfer_laws.tasks.common.errors import InputError
+    from transfer_laws.tasks.fitting.analysis import AnalysisOptions
+    from transfer_laws.tasks.fitting.bootstrap import BootstrapOptions
+    from transfer_laws.tasks.fitting.robust import FitError
+    from transfer_laws.tasks.report.fit import fit_runs
+    from transfer_laws.tasks.report.runs_csv import read_runs, validate_runs
 
     log = get_run_logger()
     fit_options = [table["digest"], form, bootstrap, seed, REPORT_VERSION]
@@ -96,7 +96,7 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, see
 
 
 def _sweep_figures(df: pd.DataFrame, out: Path, curves: list[dict]) -> None:
-    from tasks.report.paper_figures import draw_all
+    from transfer_laws.tasks.report.paper_figures import draw_all
 
     points_path = out / "points.csv"
     points = pd.read_csv(points_path) if points_path.exists() else None

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from tasks.common.errors import MISSING, InputError
+from transfer_laws.tasks.common.errors import MISSING, InputError
 
 MIN_SIZES = 2  # the transfer law needs a slope in ln N (beta)
 MIN_FINETUNE_SIZES = 2  # and a slope in ln D_F (alpha)
@@ -262,7 +262,7 @@ class SweepConfig(BaseModel):
 
     @model_validator(mode="after")
     def _distinct_shapes(self) -> "SweepConfig":
-        from model.shapes import shape_for
+        from transfer_laws.model.shapes import shape_for
 
         shapes = [shape_for(n, n_ctx=self.n_ctx) for n in self.sizes]
         seen: dict = {}
@@ -359,9 +359,11 @@ class SweepConfig(BaseModel):
         import yaml
 
         p = Path(path)
+        if not p.is_file() and bundled_config(str(path)) is not None:
+            p = bundled_config(str(path))
         if not p.is_file():
             raise InputError("CONFIG", str(p), "does not exist", "give the path of a sweep YAML file, "
-                             "e.g. configs/demo.yaml")
+                             f"or the name of a bundled one ({', '.join(bundled_configs())})")
         try:
             text = p.read_text(encoding="utf-8")
         except UnicodeDecodeError:
@@ -377,6 +379,23 @@ class SweepConfig(BaseModel):
         if not isinstance(values, dict):
             raise InputError("CONFIG", str(p), "is not a mapping of fields", "see configs/demo.yaml")
         return cls.checked(values)
+
+
+def bundled_configs() -> list[str]:
+    """Names of the sweep configs shipped in the package (configs/*.yaml: demo, paper-cpu, …)."""
+    from importlib.resources import files
+
+    return sorted(f.name[:-5] for f in files("transfer_laws.configs").iterdir() if f.name.endswith(".yaml"))
+
+
+def bundled_config(name: str) -> Path | None:
+    """The packaged file of a bundled config named `name` (with or without .yaml), else None."""
+    from importlib.resources import files
+
+    stem = name[:-5] if name.endswith(".yaml") else name
+    if "/" in stem or stem not in bundled_configs():
+        return None
+    return Path(str(files("transfer_laws.configs") / f"{stem}.yaml"))
 
 
 # (words in the message, the fix): the first match wins

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.shapes import Shape
-from tasks.sweep.plan import PlannedRun
-from tasks.sweep.schedule import simulate
-from tasks.sweep.step_time import seconds_per_step
+from transfer_laws.model.shapes import Shape
+from transfer_laws.tasks.sweep.plan import PlannedRun
+from transfer_laws.tasks.sweep.schedule import simulate
+from transfer_laws.tasks.sweep.step_time import seconds_per_step
 
 PER_RUN_OVERHEAD_S = 3.0
 EVAL_SAVE_S = 0.05  # the checkpoint saves after each evaluation (measured on the demo, 2 CPU cores)
@@ -43,7 +43,7 @@ def estimate(runs: list[PlannedRun], n_slots: int, threads: int, device: str = "
         eval_s = step * cfg.eval_tokens / (3 * cfg.batch_size * cfg.n_ctx) + EVAL_SAVE_S
         train_s = steps * step
         if cfg.compile:  # tasks.sweep.gpu_rules: a one-off compile, then faster steps
-            from tasks.sweep.gpu_rules import COMPILE_COST
+            from transfer_laws.tasks.sweep.gpu_rules import COMPILE_COST
 
             cost = COMPILE_COST[device]
             train_s = cost.compile_s + train_s / cost.speedup

@@ -14,9 +14,9 @@ import time
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.sweep.plan import PlannedRun
-from tasks.sweep.units import SweepContext, done_record, is_done, summary
-from tasks.tracking import mlflow_store
+from transfer_laws.tasks.sweep.plan import PlannedRun
+from transfer_laws.tasks.sweep.units import SweepContext, done_record, is_done, summary
+from transfer_laws.tasks.tracking import mlflow_store
 
 POLL_SECONDS = 0.5
 

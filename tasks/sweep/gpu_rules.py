@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.shapes import Shape
+from transfer_laws.model.shapes import Shape
 
 # ---- packing: runs per GPU -----------------------------------------------------------------------
 MAX_RUNS_PER_GPU = 8  # assumed: past this, CUDA time-slicing between processes gains nothing more

@@ -9,11 +9,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.shapes import Shape, shape_for
-from tasks.common.errors import InputError
-from tasks.data.prepare import PreparedData
-from tasks.sweep.config import SweepConfig
-from tasks.train.config import RunConfig
+from transfer_laws.model.shapes import Shape, shape_for
+from transfer_laws.tasks.common.errors import InputError
+from transfer_laws.tasks.data.prepare import PreparedData
+from transfer_laws.tasks.sweep.config import SweepConfig
+from transfer_laws.tasks.train.config import RunConfig
 
 # Fixed costs in FLOP-equivalents, fitted to the demo's runs on a 2-core CPU (~17 GFLOP/s of
 # training throughput): ~0.02 s per step and ~0.07 s per evaluation with its saves. Only ratios matter.
@@ -224,12 +224,12 @@ def with_compile(runs: list[PlannedRun], setting: bool | str, device_kind: str,
     machine when not given; never on a CPU, where compiling does not pay)."""
     from dataclasses import replace
 
-    from tasks.sweep.gpu_rules import COMPILE_COST, compile_pays
+    from transfer_laws.tasks.sweep.gpu_rules import COMPILE_COST, compile_pays
 
     if setting == "auto" and COMPILE_COST[device_kind].speedup <= 1.0:
         return runs
     if setting == "auto":
-        from tasks.sweep.step_time import seconds_per_step
+        from transfer_laws.tasks.sweep.step_time import seconds_per_step
 
         step_seconds = {} if step_seconds is None else step_seconds
         for r in runs:

@@ -12,12 +12,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.shapes import shape_for
-from tasks.common.errors import InputError
-from tasks.fitting.design import KAPLAN_SURFACE, PAPER_LAW, Design, Prediction, Prior
-from tasks.fitting.forms import SURFACES
-from tasks.fitting.noise import NoiseModel, constant_noise, noise_from_dict
-from tasks.sweep.config import SweepConfig
+from transfer_laws.model.shapes import shape_for
+from transfer_laws.tasks.common.errors import InputError
+from transfer_laws.tasks.fitting.design import KAPLAN_SURFACE, PAPER_LAW, Design, Prediction, Prior
+from transfer_laws.tasks.fitting.forms import SURFACES
+from transfer_laws.tasks.fitting.noise import NoiseModel, constant_noise, noise_from_dict
+from transfer_laws.tasks.sweep.config import SweepConfig
 
 # The demo's seed noise of one run's best ln(loss), as issue 17 measured it (median over its points,
 # seeds 0-2):
@@ -158,10 +158,10 @@ def yaml_snippet(cfg: SweepConfig) -> str:
 def price(cfg: SweepConfig, paths, max_replicates: int, pretrain_scales: list[float]) -> list[Candidate]:
     """Every design within the bounds, priced in minutes by dry-run's cost model (each shape's step
     time measured once on this machine and shared across designs)."""
-    from tasks.sweep import slots
-    from tasks.sweep.estimate import estimate
-    from tasks.sweep.plan import plan
-    from tasks.sweep.units import prepare_all
+    from transfer_laws.tasks.sweep import slots
+    from transfer_laws.tasks.sweep.estimate import estimate
+    from transfer_laws.tasks.sweep.plan import plan
+    from transfer_laws.tasks.sweep.units import prepare_all
 
     target, sources = prepare_all(cfg, paths.cache)
     lay = slots.layout_for(cfg)
@@ -193,7 +193,7 @@ def search(prior: Prior, chosen: list[Candidate], target: str, search_draws: int
            top: int, seed: int, progress=None, progress_best=None) -> list[Candidate]:
     """Simulate every chosen design with few draws, re-simulate the `top` narrowest with `draws`,
     and return those, narrowest `target` interval first."""
-    from tasks.fitting.design import predict_many
+    from transfer_laws.tasks.fitting.design import predict_many
 
     for c, p in zip(chosen, predict_many(prior, [design_for(c.config) for c in chosen], search_draws,
                                          seed, progress=progress)):

@@ -71,7 +71,7 @@ def layout(slots: int | str = "auto", threads: int | str = "auto", device: str =
     if n_gpu:
         groups = [",".join(str(g) for g in range(i, i + k)) for i in range(0, n_gpu - k + 1, k)]
         if not groups:
-            from tasks.common.errors import InputError
+            from transfer_laws.tasks.common.errors import InputError
 
             raise InputError("processes_per_run", k, f"needs {k} GPUs per run but {n_gpu} are visible",
                              f"set processes_per_run <= {n_gpu}")
@@ -95,8 +95,8 @@ def layout_for(cfg) -> SlotLayout:
     if per_gpu == "auto":
         per_gpu = 1
         if n_gpu and cfg.processes_per_run == 1:
-            from model.shapes import shape_for
-            from tasks.sweep.gpu_rules import runs_per_gpu
+            from transfer_laws.model.shapes import shape_for
+            from transfer_laws.tasks.sweep.gpu_rules import runs_per_gpu
 
             largest = shape_for(max(cfg.sizes), n_ctx=cfg.n_ctx)
             per_gpu = runs_per_gpu(largest, cfg.batch_size, gpu_memory_bytes(),

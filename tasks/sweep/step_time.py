@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 
-from model.shapes import Shape
+from transfer_laws.model.shapes import Shape
 
 
 def seconds_per_step(shape: Shape, batch_size: int, threads: int, device: str = "cpu") -> float:
     import torch
 
-    from model.build import build_model
+    from transfer_laws.model.build import build_model
 
     old = torch.get_num_threads()
     torch.set_num_threads(threads)

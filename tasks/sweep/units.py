@@ -1,7 +1,7 @@
 """The sweep's units of work as Prefect tasks: prepare the corpora, open the sweep's MLflow parent
 run, train one run. Each is small; the flow in `flows/sweep.py` only composes them.
 
-Run identity (DESIGN.md): a run is done when its MLflow run (found by the `run_key` tag) is
+Run identity (docs/interface.md): a run is done when its MLflow run (found by the `run_key` tag) is
 FINISHED with `best_test_loss` (and, for a pre-train, its checkpoint exists). MLflow is the record:
 a done run is returned from MLflow without training and without a new MLflow run; an interrupted
 one resumes from its checkpoint inside the same MLflow run. (A Prefect result cache is not used: it
@@ -17,16 +17,16 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
-from tasks.data.corpora import mix_corpora, resolve_corpus
-from tasks.data.prepare import PreparedData, prepare
-from tasks.services.servers import redact
-from tasks.sweep import slots
-from tasks.sweep.config import SweepConfig
-from tasks.sweep.plan import PlannedRun
-from tasks.tracking import mlflow_store
-from tasks.tracking.run_tracker import RunTracker, TrackingTarget
-from tasks.train.config import RunConfig
-from tasks.train.launch import RunFailed, launch
+from transfer_laws.tasks.data.corpora import mix_corpora, resolve_corpus
+from transfer_laws.tasks.data.prepare import PreparedData, prepare
+from transfer_laws.tasks.services.servers import redact
+from transfer_laws.tasks.sweep import slots
+from transfer_laws.tasks.sweep.config import SweepConfig
+from transfer_laws.tasks.sweep.plan import PlannedRun
+from transfer_laws.tasks.tracking import mlflow_store
+from transfer_laws.tasks.tracking.run_tracker import RunTracker, TrackingTarget
+from transfer_laws.tasks.train.config import RunConfig
+from transfer_laws.tasks.train.launch import RunFailed, launch
 
 
 class SweepContext(BaseModel):

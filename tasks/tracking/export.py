@@ -1,4 +1,4 @@
-"""MLflow -> pandas: the runs table (DESIGN.md "Runs CSV") and the pre-training curves.
+"""MLflow -> pandas: the runs table (docs/interface.md "Runs CSV") and the pre-training curves.
 
 Only FINISHED runs with `best_test_loss` count. MLflow params are strings (pandas 3 StringDtype),
 so every numeric column is converted explicitly.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tasks.tracking import mlflow_store
+from transfer_laws.tasks.tracking import mlflow_store
 
 RUNS_COLUMNS = ["N", "D", "init", "loss", "seed", "D_chars", "run_key", "best_step", "best_epoch",
                 "flops", "params_total", "tokens_seen", "pretrain_flops", "source", "mlflow_run_id"]
@@ -73,7 +73,7 @@ def load_all(tracking_uri: str, experiment: str, run_keys: list[str] | None = No
     c = mlflow_store.client(tracking_uri)
     exp = c.get_experiment_by_name(experiment)
     if exp is None:
-        from tasks.common.errors import InputError
+        from transfer_laws.tasks.common.errors import InputError
 
         raise InputError("--experiment", experiment, "is not an MLflow experiment in this store",
                          f"check the name, or the store ({tracking_uri})")

@@ -1,11 +1,20 @@
-"""MLflow: the store, the stable names (DESIGN.md), find-or-create by run_key, batched metric logging.
+"""MLflow: the store, the stable names (docs/interface.md, "MLflow names"), find-or-create by
+run_key, batched metric logging.
 
-Conventions, each from a measured pitfall (see ../shared/notes/stack.md §2):
+Conventions, each against a pitfall of MLflow 3 measured or reported upstream:
 - The SQLite store is created once under a file lock before anything else writes to it: several
-  processes opening a store that does not exist yet all crash in migrations and break it for good.
-- Runs are addressed by id through `MlflowClient`, never through the thread-local "active run".
-- One MLflow run per run_key, ever: a rerun finds the run by its `run_key` tag and resumes it.
-- Metric points are append-only, so a resumed run logs only steps after the last one logged.
+  processes opening a store that does not exist yet all crash in its schema migrations (Alembic's
+  "table _alembic_tmp_latest_metrics already exists") and leave the file broken for good.
+- The store's URI and artifact location are absolute: MLflow's defaults (`mlflow.db`, `./mlruns`)
+  are relative to the current directory, so workers starting elsewhere would each get their own.
+- Runs are addressed by id through `MlflowClient`, never through the thread-local "active run": in
+  a Prefect worker thread there is none, and `nested=True` silently makes a top-level run.
+- One MLflow run per run_key, ever: a rerun or a Prefect retry finds the run by its `run_key` tag
+  and resumes it instead of creating a duplicate.
+- Metric points are append-only (logging a step twice keeps both points), so a resumed run logs
+  only steps after the last one logged; points go in `log_batch` calls, since one SQLite write per
+  point costs milliseconds each.
+- Params are immutable once set and stored as strings: each is logged once, in batches of 100.
 """
 from __future__ import annotations
 
@@ -17,7 +26,8 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from tasks.common.sqlite_files import copy_sqlite
+from transfer_laws.tasks.common.sqlite_files import copy_sqlite
+from transfer_laws.tasks.common.version import VERSION
 
 PARAM_NAMES = ("n_layer", "d_model", "n_head", "n_ctx", "vocab_size", "params_non_embedding",
                "params_embedding", "params_total", "dataset_tokens", "dataset_chars", "lr",
@@ -100,6 +110,7 @@ def ensure_experiment(c, name: str, artifact_root: Path | None = None) -> str:
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # the UI's layout: training runs, not GenAI traces
 MODEL_TRAINING = "custom_model_development"
+VERSION_TAG = "transfer_laws.version"  # the package version that created a run
 NOTE_TAG = "mlflow.note.content"  # the experiment's description in the UI
 
 
@@ -163,15 +174,17 @@ def is_done(run) -> bool:
 
 def open_run(c, experiment_id: str, run_key: str, run_name: str, tags: dict[str, str],
              parent_run_id: str | None = None) -> tuple[str, bool]:
-    """(run id, created) for `run_key`: the existing run (set back to RUNNING) or a new one."""
+    """(run id, created) for `run_key`: the existing run (set back to RUNNING) or a new one. A new run
+    is tagged with the package version that made it (VERSION_TAG); a resumed run keeps its own."""
     run = find_run(c, experiment_id, run_key)
     all_tags = {"run_key": run_key, **tags}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     if run is None:
-        return c.create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id, True
+        return c.create_run(experiment_id, run_name=run_name,
+                            tags={**all_tags, VERSION_TAG: VERSION}).info.run_id, True
     c.update_run(run.info.run_id, status="RUNNING")
-    for k, v in all_tags.items():
+    for k, v in {VERSION_TAG: run.data.tags.get(VERSION_TAG, VERSION), **all_tags}.items():
         if run.data.tags.get(k) != v:
             c.set_tag(run.info.run_id, k, v)
     return run.info.run_id, False

@@ -14,9 +14,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.tracking import mlflow_store
-from tasks.train.config import RunConfig
-from tasks.train.entry import METRICS_FILE
+from transfer_laws.tasks.tracking import mlflow_store
+from transfer_laws.tasks.train.config import RunConfig
+from transfer_laws.tasks.train.entry import METRICS_FILE
 
 RELAY_SECONDS = 10.0  # how stale the MLflow UI's live curves may be; each relay costs ~25 ms
 
@@ -33,9 +33,9 @@ class TrackingTarget:
 
 
 def run_params(cfg: RunConfig) -> dict:
-    """The MLflow params of a run (DESIGN.md names, plus every optimiser and data-identity field)."""
-    from model.shapes import Shape
-    from tasks.data.prepare import load_prepared
+    """The MLflow params of a run (docs/interface.md names, plus every optimiser and data-identity field)."""
+    from transfer_laws.model.shapes import Shape
+    from transfer_laws.tasks.data.prepare import load_prepared
 
     data = load_prepared(cfg.data_dir)
     d = data.check_subset(cfg.dataset_tokens)

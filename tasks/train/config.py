@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tasks.common.errors import InputError
+from transfer_laws.tasks.common.errors import InputError
 
 # Bump when a change in the training code changes results: it is part of every run_key, so old
 # runs stop counting as done instead of being silently reused.

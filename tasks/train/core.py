@@ -29,10 +29,10 @@ from typing import Protocol
 
 import numpy as np
 
-from tasks.common.errors import InputError
-from tasks.data.prepare import load_prepared
-from tasks.train import checkpoints, distributed
-from tasks.train.config import RunConfig
+from transfer_laws.tasks.common.errors import InputError
+from transfer_laws.tasks.data.prepare import load_prepared
+from transfer_laws.tasks.train import checkpoints, distributed
+from transfer_laws.tasks.train.config import RunConfig
 
 
 class MetricSink(Protocol):
@@ -113,8 +113,8 @@ def eval_starts(n_tokens: int, n_ctx: int, max_tokens: int) -> np.ndarray:
 
 
 def _build_or_load_model(cfg: RunConfig):
-    from model.build import build_model, load_pretrained, shape_of
-    from model.shapes import Shape
+    from transfer_laws.model.build import build_model, load_pretrained, shape_of
+    from transfer_laws.model.shapes import Shape
 
     shape = Shape(cfg.n_layer, cfg.d_model, cfg.n_head, cfg.n_ctx, cfg.vocab_size)
     if cfg.init_from is None:
@@ -281,7 +281,7 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
 
     bar = None
     if show_progress and is_main:
-        from tasks.train.progress_bar import Progress
+        from transfer_laws.tasks.train.progress_bar import Progress
 
         bar = Progress(total=cfg.max_steps, initial=progress.step)
     model.train()

@@ -29,6 +29,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from transfer_laws.tasks.common.process import child_env, python_module
+
 # Seconds a collective (a barrier around rank 0's saves, a loss reduction) may wait for the other
 # ranks: a hung rank then fails the run instead of blocking it forever. A rank that dies is noticed
 # sooner: the launcher stops the others at once.
@@ -78,17 +80,14 @@ def write_launcher_config(path: Path, n: int) -> Path:
 
 def launcher_command(n: int, config_file: Path, port: int, entry_argv: list[str]) -> list[str]:
     """`python -m accelerate.commands.launch …` (through the shim below) running the entry n times."""
-    return [sys.executable, "-m", "tasks.train.distributed",
+    return python_module("transfer_laws.tasks.train.distributed",
             "--config_file", str(config_file), "--multi_gpu", "--num_processes", str(n),
             "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-            "--main_process_port", str(port), "-m", "tasks.train.entry", *entry_argv]
+            "--main_process_port", str(port), "-m", "transfer_laws.tasks.train.entry", *entry_argv)
 
 
 def launcher_env(cfg, env: dict[str, str] | None) -> dict[str, str]:
-    repo_root = str(Path(__file__).resolve().parents[2])
-    child = {k: v for k, v in os.environ.items() if not k.startswith("ACCELERATE_")}
-    child.update(env or {})
-    child["PYTHONPATH"] = os.pathsep.join(p for p in (repo_root, child.get("PYTHONPATH")) if p)
+    child = child_env(env, base={k: v for k, v in os.environ.items() if not k.startswith("ACCELERATE_")})
     # n processes share the cores (torchrun would otherwise set 1 thread each, with a warning)
     threads = cfg.threads or max(1, (os.cpu_count() or 1) // cfg.processes_per_run)
     child.setdefault("OMP_NUM_THREADS", str(threads))
@@ -129,7 +128,7 @@ def check_devices(cfg, use_cpu: bool) -> None:
         return
     import torch
 
-    from tasks.common.errors import InputError
+    from transfer_laws.tasks.common.errors import InputError
 
     local, visible = int(os.environ.get("LOCAL_WORLD_SIZE", cfg.processes_per_run)), torch.cuda.device_count()
     if visible < local:
@@ -168,7 +167,7 @@ def from_main(acc, value):
 
 def _launcher_main(argv: list[str]) -> int:
     """`python -m accelerate.commands.launch argv`, dying with its parent, exiting as the root-cause rank."""
-    from tasks.common.process import die_with_parent
+    from transfer_laws.tasks.common.process import die_with_parent
 
     die_with_parent()
     from accelerate.commands.launch import launch_command, launch_command_parser

@@ -1,4 +1,4 @@
-"""The training process: `python -m tasks.train.entry --config config.json --result result.json`.
+"""The training process: `python -P -m transfer_laws.tasks.train.entry --config config.json --result result.json`.
 
 It runs the pure core and writes what it measures to files in the run folder: step metrics to
 `metrics.jsonl` (appended as they come, so the launcher can relay them to MLflow while the run
@@ -66,9 +66,9 @@ def _lock_run_folder(out: Path):
 
 
 def run(config_path: Path, result_path: Path, progress: bool) -> int:
-    from tasks.train import distributed
-    from tasks.train.config import RunConfig
-    from tasks.train.core import train
+    from transfer_laws.tasks.train import distributed
+    from transfer_laws.tasks.train.config import RunConfig
+    from transfer_laws.tasks.train.core import train
 
     t0 = time.perf_counter()
     cfg = RunConfig.model_validate_json(config_path.read_text())
@@ -117,9 +117,9 @@ def run(config_path: Path, result_path: Path, progress: bool) -> int:
 
 def _record_failure(outcome: dict, exc: Exception, cfg, rank: int) -> int:
     """Fill `outcome` with the failure and return its exit code (2 input, 3 diverged, 1 other)."""
-    from tasks.common.errors import InputError
-    from tasks.train.checkpoints import DiskFull, disk_full_reason
-    from tasks.train.core import TrainingDiverged
+    from transfer_laws.tasks.common.errors import InputError
+    from transfer_laws.tasks.train.checkpoints import DiskFull, disk_full_reason
+    from transfer_laws.tasks.train.core import TrainingDiverged
 
     if not isinstance(exc, (DiskFull, InputError, TrainingDiverged)) and (
             reason := disk_full_reason(exc, Path(cfg.out_dir))):
@@ -144,7 +144,7 @@ def _record_failure(outcome: dict, exc: Exception, cfg, rank: int) -> int:
 def _run_rank(cfg, result_path: Path, rank: int) -> int:
     """A rank > 0 of a multi-process run: it trains (rank 0 writes the metrics and results) and
     writes an outcome only when it fails."""
-    from tasks.train.core import train
+    from transfer_laws.tasks.train.core import train
 
     try:
         _quiet_libraries()
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--result", type=Path, required=True)
     p.add_argument("--progress", action="store_true")
     a = p.parse_args(argv)
-    from tasks.common.process import die_with_parent
+    from transfer_laws.tasks.common.process import die_with_parent
 
     die_with_parent()
     return run(a.config, a.result, a.progress)

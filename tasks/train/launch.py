@@ -6,7 +6,7 @@ a hung run can only be stopped by killing its process (Prefect timeouts cannot s
 Why a zygote by default (`tasks.train.zygote`): a cold Python spends ~5-7 s importing torch,
 transformers, accelerate and mlflow before its first step, which would dominate the many small runs
 of a CPU sweep. The zygote imports them once and forks a fresh, isolated child per run.
-`backend="subprocess"` (a cold `python -m tasks.train.entry`) stays available, e.g. for debugging.
+`backend="subprocess"` (a cold `python -P -m transfer_laws.tasks.train.entry`) stays available, e.g. for debugging.
 
 A run with `processes_per_run` > 1 bypasses both: accelerate's launcher starts its ranks as fresh
 processes (see `tasks.train.distributed`), and its failure report names the rank that failed first.
@@ -14,17 +14,17 @@ processes (see `tasks.train.distributed`), and its failure report names the rank
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Protocol
 
-from tasks.common.errors import ReportedFailure, ReportedInputError
-from tasks.train import distributed
-from tasks.train.config import RunConfig
-from tasks.train.core import RunResult
+from transfer_laws.tasks.common.errors import ReportedFailure, ReportedInputError
+from transfer_laws.tasks.common.process import child_env, python_module
+from transfer_laws.tasks.train import distributed
+from transfer_laws.tasks.train.config import RunConfig
+from transfer_laws.tasks.train.core import RunResult
 
 
 class Tracker(Protocol):
@@ -124,19 +124,16 @@ def _run_child(cfg: RunConfig, show_progress: bool, timeout: float | None,
             raise RunFailed(f"run {cfg.run_key()} was killed after its {timeout} s timeout", "timeout",
                             -9) from None
     elif backend == "fork":
-        from tasks.train.zygote import Zygote
+        from transfer_laws.tasks.train.zygote import Zygote
 
         returncode = Zygote.get().run(argv, dict(env or {}), log_path, timeout)
         if returncode == -9 and timeout is not None and not result_path.exists():
             raise RunFailed(f"run {cfg.run_key()} was killed after its {timeout} s timeout", "timeout", -9)
     else:
-        repo_root = str(Path(__file__).resolve().parents[2])
-        child_env = {**os.environ, **(env or {})}
-        child_env["PYTHONPATH"] = os.pathsep.join(p for p in (repo_root, child_env.get("PYTHONPATH")) if p)
         log = open(log_path, "ab") if log_path else None
         try:
             returncode = subprocess.run(
-                [sys.executable, "-m", "tasks.train.entry", *argv], env=child_env, timeout=timeout,
+                python_module("transfer_laws.tasks.train.entry", *argv), env=child_env(env), timeout=timeout,
                 stdout=log, stderr=subprocess.STDOUT if log else None).returncode
         finally:
             if log:
@@ -146,7 +143,7 @@ def _run_child(cfg: RunConfig, show_progress: bool, timeout: float | None,
         outcome = distributed.first_failure(result_path) or outcome
         returncode = outcome.get("exit_code", returncode)
     if returncode != 0 and not outcome:  # no result.json: was there no room to write it?
-        from tasks.train.checkpoints import DiskFull, disk_full_reason
+        from transfer_laws.tasks.train.checkpoints import DiskFull, disk_full_reason
 
         if reason := disk_full_reason(DiskFull(), out):
             outcome = {"error": f"disk full: {reason}; the training process could not write its "

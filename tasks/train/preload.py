@@ -9,5 +9,5 @@ import torch  # noqa: F401
 import transformers  # noqa: F401
 from transformers import GPT2LMHeadModel, get_cosine_with_min_lr_schedule_with_warmup  # noqa: F401
 
-import tasks.train.core  # noqa: F401
-import tasks.train.entry  # noqa: F401
+import transfer_laws.tasks.train.core  # noqa: F401
+import transfer_laws.tasks.train.entry  # noqa: F401

@@ -20,11 +20,12 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
+
+from transfer_laws.tasks.common.process import child_env, python_module
 
 
 def _serve() -> None:
-    import tasks.train.preload  # noqa: F401  (the point of the zygote)
+    import transfer_laws.tasks.train.preload  # noqa: F401  (the point of the zygote)
 
     children: dict[int, int] = {}  # pid -> request id
     out = sys.stdout
@@ -70,7 +71,7 @@ def _run_child(req: dict) -> None:
         else:  # fd 1 is the protocol pipe to the client: the run's output goes to stderr instead
             os.dup2(2, 1)
         sys.stdin.close()
-        from tasks.train.entry import main
+        from transfer_laws.tasks.train.entry import main
 
         code = main(req["argv"])
     except SystemExit as exc:
@@ -92,10 +93,8 @@ class Zygote:
     _instance_lock = threading.Lock()
 
     def __init__(self) -> None:
-        repo = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)}
-        self.proc = subprocess.Popen([sys.executable, "-m", "tasks.train.zygote"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, env=env)
+        self.proc = subprocess.Popen(python_module("transfer_laws.tasks.train.zygote"), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, env=child_env())
         first = self.proc.stdout.readline()
         if not first or not json.loads(first).get("ready"):
             raise RuntimeError("the training zygote failed to start")

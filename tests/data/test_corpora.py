@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tasks.common.errors import InputError
-from tasks.data.corpora import Corpus, Document, list_corpora, resolve_corpus
-from tasks.data.corpora import english as english_recipe
-from tasks.data.corpora.brown import untag_brown
-from tasks.data.corpora.cache import CacheManifest, cached_corpus_folder
-from tasks.data.corpora.sword import osis_to_text
+from transfer_laws.tasks.common.errors import InputError
+from transfer_laws.tasks.data.corpora import Corpus, Document, list_corpora, resolve_corpus
+from transfer_laws.tasks.data.corpora import english as english_recipe
+from transfer_laws.tasks.data.corpora.brown import untag_brown
+from transfer_laws.tasks.data.corpora.cache import CacheManifest, cached_corpus_folder
+from transfer_laws.tasks.data.corpora.sword import osis_to_text
 
 REPO = Path(__file__).resolve().parents[2]
 XML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(\s[^<>]*)?/?>")
@@ -196,7 +196,7 @@ def test_missing_tools_say_how_to_go_on(tmp_path, monkeypatch):
 
 
 def test_missing_package_lists_tell_a_non_root_user_to_run_apt_get_update(tmp_path, monkeypatch):
-    from tasks.data.corpora import packages
+    from transfer_laws.tasks.data.corpora import packages
 
     monkeypatch.setattr(packages, "_madison_version", lambda name: None)
     monkeypatch.setattr(packages.os, "geteuid", lambda: 1000)
@@ -205,7 +205,7 @@ def test_missing_package_lists_tell_a_non_root_user_to_run_apt_get_update(tmp_pa
 
 
 def test_missing_package_lists_make_root_run_apt_get_update_once(tmp_path, monkeypatch):
-    from tasks.data.corpora import packages
+    from transfer_laws.tasks.data.corpora import packages
 
     commands = []
     monkeypatch.setattr(packages, "_madison_version", lambda name: None)
@@ -289,7 +289,7 @@ def test_english_is_prose_without_markup_and_cached(shared_cache, monkeypatch):
 
 @needs_debian
 def test_code_other_is_non_python_code_and_cached(shared_cache, monkeypatch):
-    from tasks.data.corpora import code_other
+    from transfer_laws.tasks.data.corpora import code_other
 
     corpus = resolve_corpus("code-other", shared_cache)
     assert corpus.n_bytes >= 10e6

@@ -6,9 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from tasks.common.errors import InputError
-from tasks.data.corpora import Corpus, Document, resolve_corpus
-from tasks.data.prepare import DOC_SEPARATOR, load_prepared, prepare, split_documents
+from transfer_laws.tasks.common.errors import InputError
+from transfer_laws.tasks.data.corpora import Corpus, Document, resolve_corpus
+from transfer_laws.tasks.data.prepare import DOC_SEPARATOR, load_prepared, prepare, split_documents
 
 
 def make_corpus(n_docs=200, seed=0) -> Corpus:

@@ -1,4 +1,4 @@
-"""Regression target: the Chinchilla runs refitted by Besiroglu et al. 2024 (shared/data/chinchilla).
+"""Regression target: the Chinchilla runs refitted by Besiroglu et al. 2024 (docs/data/chinchilla).
 
 Published refit (Huber 1e-3 on log loss, summed; 5 highest-loss runs excluded): A = 482.01,
 B = 2085.43, E = 1.817, alpha = 0.3478, beta = 0.3658; bootstrap 95 % intervals alpha 0.317-0.373,
@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.fitting.analysis import AnalysisOptions, Runs, analyse
-from tasks.fitting.bootstrap import BootstrapOptions
-from tasks.fitting.forms import Chinchilla, features
-from tasks.fitting.robust import FitOptions, fit_form, huber_objective
+from transfer_laws.tasks.fitting.analysis import AnalysisOptions, Runs, analyse
+from transfer_laws.tasks.fitting.bootstrap import BootstrapOptions
+from transfer_laws.tasks.fitting.forms import Chinchilla, features
+from transfer_laws.tasks.fitting.robust import FitOptions, fit_form, huber_objective
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared/data/chinchilla/svg_extracted_data.csv"
+DATA = Path(__file__).resolve().parents[2] / "docs/data/chinchilla/svg_extracted_data.csv"
 PUBLISHED = {"A": 482.01, "B": 2085.43, "E": 1.817, "alpha": 0.3478, "beta": 0.3658}
 TOLERANCE = {"A": 0.03, "B": 0.03, "E": 0.01, "alpha": 0.01, "beta": 0.01}
 PUBLISHED_CI = {"alpha": (0.317, 0.373), "beta": (0.331, 0.415)}

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows.cli import main
-from tasks.fitting.curve_choice import choose_curve
-from tasks.fitting.curve_forms import BansalCurve, PiecewiseCurve, curve_for
-from tasks.fitting.forms import KaplanCurve
-from tasks.fitting.robust import FitOptions, fit_form
-from tasks.fitting.synthetic import make_sweep
+from transfer_laws.flows.cli import main
+from transfer_laws.tasks.fitting.curve_choice import choose_curve
+from transfer_laws.tasks.fitting.curve_forms import BansalCurve, PiecewiseCurve, curve_for
+from transfer_laws.tasks.fitting.forms import KaplanCurve
+from transfer_laws.tasks.fitting.robust import FitOptions, fit_form
+from transfer_laws.tasks.fitting.synthetic import make_sweep
 
 SIZES = np.geomspace(1e4, 1e6, 4)
 D = np.geomspace(1e3, 1e6, 7)

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tasks.fitting.curve_forms import BansalCurve, PiecewiseCurve
-from tasks.fitting.forms import (
+from transfer_laws.tasks.fitting.curve_forms import BansalCurve, PiecewiseCurve
+from transfer_laws.tasks.fitting.forms import (
     RULE_99,
     Chinchilla,
     ChinchillaCurve,
@@ -15,7 +15,7 @@ from tasks.fitting.forms import (
     KaplanCurve,
     features,
 )
-from tasks.fitting.robust import huber_objective
+from transfer_laws.tasks.fitting.robust import huber_objective
 
 RNG = np.random.default_rng(0)
 
@@ -136,7 +136,7 @@ def test_kaplan_form_matches_its_formula():
 def test_a_wild_curve_inverts_to_unreachable_not_an_overflow():
     """A bootstrap resample can fit p near 0; L_f^(1/p) then overflows. Seen crashing a whole
     bootstrap (Python's OverflowError on float ** float); now those points are unreachable."""
-    from tasks.fitting.forms import KaplanCurve
+    from transfer_laws.tasks.fitting.forms import KaplanCurve
 
     q = {"L_f": 5.0, "p": 0.001, "d": 1e3}
     assert np.all(np.isinf(KaplanCurve.invert(q, np.array([5.1, 4.9]))))

@@ -6,15 +6,15 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.fitting.analysis import AnalysisOptions, Runs, analyse, collapse
-from tasks.fitting.bootstrap import BootstrapOptions
-from tasks.fitting.noise import (
+from transfer_laws.tasks.fitting.analysis import AnalysisOptions, Runs, analyse, collapse
+from transfer_laws.tasks.fitting.bootstrap import BootstrapOptions
+from transfer_laws.tasks.fitting.noise import (
     group_replicates,
     measure_noise,
     point_log_means,
     resample_point_means,
 )
-from tasks.fitting.synthetic import SweepSpec, make_sweep
+from transfer_laws.tasks.fitting.synthetic import SweepSpec, make_sweep
 
 
 def replicated(spec: SweepSpec, seeds: int) -> Runs:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.fitting.analysis import AnalysisOptions, analyse
-from tasks.fitting.bootstrap import BootstrapOptions
-from tasks.fitting.synthetic import SweepSpec, make_sweep
+from transfer_laws.tasks.fitting.analysis import AnalysisOptions, analyse
+from transfer_laws.tasks.fitting.bootstrap import BootstrapOptions
+from transfer_laws.tasks.fitting.synthetic import SweepSpec, make_sweep
 
 SPEC = SweepSpec()
 

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.fitting.analysis import AnalysisOptions, _estimate
-from tasks.fitting.bootstrap import BootstrapOptions, resample_indices, run_bootstrap
-from tasks.fitting.effective_data import PerNCurves, effective_data
-from tasks.fitting.forms import CURVES, Kaplan
-from tasks.fitting.predict import law_prediction, loss_interval, predict_from_fit
-from tasks.fitting.robust import FitOptions
-from tasks.fitting.synthetic import KAPLAN_2020, SweepSpec, make_sweep
-from tasks.fitting.transfer import fit_transfer, fit_transfer_arrays, k_in_other_units
+from transfer_laws.tasks.fitting.analysis import AnalysisOptions, _estimate
+from transfer_laws.tasks.fitting.bootstrap import BootstrapOptions, resample_indices, run_bootstrap
+from transfer_laws.tasks.fitting.effective_data import PerNCurves, effective_data
+from transfer_laws.tasks.fitting.forms import CURVES, Kaplan
+from transfer_laws.tasks.fitting.predict import law_prediction, loss_interval, predict_from_fit
+from transfer_laws.tasks.fitting.robust import FitOptions
+from transfer_laws.tasks.fitting.synthetic import KAPLAN_2020, SweepSpec, make_sweep
+from transfer_laws.tasks.fitting.transfer import fit_transfer, fit_transfer_arrays, k_in_other_units
 
 N_GRID, DF_GRID = (a.ravel() for a in np.meshgrid(np.geomspace(1e4, 3e6, 5),
                                                   np.geomspace(1e4, 1e6, 5), indexing="ij"))
@@ -170,7 +170,7 @@ def test_loss_prediction_interval_brackets_the_fit():
 def test_measured_multiplier_at_smallest_d_f_recovers_truth_with_an_interval():
     """The headline figure: the median over sizes of D_E/D_F at the smallest D_F, measured from the
     points (no law in between), and its bootstrap interval, against the known truth."""
-    from tasks.fitting.analysis import analyse, measured_multiplier
+    from transfer_laws.tasks.fitting.analysis import analyse, measured_multiplier
 
     spec = SweepSpec()
     runs = make_sweep(3, spec)

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.build import build_model, count_params, gpt2_config
-from model.shapes import Shape, ladder, non_embedding_params, shape_for
+from transfer_laws.model.build import build_model, count_params, gpt2_config
+from transfer_laws.model.shapes import Shape, ladder, non_embedding_params, shape_for
 
 
 @pytest.mark.parametrize("n_layer,d_model,n_head,expected", [

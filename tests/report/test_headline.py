@@ -1,7 +1,7 @@
 """The report's headline: every figure with its interval, and a sign that spans 0 never a finding."""
 from __future__ import annotations
 
-from tasks.report.fit import headline_md
+from transfer_laws.tasks.report.fit import headline_md
 
 
 def _fit(alpha_ci, beta_ci, mult_ci):

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from tasks.report import paper_figures as sf
+from transfer_laws.tasks.report import paper_figures as sf
 
 A_N, A_D, N_C, D_C = 0.076, 0.103, 1e11, 4e10
 K, ALPHA, BETA = 100.0, 0.3, 0.4

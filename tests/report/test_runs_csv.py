@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.common.errors import InputError
-from tasks.report.runs_csv import exclude_top_loss, read_runs, to_runs, validate_runs
+from transfer_laws.tasks.common.errors import InputError
+from transfer_laws.tasks.report.runs_csv import exclude_top_loss, read_runs, to_runs, validate_runs
 
 
 def good_table() -> pd.DataFrame:

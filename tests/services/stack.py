@@ -11,9 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from tasks.services import servers
-from tasks.tracking import mlflow_store
 from tests.test_sweep_flow import micro_config
+from transfer_laws.tasks.services import servers
+from transfer_laws.tasks.tracking import mlflow_store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,14 +31,13 @@ def start_stack(stack: list, home: Path, prefect_db: str | None = None, mlflow_d
     stack.append(mlflow)
     servers.wait_http(prefect, "/api/health")
     api = prefect.url + "/api"
-    env = {"TRANSFER_LAWS_CACHE_DIR": os.environ["TRANSFER_LAWS_CACHE_DIR"],
-           "TRANSFER_LAWS_REPO": str(REPO), **(worker_env or {})}
+    env = {"TRANSFER_LAWS_CACHE_DIR": os.environ["TRANSFER_LAWS_CACHE_DIR"], **(worker_env or {})}
     servers.ensure_pools(api)
     for i in range(2):  # workers boot while the deployments are made
         stack.append(servers.start_worker(home, api, f"cpu-{i}", env=env))
     stack.append(servers.start_worker(home, api, "control", pool=servers.CONTROL_POOL, limit=None,
                                        env=env))
-    servers.deploy(api)
+    servers.deploy(api, home)
     servers.wait_http(mlflow, "/health")
     return api, mlflow.url
 
@@ -59,9 +58,9 @@ def run_sweep(api: str, params: dict, timeout: int = 400) -> subprocess.Complete
 
 
 def planned_keys(params: dict) -> dict[str, str]:
-    from tasks.sweep.config import SweepConfig
-    from tasks.sweep.plan import plan
-    from tasks.sweep.units import prepare_all
+    from transfer_laws.tasks.sweep.config import SweepConfig
+    from transfer_laws.tasks.sweep.plan import plan
+    from transfer_laws.tasks.sweep.units import prepare_all
 
     cfg = SweepConfig.checked(params["config"])
     target, sources = prepare_all(cfg, Path(os.environ["TRANSFER_LAWS_CACHE_DIR"]))

@@ -9,9 +9,7 @@ import sys
 
 import pytest
 
-from tasks.services import servers
 from tests.services.stack import (
-    REPO,
     children,
     planned_keys,
     prefect_db_on,
@@ -19,6 +17,7 @@ from tests.services.stack import (
     start_stack,
     sweep_params,
 )
+from transfer_laws.tasks.services import servers
 
 
 @pytest.mark.slow  # the same path as below on the default SQLite stores (`make test-slow`)
@@ -65,7 +64,7 @@ def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_m
     )
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from tasks.sweep.fanout import _wait
+    from transfer_laws.tasks.sweep.fanout import _wait
 
     with temporary_settings(updates={PREFECT_API_URL: api}):
         with get_client(sync_client=True) as client:
@@ -99,8 +98,8 @@ def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_m
 def test_services_cli_starts_records_and_stops_everything_by_pid(tmp_path):
     """`transfer-laws services start | status | stop`: servers on loopback, PIDs recorded, all stopped."""
     home = tmp_path / "home"
-    base = [sys.executable, "-m", "flows.cli", "services"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    base = [sys.executable, "-m", "transfer_laws.flows.cli", "services"]
+    env = dict(os.environ)
     env.pop("PREFECT_API_URL", None)
     ports = ["--prefect-port", str(servers.free_port()), "--mlflow-port", str(servers.free_port())]
     try:

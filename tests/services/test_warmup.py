@@ -10,11 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-from tasks.common import env
-from tasks.common.sqlite_files import copy_sqlite
-from tasks.services import warmup
-from tasks.services.servers import alive
-from tasks.tracking import mlflow_store
+from transfer_laws.tasks.common import env
+from transfer_laws.tasks.common.sqlite_files import copy_sqlite
+from transfer_laws.tasks.services import warmup
+from transfer_laws.tasks.services.servers import alive
+from transfer_laws.tasks.tracking import mlflow_store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,8 +78,8 @@ def test_temporary_prefect_serves_then_discard_leaves_nothing(tmp_path):
 
 _OWNER = """
 import json, sys, time
-from tasks.common import env
-from tasks.services import warmup
+from transfer_laws.tasks.common import env
+from transfer_laws.tasks.services import warmup
 server = warmup.TemporaryPrefect(env.project_paths(sys.argv[1])).start()
 print(json.dumps({"pid": server.proc.pid}), flush=True)
 server.wait()
@@ -91,7 +91,7 @@ time.sleep(600)
 def test_temporary_prefect_dies_with_a_killed_sweep(tmp_path):
     """SIGKILL of the sweep process (no atexit, no finally) must not leave its server running."""
     proc = subprocess.Popen([sys.executable, "-c", _OWNER, str(tmp_path / "home")], cwd=REPO,
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
+                            env=dict(os.environ), stdout=subprocess.PIPE, text=True)
     try:
         pid = json.loads(proc.stdout.readline())["pid"]
         assert proc.stdout.readline().strip() == "up"

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tasks.common.errors import InputError
-from tasks.data.corpora import Corpus, Document
-from tasks.data.prepare import prepare
-from tasks.sweep.config import MIN_FINETUNE_SIZES, MIN_SIZES, SweepConfig
-from tasks.sweep.plan import check_against_data, plan
+from transfer_laws.tasks.common.errors import InputError
+from transfer_laws.tasks.data.corpora import Corpus, Document
+from transfer_laws.tasks.data.prepare import prepare
+from transfer_laws.tasks.sweep.config import MIN_FINETUNE_SIZES, MIN_SIZES, SweepConfig
+from transfer_laws.tasks.sweep.plan import check_against_data, plan
 
 GOOD = dict(name="t", target="python", sources={"code": {"corpus": "code-other"}},
             sizes=[1e4, 3e4, 1e5], finetune_tokens=[10_000, 30_000], pretrain_tokens=100_000)

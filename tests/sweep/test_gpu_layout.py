@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.build import build_model, count_params
-from model.shapes import shape_for
-from tasks.data.corpora import Corpus, Document
-from tasks.data.prepare import prepare
-from tasks.sweep import gpu_rules
-from tasks.sweep.config import SweepConfig
-from tasks.sweep.plan import plan, with_compile
-from tasks.sweep.slots import layout
+from transfer_laws.model.build import build_model, count_params
+from transfer_laws.model.shapes import shape_for
+from transfer_laws.tasks.data.corpora import Corpus, Document
+from transfer_laws.tasks.data.prepare import prepare
+from transfer_laws.tasks.sweep import gpu_rules
+from transfer_laws.tasks.sweep.config import SweepConfig
+from transfer_laws.tasks.sweep.plan import plan, with_compile
+from transfer_laws.tasks.sweep.slots import layout
 
 GiB = 2**30
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.cli import main
-from tasks.fitting.analysis import AnalysisOptions, analyse
-from tasks.fitting.bootstrap import BootstrapOptions
-from tasks.fitting.design import Design, Prior, predict, simulate_runs, unusable_mask
-from tasks.fitting.design_calibration import calibrate_scatter
-from tasks.fitting.noise import constant_noise
-from tasks.fitting.synthetic import SweepSpec, make_sweep
+from transfer_laws.flows.cli import main
+from transfer_laws.tasks.fitting.analysis import AnalysisOptions, analyse
+from transfer_laws.tasks.fitting.bootstrap import BootstrapOptions
+from transfer_laws.tasks.fitting.design import Design, Prior, predict, simulate_runs, unusable_mask
+from transfer_laws.tasks.fitting.design_calibration import calibrate_scatter
+from transfer_laws.tasks.fitting.noise import constant_noise
+from transfer_laws.tasks.fitting.synthetic import SweepSpec, make_sweep
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = SweepSpec(noise=0.01)
@@ -179,7 +179,7 @@ def test_a_replicated_fit_reports_its_noise_and_the_planners_verdict(tmp_path):
 def test_a_budget_search_prints_designs_within_the_budget_as_yaml_that_validates(capsys):
     import yaml
 
-    from tasks.sweep.config import SweepConfig
+    from transfer_laws.tasks.sweep.config import SweepConfig
 
     assert main(["plan", str(REPO / "configs/demo.yaml"), "--budget-minutes", "6", "--designs", "4",
                  "--search-draws", "8", "--draws", "8", "--top", "2", "--max-replicates", "1",

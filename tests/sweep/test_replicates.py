@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.common.errors import InputError
-from tasks.data.corpora import Corpus, Document
-from tasks.data.prepare import prepare
-from tasks.sweep.config import SweepConfig
-from tasks.sweep.plan import kind_counts, plan
+from transfer_laws.tasks.common.errors import InputError
+from transfer_laws.tasks.data.corpora import Corpus, Document
+from transfer_laws.tasks.data.prepare import prepare
+from transfer_laws.tasks.sweep.config import SweepConfig
+from transfer_laws.tasks.sweep.plan import kind_counts, plan
 
 BASE = dict(name="t", target="python", sources={"code": {"corpus": "code-other"}},
             sizes=[1e4, 3e4], finetune_tokens=[1000, 2000], scratch_tokens=[4000],

@@ -1,7 +1,7 @@
 """Run identity survives refactors: the run_keys that configs/demo.yaml plans are pinned.
 
-A run_key names the MLflow run, the run folder and the Prefect idempotency key (DESIGN.md), so a
-code change that moved one would retrain every finished run of every user's sweep. The config is
+A run_key names the MLflow run, the run folder and the Prefect idempotency key (docs/interface.md,
+Run identity), so a code change that moved one would retrain every finished run of every user's sweep. The config is
 frozen here as it was when the keys were recorded (commit b1b94e4), so redesigning the demo does not
 move the pins; the data keys come from the real corpora (python, code-other) on this machine.
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from tasks.sweep.config import SweepConfig
-from tasks.sweep.plan import plan
-from tasks.sweep.units import prepare_all
+from transfer_laws.tasks.sweep.config import SweepConfig
+from transfer_laws.tasks.sweep.plan import plan
+from transfer_laws.tasks.sweep.units import prepare_all
 
 DEMO_AT_B1B94E4 = """
 name: demo

@@ -9,7 +9,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from tasks.tracking import mlflow_store
+from transfer_laws.tasks.tracking import mlflow_store
 
 REPO = Path(__file__).resolve().parents[2]
 WRITERS, POINTS = 8, 300
@@ -17,7 +17,7 @@ WRITERS, POINTS = 8, 300
 WRITER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from tasks.tracking import mlflow_store
+    from transfer_laws.tasks.tracking import mlflow_store
 
     uri, go, i, points = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     while not go.exists():  # every writer is imported and waiting: start together
@@ -38,7 +38,7 @@ def test_eight_writers_create_the_store_once_and_lose_nothing(tmp_path):
     db = tmp_path / "mlflow.db"
     uri = f"sqlite:///{db}"
     go = tmp_path / "go"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = dict(os.environ)
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, uri, str(go), str(i), str(POINTS)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for i in range(WRITERS)]

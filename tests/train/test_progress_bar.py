@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 
-from tasks.train.progress_bar import Progress
+from transfer_laws.tasks.train.progress_bar import Progress
 
 
 class Terminal(io.StringIO):

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.tracking import mlflow_store
-from tasks.train.config import RunConfig
-from tasks.train.core import TrainingDiverged, train
-from tasks.train.launch import launch
 from tests.toys import ListSink, tiny, toy_prepared
+from transfer_laws.tasks.tracking import mlflow_store
+from transfer_laws.tasks.train.config import RunConfig
+from transfer_laws.tasks.train.core import TrainingDiverged, train
+from transfer_laws.tasks.train.launch import launch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,7 +51,7 @@ def test_early_stopping_stops_after_patience_and_keeps_the_best(toy_data, tmp_pa
     assert len(losses) - 1 - best_at == 2  # stopped exactly `patience` evals after the best
     import torch
 
-    from model.build import load_pretrained
+    from transfer_laws.model.build import load_pretrained
 
     model = load_pretrained(tmp_path / "best")  # the kept model is the best one, loadable offline
     x = torch.zeros(1, 32, dtype=torch.long)
@@ -67,11 +67,11 @@ def test_nan_loss_fails_with_step_and_cause(toy_data, tmp_path):
 def launcher(cfg: RunConfig, uri: str | None, experiment: str = "resume") -> subprocess.Popen:
     """A separate process that launches the run (as a CLI or a sweep would)."""
     tracker = f"RunTracker(TrackingTarget({uri!r}, {experiment!r}), cfg)" if uri else "None"
-    script = ("from tasks.tracking.run_tracker import RunTracker, TrackingTarget\n"
-              "from tasks.train.config import RunConfig\nfrom tasks.train.launch import launch\n"
+    script = ("from transfer_laws.tasks.tracking.run_tracker import RunTracker, TrackingTarget\n"
+              "from transfer_laws.tasks.train.config import RunConfig\nfrom transfer_laws.tasks.train.launch import launch\n"
               f"cfg = RunConfig.model_validate_json({cfg.model_dump_json()!r})\n"
               f"launch(cfg, tracker={tracker})\n")
-    return subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(REPO)})
+    return subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ))
 
 
 def wait_until_no_process_trains(out: Path, seconds: float = 30) -> None:
@@ -105,7 +105,7 @@ def test_resume_after_kill_9_reproduces_the_uninterrupted_curve(toy_data, tmp_pa
     wait_until_no_process_trains(tmp_path / "killed")
     assert not (tmp_path / "killed" / "run.json").exists()
 
-    from tasks.tracking.run_tracker import RunTracker, TrackingTarget
+    from transfer_laws.tasks.tracking.run_tracker import RunTracker, TrackingTarget
 
     resumed = launch(cfg, tracker=RunTracker(TrackingTarget(uri, "resume"), cfg))
     assert resumed.resumed_from_step >= 50
@@ -130,7 +130,7 @@ def test_resume_after_kill_9_reproduces_the_uninterrupted_curve(toy_data, tmp_pa
 def test_mlflow_run_holds_params_metrics_checkpoint_and_run_json(toy_data, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     cfg = tiny(toy_data, tmp_path / "run", kind="scratch", target="toy")
-    from tasks.tracking.run_tracker import RunTracker, TrackingTarget
+    from transfer_laws.tasks.tracking.run_tracker import RunTracker, TrackingTarget
 
     res = launch(cfg, tracker=RunTracker(TrackingTarget(uri, "records"), cfg))
     c = mlflow_store.client(uri)
@@ -168,7 +168,7 @@ def test_killing_the_launcher_kills_its_training_process(toy_data, tmp_path):
 
 
 def test_corrupted_checkpoints_are_detected_and_skipped(toy_data, tmp_path):
-    from tasks.train import checkpoints
+    from transfer_laws.tasks.train import checkpoints
 
     cfg = tiny(toy_data, tmp_path / "run", max_steps=40)
     ref = train(cfg, ListSink())
@@ -192,7 +192,7 @@ def test_corrupted_checkpoints_are_detected_and_skipped(toy_data, tmp_path):
     # a fine-tune must not start from a corrupted pre-trained model
     best = tmp_path / "run" / "best" / "model.safetensors"
     best.write_bytes(best.read_bytes()[:-10] + b"0123456789")
-    from tasks.common.errors import InputError
+    from transfer_laws.tasks.common.errors import InputError
 
     with pytest.raises(InputError, match="does not match its recorded sha256"):
         train(tiny(toy_data, tmp_path / "ft", init_from=str(tmp_path / "run" / "best")), ListSink())
@@ -200,7 +200,7 @@ def test_corrupted_checkpoints_are_detected_and_skipped(toy_data, tmp_path):
 
 def test_a_run_that_prints_to_stdout_through_the_zygote_completes(toy_data, tmp_path):
     """The zygote's protocol pipe is its stdout: a child's prints must never reach it."""
-    from tasks.train import checkpoints
+    from transfer_laws.tasks.train import checkpoints
 
     cfg = tiny(toy_data, tmp_path / "run", max_steps=20)
     launch(cfg)
@@ -222,7 +222,7 @@ def test_a_compiled_run_matches_the_eager_one_and_its_checkpoints_load_eagerly(t
     for a, b in zip(eager.history, compiled.history):
         assert abs(a["test_loss"] - b["test_loss"]) < 1e-3, (a, b)
     assert abs(eager.best_test_loss - compiled.best_test_loss) < 1e-3
-    from model.build import load_pretrained
+    from transfer_laws.model.build import load_pretrained
 
     load_pretrained(tmp_path / "compiled" / "best")  # plain weight names, no _orig_mod. prefix
     longer = train(tiny(toy_data, tmp_path / "compiled", max_steps=40), ListSink())  # eager resume

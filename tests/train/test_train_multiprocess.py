@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-from tasks.common.errors import InputError
-from tasks.tracking import mlflow_store
-from tasks.tracking.run_tracker import RunTracker, TrackingTarget
-from tasks.train import checkpoints
-from tasks.train.config import RunConfig
-from tasks.train.core import train
-from tasks.train.launch import RunFailed, launch
 from tests.toys import ListSink, toy_prepared
+from transfer_laws.tasks.common.errors import InputError
+from transfer_laws.tasks.tracking import mlflow_store
+from transfer_laws.tasks.tracking.run_tracker import RunTracker, TrackingTarget
+from transfer_laws.tasks.train import checkpoints
+from transfer_laws.tasks.train.config import RunConfig
+from transfer_laws.tasks.train.core import train
+from transfer_laws.tasks.train.launch import RunFailed, launch
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import time
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from tasks.services import servers
 from tests.services.stack import (
     children,
     planned_keys,
@@ -20,6 +19,7 @@ from tests.services.stack import (
     sweep_params,
 )
 from tests.ui.browser import Shots, browser_page, fill
+from transfer_laws.tasks.services import servers
 
 pytestmark = pytest.mark.ui
 RUN_NAME = "ui-micro-sweep"
@@ -33,7 +33,7 @@ def state_of(run_id: str) -> str:
 
 
 def wait_final(run_id: str) -> str:
-    from tasks.sweep.fanout import _wait  # the sweep's own poll for a flow run's end
+    from transfer_laws.tasks.sweep.fanout import _wait  # the sweep's own poll for a flow run's end
 
     return _wait(run_id).state.type.value
 

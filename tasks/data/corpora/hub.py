@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tasks.common.errors import InputError
+from transfer_laws.tasks.common.errors import InputError
 
 from .corpus import Document
 

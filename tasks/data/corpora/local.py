@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.common.errors import InputError
+from transfer_laws.tasks.common.errors import InputError
 
 from .corpus import Document
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from tasks.common.errors import InputError
+from transfer_laws.tasks.common.errors import InputError
 
 FALLBACK_FIX = "pass a folder of text files with --corpus PATH instead"
 APT_FIX = ("run `sudo apt-get update` once (on Ubuntu, enable the universe component) and retry, or "

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from tasks.common.errors import InputError
+from transfer_laws.tasks.common.errors import InputError
 
 from . import code_other, english
 from .cache import CacheManifest, cached_corpus_folder, read_documents
