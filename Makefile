@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(if $(wildcard /opt/wheels),--find-links /opt/wheels) "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e '.[test,postgres]'
+	$(PY) -m pip install -q -e '.[test,postgres,auth]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 # The embedded default: no Prefect server, MLflow in $(HOME_DIR)/mlflow.db.

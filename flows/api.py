@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,11 +271,15 @@ def _project(config: "SweepConfig", home: str | Path | None):
     """The config with its project folder resolved (and `home` applied), and the project's paths,
     the process environment set for them."""
     from transfer_laws.tasks.common import env
+    from transfer_laws.tasks.services import auth
 
     if home is not None:
         config = config.model_copy(update={"home": str(home)})
     paths = env.project_paths(config.home)
     env.apply(paths, hub=config.uses_hub())
+    credentials = auth.load(paths.home)  # the project's servers ask for them (services init-auth)
+    for key, value in (credentials.client_env() if credentials else {}).items():
+        os.environ.setdefault(key, value)
     return config.model_copy(update={"home": str(paths.home)}), paths
 
 

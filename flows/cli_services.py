@@ -12,11 +12,19 @@ def register(sub) -> None:
                        description="Start a Prefect server, an MLflow tracking server and Prefect process "
                        "workers on 127.0.0.1, with their data in the project run folder (HOME), and "
                        "record their PIDs in HOME/services/services.json; `stop` stops them all by PID. "
-                       "Then: `transfer-laws deploy`, and sweeps with `executor: deployments`.")
-    p.add_argument("action", choices=["start", "stop", "status"])
+                       "Then: `transfer-laws deploy`, and sweeps with `executor: deployments`. "
+                       "`init-auth` makes the servers' credentials once (a random Prefect auth string and "
+                       "MLflow admin password, in HOME/services/credentials.json, mode 0600; or taken from "
+                       "PREFECT_API_AUTH_STRING, MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD): "
+                       "when they exist, both servers require them and the workers and the CLI use "
+                       "them. Any --host but loopback is refused without them.")
+    p.add_argument("action", choices=["start", "stop", "status", "init-auth"])
     p.add_argument("--home", help="project run folder (default $TRANSFER_LAWS_HOME or ./.transfer-laws)")
     p.add_argument("--host", default="127.0.0.1", help="interface the servers bind (loopback unless "
                    "you name another)")
+    p.add_argument("--public-url", help="the Prefect server as browsers reach it (its UI calls the API "
+                   "there), e.g. https://prefect.lab.example; default http://HOST:PORT, with this "
+                   "machine's name for 0.0.0.0")
     p.add_argument("--prefect-port", type=int, default=4200)
     p.add_argument("--mlflow-port", type=int, default=5000)
     p.add_argument("--workers", default="auto", help="training workers: 'auto' = one per GPU (each "
@@ -46,10 +54,17 @@ def _api_url(home) -> str:
 
 def cmd_services(a) -> int:
     from transfer_laws.tasks.common import env
-    from transfer_laws.tasks.services import servers
+    from transfer_laws.tasks.common.errors import InputError
+    from transfer_laws.tasks.services import auth, servers
     from transfer_laws.tasks.sweep.slots import gpu_count
 
     home = env.project_paths(a.home).home
+    if a.action == "init-auth":
+        _, made = auth.init(home)
+        where = "the environment" if auth.from_environment() else auth.credentials_file(home)
+        print(("made new credentials in " if made else "credentials already exist in ") + f"{where} "
+              "(owner-only); `services start` now runs both servers with authentication")
+        return 0
     if a.action == "stop":
         stopped = servers.stop_recorded(home)
         print("stopped: " + (", ".join(f"{s.name} (pid {s.pid})" for s in stopped) or "nothing was running"))
@@ -59,6 +74,12 @@ def cmd_services(a) -> int:
             state = "up" if servers.alive(s.pid) else "gone"
             print(f"{s.name:22} pid {s.pid:<8} {state:5} {s.url or '-':28} log {s.log}")
         return 0
+    credentials = auth.load(home)
+    if credentials is None and not auth.is_loopback(a.host):
+        raise InputError("--host", a.host, "would let anyone who reaches it run commands on the workers "
+                         "and read every MLflow run: both servers need authentication beyond loopback",
+                         f"run `transfer-laws services init-auth --home {home}` first (or set "
+                         "PREFECT_API_AUTH_STRING, MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)")
     started: list = []
     try:
         prefect_db = mlflow_db = None
@@ -68,19 +89,23 @@ def cmd_services(a) -> int:
             prefect_db = pg.url.replace("postgresql://", "postgresql+asyncpg://") + "/prefect"
             mlflow_db = pg.url.replace("postgresql://", "postgresql+psycopg2://") + "/mlflow"
             print(f"postgres       {servers.redact(pg.url)} (data {data})")
-        prefect = servers.start_prefect_server(home, a.prefect_port, prefect_db, host=a.host, wait=False)
-        mlflow = servers.start_mlflow_server(home, a.mlflow_port, mlflow_db, host=a.host, wait=False)
+        prefect = servers.start_prefect_server(home, a.prefect_port, prefect_db, host=a.host, wait=False,
+                                               credentials=credentials, public_url=a.public_url)
+        mlflow = servers.start_mlflow_server(home, a.mlflow_port, mlflow_db, host=a.host, wait=False,
+                                             credentials=credentials)
         started += [prefect, mlflow]  # both start at once; then wait for each
         servers.wait_http(prefect, "/api/health")
         servers.wait_http(mlflow, "/health")
         api = prefect.url + "/api"
-        servers.ensure_pools(api)
+        servers.ensure_pools(api, credentials)
         n_gpu = gpu_count()
         n = (n_gpu or 1) if a.workers == "auto" else int(a.workers)
         for i in range(n):
             pin = {"CUDA_VISIBLE_DEVICES": str(i % n_gpu)} if n_gpu else {"CUDA_VISIBLE_DEVICES": ""}
-            started.append(servers.start_worker(home, api, f"{'gpu' if n_gpu else 'cpu'}-{i}", env=pin))
-        started.append(servers.start_worker(home, api, "control", pool=servers.CONTROL_POOL, limit=None))
+            started.append(servers.start_worker(home, api, f"{'gpu' if n_gpu else 'cpu'}-{i}", env=pin,
+                                                credentials=credentials))
+        started.append(servers.start_worker(home, api, "control", pool=servers.CONTROL_POOL, limit=None,
+                                            credentials=credentials))
     except Exception:
         for s in reversed(started):
             servers.stop(s)
@@ -88,6 +113,12 @@ def cmd_services(a) -> int:
     servers.record(home, started)
     for s in started:
         print(f"{s.name:22} pid {s.pid:<8} {servers.redact(s.url) or '-':28} log {s.log}")
+    if credentials:
+        print(f"authentication on: clients take it from {auth.credentials_file(home)} (owner-only) or the "
+              "environment (PREFECT_API_AUTH_STRING, MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD)")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        print("warning: the workers run as root, and a flow run executes code as its worker's user: "
+              "start the services as an unprivileged user (docs/scale-out.md)")
     print(f"\nexport PREFECT_API_URL={api}")
     print(f"Prefect UI: {prefect.url}    MLflow UI: {mlflow.url}")
     print("next: transfer-laws deploy; stop all: transfer-laws services stop")
@@ -96,8 +127,8 @@ def cmd_services(a) -> int:
 
 def cmd_deploy(a) -> int:
     from transfer_laws.tasks.common import env
-    from transfer_laws.tasks.services import servers
+    from transfer_laws.tasks.services import auth, servers
 
     home = env.project_paths(a.home).home
-    print(servers.deploy(_api_url(home), home))
+    print(servers.deploy(_api_url(home), home, credentials=auth.load(home)))
     return 0

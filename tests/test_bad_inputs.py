@@ -341,6 +341,9 @@ CASES: list[Case] = [
     Case("predict-negative-n", "a negative --n",
          lambda d: predict(d, json.dumps({"transfer": {"english": LAW}}), "--n=-1", "--d-f", "1e5"),
          "--n"),
+    # scale-out services ------------------------------------------------------------------------
+    Case("services-open-without-auth", "servers on every interface (--host 0.0.0.0) without credentials",
+         lambda d: ["services", "start", "--host", "0.0.0.0", "--home", str(d / "home")], "--host"),
 ]
 
 

@@ -7,6 +7,7 @@ another shell. Nothing binds beyond loopback unless the caller names another hos
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -20,6 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from transfer_laws.tasks.common.process import child_env, python_module
+from transfer_laws.tasks.services import auth
+from transfer_laws.tasks.services.auth import Credentials
 
 WORK_POOL = "transfer-laws"  # the pool of training workers (one per GPU, or per CPU slot)
 CONTROL_POOL = "transfer-laws-control"  # sweeps and aggregations: they only wait on runs
@@ -118,9 +121,13 @@ def prefect_env(api_url: str, prefect_home: Path | None = None) -> dict[str, str
 
 
 def start_prefect_server(home: Path, port: int | None = None, database_url: str | None = None,
-                         host: str = "127.0.0.1", wait: bool = True) -> Service:
+                         host: str = "127.0.0.1", wait: bool = True, credentials: Credentials | None = None,
+                         public_url: str | None = None) -> Service:
     """`prefect server start`, its SQLite in HOME/prefect (or `database_url`: postgresql+asyncpg://…).
-    A new SQLite database starts as a copy of an empty migrated one (tasks.services.prefect_template): no migrations."""
+    A new SQLite database starts as a copy of an empty migrated one (tasks.services.prefect_template): no migrations.
+    With `credentials` every API call but /api/health needs the auth string (the UI asks for it on
+    its login page) and POSTs need a CSRF token (Prefect's clients fetch one). `public_url`: the
+    server as browsers reach it (its UI calls the API there), by default http://HOST:PORT."""
     from transfer_laws.tasks.common import env
     from transfer_laws.tasks.services.prefect_template import save_prefect_template, seed_prefect_db
 
@@ -129,9 +136,13 @@ def start_prefect_server(home: Path, port: int | None = None, database_url: str 
     # The UI's pages call the API from the browser: without its own URL they call :4200, the default
     # port, and show "Can't connect to Server API" on any other port. A user browsing from another
     # machine (host 0.0.0.0) sets PREFECT_UI_API_URL to the address that machine sees.
-    ui_api = os.environ.get("PREFECT_UI_API_URL") or f"http://{host}:{port}/api"
+    ui_api = (public_url.rstrip("/") + "/api" if public_url else os.environ.get("PREFECT_UI_API_URL")
+              or f"http://{browsable(host)}:{port}/api")
     env_vars = {"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_API_URL": "", "PREFECT_UI_API_URL": ui_api}
+    if credentials:
+        env_vars |= {auth.PREFECT_SERVER: credentials.prefect_auth_string,
+                     "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true"}
     fresh, cache = False, env.project_paths(home).cache
     if database_url:
         env_vars["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
@@ -148,27 +159,58 @@ def start_prefect_server(home: Path, port: int | None = None, database_url: str 
 
 
 def start_mlflow_server(home: Path, port: int | None = None, backend_uri: str | None = None,
-                        host: str = "127.0.0.1", wait: bool = True) -> Service:
+                        host: str = "127.0.0.1", wait: bool = True, credentials: Credentials | None = None) -> Service:
     """`mlflow server --workers 1`: runs in HOME/mlflow.db (or `backend_uri`), artifacts served from
-    HOME/mlartifacts, so workers upload through HTTP and need no shared folder for them."""
+    HOME/mlartifacts, so workers upload through HTTP and need no shared folder for them. With
+    `credentials`, MLflow's basic-auth app: every page and REST call but /health needs the admin
+    login (its users in HOME/services/mlflow-auth.db; the password reaches it only by environment)."""
     port = port or free_port()
     backend = backend_uri or f"sqlite:///{(home / 'mlflow.db').resolve()}"
+    auth_args: tuple[str, ...] = ()
+    env = {"MLFLOW_ENABLE_TELEMETRY": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    if credentials:
+        env |= mlflow_auth_env(home, credentials)
+        auth_args = ("--app-name", "basic-auth")
     cmd = python_module("mlflow", "server", "--backend-store-uri", backend,
                         "--artifacts-destination", str((home / "mlartifacts").resolve()), "--host", host,
-                        "--port", str(port), "--workers", "1")
-    env = {"MLFLOW_ENABLE_TELEMETRY": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+                        "--port", str(port), "--workers", "1", *auth_args)
     svc = _spawn("mlflow-server", cmd, home / "services", env, url=f"http://{host}:{port}")
     return wait_http(svc, "/health") if wait else svc
 
 
-def ensure_pools(api_url: str) -> None:
+def browsable(host: str) -> str:
+    """An address a browser can use for a server bound to `host` (never 0.0.0.0 or ::)."""
+    return socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+
+
+def mlflow_auth_env(home: Path, credentials: Credentials) -> dict[str, str]:
+    """The environment of MLflow's basic-auth app: its config (a 0600 file in HOME/services), the
+    admin's login and the Flask session key, derived from the credentials (so every restart agrees)."""
+    try:
+        import flask_wtf  # noqa: F401  (MLflow's basic-auth app needs it: the `auth` extra)
+    except ImportError:
+        raise ServiceFailed("MLflow's basic-auth app needs Flask-WTF: pip install 'transfer-laws[auth]'") from None
+    folder = (home / "services").resolve()
+    config = auth.private_file(folder / "mlflow-auth.ini", (
+        "[mlflow]\ndefault_permission = NO_PERMISSIONS\n"
+        f"database_uri = sqlite:///{folder / 'mlflow-auth.db'}\n"
+        f"admin_username = {credentials.mlflow_username}\n"))
+    key = hashlib.sha256(("flask-session:" + credentials.mlflow_password).encode()).hexdigest()
+    return {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_USERNAME": credentials.mlflow_username,
+            "MLFLOW_AUTH_ADMIN_PASSWORD": credentials.mlflow_password, "MLFLOW_FLASK_SERVER_SECRET_KEY": key}
+
+
+def ensure_pools(api_url: str, credentials: Credentials | None = None) -> None:
     """The process work pools of training runs and of sweeps (created once; no error if they exist)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+    updates = {PREFECT_API_URL: api_url}
+    if credentials:
+        updates[PREFECT_API_AUTH_STRING] = credentials.prefect_auth_string
+    with temporary_settings(updates=updates), get_client(sync_client=True) as client:
         for pool in (WORK_POOL, CONTROL_POOL):
             try:
                 client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
@@ -177,12 +219,13 @@ def ensure_pools(api_url: str) -> None:
 
 
 def start_worker(home: Path, api_url: str, name: str, pool: str = WORK_POOL, limit: int | None = 1,
-                 env: dict[str, str] | None = None) -> Service:
+                 env: dict[str, str] | None = None, credentials: Credentials | None = None) -> Service:
     """A process worker on `pool`; `env` pins it (e.g. CUDA_VISIBLE_DEVICES=1 for GPU 1). Its flow runs
     import the installed package, so no checkout is needed on the worker's box."""
     cmd = python_module("prefect", "worker", "start", "--pool", pool, "--name", name, "--type", "process",
                         *(["--limit", str(limit)] if limit else []))
-    full_env = {**prefect_env(api_url), "TRANSFER_LAWS_WORKER": name, **(env or {})}
+    full_env = {**prefect_env(api_url), "TRANSFER_LAWS_WORKER": name, **(env or {}),
+                **(credentials.client_env() if credentials else {})}
     return _spawn(f"worker-{name}", cmd, home / "services", full_env, url="")
 
 
@@ -193,18 +236,20 @@ def deployments_file() -> Path:
     return Path(str(files("transfer_laws.deployments") / "prefect.yaml"))
 
 
-def deploy(api_url: str, workdir: Path, names: list[str] | None = None) -> str:
+def deploy(api_url: str, workdir: Path, names: list[str] | None = None,
+           credentials: Credentials | None = None) -> str:
     """`prefect deploy` of the packaged prefect.yaml (all deployments, or `names`). The flows are found
     by module path, never in a checkout; `workdir` (the project home, a path every worker can reach)
     becomes the folder their flow runs start in: Prefect resolves the pull step's template now."""
-    ensure_pools(api_url)
+    ensure_pools(api_url, credentials)
     which = [a for n in names for a in ("--name", n)] if names else ["--all"]
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(python_module("prefect", "--no-prompt", "deploy", *which,
                                         "--prefect-file", str(deployments_file())),
                           cwd=workdir, capture_output=True, text=True,
-                          env=child_env({**prefect_env(api_url), WORKDIR_VAR: str(workdir)}))
+                          env=child_env({**prefect_env(api_url), WORKDIR_VAR: str(workdir),
+                                         **(credentials.client_env() if credentials else {})}))
     if proc.returncode != 0:
         raise ServiceFailed(f"prefect deploy failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc.stdout

@@ -24,20 +24,22 @@ def prefect_db_on(pg: servers.Service) -> str:
 
 
 def start_stack(stack: list, home: Path, prefect_db: str | None = None, mlflow_db: str | None = None,
-                worker_env: dict | None = None) -> tuple[str, str]:
-    prefect = servers.start_prefect_server(home, database_url=prefect_db, wait=False)
+                worker_env: dict | None = None, credentials=None) -> tuple[str, str]:
+    """Servers (with authentication when `credentials` are given), two training workers and a control
+    worker, the deployments made; returns (Prefect API URL, MLflow URL)."""
+    prefect = servers.start_prefect_server(home, database_url=prefect_db, wait=False, credentials=credentials)
     stack.append(prefect)
-    mlflow = servers.start_mlflow_server(home, backend_uri=mlflow_db, wait=False)
+    mlflow = servers.start_mlflow_server(home, backend_uri=mlflow_db, wait=False, credentials=credentials)
     stack.append(mlflow)
     servers.wait_http(prefect, "/api/health")
     api = prefect.url + "/api"
     env = {"TRANSFER_LAWS_CACHE_DIR": os.environ["TRANSFER_LAWS_CACHE_DIR"], **(worker_env or {})}
-    servers.ensure_pools(api)
+    servers.ensure_pools(api, credentials)
     for i in range(2):  # workers boot while the deployments are made
-        stack.append(servers.start_worker(home, api, f"cpu-{i}", env=env))
+        stack.append(servers.start_worker(home, api, f"cpu-{i}", env=env, credentials=credentials))
     stack.append(servers.start_worker(home, api, "control", pool=servers.CONTROL_POOL, limit=None,
-                                       env=env))
-    servers.deploy(api, home)
+                                       env=env, credentials=credentials))
+    servers.deploy(api, home, credentials=credentials)
     servers.wait_http(mlflow, "/health")
     return api, mlflow.url
 
@@ -49,11 +51,11 @@ def sweep_params(tmp_path: Path, home: Path, mlflow_url: str) -> dict:
     return {"config": cfg, "bootstrap": 20}
 
 
-def run_sweep(api: str, params: dict, timeout: int = 400) -> subprocess.CompletedProcess:
+def run_sweep(api: str, params: dict, timeout: int = 400, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "prefect", "deployment", "run", "transfer-sweep/sweep", "--params",
          json.dumps(params), "--watch", "--watch-timeout", str(timeout)],
-        env={**os.environ, **servers.prefect_env(api)}, capture_output=True, text=True,
+        env={**os.environ, **servers.prefect_env(api), **(env or {})}, capture_output=True, text=True,
         timeout=timeout + 60)
 
 
@@ -71,3 +73,38 @@ def children(mlflow_url: str) -> list:
     c = mlflow_store.client(mlflow_url)
     exp = c.get_experiment_by_name("micro")
     return [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("kind") != "sweep"]
+
+
+def leaked(credentials, home: Path, api: str, runs: list, outputs: list[str], services: list) -> list[str]:
+    """Where a secret of `credentials` shows: MLflow params and tags of `runs`, Prefect flow-run
+    parameters, every log, report, runs CSV, JSON and YAML under HOME (the credentials file aside),
+    `outputs`, and the command line of every process of the services."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    from transfer_laws.tasks.services import auth
+
+    seen = [json.dumps([r.data.params, r.data.tags]) for r in runs] + list(outputs)
+    with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: credentials.prefect_auth_string}), \
+            get_client(sync_client=True) as client:
+        seen += [json.dumps(r.parameters, default=str) for r in client.read_flow_runs()]
+    files = [p for p in home.rglob("*") if p.is_file() and p.suffix in (".log", ".md", ".csv", ".json", ".yaml")
+             and p != auth.credentials_file(home)]
+    assert len(files) > 10, files  # the search looked somewhere
+    seen += [p.read_text(errors="replace") for p in files]
+    seen += [Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+             for svc in services for pid in _group(svc.pid)]
+    return [text[:200] for secret in credentials.secrets() for text in seen if secret in text]
+
+
+def _group(pgid: int) -> list[int]:
+    """Every live process of a service's process group (the server and what it forked)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if os.getpgid(int(d.name)) == pgid:
+                    out.append(int(d.name))
+            except ProcessLookupError:
+                pass
+    return out

@@ -11,13 +11,14 @@ import pytest
 
 from tests.services.stack import (
     children,
+    leaked,
     planned_keys,
     prefect_db_on,
     run_sweep,
     start_stack,
     sweep_params,
 )
-from transfer_laws.tasks.services import servers
+from transfer_laws.tasks.services import auth, servers
 
 
 @pytest.mark.slow  # the same path as below on the default SQLite stores (`make test-slow`)
@@ -37,16 +38,21 @@ def test_micro_sweep_fans_out_to_two_workers(tmp_path, stack):
     assert (home / "reports" / "micro" / "latest" / "fit.json").exists()
 
 
-def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_mlflow_run(tmp_path, stack):
-    """The micro-sweep on PostgreSQL-backed servers, one run failing until its cause is removed."""
+def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_mlflow_run(
+        tmp_path, stack, monkeypatch):
+    """The micro-sweep on PostgreSQL-backed servers that require credentials (the several-boxes
+    set-up), one run failing until its cause is removed; no secret shows anywhere afterwards."""
     pg, _ = servers.start_postgres()
     stack.append(pg)
     home = tmp_path / "home"
     fault = tmp_path / "faults.txt"
+    credentials, _ = auth.init(home)
+    for key, value in credentials.client_env().items():  # this test is a client too (MLflow reads)
+        monkeypatch.setenv(key, value)
     api, mlflow_url = start_stack(
         stack, home, prefect_db=prefect_db_on(pg),
         mlflow_db=pg.url.replace("postgresql://", "postgresql+psycopg2://") + "/mlflow",
-        worker_env={"TRANSFER_LAWS_FAULT_FILE": str(fault)})
+        worker_env={"TRANSFER_LAWS_FAULT_FILE": str(fault)}, credentials=credentials)
     params = sweep_params(tmp_path, home, mlflow_url)
     keys = planned_keys(params)
     bad = next(k for k, label in keys.items() if label.startswith("scratch") and "D=8.0e3" in label)
@@ -54,6 +60,7 @@ def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_m
 
     out = run_sweep(api, params)
     assert out.returncode != 0
+    outputs = [out.stdout, out.stderr]
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
@@ -62,11 +69,11 @@ def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_m
         FlowRunFilter,
         FlowRunFilterName,
     )
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     from transfer_laws.tasks.sweep.fanout import _wait
 
-    with temporary_settings(updates={PREFECT_API_URL: api}):
+    with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: credentials.prefect_auth_string}):
         with get_client(sync_client=True) as client:
             failed = client.read_flow_runs(flow_run_filter=FlowRunFilter(
                 name=FlowRunFilterName(any_=[keys[bad]])))
@@ -82,6 +89,7 @@ def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_m
                                env={**os.environ, **servers.prefect_env(api)}, capture_output=True,
                                text=True)
         assert retry.returncode == 0, retry.stdout + retry.stderr
+        outputs += [retry.stdout, retry.stderr]
         assert _wait(failed[0].id).state.is_completed()
     runs = children(mlflow_url)
     assert [r.info.status for r in runs if r.data.tags["run_key"] == bad] == ["FINISHED"]
@@ -93,6 +101,7 @@ def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_m
     assert all(r.info.status == "FINISHED" and "best_test_loss" in r.data.metrics for r in runs)
     assert {r.data.tags.get("worker") for r in runs} == {"cpu-0", "cpu-1"}  # spread over both
     assert (home / "reports" / "micro" / "latest" / "fit.json").exists()
+    assert leaked(credentials, home, api, runs, outputs + [out.stdout, out.stderr], stack) == []
 
 
 def test_services_cli_starts_records_and_stops_everything_by_pid(tmp_path):
