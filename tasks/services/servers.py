@@ -200,22 +200,41 @@ def mlflow_auth_env(home: Path, credentials: Credentials) -> dict[str, str]:
             "MLFLOW_AUTH_ADMIN_PASSWORD": credentials.mlflow_password, "MLFLOW_FLASK_SERVER_SECRET_KEY": key}
 
 
+LOCKED_JOB_VARIABLES = ("command", "env", "working_dir")
+
+
+def locked_job_template() -> dict:
+    """The process worker's default job template without the variables that would let a flow run
+    choose what its worker executes (`command`), with which environment (`env`) or where
+    (`working_dir`); any other variable is refused when a flow run is created (422)."""
+    from prefect.workers.process import ProcessWorker
+
+    template = ProcessWorker.get_default_base_job_template()
+    for key in LOCKED_JOB_VARIABLES:
+        template["job_configuration"].pop(key, None)
+        template["variables"]["properties"].pop(key, None)
+    template["variables"]["additionalProperties"] = False
+    return template
+
+
 def ensure_pools(api_url: str, credentials: Credentials | None = None) -> None:
-    """The process work pools of training runs and of sweeps (created once; no error if they exist)."""
+    """The process work pools of training runs and of sweeps, with the locked job template (created
+    once; an existing pool gets the template too)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
     from prefect.exceptions import ObjectAlreadyExists
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     updates = {PREFECT_API_URL: api_url}
     if credentials:
         updates[PREFECT_API_AUTH_STRING] = credentials.prefect_auth_string
+    template = locked_job_template()
     with temporary_settings(updates=updates), get_client(sync_client=True) as client:
         for pool in (WORK_POOL, CONTROL_POOL):
             try:
-                client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+                client.create_work_pool(WorkPoolCreate(name=pool, type="process", base_job_template=template))
             except ObjectAlreadyExists:
-                pass
+                client.update_work_pool(pool, WorkPoolUpdate(base_job_template=template))
 
 
 def start_worker(home: Path, api_url: str, name: str, pool: str = WORK_POOL, limit: int | None = 1,

@@ -74,8 +74,7 @@ def dispatch_run(run: PlannedRun, ctx: SweepContext, deployment: str) -> dict:
     fr = run_deployment(
         deployment, timeout=0, as_subflow=True, idempotency_key=idempotency_key(run, ctx),
         parameters={"config": run.config.model_dump(mode="json"), "label": run.label,
-                    "ctx": ctx.model_dump(mode="json"), "parent": run.parent},
-        job_variables={"env": {"MLFLOW_TRACKING_URI": ctx.tracking_uri, "TRANSFER_LAWS_HOME": ctx.home}})
+                    "ctx": ctx.model_dump(mode="json"), "parent": run.parent})  # the flow applies ctx's store and home
     if fr.state is not None and fr.state.is_final():  # an earlier sweep's flow run, ended
         log.info("%s: flow run %s ended %s in an earlier sweep and MLflow has no finished run; "
                  "scheduling it again", run.label, fr.name, fr.state.name)

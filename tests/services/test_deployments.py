@@ -54,6 +54,7 @@ def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_m
         mlflow_db=pg.url.replace("postgresql://", "postgresql+psycopg2://") + "/mlflow",
         worker_env={"TRANSFER_LAWS_FAULT_FILE": str(fault)}, credentials=credentials)
     params = sweep_params(tmp_path, home, mlflow_url)
+    _flow_runs_cannot_choose_what_a_worker_executes(api, credentials, params, tmp_path / "pwned")
     keys = planned_keys(params)
     bad = next(k for k, label in keys.items() if label.startswith("scratch") and "D=8.0e3" in label)
     fault.write_text(bad)  # this run fails deterministically until the file is gone
@@ -102,6 +103,26 @@ def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_m
     assert {r.data.tags.get("worker") for r in runs} == {"cpu-0", "cpu-1"}  # spread over both
     assert (home / "reports" / "micro" / "latest" / "fit.json").exists()
     assert leaked(credentials, home, api, runs, outputs + [out.stdout, out.stderr], stack) == []
+
+
+def _flow_runs_cannot_choose_what_a_worker_executes(api: str, credentials, params: dict, marker) -> None:
+    """Anyone who may create flow runs may not pick the worker's command, env or folder: a sweep with
+    valid parameters and one of those job variables is refused on both pools."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: credentials.prefect_auth_string}), \
+            get_client(sync_client=True) as client:
+        for name in (servers.WORK_POOL, servers.CONTROL_POOL):
+            template = client.read_work_pool(name).base_job_template
+            assert not set(servers.LOCKED_JOB_VARIABLES) & set(template["variables"]["properties"])
+            assert not set(servers.LOCKED_JOB_VARIABLES) & set(template["job_configuration"])
+        deployment = client.read_deployment_by_name("transfer-sweep/sweep")
+        for variables in ({"command": f"touch {marker}"}, {"env": {"X": "1"}}, {"working_dir": "/"}):
+            with pytest.raises(PrefectHTTPStatusError, match="422"):
+                client.create_flow_run_from_deployment(deployment.id, parameters=params, job_variables=variables)
+    assert not marker.exists()
 
 
 def test_services_cli_starts_records_and_stops_everything_by_pid(tmp_path):
