@@ -40,7 +40,7 @@ fi
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-$PWD/.transfer-laws/inductor-cache}"
 # Every library the product imports, before any minute is spent on the GPU.
-"$PY" - <<'EOF' || { echo "device_check.sh: the product does not import; see above"; exit 4; }
+"$PY" -P - <<'EOF' || { echo "device_check.sh: the product does not import; see above"; exit 4; }
 import importlib
 for m in ("torch", "transformers", "accelerate", "pydantic", "prefect", "mlflow", "datasets",
           "transfer_laws.flows.cli", "transfer_laws.tasks.sweep.config", "transfer_laws.tasks.train.entry",

@@ -119,10 +119,13 @@ def cmd_status(a) -> int:
 def cmd_run(a) -> int:
     from transfer_laws.flows import api
     from transfer_laws.flows.sweep import SweepFailed
+    from transfer_laws.tasks.sweep.interrupt import run_stoppable
 
     cfg, paths = _load(a)
-    try:
-        out = api.run(cfg, bootstrap=a.bootstrap, aggregate=not a.no_aggregate)
+    try:  # SIGTERM / SIGINT: stopped within seconds, resumable (tasks/sweep/interrupt.py)
+        out = run_stoppable(lambda: api.run(cfg, bootstrap=a.bootstrap, aggregate=not a.no_aggregate),
+                            paths.home, f"the sweep {cfg.name!r}",
+                            f"transfer-laws run {a.config} --home {paths.home}")
     except SweepFailed as exc:
         print(f"transfer-laws run: {exc}")
         return 1

@@ -1,0 +1,142 @@
+"""Stopping a sweep cleanly when a scheduler asks: SIGTERM (Slurm, Kubernetes, systemd, `timeout`)
+or SIGINT (Ctrl-C).
+
+The sweep runs in a worker thread while the main thread only waits, so the signal reaches our
+handler and not Prefect's (a flow in the main thread swaps SIGTERM for its own graceful shutdown,
+which reports to a server that is already going and then drains its logs for minutes). On the first
+signal: one line saying what stopped and how to resume; every process the sweep started (the
+training zygote and its runs, the temporary Prefect server) is killed and reaped; half-written
+`*.tmp` folders of idle run folders and of the reports are removed; the process exits 128 + the
+signal's number (143, 130) within seconds. A second signal exits at once. Nothing else is needed
+for a rerun: runs resume from their last checkpoint and MLflow keeps one run per run_key, the same
+guarantees as after kill -9.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (children first), read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def become_subreaper() -> None:
+    """Linux: orphans of our descendants (a run forked while its zygote was being killed) are
+    re-parented to this process instead of init, so kill_descendants still finds them."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def kill_descendants(timeout: float = 5.0) -> None:
+    """SIGKILL every process this one started (scanning again until none is left, since a dying
+    zygote may have forked a run meanwhile), and wait (up to `timeout`) until they are gone."""
+    deadline = time.monotonic() + timeout
+    while (pids := [p for p in descendants(os.getpid()) if not _zombie(p)]) and time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _reap(pids, deadline)
+
+
+def _reap(pids: list[int], deadline: float) -> None:
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)  # reap our own children
+                if done:
+                    break
+            except ChildProcessError:  # not our child: wait until /proc forgets it
+                if not Path(f"/proc/{pid}").exists() or _zombie(pid):
+                    break
+            time.sleep(0.05)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def remove_half_written(home: Path) -> list[Path]:
+    """The `*.tmp` folders and files of the reports and of run folders no process holds any more."""
+    from transfer_laws.tasks.train.launch import run_folder_busy
+
+    removed = []
+    found = list((home / "reports").glob("*/*.tmp"))
+    for run in (home / "runs").glob("*"):
+        if run.is_dir() and not run_folder_busy(run):
+            found += list(run.glob("*.tmp")) + list(run.glob("checkpoints/*.tmp"))
+    for path in found:
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def run_stoppable(work: Callable[[], T], home: Path, what: str, resume: str) -> T:
+    """Run `work` in a thread while this (main) thread waits and owns SIGTERM and SIGINT."""
+    result: dict = {}
+
+    def target() -> None:
+        try:
+            result["value"] = work()
+        except BaseException as exc:  # re-raised in the main thread
+            result["error"] = exc
+
+    stopping = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        if stopping.is_set():  # the second signal: no more cleaning up
+            os._exit(128 + signum)
+        stopping.set()
+        logging.disable(logging.CRITICAL)  # the sweep thread sees its runs die: nothing to report
+        kill_descendants()
+        remove_half_written(home)
+        print(f"transfer-laws: {signal.Signals(signum).name}: stopped {what}; runs in progress resume "
+              f"from their last checkpoint: {resume}", file=sys.stderr, flush=True)
+        os._exit(128 + signum)
+
+    become_subreaper()
+    previous = {s: signal.signal(s, on_signal) for s in SIGNALS}
+    try:
+        thread = threading.Thread(target=target, name="sweep", daemon=True)
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.2)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]

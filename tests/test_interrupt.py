@@ -1,0 +1,85 @@
+"""A scheduler stops a sweep: SIGTERM (Slurm, Kubernetes, systemd, `timeout`) or SIGINT (Ctrl-C) to
+`transfer-laws run` ends it within 10 s with exit status 143 / 130 and one line saying how to resume;
+no process it started survives, no half-written `*.tmp` stays, and the rerun finishes the sweep with
+one MLflow run per run_key."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from tests.test_sweep_flow import child_runs, micro_config
+
+
+def small_config(tmp_path: Path) -> Path:
+    config = micro_config(tmp_path)
+    cfg = yaml.safe_load(config.read_text())
+    cfg.update(scratch_tokens=[32000], max_steps=60, eval_interval=10)
+    config.write_text(yaml.safe_dump(cfg))
+    return config
+
+
+def start(config: Path) -> subprocess.Popen:
+    exe = Path(sys.executable).parent / "transfer-laws"
+    return subprocess.Popen([str(exe), "run", str(config), "--bootstrap", "20"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def processes_of(home: Path) -> list[str]:
+    """Command lines of live processes that name the project folder (the sweep's own children do)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if str(home) in line or "transfer_laws.tasks.train.zygote" in line and _parent_gone(entry):
+                    out.append(line)
+            except OSError:
+                pass
+    return out
+
+
+def _parent_gone(entry: Path) -> bool:  # a zygote whose sweep is gone is an orphan
+    return (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == "1"
+
+
+def test_sigterm_and_sigint_stop_a_sweep_cleanly_and_the_rerun_finishes_it(tmp_path):
+    config = small_config(tmp_path)
+    home = tmp_path / "home"
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    planned = 2 + 2 * 3 + 2 * 2
+    rng = random.Random(0)
+    for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        proc = start(config)
+        done_before = sum(r.info.status == "FINISHED" for r in child_runs(uri))
+        wait_for = done_before + rng.randint(1, 3)  # a seeded moment: a few more runs finished
+        deadline = time.time() + 300
+        while sum(r.info.status == "FINISHED" for r in child_runs(uri)) < wait_for:
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline, "the sweep made no progress"
+            time.sleep(0.2)
+        time.sleep(rng.uniform(0, 1.5))  # somewhere inside the next runs
+        sent = time.monotonic()
+        os.kill(proc.pid, sig)
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+        assert proc.returncode == code and took < 10, (proc.returncode, took, err[-2000:])
+        assert err.strip().splitlines()[-1].startswith(f"transfer-laws: {sig.name}: stopped the sweep 'micro'")
+        assert "transfer-laws run" in err.strip().splitlines()[-1]
+        time.sleep(0.5)
+        assert processes_of(home) == []
+        assert [p for p in home.rglob("*.tmp")] == []
+
+    rerun = start(config)
+    out, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, out[-2000:] + err[-2000:]
+    runs = child_runs(uri)
+    keys = [r.data.tags["run_key"] for r in runs]
+    assert len(keys) == len(set(keys)) == planned
+    assert all(r.info.status == "FINISHED" for r in runs)
