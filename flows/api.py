@@ -271,16 +271,24 @@ def _project(config: "SweepConfig", home: str | Path | None):
     """The config with its project folder resolved (and `home` applied), and the project's paths,
     the process environment set for them."""
     from transfer_laws.tasks.common import env
-    from transfer_laws.tasks.services import auth
 
     if home is not None:
         config = config.model_copy(update={"home": str(home)})
     paths = env.project_paths(config.home)
     env.apply(paths, hub=config.uses_hub())
-    credentials = auth.load(paths.home)  # the project's servers ask for them (services init-auth)
+    _use_project_credentials(paths.home, config.tracking_uri)
+    return config.model_copy(update={"home": str(paths.home)}), paths
+
+
+def _use_project_credentials(home: Path, tracking_uri: str | None) -> None:
+    """HOME's server credentials (services init-auth) into this process's environment, when the
+    Prefect API or the tracking URI is one of the servers recorded in HOME (never another's)."""
+    from transfer_laws.tasks.services import auth, servers
+
+    recorded = [s.url for s in servers.load_record(home)]
+    credentials = auth.for_targets(home, [os.environ.get("PREFECT_API_URL"), tracking_uri], recorded)
     for key, value in (credentials.client_env() if credentials else {}).items():
         os.environ.setdefault(key, value)
-    return config.model_copy(update={"home": str(paths.home)}), paths
 
 
 @dataclass(frozen=True)
@@ -321,8 +329,9 @@ def plan(config: "SweepConfig | str | Path", *, prior: str | Path | None = None,
 def run(config: "SweepConfig | str | Path", *, home: str | Path | None = None, bootstrap: int = 1000,
         aggregate: bool = True) -> dict:
     """Run a sweep to its report: every run not done yet is trained (done ones are skipped, interrupted
-    ones resume), then the fit. Prefect runs without a server unless PREFECT_API_URL is set; MLflow
-    writes to HOME/mlflow.db unless the config names a tracking_uri. Returns the sweep flow's result
+    ones resume), then the fit. Prefect runs on a temporary server of this process unless
+    PREFECT_API_URL names one; MLflow writes to HOME/mlflow.db unless the config names a
+    tracking_uri. Returns the sweep flow's result
     (`report`: fit.json's content and the report folder). Raises SweepFailed naming each failed run."""
     from transfer_laws.tasks.services import warmup
 
@@ -352,6 +361,7 @@ def runs(experiment: str, *, home: str | Path | None = None, tracking_uri: str |
     from transfer_laws.tasks.tracking import export
 
     paths = env.project_paths(home)
+    _use_project_credentials(paths.home, tracking_uri)
     uri = tracking_uri or paths.mlflow_uri
     if tracking_uri is None and not paths.mlflow_db.exists():
         raise InputError("home", str(paths.home), "holds no MLflow store (mlflow.db)",

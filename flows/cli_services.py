@@ -80,6 +80,8 @@ def cmd_services(a) -> int:
                          "and read every MLflow run: both servers need authentication beyond loopback",
                          f"run `transfer-laws services init-auth --home {home}` first (or set "
                          "PREFECT_API_AUTH_STRING, MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)")
+    if credentials:
+        servers.check_auth_app()
     started: list = []
     try:
         prefect_db = mlflow_db = None
@@ -91,9 +93,10 @@ def cmd_services(a) -> int:
             print(f"postgres       {servers.redact(pg.url)} (data {data})")
         prefect = servers.start_prefect_server(home, a.prefect_port, prefect_db, host=a.host, wait=False,
                                                credentials=credentials, public_url=a.public_url)
+        started.append(prefect)  # stopped below if anything after it fails
         mlflow = servers.start_mlflow_server(home, a.mlflow_port, mlflow_db, host=a.host, wait=False,
                                              credentials=credentials)
-        started += [prefect, mlflow]  # both start at once; then wait for each
+        started.append(mlflow)  # both start at once; then wait for each
         servers.wait_http(prefect, "/api/health")
         servers.wait_http(mlflow, "/health")
         api = prefect.url + "/api"
@@ -119,8 +122,9 @@ def cmd_services(a) -> int:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         print("warning: the workers run as root, and a flow run executes code as its worker's user: "
               "start the services as an unprivileged user (docs/scale-out.md)")
-    print(f"\nexport PREFECT_API_URL={api}")
-    print(f"Prefect UI: {prefect.url}    MLflow UI: {mlflow.url}")
+    prefect_public = (a.public_url or prefect.url.replace(a.host, servers.browsable(a.host), 1)).rstrip("/")
+    print(f"\nexport PREFECT_API_URL={prefect_public}/api")
+    print(f"Prefect UI: {prefect_public}    MLflow UI: {mlflow.url.replace(a.host, servers.browsable(a.host), 1)}")
     print("next: transfer-laws deploy; stop all: transfer-laws services stop")
     return 0
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 
@@ -122,10 +123,12 @@ def cmd_run(a) -> int:
     from transfer_laws.tasks.sweep.interrupt import run_stoppable
 
     cfg, paths = _load(a)
+    again = ["transfer-laws", "run", a.config, "--home", str(paths.home), "--bootstrap", str(a.bootstrap)]
     try:  # SIGTERM / SIGINT: stopped within seconds, resumable (tasks/sweep/interrupt.py)
         out = run_stoppable(lambda: api.run(cfg, bootstrap=a.bootstrap, aggregate=not a.no_aggregate),
                             paths.home, f"the sweep {cfg.name!r}",
-                            f"transfer-laws run {a.config} --home {paths.home}")
+                            shlex.join(again + (["--no-aggregate"] if a.no_aggregate else [])),
+                            remote=cfg.executor != "local")
     except SweepFailed as exc:
         print(f"transfer-laws run: {exc}")
         return 1

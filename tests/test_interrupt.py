@@ -31,22 +31,30 @@ def start(config: Path) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def processes_of(home: Path) -> list[str]:
-    """Command lines of live processes that name the project folder (the sweep's own children do)."""
+def processes_of(home: Path, zygotes_before: set[int]) -> list[str]:
+    """Live processes the sweep left: any naming the project folder, and any zygote that was not
+    running before it started (a zygote's command line names no folder)."""
     out = []
+    for pid, line in _command_lines().items():
+        if str(home) in line or "transfer_laws.tasks.train.zygote" in line and pid not in zygotes_before:
+            out.append(line)
+    return out
+
+
+def _command_lines() -> dict[int, str]:
+    out = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
             try:
-                line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                if str(home) in line or "transfer_laws.tasks.train.zygote" in line and _parent_gone(entry):
-                    out.append(line)
+                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    out[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 pass
     return out
 
 
-def _parent_gone(entry: Path) -> bool:  # a zygote whose sweep is gone is an orphan
-    return (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == "1"
+def _zygotes() -> set[int]:
+    return {pid for pid, line in _command_lines().items() if "transfer_laws.tasks.train.zygote" in line}
 
 
 def test_sigterm_and_sigint_stop_a_sweep_cleanly_and_the_rerun_finishes_it(tmp_path):
@@ -56,6 +64,7 @@ def test_sigterm_and_sigint_stop_a_sweep_cleanly_and_the_rerun_finishes_it(tmp_p
     planned = 2 + 2 * 3 + 2 * 2
     rng = random.Random(0)
     for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        zygotes_before = _zygotes()
         proc = start(config)
         done_before = sum(r.info.status == "FINISHED" for r in child_runs(uri))
         wait_for = done_before + rng.randint(1, 3)  # a seeded moment: a few more runs finished
@@ -73,7 +82,7 @@ def test_sigterm_and_sigint_stop_a_sweep_cleanly_and_the_rerun_finishes_it(tmp_p
         assert err.strip().splitlines()[-1].startswith(f"transfer-laws: {sig.name}: stopped the sweep 'micro'")
         assert "transfer-laws run" in err.strip().splitlines()[-1]
         time.sleep(0.5)
-        assert processes_of(home) == []
+        assert processes_of(home, zygotes_before) == []
         assert [p for p in home.rglob("*.tmp")] == []
 
     rerun = start(config)

@@ -3,12 +3,21 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 # Python >= 3.11: with it set, no Python process puts its current folder (or a script's folder) first
 # on sys.path, so a user's `tasks.py` or `transfer_laws.py` beside them never shadows this package.
 # It is inherited, so it also covers the processes ours start in turn (accelerate's ranks, the
 # flow-run processes of a Prefect worker).
 SAFE_PATH = {"PYTHONSAFEPATH": "1"}
+
+# Set when this process is being stopped (SIGTERM / SIGINT, tasks/sweep/interrupt.py): nothing starts
+# a training process or a zygote any more, so the last scan for processes to kill is the last.
+STOPPING = threading.Event()
+
+
+class Stopping(RuntimeError):
+    """Raised instead of starting a process while this one is being stopped."""
 
 
 def python_module(module: str, *args: str) -> list[str]:

@@ -68,22 +68,37 @@ def init(home: Path) -> tuple[Credentials, bool]:
     if existing is not None:
         return existing, False
     made = Credentials(f"admin:{secrets.token_urlsafe(24)}", "admin", secrets.token_urlsafe(24))
-    path = credentials_file(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(asdict(made), f)
+    private_file(credentials_file(home), json.dumps(asdict(made)), replace=False)
+    # MLflow keeps an existing admin's password: its user database goes with the old credentials
+    (credentials_file(home).parent / MLFLOW_AUTH_DB).unlink(missing_ok=True)
     return made, True
 
 
-def private_file(path: Path, text: str) -> Path:
-    """Write `text` to a file only its owner can read (0600), replacing any earlier one."""
+MLFLOW_AUTH_DB = "mlflow-auth.db"  # MLflow's users (password hashes), beside the credentials
+
+
+def private_file(path: Path, text: str, replace: bool = True) -> Path:
+    """Write `text` to a file only its owner can read (0600), replacing any earlier one (or, with
+    replace=False, failing if one exists: two processes never both make credentials)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
+    if replace:
+        path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
     return path
+
+
+def for_targets(home: Path, targets: list[str | None], recorded: list[str]) -> Credentials | None:
+    """HOME's credentials, but only when a target URL (PREFECT_API_URL, a tracking URI) is one of
+    the servers `services start` recorded there: they are never sent to another server (Prefect
+    Cloud, a colleague's MLflow)."""
+    if os.environ.get("PREFECT_API_KEY"):
+        return None
+    ours = [u.rstrip("/") for u in recorded if u]
+    if not any(t and any(t.startswith(u) for u in ours) for t in targets):
+        return None
+    return load(home)
 
 
 def is_loopback(host: str) -> bool:

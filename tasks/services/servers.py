@@ -183,17 +183,27 @@ def browsable(host: str) -> str:
     return socket.gethostname() if host in ("0.0.0.0", "::", "") else host
 
 
+def check_auth_app() -> None:
+    """MLflow's basic-auth app needs Flask-WTF (the `auth` extra): say so before anything starts."""
+    try:
+        import flask_wtf  # noqa: F401
+    except ImportError:
+        raise ServiceFailed("MLflow's basic-auth app needs Flask-WTF: pip install 'transfer-laws[auth]'") from None
+
+
 def mlflow_auth_env(home: Path, credentials: Credentials) -> dict[str, str]:
     """The environment of MLflow's basic-auth app: its config (a 0600 file in HOME/services), the
     admin's login and the Flask session key, derived from the credentials (so every restart agrees)."""
-    try:
-        import flask_wtf  # noqa: F401  (MLflow's basic-auth app needs it: the `auth` extra)
-    except ImportError:
-        raise ServiceFailed("MLflow's basic-auth app needs Flask-WTF: pip install 'transfer-laws[auth]'") from None
+    check_auth_app()
     folder = (home / "services").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    users = folder / auth.MLFLOW_AUTH_DB
+    if not users.exists():  # SQLite takes an empty file as a new database: owner-only from the start
+        os.close(os.open(users, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(users, 0o600)
     config = auth.private_file(folder / "mlflow-auth.ini", (
         "[mlflow]\ndefault_permission = NO_PERMISSIONS\n"
-        f"database_uri = sqlite:///{folder / 'mlflow-auth.db'}\n"
+        f"database_uri = sqlite:///{users}\n"
         f"admin_username = {credentials.mlflow_username}\n"))
     key = hashlib.sha256(("flask-session:" + credentials.mlflow_password).encode()).hexdigest()
     return {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_USERNAME": credentials.mlflow_username,

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from transfer_laws.tasks.common.process import STOPPING
+
 T = TypeVar("T")
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -45,13 +47,13 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def become_subreaper() -> None:
-    """Linux: orphans of our descendants (a run forked while its zygote was being killed) are
-    re-parented to this process instead of init, so kill_descendants still finds them."""
+def subreaper(on: bool) -> None:
+    """Linux: while on, orphans of our descendants (a run forked while its zygote was being killed)
+    are re-parented to this process instead of init, so kill_descendants still finds them."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(36, int(on))  # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
         pass
 
@@ -104,8 +106,9 @@ def remove_half_written(home: Path) -> list[Path]:
     return removed
 
 
-def run_stoppable(work: Callable[[], T], home: Path, what: str, resume: str) -> T:
-    """Run `work` in a thread while this (main) thread waits and owns SIGTERM and SIGINT."""
+def run_stoppable(work: Callable[[], T], home: Path, what: str, resume: str, remote: bool = False) -> T:
+    """Run `work` in a thread while this (main) thread waits and owns SIGTERM and SIGINT. `remote`:
+    the runs train on Prefect workers (executor deployments), which this process cannot stop."""
     result: dict = {}
 
     def target() -> None:
@@ -120,14 +123,19 @@ def run_stoppable(work: Callable[[], T], home: Path, what: str, resume: str) -> 
         if stopping.is_set():  # the second signal: no more cleaning up
             os._exit(128 + signum)
         stopping.set()
+        STOPPING.set()  # no new zygote or run from here on
         logging.disable(logging.CRITICAL)  # the sweep thread sees its runs die: nothing to report
-        kill_descendants()
-        remove_half_written(home)
-        print(f"transfer-laws: {signal.Signals(signum).name}: stopped {what}; runs in progress resume "
-              f"from their last checkpoint: {resume}", file=sys.stderr, flush=True)
-        os._exit(128 + signum)
+        try:
+            kill_descendants()
+            remove_half_written(home)
+        finally:
+            runs = ("flow runs already on workers keep training; rerun to wait for them and the rest"
+                    if remote else "runs in progress resume from their last checkpoint")
+            print(f"transfer-laws: {signal.Signals(signum).name}: stopped {what}; {runs}: {resume}",
+                  file=sys.stderr, flush=True)
+            os._exit(128 + signum)
 
-    become_subreaper()
+    subreaper(True)
     previous = {s: signal.signal(s, on_signal) for s in SIGNALS}
     try:
         thread = threading.Thread(target=target, name="sweep", daemon=True)
@@ -137,6 +145,7 @@ def run_stoppable(work: Callable[[], T], home: Path, what: str, resume: str) -> 
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        subreaper(False)
     if "error" in result:
         raise result["error"]
     return result["value"]

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 
-from transfer_laws.tasks.common.process import child_env, python_module
+from transfer_laws.tasks.common.process import STOPPING, Stopping, child_env, python_module
 
 
 def _serve() -> None:
@@ -107,6 +107,8 @@ class Zygote:
     @classmethod
     def get(cls) -> "Zygote":
         with cls._instance_lock:
+            if STOPPING.is_set():
+                raise Stopping("the sweep is being stopped: no new zygote")
             if cls._instance is None or cls._instance.proc.poll() is not None:
                 cls._instance = cls()
             return cls._instance
@@ -132,6 +134,8 @@ class Zygote:
 
     def run(self, argv: list[str], env: dict[str, str], log: str | None, timeout: float | None) -> int:
         with self.lock:
+            if STOPPING.is_set():  # the zygote is being killed: fork nothing more
+                raise Stopping("the sweep is being stopped: no new run")
             rid = self.next_id
             self.next_id += 1
             self.waiting[rid] = {}

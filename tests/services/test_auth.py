@@ -46,6 +46,16 @@ def test_init_auth_makes_owner_only_credentials_once(tmp_path, monkeypatch):
         True, True, True, False, False]
 
 
+def test_credentials_go_only_to_the_servers_recorded_in_home(tmp_path, monkeypatch):
+    auth.init(tmp_path)
+    ours = ["http://127.0.0.1:4200", "http://127.0.0.1:5000", ""]
+    assert auth.for_targets(tmp_path, ["http://127.0.0.1:4200/api", None], ours) == auth.load(tmp_path)
+    assert auth.for_targets(tmp_path, ["https://api.prefect.cloud/api/accounts/x", "http://mlflow.other:5000"],
+                            ours) is None
+    monkeypatch.setenv("PREFECT_API_KEY", "pnu_cloud")  # a Prefect Cloud user: never our string
+    assert auth.for_targets(tmp_path, ["http://127.0.0.1:4200/api"], ours) is None
+
+
 def test_services_beyond_loopback_are_refused_without_credentials(tmp_path):
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if k not in (auth.PREFECT_CLIENT, auth.MLFLOW_PASSWORD)}
