@@ -185,10 +185,10 @@ def browsable(host: str) -> str:
 
 def check_auth_app() -> None:
     """MLflow's basic-auth app needs Flask-WTF (the `auth` extra): say so before anything starts."""
-    try:
-        import flask_wtf  # noqa: F401
-    except ImportError:
-        raise ServiceFailed("MLflow's basic-auth app needs Flask-WTF: pip install 'transfer-laws[auth]'") from None
+    import importlib.util
+
+    if importlib.util.find_spec("flask_wtf") is None:  # its server process imports it, not this one
+        raise ServiceFailed("MLflow's basic-auth app needs Flask-WTF: pip install 'transfer-laws[auth]'")
 
 
 def mlflow_auth_env(home: Path, credentials: Credentials) -> dict[str, str]:
