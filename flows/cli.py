@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from contextlib import contextmanager
 
 from transfer_laws.tasks.common.errors import InputError, ReportedFailure
 from transfer_laws.tasks.common.version import VERSION
@@ -25,6 +26,18 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse exits with 2 after printing the usage
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}. Fix: see `{self.prog} --help`\n")
+
+
+@contextmanager
+def flag_names(flags: dict[str, str]):
+    """The API names its arguments (d_f); a CLI error names the flag the user typed (--d-f)."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.field not in flags:
+            raise
+        raise InputError(flags[exc.field], exc.value, exc.problem, exc.fix.replace(
+            f"{exc.field}=", f"{flags[exc.field]} ")) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

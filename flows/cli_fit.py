@@ -7,10 +7,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
-from transfer_laws.tasks.common.errors import InputError
+from transfer_laws.flows.cli import flag_names
 
 FIT_HELP = """Fit L(N, D) to the scratch runs, D_E/D_T for every fine-tuned run, and the transfer
 law D_T = k * D_F^alpha * N^beta per pre-training source, with bootstrap 95 % intervals.
@@ -97,18 +96,6 @@ def run_fit(args: argparse.Namespace) -> int:
               + ", ".join(_with_ci(k, t[k], t["ci95"].get(k)) for k in ("k", "alpha", "beta")))
     print(f"wrote {Path(args.out) / 'fit.json'} and report.md")
     return 0
-
-
-@contextmanager
-def flag_names(flags: dict[str, str]):
-    """The API names its arguments (d_f); a CLI error names the flag the user typed (--d-f)."""
-    try:
-        yield
-    except InputError as exc:
-        if exc.field not in flags:
-            raise
-        raise InputError(flags[exc.field], exc.value, exc.problem, exc.fix.replace(
-            f"{exc.field}=", f"{flags[exc.field]} ")) from None
 
 
 def _num(x) -> str:

@@ -89,7 +89,7 @@ def _scales(text: str) -> list[float]:
 
 def cmd_plan(a) -> int:
     from transfer_laws.flows import api
-    from transfer_laws.flows.cli_fit import flag_names
+    from transfer_laws.flows.cli import flag_names
     from transfer_laws.tasks.sweep import planner
 
     scales = _scales(a.pretrain_scales)
