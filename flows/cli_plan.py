@@ -27,7 +27,8 @@ def register(sub) -> None:
             "budget --budget-minutes M searches windows of the config's sizes and D_F values, 1.."
             "--max-replicates seeds and the pre-training budget times each --pretrain-scales value, "
             "prices each with dry-run's cost model, simulates those that fit, and prints the few "
-            "with the narrowest --target interval as YAML to paste into the config.\n\n"
+            "with the narrowest --target interval as YAML to paste into the config. Downloads "
+            "nothing: a corpus not fetched yet is priced by its recorded size.\n\n"
             "Assumption: a fine-tune's effective data D_T never exceeds its pre-training tokens."))
     p.add_argument("config", help="sweep YAML file, e.g. configs/demo.yaml")
     p.add_argument("--prior", metavar="FIT.json", help="fit.json whose surface, laws and noise are the prior")
@@ -138,7 +139,11 @@ def _search(a, cfg, paths, prior, scales) -> int:
     from transfer_laws.tasks.sweep import planner
 
     print("\nsearch: pricing the designs within the bounds …", flush=True)
-    priced = planner.price(cfg, paths, a.max_replicates, scales)
+    from transfer_laws.tasks.data.corpora import fetch_notice
+
+    priced, fetches = planner.price(cfg, paths, a.max_replicates, scales)
+    if fetches:
+        print(*fetch_notice(fetches, paths.cache), sep="\n")
     chosen = planner.within_budget(priced, a.budget_minutes, a.designs)
     n_fit = sum(c.minutes <= a.budget_minutes for c in priced)
     print(f"{len(priced)} designs; {n_fit} fit {a.budget_minutes:g} min; simulating {len(chosen)} of "

@@ -22,13 +22,16 @@ def register(sub) -> None:
     p = sub.add_parser("dry-run", formatter_class=fmt, help="list the sweep's runs, FLOPs and time",
                        description="Print every planned run (kind, N, shape, D, parent, FLOPs, estimated "
                        "time on this machine, measured by timing a few steps of each shape) and the "
-                       "totals. Trains nothing and writes nothing to MLflow.")
+                       "totals. Trains nothing, writes nothing to MLflow and downloads nothing: a corpus "
+                       "not fetched yet is priced by its recorded size, and what the first `run` "
+                       "will fetch (packages, MB) is printed first.")
     p.add_argument("config")
     p.add_argument("--home")
     p.set_defaults(func=cmd_dry_run)
 
     p = sub.add_parser("status", formatter_class=fmt, help="done / running / failed / pending per run",
-                       description="Read MLflow and print the state of every planned run of CONFIG.")
+                       description="Read MLflow and print the state of every planned run of CONFIG "
+                       "(downloads nothing).")
     p.add_argument("config")
     p.add_argument("--home")
     p.set_defaults(func=cmd_status)
@@ -54,23 +57,31 @@ def _load(a):
 
 
 def _plan(cfg, paths):
-    """Prepare data (cached) and plan, outside Prefect: used by dry-run and status."""
+    """Prepare what is on disk (cached) and plan, outside Prefect, fetching nothing: used by dry-run
+    and status. Corpora not fetched yet are priced by their recorded size (units.preview_all)."""
     from transfer_laws.tasks.sweep import slots
     from transfer_laws.tasks.sweep.plan import plan
-    from transfer_laws.tasks.sweep.units import prepare_all
+    from transfer_laws.tasks.sweep.units import preview_all
 
-    target, sources = prepare_all(cfg, paths.cache)
+    target, sources, fetches = preview_all(cfg, paths.cache)
     lay = slots.layout_for(cfg)
     runs = plan(cfg, target, sources, paths.runs, threads=lay.threads, device_kind=lay.device_kind)
-    return runs, lay, target
+    unknown = _unknown_keys(runs)
+    keys = {r.run_key: "(unfetched)" if r.run_key in unknown else r.run_key for r in runs}
+    return runs, lay, target, fetches, keys
 
 
 def cmd_dry_run(a) -> int:
+    from transfer_laws.tasks.data.corpora import fetch_notice
     from transfer_laws.tasks.sweep.estimate import estimate
+    from transfer_laws.tasks.sweep.units import UNFETCHED
 
     cfg, paths = _load(a)
-    runs, lay, target = _plan(cfg, paths)
-    print(f"target {cfg.target!r}: {target.train_tokens:,} training tokens; {lay.describe()}")
+    runs, lay, target, fetches, keys = _plan(cfg, paths)
+    if fetches:
+        print(*fetch_notice(fetches, paths.cache), sep="\n")
+    about = "about " if target.key == UNFETCHED else ""
+    print(f"target {cfg.target!r}: {about}{target.train_tokens:,} training tokens; {lay.describe()}")
     print("measuring a few steps of each shape on this machine …", flush=True)
     est = estimate(runs, len(lay.devices), lay.threads, lay.device_kind)
     print(f"{'kind':9} {'N':>9} {'shape':>13} {'D':>10} {'source':>12} {'parent':>12} {'FLOPs':>9} "
@@ -78,8 +89,8 @@ def cmd_dry_run(a) -> int:
     for r in runs:
         d = r.config.dataset_tokens
         print(f"{r.kind:9} {r.n:9.3g} {f'L{r.shape.n_layer} d{r.shape.d_model}':>13} "
-              f"{(f'{d:,}' if d else 'all'):>10} {r.source or '-':>12} {r.parent or '-':>12} "
-              f"{r.est_flops:9.2e} {est.seconds[r.run_key]:7.0f}  {r.run_key}")
+              f"{(f'{d:,}' if d else 'all'):>10} {r.source or '-':>12} {keys.get(r.parent, r.parent) or '-':>12} "
+              f"{r.est_flops:9.2e} {est.seconds[r.run_key]:7.0f}  {keys[r.run_key]}")
     total = sum(est.seconds.values())
     from transfer_laws.tasks.sweep.plan import kind_counts
 
@@ -90,16 +101,22 @@ def cmd_dry_run(a) -> int:
 
 
 def cmd_status(a) -> int:
+    from transfer_laws.tasks.data.corpora import fetch_notice
     from transfer_laws.tasks.tracking import mlflow_store
 
     cfg, paths = _load(a)
-    runs, _, _ = _plan(cfg, paths)
-    c = mlflow_store.client(cfg.tracking_uri or paths.mlflow_uri)
-    exp = c.get_experiment_by_name(cfg.name)
+    runs, _, _, fetches, keys = _plan(cfg, paths)
+    if fetches:
+        print(*fetch_notice(fetches, paths.cache), sep="\n")
+    exp = None
+    if not fetches or cfg.tracking_uri or paths.mlflow_db.exists():  # never create a store to read it
+        c = mlflow_store.client(cfg.tracking_uri or paths.mlflow_uri)
+        exp = c.get_experiment_by_name(cfg.name)
     counts: dict[str, int] = {}
     print(f"{'state':8} {'kind':9} {'label':40} {'best loss':>9}  run_key")
     for r in runs:
-        found = mlflow_store.find_run(c, exp.experiment_id, r.run_key) if exp else None
+        known = exp is not None and keys[r.run_key] == r.run_key
+        found = mlflow_store.find_run(c, exp.experiment_id, r.run_key) if known else None
         if found is None:
             state = "pending"
         elif mlflow_store.is_done(found):
@@ -112,9 +129,20 @@ def cmd_status(a) -> int:
             state = "failed"
         counts[state] = counts.get(state, 0) + 1
         loss = found.data.metrics.get("best_test_loss") if found else None
-        print(f"{state:8} {r.kind:9} {r.label:40} {f'{loss:.4f}' if loss else '-':>9}  {r.run_key}")
+        print(f"{state:8} {r.kind:9} {r.label:40} {f'{loss:.4f}' if loss else '-':>9}  {keys[r.run_key]}")
     print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     return 0
+
+
+def _unknown_keys(runs) -> set[str]:
+    """Runs whose key depends on a corpus not fetched yet: on its data, or on a run that does."""
+    from transfer_laws.tasks.sweep.units import UNFETCHED
+
+    unknown: set[str] = set()
+    for r in runs:  # planned parents-first
+        if r.config.data_key == UNFETCHED or unknown.intersection(r.needs):
+            unknown.add(r.run_key)
+    return unknown
 
 
 def cmd_run(a) -> int:

