@@ -29,8 +29,9 @@ def register(sub) -> None:
     p.add_argument("--mlflow-port", type=int, default=5000)
     p.add_argument("--workers", default="auto", help="training workers: 'auto' = one per GPU (each "
                    "pinned with CUDA_VISIBLE_DEVICES, --limit 1), or one CPU worker; or a number")
-    p.add_argument("--postgres", action="store_true", help="also start PostgreSQL (Debian's) on a free "
-                   "loopback port and put both Prefect's and MLflow's databases on it")
+    p.add_argument("--postgres", action="store_true", help="also start PostgreSQL (Debian's) and put both "
+                   "Prefect's and MLflow's databases on it; it listens on no port, only on a socket "
+                   "in HOME/services/postgres that only its owner can enter")
     p.set_defaults(func=cmd_services)
 
     p = sub.add_parser("deploy", formatter_class=fmt, help="deploy deployments/prefect.yaml to the server",
@@ -88,8 +89,8 @@ def cmd_services(a) -> int:
         if a.postgres:
             pg, data = servers.start_postgres(data_dir=home / "services" / "postgres")
             started.append(pg)
-            prefect_db = pg.url.replace("postgresql://", "postgresql+asyncpg://") + "/prefect"
-            mlflow_db = pg.url.replace("postgresql://", "postgresql+psycopg2://") + "/mlflow"
+            prefect_db = servers.database_url(pg, "asyncpg", "prefect")
+            mlflow_db = servers.database_url(pg, "psycopg2", "mlflow")
             print(f"postgres       {servers.redact(pg.url)} (data {data})")
         prefect = servers.start_prefect_server(home, a.prefect_port, prefect_db, host=a.host, wait=False,
                                                credentials=credentials, public_url=a.public_url)

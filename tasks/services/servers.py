@@ -299,13 +299,16 @@ def _pg_bin(name: str) -> str:
     return str(found)
 
 
-def start_postgres(port: int | None = None, data_dir: Path | None = None,
+def start_postgres(data_dir: Path | None = None,
                    databases: tuple[str, ...] = ("prefect", "mlflow")) -> tuple[Service, Path]:
-    """A PostgreSQL server on 127.0.0.1 in a fresh data folder (trust auth on loopback only), with
-    `databases` created (and pg_trgm, which Prefect needs). Returns the service and its data folder."""
-    port = port or free_port()
-    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="transfer-laws-pg-"))  # /tmp: readable by postgres
+    """A PostgreSQL server in a fresh data folder that listens on no TCP port at all: only on a Unix
+    socket inside that folder, which only its owner can enter (0700). So no other local user, and
+    nothing on the network, can reach the databases Prefect and MLflow trust; the servers that use
+    them run on the same box. `databases` are created (and pg_trgm, which Prefect needs).
+    Returns the service (its url: `database_url` makes a driver's URL of it) and its data folder."""
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="transfer-laws-pg-"))
     data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
     if os.geteuid() == 0:
         shutil.chown(data_dir, "postgres", "postgres")
     pgdata = data_dir / "data"
@@ -313,27 +316,30 @@ def start_postgres(port: int | None = None, data_dir: Path | None = None,
                                         "--auth=trust", "-E", "UTF8"]), capture_output=True, text=True)
     if init.returncode != 0:
         raise ServiceFailed(f"initdb failed: {init.stderr[-2000:]}")
-    cmd = _as_db_owner([_pg_bin("postgres"), "-D", str(pgdata), "-p", str(port), "-k", str(data_dir),
-                        "-c", "listen_addresses=127.0.0.1"])
-    svc = _spawn("postgres", cmd, data_dir, url=f"postgresql://postgres@127.0.0.1:{port}",
+    cmd = _as_db_owner([_pg_bin("postgres"), "-D", str(pgdata), "-k", str(data_dir),
+                        "-c", "listen_addresses="])
+    svc = _spawn("postgres", cmd, data_dir, url=f"postgresql://postgres@/?host={data_dir}",
                  stop_signal=signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
+    psql = ["psql", "-h", str(data_dir), "-U", "postgres"]
     deadline = time.monotonic() + 30
-    while True:
-        ok = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", "select 1"],
-                            capture_output=True).returncode == 0
-        if ok:
-            break
+    while subprocess.run([*psql, "-c", "select 1"], capture_output=True).returncode != 0:
         if time.monotonic() > deadline or not alive(svc.pid):
             stop(svc)
             raise ServiceFailed(f"PostgreSQL did not start; log {svc.log}:\n"
                                 f"{Path(svc.log).read_text(errors='replace')[-2000:]}")
         time.sleep(0.3)
     for db in databases:
-        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c",
-                        f"CREATE DATABASE {db}"], capture_output=True, check=True)
-    subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "prefect", "-c",
-                    "CREATE EXTENSION IF NOT EXISTS pg_trgm"], capture_output=True, check=True)
+        subprocess.run([*psql, "-c", f"CREATE DATABASE {db}"], capture_output=True, check=True)
+    subprocess.run([*psql, "-d", "prefect", "-c", "CREATE EXTENSION IF NOT EXISTS pg_trgm"],
+                   capture_output=True, check=True)
     return svc, data_dir
+
+
+def database_url(pg: Service, driver: str, database: str) -> str:
+    """The SQLAlchemy URL of `database` on `start_postgres`'s server through its socket folder:
+    driver `asyncpg` for Prefect, `psycopg2` for MLflow."""
+    folder = pg.url.split("?host=", 1)[1]
+    return f"postgresql+{driver}://postgres@/{database}?host={folder}"
 
 
 # ---- the record of what runs, for `transfer-laws services stop` from another shell --------------

@@ -52,7 +52,9 @@ CASES = [("kaplan", "current"), ("kaplan", "piecewise"), ("chinchilla", "current
          ("chinchilla", "bansal"), ("chinchilla", "piecewise")]
 
 
-@pytest.mark.parametrize("surface,form", CASES)
+@pytest.mark.parametrize("surface,form", [  # each form once in `make test` (~25 s a case); all: `make test-slow`
+    pytest.param(*case, marks=pytest.mark.slow) if case in {("kaplan", "current"), ("chinchilla", "piecewise")}
+    else case for case in CASES])
 def test_auto_picks_the_form_the_data_were_drawn_from(surface, form):
     picks = [choose_curve("auto", surface, *draw(form, surface, seed), FitOptions(n_jobs=1), 12).chosen
              for seed in range(10)]

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def prefect_db_on(pg: servers.Service) -> str:
     """Prefect's database URL on a PostgreSQL service (asyncpg, Prefect's driver)."""
-    return pg.url.replace("postgresql://", "postgresql+asyncpg://") + "/prefect"
+    return servers.database_url(pg, "asyncpg", "prefect")
 
 
 def start_stack(stack: list, home: Path, prefect_db: str | None = None, mlflow_db: str | None = None,
@@ -73,6 +73,27 @@ def children(mlflow_url: str) -> list:
     c = mlflow_store.client(mlflow_url)
     exp = c.get_experiment_by_name("micro")
     return [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("kind") != "sweep"]
+
+
+def flow_runs_cannot_choose_what_a_worker_executes(api: str, credentials, params: dict, marker) -> None:
+    """Anyone who may create flow runs may not pick the worker's command, env or folder: a sweep with
+    valid parameters and one of those job variables is refused on both pools."""
+    import pytest
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: credentials.prefect_auth_string}), \
+            get_client(sync_client=True) as client:
+        for name in (servers.WORK_POOL, servers.CONTROL_POOL):
+            template = client.read_work_pool(name).base_job_template
+            assert not set(servers.LOCKED_JOB_VARIABLES) & set(template["variables"]["properties"])
+            assert not set(servers.LOCKED_JOB_VARIABLES) & set(template["job_configuration"])
+        deployment = client.read_deployment_by_name("transfer-sweep/sweep")
+        for variables in ({"command": f"touch {marker}"}, {"env": {"X": "1"}}, {"working_dir": "/"}):
+            with pytest.raises(PrefectHTTPStatusError, match="422"):
+                client.create_flow_run_from_deployment(deployment.id, parameters=params, job_variables=variables)
+    assert not marker.exists()
 
 
 def leaked(credentials, home: Path, api: str, runs: list, outputs: list[str], services: list) -> list[str]:

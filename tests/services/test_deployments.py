@@ -11,6 +11,7 @@ import pytest
 
 from tests.services.stack import (
     children,
+    flow_runs_cannot_choose_what_a_worker_executes,
     leaked,
     planned_keys,
     prefect_db_on,
@@ -38,6 +39,7 @@ def test_micro_sweep_fans_out_to_two_workers(tmp_path, stack):
     assert (home / "reports" / "micro" / "latest" / "fit.json").exists()
 
 
+@pytest.mark.slow  # `make test` walks the same authenticated path through the UIs (tests/ui); `make test-slow`
 def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_mlflow_run(
         tmp_path, stack, monkeypatch):
     """The micro-sweep on PostgreSQL-backed servers that require credentials (the several-boxes
@@ -51,10 +53,10 @@ def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_m
         monkeypatch.setenv(key, value)
     api, mlflow_url = start_stack(
         stack, home, prefect_db=prefect_db_on(pg),
-        mlflow_db=pg.url.replace("postgresql://", "postgresql+psycopg2://") + "/mlflow",
+        mlflow_db=servers.database_url(pg, "psycopg2", "mlflow"),
         worker_env={"TRANSFER_LAWS_FAULT_FILE": str(fault)}, credentials=credentials)
     params = sweep_params(tmp_path, home, mlflow_url)
-    _flow_runs_cannot_choose_what_a_worker_executes(api, credentials, params, tmp_path / "pwned")
+    flow_runs_cannot_choose_what_a_worker_executes(api, credentials, params, tmp_path / "pwned")
     keys = planned_keys(params)
     bad = next(k for k, label in keys.items() if label.startswith("scratch") and "D=8.0e3" in label)
     fault.write_text(bad)  # this run fails deterministically until the file is gone
@@ -105,26 +107,6 @@ def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_m
     assert leaked(credentials, home, api, runs, outputs + [out.stdout, out.stderr], stack) == []
 
 
-def _flow_runs_cannot_choose_what_a_worker_executes(api: str, credentials, params: dict, marker) -> None:
-    """Anyone who may create flow runs may not pick the worker's command, env or folder: a sweep with
-    valid parameters and one of those job variables is refused on both pools."""
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import PrefectHTTPStatusError
-    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
-
-    with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: credentials.prefect_auth_string}), \
-            get_client(sync_client=True) as client:
-        for name in (servers.WORK_POOL, servers.CONTROL_POOL):
-            template = client.read_work_pool(name).base_job_template
-            assert not set(servers.LOCKED_JOB_VARIABLES) & set(template["variables"]["properties"])
-            assert not set(servers.LOCKED_JOB_VARIABLES) & set(template["job_configuration"])
-        deployment = client.read_deployment_by_name("transfer-sweep/sweep")
-        for variables in ({"command": f"touch {marker}"}, {"env": {"X": "1"}}, {"working_dir": "/"}):
-            with pytest.raises(PrefectHTTPStatusError, match="422"):
-                client.create_flow_run_from_deployment(deployment.id, parameters=params, job_variables=variables)
-    assert not marker.exists()
-
-
 def test_services_cli_starts_records_and_stops_everything_by_pid(tmp_path):
     """`transfer-laws services start | status | stop`: servers on loopback, PIDs recorded, all stopped."""
     home = tmp_path / "home"
@@ -150,6 +132,23 @@ def test_services_cli_starts_records_and_stops_everything_by_pid(tmp_path):
     assert down.returncode == 0 and "prefect-server" in down.stdout, down.stdout + down.stderr
     assert not any(servers.alive(s.pid) for s in recorded)
     assert servers.load_record(home) == []
+
+
+def test_postgres_listens_on_no_port_and_admits_no_other_local_user(stack):
+    """Its databases trust whoever connects, so only the owner of its socket folder may: no TCP
+    listener on any interface, and another local user (`nobody`) is refused at the socket."""
+    import psutil
+
+    pg, data = servers.start_postgres(databases=("prefect",))
+    stack.append(pg)
+    assert (data.stat().st_mode & 0o777) == 0o700
+    tree = [psutil.Process(pg.pid), *psutil.Process(pg.pid).children(recursive=True)]
+    assert [c for p in tree for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN] == []
+    psql = ["psql", "-h", str(data), "-U", "postgres", "-d", "prefect", "-c", "select 1"]
+    assert subprocess.run(psql, capture_output=True).returncode == 0  # its owner (root: it owns all)
+    if os.geteuid() == 0:
+        other = subprocess.run(["runuser", "-u", "nobody", "--", *psql], capture_output=True, text=True)
+        assert other.returncode != 0 and "Permission denied" in other.stderr
 
 
 def test_database_and_server_urls_are_logged_without_passwords():

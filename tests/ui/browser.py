@@ -15,8 +15,10 @@ CHROMIUM = os.environ.get("TRANSFER_LAWS_CHROMIUM") or shutil.which("chromium") 
 
 
 @contextmanager
-def browser_page(width: int = 1400, height: int = 1000):
-    """One headless page of the system Chromium; a clear error (and the fix) when it is missing."""
+def browser_page(width: int = 1400, height: int = 1000, http_credentials: dict | None = None):
+    """One headless page of the system Chromium; a clear error (and the fix) when it is missing.
+    `http_credentials` ({username, password, origin}) answer a server's Basic-auth challenge, as a
+    user types them into the browser's own dialog (MLflow's basic-auth app asks that way)."""
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"no Chromium at {CHROMIUM}: run `make ui-deps` (Debian's chromium and "
                            "chromium-driver), or set TRANSFER_LAWS_CHROMIUM to a Chromium binary")
@@ -25,7 +27,9 @@ def browser_page(width: int = 1400, height: int = 1000):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
+            context = browser.new_context(viewport={"width": width, "height": height},
+                                          http_credentials=http_credentials)
+            page = context.new_page()
             page.set_default_timeout(30_000)
             yield page
         finally:

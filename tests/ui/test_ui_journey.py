@@ -1,25 +1,31 @@
-"""The UI journey in a real browser (`make test-ui`): the services on loopback, then through the
-pages only: the sweep deployment's custom-run form filled and submitted, a training run failing
-through the fault file, Retry pressed on it in the Prefect UI, the sweep retried there to its
-report, and the runs browsed in the MLflow UI. Screenshots of each step land in the test's folder
-(or $UI_SCREENSHOTS). Waiting for a flow run to end reads the API (Prefect's client); every action is a click."""
+"""The UI journey in a real browser (`make test-ui`): the services on loopback with authentication
+(PostgreSQL behind Prefect), then through the pages only: a login to each UI (a stranger and a wrong
+password refused), the sweep deployment's custom-run form filled and submitted (a flow run that
+tries to choose the workers' command is refused first), a training run failing through the fault
+file, Retry pressed on it in the Prefect UI, the sweep retried there to its report, the runs browsed
+in the MLflow UI, and no secret anywhere. Screenshots of each step land in the test's folder (or
+$UI_SCREENSHOTS). Waiting for a flow run to end reads the API (Prefect's client); every action is a
+click."""
 from __future__ import annotations
 
 import re
 import time
 
 import pytest
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from playwright.sync_api import Error as BrowserError
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from tests.services.stack import (
     children,
+    flow_runs_cannot_choose_what_a_worker_executes,
+    leaked,
     planned_keys,
     prefect_db_on,
     start_stack,
     sweep_params,
 )
 from tests.ui.browser import Shots, browser_page, fill
-from transfer_laws.tasks.services import servers
+from transfer_laws.tasks.services import auth, servers
 
 pytestmark = pytest.mark.ui
 RUN_NAME = "ui-micro-sweep"
@@ -51,6 +57,36 @@ def wait_named_run(name: str, timeout: float = 60) -> str | None:
                 return str(runs[0].id)
             time.sleep(0.5)
     return None
+
+
+def log_in_to_prefect(page, ui: str, auth_string: str, shots: Shots) -> None:
+    """The Prefect UI sends a stranger to its login page; a wrong auth string stays there, the
+    right one opens the dashboard (the UI keeps it for the session)."""
+    page.goto(f"{ui}/dashboard")
+    page.wait_for_url(re.compile(r"/login"))
+    password = page.locator("input[type=password]")
+    password.wait_for()
+    shots(page, "prefect-login")
+    password.fill(auth_string + "-wrong")
+    page.keyboard.press("Enter")
+    page.get_by_text("Authentication failed.").first.wait_for()
+    assert "/login" in page.url
+    password.fill(auth_string)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/dashboard"))
+    page.get_by_text("Work Pools", exact=True).first.wait_for()  # the signed-in navigation
+
+
+def mlflow_refuses_strangers(mlflow_url: str, username: str, password: str) -> None:
+    """MLflow's basic-auth app challenges the browser: no credentials and wrong ones are refused."""
+    for credentials in (None, {"username": username, "password": password + "-wrong", "origin": mlflow_url}):
+        with browser_page(http_credentials=credentials) as page:
+            try:  # Chromium shows the 401 page, or gives up on credentials it was given
+                status = page.goto(mlflow_url).status
+            except BrowserError as refused:
+                assert "ERR_INVALID_AUTH_CREDENTIALS" in str(refused), refused
+                status = 401
+            assert status == 401 and "Model training" not in page.content(), (credentials, status)
 
 
 def submit_sweep_from_form(page, ui: str, params: dict, shots: Shots) -> str:
@@ -133,21 +169,30 @@ def browse_mlflow(page, mlflow_url: str, labels: list[str], shots: Shots) -> Non
     shots(page, "mlflow-parent-artifacts")
 
 
-def test_schedule_fail_retry_and_browse_through_the_pages(tmp_path, stack):
+def test_log_in_schedule_fail_retry_and_browse_through_the_pages(tmp_path, stack, monkeypatch):
     home = tmp_path / "home"
     fault = tmp_path / "faults.txt"
+    credentials, _ = auth.init(home)
+    for key, value in credentials.client_env().items():  # the test reads MLflow as a client too
+        monkeypatch.setenv(key, value)
     pg, _ = servers.start_postgres()  # Prefect on SQLite answered the UI's Submit with "database is
     stack.append(pg)                  # locked" (measured: 1 run in 3), as its docs warn under load
     api, mlflow_url = start_stack(stack, home, prefect_db=prefect_db_on(pg),
-                                  worker_env={"TRANSFER_LAWS_FAULT_FILE": str(fault)})
+                                  worker_env={"TRANSFER_LAWS_FAULT_FILE": str(fault)}, credentials=credentials)
     ui = api.removesuffix("/api")
     params = sweep_params(tmp_path, home, mlflow_url)
+    flow_runs_cannot_choose_what_a_worker_executes(api, credentials, params, tmp_path / "pwned")
     keys = planned_keys(params)
     bad = next(k for k, label in keys.items() if label.startswith("scratch") and "D=8.0e3" in label)
     fault.write_text(bad)  # this run fails until the file is gone
     shots = Shots(tmp_path / "screenshots")
 
-    with temporary_settings(updates={PREFECT_API_URL: api}), browser_page() as page:
+    mlflow_refuses_strangers(mlflow_url, credentials.mlflow_username, credentials.mlflow_password)
+    login = {"username": credentials.mlflow_username, "password": credentials.mlflow_password,
+             "origin": mlflow_url}  # typed into the browser's dialog for MLflow only
+    with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: credentials.prefect_auth_string}), \
+            browser_page(http_credentials=login) as page:
+        log_in_to_prefect(page, ui, credentials.prefect_auth_string, shots)
         sweep_id = submit_sweep_from_form(page, ui, params, shots)
         assert wait_final(sweep_id) == "FAILED"
         see_state(page, ui, sweep_id, "Failed")
@@ -173,5 +218,7 @@ def test_schedule_fail_retry_and_browse_through_the_pages(tmp_path, stack):
         runs = children(mlflow_url)
         assert sorted(r.data.tags["run_key"] for r in runs) == sorted(keys)  # one per run_key
         assert all(r.info.status == "FINISHED" for r in runs)
+        assert {r.data.tags.get("worker") for r in runs} == {"cpu-0", "cpu-1"}  # spread over both
         assert (home / "reports" / "micro" / "latest" / "report.md").exists()
         browse_mlflow(page, mlflow_url, sorted(keys.values())[:3], shots)
+    assert leaked(credentials, home, api, runs, [], stack) == []
