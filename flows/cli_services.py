@@ -34,6 +34,20 @@ def register(sub) -> None:
                    "in HOME/services/postgres that only its owner can enter")
     p.set_defaults(func=cmd_services)
 
+    p = sub.add_parser("worker", formatter_class=fmt, help="a Prefect process worker that stops cleanly",
+                       description="Run a Prefect process worker on POOL (the training runs of sweeps with "
+                       "`executor: deployments`) against PREFECT_API_URL (default: the server `services "
+                       "start` recorded in HOME), with the credentials of the environment or of HOME. "
+                       "SIGTERM or SIGINT stops it within seconds (exit 143 / 130): the flow runs it was "
+                       "executing are killed, their half-written files removed, and set Scheduled again, "
+                       "so the next worker on the pool resumes each from its last checkpoint. Run it as an "
+                       "unprivileged user: a flow run executes code as its worker's user.")
+    p.add_argument("--pool", default="transfer-laws", help="work pool (transfer-laws-control: sweeps only)")
+    p.add_argument("--name", help="worker name, recorded on every run it trains (default: HOSTNAME-PID)")
+    p.add_argument("--limit", type=int, default=1, help="flow runs at once (one per GPU: 1; 0: no limit)")
+    p.add_argument("--home", help="project run folder whose credentials and recorded server to use")
+    p.set_defaults(func=cmd_worker)
+
     p = sub.add_parser("deploy", formatter_class=fmt, help="deploy deployments/prefect.yaml to the server",
                        description="Create the work pools and the deployments train-one-run, sweep and "
                        "aggregate on the Prefect server at PREFECT_API_URL (default: the one `services "
@@ -128,6 +142,22 @@ def cmd_services(a) -> int:
     print(f"Prefect UI: {prefect_public}    MLflow UI: {mlflow.url.replace(a.host, servers.browsable(a.host), 1)}")
     print("next: transfer-laws deploy; stop all: transfer-laws services stop")
     return 0
+
+
+def cmd_worker(a) -> int:
+    import socket
+
+    from transfer_laws.tasks.common import env
+    from transfer_laws.tasks.services import auth, servers
+    from transfer_laws.tasks.services.worker import run_worker
+
+    home = env.project_paths(a.home).home
+    api = _api_url(home)
+    name = a.name or f"{socket.gethostname()}-{os.getpid()}"
+    credentials = auth.for_targets(home, [api], [s.url for s in servers.load_record(home)])
+    extra = {"PREFECT_API_URL": api, "TRANSFER_LAWS_WORKER": name,
+             **(credentials.client_env() if credentials else {})}
+    return run_worker(servers.worker_command(a.pool, name, a.limit), extra, name, a.pool)
 
 
 def cmd_deploy(a) -> int:

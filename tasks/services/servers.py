@@ -251,11 +251,16 @@ def start_worker(home: Path, api_url: str, name: str, pool: str = WORK_POOL, lim
                  env: dict[str, str] | None = None, credentials: Credentials | None = None) -> Service:
     """A process worker on `pool`; `env` pins it (e.g. CUDA_VISIBLE_DEVICES=1 for GPU 1). Its flow runs
     import the installed package, so no checkout is needed on the worker's box."""
-    cmd = python_module("prefect", "worker", "start", "--pool", pool, "--name", name, "--type", "process",
-                        *(["--limit", str(limit)] if limit else []))
-    full_env = {**prefect_env(api_url), "TRANSFER_LAWS_WORKER": name, **(env or {}),
-                **(credentials.client_env() if credentials else {})}
+    cmd = python_module("transfer_laws.flows.cli", "worker", "--pool", pool, "--name", name,
+                        "--limit", str(limit or 0))  # stops cleanly on SIGTERM (tasks/services/worker.py)
+    full_env = {**prefect_env(api_url), **(env or {}), **(credentials.client_env() if credentials else {})}
     return _spawn(f"worker-{name}", cmd, home / "services", full_env, url="")
+
+
+def worker_command(pool: str, name: str, limit: int | None) -> list[str]:
+    """`prefect worker start` of a process worker on `pool` (limit None or 0: no limit)."""
+    return python_module("prefect", "worker", "start", "--pool", pool, "--name", name, "--type", "process",
+                         *(["--limit", str(limit)] if limit else []))
 
 
 def deployments_file() -> Path:
