@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import uuid
 from pathlib import Path
 
 
@@ -148,15 +150,24 @@ def _unknown_keys(runs) -> set[str]:
 def cmd_run(a) -> int:
     from transfer_laws.flows import api
     from transfer_laws.flows.sweep import SweepFailed
-    from transfer_laws.tasks.sweep.interrupt import run_stoppable
+    from transfer_laws.tasks.sweep.interrupt import cancel_sweep_flow_runs, run_stoppable
 
     cfg, paths = _load(a)
     again = ["transfer-laws", "run", a.config, "--home", str(paths.home), "--bootstrap", str(a.bootstrap)]
+    stop_tag = f"transfer-laws-run-{uuid.uuid4().hex[:12]}"  # finds this process's flow run when stopped
+
+    def work():
+        from prefect import tags
+
+        with tags(stop_tag):
+            return api.run(cfg, bootstrap=a.bootstrap, aggregate=not a.no_aggregate)
+
+    on_server = bool(os.environ.get("PREFECT_API_URL"))  # else a temporary server, gone with us
     try:  # SIGTERM / SIGINT: stopped within seconds, resumable (tasks/sweep/interrupt.py)
-        out = run_stoppable(lambda: api.run(cfg, bootstrap=a.bootstrap, aggregate=not a.no_aggregate),
-                            paths.home, f"the sweep {cfg.name!r}",
+        out = run_stoppable(work, paths.home, f"the sweep {cfg.name!r}",
                             shlex.join(again + (["--no-aggregate"] if a.no_aggregate else [])),
-                            remote=cfg.executor != "local")
+                            remote=cfg.executor != "local",
+                            on_stop=(lambda line: cancel_sweep_flow_runs(stop_tag, line)) if on_server else None)
     except SweepFailed as exc:
         print(f"transfer-laws run: {exc}")
         return 1

@@ -25,6 +25,7 @@ from typing import Callable, TypeVar
 from transfer_laws.tasks.common.process import SIGNALS, STOPPING, kill_descendants, subreaper
 
 T = TypeVar("T")
+SWEEP_FLOW = "transfer-sweep"  # flows/sweep.py's flow name
 
 
 def remove_half_written(home: Path) -> list[Path]:
@@ -42,9 +43,39 @@ def remove_half_written(home: Path) -> list[Path]:
     return removed
 
 
-def run_stoppable(work: Callable[[], T], home: Path, what: str, resume: str, remote: bool = False) -> T:
+def cancel_sweep_flow_runs(tag: str, reason: str, timeout: float = 5.0) -> None:
+    """Set Cancelled the running sweep flow runs tagged `tag` on the Prefect server this process
+    uses: stopped here, they would otherwise show Running there for ever. Bounded by `timeout`."""
+    def cancel() -> None:
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import (
+            FlowFilter,
+            FlowFilterName,
+            FlowRunFilter,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+            FlowRunFilterTags,
+        )
+        from prefect.client.schemas.objects import StateType
+        from prefect.states import Cancelled
+
+        with get_client(sync_client=True) as client:
+            for run in client.read_flow_runs(
+                    flow_filter=FlowFilter(name=FlowFilterName(any_=[SWEEP_FLOW])),
+                    flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]), state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING])))):
+                client.set_flow_run_state(run.id, Cancelled(message=reason), force=True)
+
+    thread = threading.Thread(target=cancel, daemon=True)
+    thread.start()
+    thread.join(timeout)
+
+
+def run_stoppable(work: Callable[[], T], home: Path, what: str, resume: str, remote: bool = False,
+                  on_stop: Callable[[str], None] | None = None) -> T:
     """Run `work` in a thread while this (main) thread waits and owns SIGTERM and SIGINT. `remote`:
-    the runs train on Prefect workers (executor deployments), which this process cannot stop."""
+    the runs train on Prefect workers (executor deployments), which this process cannot stop.
+    `on_stop(line)`: called once the processes are gone, with the line that is printed."""
     result: dict = {}
 
     def target() -> None:
@@ -61,14 +92,16 @@ def run_stoppable(work: Callable[[], T], home: Path, what: str, resume: str, rem
         stopping.set()
         STOPPING.set()  # no new zygote or run from here on
         logging.disable(logging.CRITICAL)  # the sweep thread sees its runs die: nothing to report
+        runs = ("flow runs already on workers keep training; rerun to wait for them and the rest"
+                if remote else "runs in progress resume from their last checkpoint")
+        line = f"transfer-laws: {signal.Signals(signum).name}: stopped {what}; {runs}: {resume}"
         try:
             kill_descendants()
             remove_half_written(home)
+            if on_stop is not None:
+                on_stop(line)
         finally:
-            runs = ("flow runs already on workers keep training; rerun to wait for them and the rest"
-                    if remote else "runs in progress resume from their last checkpoint")
-            print(f"transfer-laws: {signal.Signals(signum).name}: stopped {what}; {runs}: {resume}",
-                  file=sys.stderr, flush=True)
+            print(line, file=sys.stderr, flush=True)
             os._exit(128 + signum)
 
     subreaper(True)

@@ -1,16 +1,20 @@
 """SIGTERM to a worker (as Slurm, Kubernetes or systemd send it) while its run is in the middle of
 writing a checkpoint: the worker exits 143 within 10 s saying which flow run it interrupted, leaves
 no process and no half-written file, and the flow run is Scheduled again; the next worker resumes it
-to its end inside the same (one) MLflow run."""
+to its end inside the same (one) MLflow run. And SIGTERM to `transfer-laws run` of a sweep on those
+servers leaves its sweep flow run Cancelled there, not Running for ever."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import yaml
 
 from tests.services.stack import children, planned_keys, sweep_params
 from transfer_laws.tasks.common.process import descendants
@@ -97,3 +101,39 @@ def test_sigterm_to_a_worker_mid_checkpoint_reschedules_its_run_for_the_next_wor
     resumed = [r for r in children(mlflow.url) if r.data.tags["run_key"] == run_dir.name]
     assert [r.info.status for r in resumed] == ["FINISHED"]  # resumed inside its one MLflow run
     assert "best_test_loss" in resumed[0].data.metrics
+
+    # SIGTERM to `transfer-laws run` driving a sweep on this server: its flow run ends Cancelled
+    cfg = {**params["config"], "name": "micro-cli"}
+    config = tmp_path / "micro-cli.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    exe = Path(sys.executable).parent / "transfer-laws"
+    cli = subprocess.Popen([str(exe), "run", str(config), "--bootstrap", "20"], text=True,
+                           env={**os.environ, **servers.prefect_env(api)}, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: next((r for r in sweeps_named(api, "micro-cli") if r.state.is_running()), None), 120,
+                 "running sweep flow run")
+        time.sleep(2)  # its first runs handed out
+        started = time.monotonic()
+        os.kill(cli.pid, signal.SIGTERM)
+        out, _ = cli.communicate(timeout=STOP_LIMIT_S + 5)
+        took = time.monotonic() - started
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
+            cli.wait()
+    assert cli.returncode == 143 and took < STOP_LIMIT_S, (cli.returncode, took, out[-2000:])
+    assert re.search(r"SIGTERM: stopped the sweep 'micro-cli'; flow runs already on workers keep training", out)
+    [sweep_run] = sweeps_named(api, "micro-cli")
+    assert sweep_run.state.type.value == "CANCELLED" and "transfer-laws run" in sweep_run.state.message
+
+
+def sweeps_named(api: str, name: str) -> list:
+    """The sweep flow runs of the config called `name`."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["transfer-sweep"])))
+    return [r for r in runs if (r.parameters.get("config") or {}).get("name") == name]
