@@ -117,9 +117,9 @@ class Fit:
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def predict(self, n: float, d_f: float, source: str | None = None) -> "Prediction":
+    def predict(self, n: float, d_f: float, source: str | None = None, extrapolate: bool = False) -> "Prediction":
         """See `predict`."""
-        return predict(self, n, d_f, source)
+        return predict(self, n, d_f, source, extrapolate=extrapolate)
 
     def report(self, out_dir: str | Path, figures: bool = True) -> Path:
         """Write fit.json, points.csv, report.md, bootstrap_samples.csv and the PNGs into out_dir;
@@ -231,11 +231,14 @@ def _check_fit_json(data, path: Path) -> None:
                                  + ("positive " if key == "k" else "") + "finite number", fix)
 
 
-def predict(fit: Fit | dict | str | Path, n: float, d_f: float, source: str | None = None) -> "Prediction":
+def predict(fit: Fit | dict | str | Path, n: float, d_f: float, source: str | None = None,
+            extrapolate: bool = False) -> "Prediction":
     """The transfer calculator: D_T = k D_F^alpha N^beta and the multiplier D_E/D_F = 1 + D_T/D_F for
     a model of n non-embedding parameters fine-tuned on d_f (in the fit's D units), with a 95 %
     interval from the bootstrap covariance. `fit`: a Fit, fit.json's dict, or its path; `source` may
-    be left out when the fit has one law."""
+    be left out when the fit has one law. Outside the fitted N and D_F the answer says how many
+    decades it extrapolates (`.note`, `.extrapolation_decades`); beyond two decades it is an
+    InputError unless `extrapolate=True`."""
     from transfer_laws.tasks.fitting.predict import predict_from_fit
 
     where = str(fit) if isinstance(fit, (str, Path)) else "the fit"
@@ -244,10 +247,11 @@ def predict(fit: Fit | dict | str | Path, n: float, d_f: float, source: str | No
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise InputError(name, value, "must be a finite positive number", f"e.g. {name}=1e6")
     try:
-        return predict_from_fit(data, float(n), float(d_f), source)
+        return predict_from_fit(data, float(n), float(d_f), source, extrapolate=extrapolate)
     except KeyError as exc:
-        flag, problem, fix = exc.args
-        raise InputError(flag.lstrip("-"), source if flag == "--source" else where, problem, fix) from exc
+        flag, problem, fix, *value = exc.args
+        value = value[0] if value else source if flag == "--source" else where
+        raise InputError(flag.lstrip("-").replace("-", "_"), value, problem, fix) from exc
     except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:  # a hand-edited fit.json
         raise InputError("fit", where, f"is malformed ({type(exc).__name__}: {exc})",
                          "pass the fit.json written by `transfer-laws fit`, unedited") from None

@@ -61,7 +61,9 @@ def register(subparsers) -> None:
     q = subparsers.add_parser(
         "predict", help="transfer calculator: D_T and D_E/D_F for a model size and D_F",
         description="Multiplier D_E/D_F = 1 + D_T/D_F and D_T = k D_F^alpha N^beta with a 95 % "
-                    "interval from the bootstrap covariance stored in fit.json.")
+                    "interval from the bootstrap covariance stored in fit.json. Outside the N and D_F "
+                    "the law was fitted on, the answer says by how many decades it extrapolates; "
+                    "beyond two it is refused unless --extrapolate.")
     q.add_argument("--fit", required=True, metavar="fit.json", help="a fit.json written by fit")
     q.add_argument("--n", required=True, type=float, metavar="N",
                    help="model size, non-embedding parameters")
@@ -70,6 +72,8 @@ def register(subparsers) -> None:
     q.add_argument("--source", default=None,
                    help="pre-training source (needed when the fit has several)")
     q.add_argument("--json", action="store_true", help="print the prediction as JSON")
+    q.add_argument("--extrapolate", action="store_true", help="answer even more than two decades outside "
+                   "the N and D_F the law was fitted on (within them no flag is needed; between, a warning)")
     q.set_defaults(func=run_predict)
 
 
@@ -110,7 +114,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from transfer_laws.flows import api
 
     with flag_names({"fit": "--fit", "n": "--n", "d_f": "--d-f", "source": "--source"}):
-        pred = api.predict(args.fit, args.n, args.d_f, args.source)
+        pred = api.predict(args.fit, args.n, args.d_f, args.source, extrapolate=args.extrapolate)
     if args.json:
         print(json.dumps(pred.__dict__))
         return 0

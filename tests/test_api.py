@@ -72,6 +72,23 @@ def test_predict_is_the_law_and_reads_a_written_fit(demo_fit, tmp_path):
     assert tl.predict(tmp_path / "fit.json", 1e6, 1e4).d_t == pytest.approx(pred.d_t, rel=1e-12)
 
 
+def test_predict_says_how_far_it_extrapolates_and_refuses_beyond_two_decades(demo_fit):
+    """The demo's law was fitted on N 3.3e3-1.0e5 and D_F 300-3e4."""
+    inside = tl.predict(demo_fit, n=1e4, d_f=1e3)
+    assert inside.extrapolation_decades == 0 and "extrapolation" not in inside.note
+    assert inside.fitted_n == (3312.0, 100096.0) and inside.fitted_d_f == (300.0, 30000.0)
+    near = tl.predict(demo_fit, n=1e6, d_f=1e3)
+    assert near.extrapolation_decades == pytest.approx(1.0, abs=0.01) and "1.0 decades beyond" in near.note
+    for kwargs, field in ((dict(n=1e8, d_f=1e3), "n"), (dict(n=1e4, d_f=1e-3), "d_f")):
+        with pytest.raises(tl.InputError) as e:
+            tl.predict(demo_fit, **kwargs)
+        assert (e.value.field, e.value.value) == (field, kwargs[field]) and "extrapolate" in e.value.fix
+    far = tl.predict(demo_fit, n=1e8, d_f=1e3, extrapolate=True)
+    assert far.extrapolation_decades == pytest.approx(3.0, abs=0.01) and "3.0 decades beyond" in far.note
+    assert far.d_t == pytest.approx(demo_fit.laws["code"].k * 1e3 ** demo_fit.laws["code"].alpha
+                                    * 1e8 ** demo_fit.laws["code"].beta, rel=1e-9)
+
+
 def test_bad_input_names_the_argument_the_value_and_the_fix(demo_fit):
     with pytest.raises(tl.InputError) as e:
         tl.predict(demo_fit, n=-1, d_f=1e4)

@@ -341,6 +341,10 @@ CASES: list[Case] = [
     Case("predict-negative-n", "a negative --n",
          lambda d: predict(d, json.dumps({"transfer": {"english": LAW}}), "--n=-1", "--d-f", "1e5"),
          "--n"),
+    Case("predict-far-extrapolation", "--n three decades beyond the sizes the law was fitted on",
+         lambda d: predict(d, json.dumps({"transfer": {"english": {
+             **LAW, "d_t_observed": {"usable": [[1e4, 1e3], [1e5, 1e4]]}}}}), "--n", "1e8", "--d-f", "1e4"),
+         "--n"),
     # scale-out services ------------------------------------------------------------------------
     Case("services-open-without-auth", "servers on every interface (--host 0.0.0.0) without credentials",
          lambda d: ["services", "start", "--host", "0.0.0.0", "--home", str(d / "home")], "--host"),

@@ -65,6 +65,16 @@ def test_predict_from_fit(fitted, capsys):
     assert "D_T" in out and "95 % interval" in out
 
 
+def test_predict_beyond_the_fitted_range_needs_extrapolate_and_says_so(fitted, capsys):
+    fit = str(fitted / "fit.json")
+    far = ["predict", "--fit", fit, "--n", "1e30", "--d-f", "1e-3", "--json"]
+    assert main(far) == 2
+    assert "decades outside" in capsys.readouterr().err
+    assert main(far + ["--extrapolate"]) == 0
+    pred = json.loads(capsys.readouterr().out)
+    assert pred["extrapolation_decades"] > 20 and "extrapolation" in pred["note"]
+
+
 def test_predict_table_1_text(tmp_path, capsys):
     path = tmp_path / "fit.json"
     path.write_text(json.dumps({"transfer": {"text": {"k": 1.9e4, "alpha": 0.18, "beta": 0.38}}}))

@@ -3,6 +3,10 @@
 D_T = k D_F^alpha N^beta (Eq. 1.1) and D_E/D_F = 1 + D_T/D_F (Eq. 1.2).  The interval is normal
 on ln D_T = ln k + alpha ln D_F + beta ln N with the bootstrap covariance of (ln k, alpha, beta)
 that fit.json stores (key "cov_lnk_alpha_beta"); without it no interval is given.
+
+The law is a straight line in log space fitted over the N and D_F the runs covered (fit.json's
+`d_t_observed.usable`); an answer outside them is an extrapolation, said with its distance in
+decades, and refused beyond EXTRAPOLATION_LIMIT_DECADES unless asked for.
 """
 from __future__ import annotations
 
@@ -11,6 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm
+
+# A power law measured over one or two decades says little three decades out: Kaplan et al. and
+# Hernandez et al. warn of exactly this break-down. Beyond two decades the answer is a guess.
+EXTRAPOLATION_LIMIT_DECADES = 2.0
 
 
 @dataclass
@@ -26,6 +34,9 @@ class Prediction:
     multiplier_ci95: tuple[float, float] | None
     low_data: bool | None  # D_F <= 10 % of D(N), when the fit knows D(N); else None
     note: str = ""
+    fitted_n: tuple[float, float] | None = None  # the range of N the law was fitted on (None: unrecorded)
+    fitted_d_f: tuple[float, float] | None = None
+    extrapolation_decades: float | None = None  # 0 inside both ranges; None when they are unrecorded
 
 
 def law_prediction(k: float, alpha: float, beta: float, n: float, d_f: float,
@@ -42,10 +53,12 @@ def law_prediction(k: float, alpha: float, beta: float, n: float, d_f: float,
     return d_t, 1.0 + d_t / d_f, (lo, hi), (1.0 + lo / d_f, 1.0 + hi / d_f)
 
 
-def predict_from_fit(fit: dict, n: float, d_f: float, source: str | None = None) -> Prediction:
+def predict_from_fit(fit: dict, n: float, d_f: float, source: str | None = None,
+                     extrapolate: bool = False) -> Prediction:
     """Prediction from a fit.json dict; `source` may be omitted when the fit has only one.
 
-    Raises KeyError(flag, problem, fix) when the fit cannot answer.
+    Raises KeyError(flag, problem, fix[, value]) when the fit cannot answer, or when (n, d_f) lies
+    more than EXTRAPOLATION_LIMIT_DECADES outside the fitted ranges and `extrapolate` is False.
     """
     laws = fit.get("transfer") or {}
     if not laws:
@@ -63,6 +76,14 @@ def predict_from_fit(fit: dict, n: float, d_f: float, source: str | None = None)
     if law.get("k") is None or law.get("alpha") is None or law.get("beta") is None:
         raise KeyError("--source", f"{source!r} has no fitted law (status {law.get('status')!r}: "
                        f"{law.get('message', '')})", "add fine-tuned runs in the low-data regime and refit")
+    fitted_n, fitted_d_f, decades = fitted_ranges(law, n, d_f)
+    if decades is not None and decades > EXTRAPOLATION_LIMIT_DECADES and not extrapolate:
+        flag, value, (lo, hi) = ("--n", n, fitted_n) if _outside(n, fitted_n) >= _outside(d_f, fitted_d_f) \
+            else ("--d-f", d_f, fitted_d_f)
+        raise KeyError(flag, f"is {decades:.1f} decades outside the {lo:.3g}-{hi:.3g} the law of {source!r} "
+                       f"was fitted on (the limit is {EXTRAPOLATION_LIMIT_DECADES:g})",
+                       "ask within the fitted range, or pass --extrapolate (extrapolate=True) to answer anyway",
+                       value)
     cov = law.get("cov_lnk_alpha_beta")
     d_t, mult, ci, mci = law_prediction(law["k"], law["alpha"], law["beta"], n, d_f,
                                         None if cov is None else np.array(cov))
@@ -74,8 +95,27 @@ def predict_from_fit(fit: dict, n: float, d_f: float, source: str | None = None)
         d_n = float(SURFACE_CLASSES[scratch["form"]].d_99(scratch["params"], n))
         frac = fit.get("checklist", {}).get("conventions", {}).get("low_data_fraction", 0.1)
         low = bool(d_f <= frac * d_n)
-    note = "" if low in (None, True) else "D_F is outside the low-data regime: the law breaks down"
-    return Prediction(source, n, d_f, d_t, mult, ci, mci, low, note)
+    notes = [] if low in (None, True) else ["D_F is outside the low-data regime: the law breaks down"]
+    if decades:
+        notes.append(f"an extrapolation {decades:.1f} decades beyond the fitted N {fitted_n[0]:.3g}-"
+                     f"{fitted_n[1]:.3g} and D_F {fitted_d_f[0]:.3g}-{fitted_d_f[1]:.3g}")
+    return Prediction(source, n, d_f, d_t, mult, ci, mci, low, "; ".join(notes), fitted_n, fitted_d_f, decades)
+
+
+def fitted_ranges(law: dict, n: float, d_f: float) -> tuple:
+    """(N range, D_F range, decades outside them) from the points the law was fitted on; Nones
+    when the fit.json records no points (a law typed in by hand, e.g. the paper's Table 1)."""
+    points = (law.get("d_t_observed") or {}).get("usable") or []
+    if not points:
+        return None, None, None
+    ns, ds = [float(p[0]) for p in points], [float(p[1]) for p in points]
+    fitted_n, fitted_d_f = (min(ns), max(ns)), (min(ds), max(ds))
+    return fitted_n, fitted_d_f, max(_outside(n, fitted_n), _outside(d_f, fitted_d_f))
+
+
+def _outside(x: float, span: tuple[float, float]) -> float:
+    """Decades from x to the span (0 inside it)."""
+    return max(0.0, math.log10(span[0] / x), math.log10(x / span[1]))
 
 
 def loss_interval(form: str, samples: dict[str, np.ndarray], n: float, d: float,
