@@ -16,7 +16,7 @@ import json
 import math
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Literal
 
@@ -40,8 +40,10 @@ Interval = tuple[float, float]
 class Law:
     """One source's transfer law D_T = k * D_F^alpha * N^beta, as fitted.
 
-    `status` is "ok" only for a law worth reading; `resolved(name)` says whether a parameter's 95 %
-    interval excludes zero (an interval that spans zero is not a finding)."""
+    `verdict` (resolved, unresolved, degenerate, not measured; `reason` says why) is what may be
+    quoted: "degenerate" means a number came out of a fit that means nothing (too few points, R² of
+    ln D_T below the floor). `resolved(name)` is a parameter's own verdict: for alpha and beta, a
+    95 % interval that excludes zero in a law that is not degenerate (tasks/fitting/verdicts.py)."""
 
     source: str
     k: float | None
@@ -53,9 +55,14 @@ class Law:
     status: str
     message: str
     units: str
+    verdict: str = ""
+    reason: str = ""
+    verdicts: dict[str, str] = field(default_factory=dict)  # k, alpha, beta -> their verdicts
 
-    def resolved(self, name: Literal["alpha", "beta"]) -> bool:
-        lo, hi = self.ci95.get(name, (None, None))
+    def resolved(self, name: Literal["k", "alpha", "beta"]) -> bool:
+        if self.verdicts:
+            return self.verdicts.get(name) == "resolved"
+        lo, hi = self.ci95.get(name, (None, None))  # a fit.json written before verdicts existed
         return self.status == "ok" and lo is not None and hi is not None and (lo > 0 or hi < 0)
 
 
@@ -84,7 +91,9 @@ class Fit:
         return {src: Law(src, t.get("k"), t.get("alpha"), t.get("beta"),
                          {k: tuple(v) for k, v in (t.get("ci95") or {}).items() if v is not None},
                          int(t.get("n_points") or 0), t.get("r2_log"), t.get("status", ""),
-                         t.get("message") or "", t.get("k_units", "tokens"))
+                         t.get("message") or "", t.get("k_units", "tokens"),
+                         (t.get("verdict") or {}).get("verdict", ""), (t.get("verdict") or {}).get("reason", ""),
+                         {p: v["verdict"] for p, v in (t.get("verdicts") or {}).items()})
                 for src, t in self.data.get("transfer", {}).items()}
 
     @property
@@ -112,8 +121,8 @@ class Fit:
                 lo, hi = law.ci95.get(name, (math.nan, math.nan))
                 row |= {name: law.__dict__[name], f"{name}_lo": lo, f"{name}_hi": hi}
             row |= {"alpha_resolved": law.resolved("alpha"), "beta_resolved": law.resolved("beta"),
-                    "n_points": law.n_points, "r2_log": law.r2_log, "status": law.status,
-                    "k_units": law.units}
+                    "n_points": law.n_points, "r2_log": law.r2_log, "verdict": law.verdict,
+                    "reason": law.reason, "status": law.status, "k_units": law.units}
             rows.append(row)
         return pd.DataFrame(rows)
 

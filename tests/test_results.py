@@ -79,6 +79,7 @@ def test_refitting_the_committed_runs_gives_the_committed_fit(tmp_path, name):
     for source in committed["transfer"]:
         law, new = committed["transfer"][source], refit["transfer"][source]
         assert new["status"] == law["status"] == "ok"
+        assert new["verdict"]["verdict"] == law["verdict"]["verdict"], source  # tasks/fitting/verdicts.py
         assert abs(new["n_points"] - law["n_points"]) <= 2, source
         for key in ("k", "alpha", "beta"):
             lo, hi = law["ci95"][key]

@@ -35,6 +35,7 @@ from transfer_laws.tasks.fitting.forms import SURFACES, features
 from transfer_laws.tasks.fitting.noise import noise_dict
 from transfer_laws.tasks.fitting.robust import FitResult
 from transfer_laws.tasks.fitting.transfer import fit_transfer, select_points
+from transfer_laws.tasks.fitting.verdicts import judge_law, judge_surface
 from transfer_laws.tasks.report.curve_table import curve_forms_entry, curve_forms_md
 from transfer_laws.tasks.report.runs_csv import to_runs
 
@@ -253,8 +254,26 @@ def fit_table(df: pd.DataFrame, options: AnalysisOptions, excluded_rows: pd.Data
     # the resolved options: with curve_form auto, the small-size fit inverts the form chosen here
     fit["rollout"] = rollout_check(runs, analysis.options, analysis) if rollout else {"status": "skipped"}
     fit["checklist"] = checklist(analysis, excluded, runs, units)
+    add_verdicts(fit)
     return FitOutcome(_finite_or_null(json.loads(json.dumps(fit, default=_json_default))),
                       points_table(analysis, df), analysis, runs)
+
+
+def add_verdicts(fit: dict) -> dict:
+    """The verdict of the scratch surface, of each other form's cross-fit and of each law and its
+    parameters (tasks/fitting/verdicts.py), judged from fit.json's own numbers, so a committed
+    fit.json gets the same verdicts as a fresh one."""
+    s = fit["scratch"]
+    s["verdict"] = judge_surface(s["form"], s["params"], s.get("ci95") or {}, s["n_points"],
+                                 s.get("status", "ok"), s.get("message", "")).to_json()
+    for name, form in fit.get("scratch_forms", {}).items():
+        form["verdict"] = s["verdict"] if name == s["form"] else judge_surface(
+            name, form["params"], form.get("ci95") or {}, form.get("n_points", s["n_points"]),
+            form.get("status", "ok"), form.get("message", "")).to_json()
+    for law in fit.get("transfer", {}).values():
+        verdict, each = judge_law(law)
+        law["verdict"], law["verdicts"] = verdict.to_json(), {p: j.to_json() for p, j in each.items()}
+    return fit
 
 
 def write_fit(outcome: FitOutcome, out_dir: str | Path, figures: bool = True) -> dict:
@@ -367,9 +386,14 @@ def headline_md(fit: dict) -> list[str]:
         for k in ("alpha", "beta"):
             ci = _finite(t["ci95"].get(k))
             span = f"{_g(ci[0])} – {_g(ci[1])}, width {_g(ci[1] - ci[0])}" if ci else "no interval"
-            parts.append(f"{k} = {_g(t[k])} ({span}, {_verdict(ci)})")
+            own = (t.get("verdicts") or {}).get(k)  # the law's verdict rules (a degenerate law's too)
+            verdict = _verdict(ci) if own is None else own["verdict"] + (
+                ": spans 0" if own["verdict"] == "unresolved" and ci and ci[0] <= 0 <= ci[1] else "")
+            parts.append(f"{k} = {_g(t[k])} ({span}, {verdict})")
+        verdict = t.get("verdict") or {}
         lines.append(f"- `{src}` law D_T = k D_F^alpha N^beta: " + "; ".join(parts)
-                     + f"; R² (log) {_g(t['r2_log'])}.")
+                     + f"; R² (log) {_g(t['r2_log'])}."
+                     + (f" **Law {verdict['verdict']}**: {verdict['reason']}." if verdict else ""))
     noise = fit.get("noise") or {}
     if noise.get("source"):
         sig = ", ".join(f"{kind} {_g(100 * k['pooled_sigma'])} %" for kind, k in noise["kinds"].items()
@@ -484,28 +508,35 @@ def noise_md(noise: dict | None) -> list[str]:
 def report_md(fit: dict, figures: list[str]) -> str:
     """A human-readable summary of fit.json."""
     s = fit["scratch"]
-    lines = ["# Scaling-law fit\n", f"transfer-laws {fit.get('version', 'unknown')}\n"] + headline_md(fit) + [f"\n## Scratch surface ({s['form']}), {s['n_points']} runs, "
-             f"status {s['status']}\n", "| param | estimate | 95 % interval |", "|---|---|---|"]
+    verdict = s.get("verdict") or {"verdict": f"optimiser {s['status']}", "reason": s.get("message", "")}
+    lines = ["# Scaling-law fit\n", f"transfer-laws {fit.get('version', '0.1.0 (before versions were recorded)')}\n"] + headline_md(fit) + [
+        f"\n## Scratch surface ({s['form']}), {s['n_points']} runs: {verdict['verdict']}\n",
+        f"{verdict['reason']}.\n", "| param | estimate | 95 % interval |", "|---|---|---|"]
     for k, v in s["params"].items():
         ci = s["ci95"].get(k)
         lines.append(f"| {k} | {_fmt(v)} | {_fmt(ci[0]) + ' – ' + _fmt(ci[1]) if ci else '—'} |")
     for name, f in fit["scratch_forms"].items():
         if name != s["form"]:
+            other = f.get("verdict")
             lines.append(f"\nOther form {name} (point estimate): " + ", ".join(
-                f"{k} = {_fmt(v)}" for k, v in f["params"].items()))
+                f"{k} = {_fmt(v)}" for k, v in f["params"].items())
+                + (f". {other['verdict'].capitalize()}: {other['reason']}." if other else ""))
         if "varpro" in f:
             lines.append("\nVariable-projection cross-check (relative least squares): " + ", ".join(
                 f"{k} = {_fmt(v)}" for k, v in f["varpro"]["params"].items())
                 + f"; Huber fit polished from it agrees with the grid: "
                 f"{f['varpro_polished']['agrees_with_grid']}")
     for src, t in fit["transfer"].items():
+        law_verdict, each = t.get("verdict"), t.get("verdicts") or {}
         lines += [f"\n## Transfer law from `{src}` ({t['method']}, {t['n_points']} points, "
-                  f"R² log {_fmt(t['r2_log'])})\n", "| param | estimate | 95 % interval | joint LS |",
-                  "|---|---|---|---|"]
+                  f"R² log {_fmt(t['r2_log'])})" + (f": {law_verdict['verdict']}" if law_verdict else "") + "\n"]
+        if law_verdict:
+            lines.append(f"{law_verdict['reason']}.\n")
+        lines += ["| param | estimate | 95 % interval | verdict | joint LS |", "|---|---|---|---|---|"]
         for k in ("k", "alpha", "beta"):
             ci = t["ci95"].get(k, [math.nan] * 2)
             lines.append(f"| {k} | {_fmt(t[k])} | {_fmt(ci[0])} – {_fmt(ci[1])} | "
-                         f"{_fmt(t['joint'].get(k))} |")
+                         f"{each.get(k, {}).get('verdict', '—')} | {_fmt(t['joint'].get(k))} |")
         lines.append(f"\nk is in {t['k_units']}. Excluded points: {t['excluded'] or 'none'}.")
         if "k_chars" in t:
             lines.append(f"k in characters: {_fmt(t['k_chars'])}.")
