@@ -90,20 +90,20 @@ def run_fit(args: argparse.Namespace) -> int:
     except FitError as exc:
         print(f"transfer-laws fit: the fit cannot be trusted: {exc.reason}", file=sys.stderr)
         return 1
+    from transfer_laws.tasks.report.fit import summary_lines
+
     fit = result.data
     result.report(args.out, figures=not args.no_figures)
     s = fit["scratch"]
-    print(f"scratch {s['form']} ({s['n_points']} runs): "
+    print(f"scratch {s['form']} ({s['n_points']} runs): {s['verdict']['verdict']}: "
           + ", ".join(_with_ci(k, v, s["ci95"].get(k)) for k, v in s["params"].items()))
-    for src, t in fit["transfer"].items():
-        print(f"transfer {src} ({t['n_points']} points, {t['method']}): "
-              + ", ".join(_with_ci(k, t[k], t["ci95"].get(k)) for k in ("k", "alpha", "beta")))
+    print(*summary_lines(fit), sep="\n")
     print(f"wrote {Path(args.out) / 'fit.json'} and report.md")
     return 0
 
 
 def _num(x) -> str:
-    return "n/a" if x is None else f"{x:.6g}"
+    return "n/a" if x is None else f"{x:.3g}"
 
 
 def _with_ci(name: str, value, ci) -> str:

@@ -206,17 +206,14 @@ def _check_experiment(paths, experiment: str) -> None:
 
 
 def _print_report(report: dict | None, paths) -> None:
-    from transfer_laws.flows.cli_fit import _num
+    from transfer_laws.tasks.report.fit import summary_lines
 
     if report:
         out = Path(report["report_dir"])
         print(f"\nreport: {out / 'report.md'}")
         if report["fit"].get("status") == "failed":
             print(f"  no trustworthy fit: {report['fit']['error']}")
-        for src, t in report["fit"].get("transfer", {}).items():
-            ci = t.get("ci95", {})
-            print(f"  {src}: k={_num(t.get('k'))} alpha={_num(t.get('alpha'))} {ci.get('alpha')} "
-                  f"beta={_num(t.get('beta'))} {ci.get('beta')} ({t.get('n_points')} points, "
-                  f"status {t.get('status')}{': ' + t['message'] if t.get('message') else ''})")
-    print(f"\nMLflow UI:  make ui-mlflow   (or: mlflow ui --backend-store-uri {paths.mlflow_uri})")
-    print(f"Prefect UI: make ui-prefect  (or: PREFECT_HOME={paths.prefect_home} prefect server start)")
+        else:
+            print(*(f"  {line}" for line in summary_lines(report["fit"])), sep="\n")
+    print(f"\nMLflow UI:  make ui-mlflow HOME_DIR={paths.home}   (or: mlflow ui --backend-store-uri {paths.mlflow_uri})")
+    print(f"Prefect UI: make ui-prefect HOME_DIR={paths.home}  (or: PREFECT_HOME={paths.prefect_home} prefect server start)")

@@ -160,7 +160,10 @@ def test_lr_search_sets_each_finetunes_lr_and_stays_out_of_the_fit(tmp_path):
     assert len(rows) == 4 + 4 and not [r for r in rows if ",4000," in r]  # scratch + grid fine-tunes only
     search = csv.with_name("lr_search.csv").read_text().splitlines()
     assert len(search) == 1 + 4 and sum(line.endswith("True") for line in search) == 2  # one per model
-    assert "## Fine-tuning learning rate, searched" in csv.with_name("report.md").read_text()
+    report = csv.with_name("report.md").read_text()
+    assert "## Fine-tuning learning rate, searched" in report
+    assert [p.name for p in csv.parent.glob("*.png") if f"({p.name})" not in report] == []  # every figure linked
+    assert "No trustworthy fit" in report or report.rindex("\n## ") == report.index("\n## Glossary")
 
 
 def test_dry_run_lists_the_lr_search_and_its_cost(tmp_path):

@@ -403,6 +403,12 @@ def headline_md(fit: dict) -> list[str]:
     return lines if len(lines) > 1 else []
 
 
+def summary_lines(fit: dict) -> list[str]:
+    """The headline as plain lines, for the console: what report.md says first, not float lists."""
+    return [line.removeprefix("- ").replace("**", "").replace("`", "")
+            for line in headline_md(fit) if line.startswith("- ")]
+
+
 def noise_entry(analysis: Analysis) -> dict:
     """fit.json's `noise`: the model, and how many points had replicates."""
     reps = analysis.replicates
@@ -445,7 +451,90 @@ def points_table(analysis: Analysis, df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fmt(x) -> str:
-    return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.6g}"
+    """Three significant figures, as read (fit.json keeps every digit)."""
+    return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.3g}"
+
+
+FIGURE_CAPTIONS = {  # one line each: what to look at
+    "scratch_surface.png": "from-scratch loss against D for each N, with the fitted surface L(N, D)",
+    "curve_forms.png": "the per-N scratch curves of each candidate form, and which one was inverted for D_E",
+    "fraction_vs_N.png": "fraction of the effective data that transferred, D_T/D_E, against N per D_F "
+                         "(the paper's figure 5)",
+    "logit_fits.png": "ln(D_T/D_F) against ln N per D_F: the fit of the fits behind beta and alpha",
+    "multiplier_vs_D_F.png": "effective-data multiplier D_E/D_F against D_F per N (above 1: pre-training "
+                             "was worth data)",
+    "fig1_effective_data.png": "the paper's figure 1: a fine-tune's loss, the scratch curve, and D_E and D_T read off it",
+    "fig3_loss_vs_n.png": "held-out loss against N, from scratch and fine-tuned (the paper's figure 3)",
+    "fig5_ossification.png": "where pre-training hurt: fine-tuned loss above the same-size scratch run",
+    "fig15_best_epoch.png": "the step at which each fine-tune's held-out loss was best (1: nothing learnt after step 1)",
+    "fig_compute.png": "loss against training compute, from scratch and fine-tuned",
+    "pretrain_curves.png": "each pre-training run's held-out loss over its steps (did it converge?)",
+}
+GLOSSARY = [
+    ("D_E", "effective data: the tokens of target data a from-scratch model of the same N would need "
+            "to reach the fine-tuned loss"),
+    ("D_T", "effective data transferred, D_E − D_F: what pre-training was worth, in target tokens"),
+    ("multiplier", "D_E/D_F; above 1, pre-training was worth more than the fine-tuning data itself"),
+    ("resolved", "the quantity's 95 % interval says something: an exponent's excludes 0, k's spans at "
+                 "most 4 decades, a multiplier's lies above 1"),
+    ("unresolved", "measured, but the interval spans 0 (or 1, or many decades), or there is none"),
+    ("degenerate", "a number came out of a fit that means nothing: too few points for its parameters, "
+                   "a law that explains under half of its points' spread, an absurd parameter"),
+    ("ossified", "a fine-tune worse than training from scratch on the same D_F (D_T ≤ 0): left out of the law"),
+    ("low-data", "D_F at most 10 % of the data D(N) at which a size stops improving: where the law holds"),
+    ("fit_the_fits", "the paper's method (App. C): a slope in ln N per D_F, then the intercepts against ln D_F"),
+    ("global surface", "D_E from the fitted L(N, D) instead of each size's own scratch curve (secondary)"),
+]
+
+
+def rollout_md(rollout: dict | None) -> list[str]:
+    """The rollout check in words: fitted on the smaller sizes, how well it predicts the larger."""
+    if not rollout:
+        return []
+    lines = ["\n## Rollout extrapolation check\n"]
+    if rollout.get("status") != "ok":
+        return lines + [f"Not run: {rollout.get('reason') or rollout.get('status')}."]
+    held = rollout["held_out_sizes"]
+    sizes = _fmt(held["min"]) if held["min"] == held["max"] else f"{_fmt(held['min'])}–{_fmt(held['max'])}"
+    sc = rollout["scratch_loss"]
+    lines.append(f"Fitted on N ≤ {_fmt(rollout['train_max_N'])} only, the surface predicts the scratch "
+                 f"loss of the {held['count']} larger size(s) (N = {sizes}) within "
+                 f"{_fmt(100 * sc['median_abs_rel_error'])} % (median of {sc['n_points']} runs; at most "
+                 f"{_fmt(100 * sc['max_abs_rel_error'])} %).")
+    for src, t in (rollout.get("transfer") or {}).items():
+        lines.append(f"- `{src}`: the law fitted on the smaller sizes predicts D_T at the larger within a "
+                     f"factor {_fmt(math.exp(t['median_abs_ln_error']))} (median |ln error| "
+                     f"{_fmt(t['median_abs_ln_error'])} over {t['n_points']} points; at most "
+                     f"{_fmt(t['max_abs_ln_error'])}).")
+    return lines
+
+
+def _bullets(d: dict, depth: int = 0) -> list[str]:
+    """A nested dict as an indented list (the fitting checklist), never as raw JSON."""
+    out = []
+    for key, value in d.items():
+        pad = "  " * depth
+        if isinstance(value, dict) and value:
+            out += [f"{pad}- {key}:"] + _bullets(value, depth + 1)
+        elif isinstance(value, list):
+            shown = ", ".join(_fmt(v) if isinstance(v, float) else str(v) for v in value) if value else "none"
+            out.append(f"{pad}- {key}: {shown}")
+        else:
+            out.append(f"{pad}- {key}: {_fmt(value) if isinstance(value, float) else value}")
+    return out
+
+
+def figures_md(figures: list[str], heading: str = "Figures") -> list[str]:
+    """Every figure linked, with its one-line caption, then shown."""
+    lines = [f"\n## {heading}\n"]
+    for f in figures:
+        caption = FIGURE_CAPTIONS.get(f, "")
+        lines += [f"**[{f}]({f})**" + (f": {caption}." if caption else ""), "", f"![{caption or f}]({f})", ""]
+    return lines
+
+
+def glossary_md() -> list[str]:
+    return ["\n## Glossary\n"] + [f"- **{term}**: {meaning}." for term, meaning in GLOSSARY]
 
 
 def planner_md(verdict: dict | None) -> list[str]:
@@ -537,7 +626,8 @@ def report_md(fit: dict, figures: list[str]) -> str:
             ci = t["ci95"].get(k, [math.nan] * 2)
             lines.append(f"| {k} | {_fmt(t[k])} | {_fmt(ci[0])} – {_fmt(ci[1])} | "
                          f"{each.get(k, {}).get('verdict', '—')} | {_fmt(t['joint'].get(k))} |")
-        lines.append(f"\nk is in {t['k_units']}. Excluded points: {t['excluded'] or 'none'}.")
+        excluded = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in (t["excluded"] or {}).items() if n)
+        lines.append(f"\nk is in {t['k_units']}. Points left out of the law: {excluded or 'none'}.")
         if "k_chars" in t:
             lines.append(f"k in characters: {_fmt(t['k_chars'])}.")
         g = fit["transfer_global"].get(src)
@@ -547,8 +637,7 @@ def report_md(fit: dict, figures: list[str]) -> str:
     lines += curve_forms_md(fit.get("curve_forms"))
     lines += noise_md(fit.get("noise"))
     lines += planner_md(fit.get("planner"))
-    lines += ["\n## Rollout extrapolation check\n", "```", json.dumps(fit["rollout"], indent=1),
-              "```", "\n## Fitting checklist\n", "```", json.dumps(fit["checklist"], indent=1,
-                                                                  default=str), "```"]
-    lines += ["\n## Figures\n"] + [f"![{f}]({f})" for f in figures]
+    lines += rollout_md(fit.get("rollout"))
+    lines += ["\n## Fitting checklist\n"] + _bullets(fit.get("checklist") or {})
+    lines += figures_md(figures) + glossary_md()
     return "\n".join(lines) + "\n"

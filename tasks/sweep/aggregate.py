@@ -19,8 +19,9 @@ from transfer_laws.tasks.common import env
 from transfer_laws.tasks.tracking import export, mlflow_store
 
 # 2: the noise model and the planner's verdict; 3: the headline (measured multiplier); 4: the
-# curve-form table, and the planner's usable points and scatter match
-REPORT_VERSION = 4
+# curve-form table, and the planner's usable points and scatter match; 5: verdicts, readable
+# rollout and checklist, every figure linked with a caption, a glossary
+REPORT_VERSION = 5
 PLAN_DRAWS = 48  # simulated sweeps behind the report's "this grid resolves alpha to ±x" (~5-20 s)
 
 
@@ -82,6 +83,7 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, see
                                                       "transfer": {}, "n_runs": len(df)}, indent=1))
             (tmp / "report.md").write_text(f"# Scaling-law fit\n\nNo trustworthy fit: {exc}\n")
         _sweep_figures(df, tmp, table["curves"])
+        _link_unlinked_figures(tmp)
         (tmp / "runs.csv").write_text(Path(table["runs_csv"]).read_text())
         if table.get("lr_search"):
             _lr_search_section(pd.DataFrame(table["lr_search"]), tmp)
@@ -93,6 +95,23 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, see
     latest.symlink_to(out.name)
     fit = json.loads((out / "fit.json").read_text())
     return {"report_dir": str(out), "fit": fit, "n_runs": table["n_runs"]}
+
+
+def _link_unlinked_figures(out: Path) -> None:
+    """The sweep's own figures (drawn after the fit's report) get a section of their own."""
+    from transfer_laws.tasks.report.fit import figures_md
+
+    md = out / "report.md"
+    text = md.read_text()
+    unlinked = sorted(p.name for p in out.glob("*.png") if f"({p.name})" not in text)
+    if unlinked:
+        _add_section(md, figures_md(unlinked, "Figures of the sweep"))
+
+
+def _add_section(md: Path, lines: list[str]) -> None:
+    """Add a section to report.md before its glossary, which stays last."""
+    head, glossary, tail = md.read_text().partition("\n## Glossary\n")
+    md.write_text(head.rstrip("\n") + "\n" + "\n".join(lines) + "\n" + glossary + tail)
 
 
 def _sweep_figures(df: pd.DataFrame, out: Path, curves: list[dict]) -> None:
@@ -164,5 +183,4 @@ def _lr_search_section(search: pd.DataFrame, out: Path) -> None:
     if edge:
         lines += ["", f"The chosen lr lies at the edge of the candidates for {', '.join(edge)}: a wider "
                   "search might find a better one."]
-    with open(out / "report.md", "a") as f:
-        f.write("\n".join(lines) + "\n")
+    _add_section(out / "report.md", lines)
