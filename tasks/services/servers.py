@@ -167,7 +167,9 @@ def start_mlflow_server(home: Path, port: int | None = None, backend_uri: str | 
     port = port or free_port()
     backend = backend_uri or f"sqlite:///{(home / 'mlflow.db').resolve()}"
     auth_args: tuple[str, ...] = ()
-    env = {"MLFLOW_ENABLE_TELEMETRY": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = {"MLFLOW_ENABLE_TELEMETRY": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
+           # MLflow 3's GenAI job runners (~7 processes) are unused here and take the CPU runs need
+           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     if credentials:
         env |= mlflow_auth_env(home, credentials)
         auth_args = ("--app-name", "basic-auth")

@@ -19,6 +19,8 @@ from transfer_laws.tasks.sweep.units import SweepContext, done_record, is_done, 
 from transfer_laws.tasks.tracking import mlflow_store
 
 POLL_SECONDS = 0.5
+# A worker polls every 10 s (PREFECT_WORKER_QUERY_SECONDS): a run unclaimed for three polls likely has none.
+UNCLAIMED_SECONDS = 30.0
 
 
 class RemoteRunFailed(RuntimeError):
@@ -50,17 +52,44 @@ def _reschedule(flow_run_id, reason: str) -> None:
         client.set_flow_run_state(flow_run_id, Scheduled(message=reason), force=True)
 
 
-def _wait(flow_run_id):
+def _wait(flow_run_id, log=None):
     """Poll the flow run until it ends. (Prefect's `wait_for_flow_run` listens to the event stream
-    instead; with it the Postgres scale-out test took 311 s against 256 s with this poll.)"""
+    instead; with it the Postgres scale-out test took 311 s against 256 s with this poll.) A run left
+    unclaimed for UNCLAIMED_SECONDS gets one warning if no worker of its pool is online."""
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
+        waiting_since, warned = time.monotonic(), False
         while True:
             fr = client.read_flow_run(flow_run_id)
             if fr.state is not None and fr.state.is_final():
                 return fr
+            if fr.state is not None and not (fr.state.is_scheduled() or fr.state.is_pending()):
+                waiting_since = time.monotonic()  # claimed: a rescheduled run waits anew
+            elif not warned and time.monotonic() - waiting_since > UNCLAIMED_SECONDS:
+                warned = True
+                _warn_if_no_worker(client, fr, log)
             time.sleep(POLL_SECONDS)
+
+
+def _warn_if_no_worker(client, fr, log=None) -> None:
+    """Say why a run is not picked up when its pool has no worker online; the sweep keeps waiting
+    (a worker started later takes the run)."""
+    from prefect.logging import get_logger
+
+    try:
+        pool = fr.work_pool_name or (client.read_deployment(fr.deployment_id).work_pool_name
+                                     if fr.deployment_id else None)
+        workers = client.read_workers_for_work_pool(pool) if pool else []
+    except Exception:  # a hint only: the wait goes on whatever the server answers
+        return
+    if pool is None or any(w.status == "ONLINE" for w in workers):
+        return
+    known = f"{len(workers)} known, all offline" if workers else "none has ever polled it"
+    (log or get_logger("transfer_laws.fanout")).warning(
+        "flow run %s has waited %.0f s and no worker polls work pool %r (%s): start one "
+        "(`transfer-laws worker --pool %s`), or, if one runs, the server refuses it (a wrong or missing PREFECT_API_AUTH_STRING: its "
+        "own log shows 401). The sweep keeps waiting.", fr.name, UNCLAIMED_SECONDS, pool, known, pool)
 
 
 @task(name="dispatch-run", task_run_name="{run.label}", cache_policy=NO_CACHE)
@@ -80,7 +109,7 @@ def dispatch_run(run: PlannedRun, ctx: SweepContext, deployment: str) -> dict:
                  "scheduling it again", run.label, fr.name, fr.state.name)
         _reschedule(fr.id, "retried by a rerun of the sweep")
     log.info("%s: flow run %s (%s) waits for a worker", run.label, fr.name, fr.id)
-    final = _wait(fr.id)
+    final = _wait(fr.id, log)
     if not final.state.is_completed():
         raise RemoteRunFailed(
             f"{run.label}: flow run {final.name} ({final.id}) ended {final.state.name}: "
