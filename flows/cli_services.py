@@ -157,6 +157,7 @@ def cmd_worker(a) -> int:
     credentials = auth.for_targets(home, [api], [s.url for s in servers.load_record(home)])
     extra = {"PREFECT_API_URL": api, "TRANSFER_LAWS_WORKER": name,
              **(credentials.client_env() if credentials else {})}
+    os.environ.update(extra)  # this process talks to the server too, when it reschedules its runs
     return run_worker(servers.worker_command(a.pool, name, a.limit), extra, name, a.pool)
 
 

@@ -111,7 +111,7 @@ def cmd_status(a) -> int:
     if fetches:
         print(*fetch_notice(fetches, paths.cache), sep="\n")
     exp = None
-    if not fetches or cfg.tracking_uri or paths.mlflow_db.exists():  # never create a store to read it
+    if cfg.tracking_uri or paths.mlflow_db.exists():  # never create a store to read it
         c = mlflow_store.client(cfg.tracking_uri or paths.mlflow_uri)
         exp = c.get_experiment_by_name(cfg.name)
     counts: dict[str, int] = {}

@@ -4,8 +4,8 @@ D_T = k D_F^alpha N^beta (Eq. 1.1) and D_E/D_F = 1 + D_T/D_F (Eq. 1.2).  The int
 on ln D_T = ln k + alpha ln D_F + beta ln N with the bootstrap covariance of (ln k, alpha, beta)
 that fit.json stores (key "cov_lnk_alpha_beta"); without it no interval is given.
 
-The law is a straight line in log space fitted over the N and D_F the runs covered (fit.json's
-`d_t_observed.usable`); an answer outside them is an extrapolation, said with its distance in
+The law is a straight line in log space fitted over the N and D_F of its points (fit.json's
+`fitted_range`); an answer outside them is an extrapolation, said with its distance in
 decades, and refused beyond EXTRAPOLATION_LIMIT_DECADES unless asked for.
 """
 from __future__ import annotations
@@ -103,13 +103,18 @@ def predict_from_fit(fit: dict, n: float, d_f: float, source: str | None = None,
 
 
 def fitted_ranges(law: dict, n: float, d_f: float) -> tuple:
-    """(N range, D_F range, decades outside them) from the points the law was fitted on; Nones
-    when the fit.json records no points (a law typed in by hand, e.g. the paper's Table 1)."""
-    points = (law.get("d_t_observed") or {}).get("usable") or []
-    if not points:
-        return None, None, None
-    ns, ds = [float(p[0]) for p in points], [float(p[1]) for p in points]
-    fitted_n, fitted_d_f = (min(ns), max(ns)), (min(ds), max(ds))
+    """(N range, D_F range, decades outside them) of the points the law was fitted on (`fitted_range`;
+    a fit.json older than it: the points with a usable D_T, a little wider); Nones when the fit.json
+    records neither (a law typed in by hand, e.g. the paper's Table 1)."""
+    recorded = law.get("fitted_range")
+    if recorded:
+        fitted_n, fitted_d_f = tuple(recorded["N"]), tuple(recorded["D_F"])
+    else:
+        points = (law.get("d_t_observed") or {}).get("usable") or []
+        if not points:
+            return None, None, None
+        ns, ds = [float(p[0]) for p in points], [float(p[1]) for p in points]
+        fitted_n, fitted_d_f = (min(ns), max(ns)), (min(ds), max(ds))
     return fitted_n, fitted_d_f, max(_outside(n, fitted_n), _outside(d_f, fitted_d_f))
 
 

@@ -40,8 +40,10 @@ MAX_INTERVAL_DECADES = 4.0
 MIN_IRREDUCIBLE_LOSS = 1e-3
 # Coefficients this large (A, B, N_c, D_c) are an optimiser running off along a flat valley.
 MAX_SCALE = 1e30
-# Exponents the surface forms allow are 1e-4..10; within a factor 10 of either end is the edge.
-EXPONENT_EDGE = (1e-3, 5.0)
+# Loss exponents of language models are measured at 0.05-1 (Kaplan et al., Hoffmann et al.). Below
+# 1e-3 the loss does not depend on that variable; above 5 it is a step, not a power law; either is
+# also where the optimiser meets the Kaplan form's bounds (1e-4..10).
+EXPONENT_RANGE = (1e-3, 5.0)
 SURFACE_EXPONENTS = {"kaplan": ("alpha_N", "alpha_D"), "chinchilla": ("alpha", "beta")}
 SURFACE_SCALES = {"kaplan": ("N_c", "D_c"), "chinchilla": ("A", "B")}
 
@@ -77,9 +79,9 @@ def judge_surface(form: str, params: dict, ci95: dict, n_points: int, optimiser_
         absurd.append(f"E = {_g(params['E'])}: an irreducible loss of ~0 nats")
     absurd += [f"{name} = {_g(params[name])}: beyond {MAX_SCALE:.0e}"
                for name in SURFACE_SCALES.get(form, ()) if params.get(name, 0) >= MAX_SCALE]
-    absurd += [f"{name} = {_g(params[name])}: at the edge of the exponents the fitter allows"
-               for name in SURFACE_EXPONENTS.get(form, ())
-               if not EXPONENT_EDGE[0] < params.get(name, 1.0) < EXPONENT_EDGE[1]]
+    absurd += [f"{name} = {_g(params[name])}: outside {EXPONENT_RANGE[0]:g}-{EXPONENT_RANGE[1]:g}, not a "
+               "power law these runs pin down" for name in SURFACE_EXPONENTS.get(form, ())
+               if not EXPONENT_RANGE[0] < params.get(name, 1.0) < EXPONENT_RANGE[1]]
     if absurd:
         return Judgement(Verdict.DEGENERATE, "; ".join(absurd))
     exponents = SURFACE_EXPONENTS.get(form, ())

@@ -224,7 +224,11 @@ def fit_table(df: pd.DataFrame, options: AnalysisOptions, excluded_rows: pd.Data
                      for k in ("k", "alpha", "beta")}},
                  "cov_lnk_alpha_beta": _cov(analysis, src), "k_units": units}
         if t.status == "ok":  # the law's scatter and where transfer was seen: the planner's prior
-            entry["residual_var_log"] = law_residual_var(subset(est.effective, est.source == src), t)
+            mine = subset(est.effective, est.source == src)
+            entry["residual_var_log"] = law_residual_var(mine, t)
+            if t.used is not None and t.used.any():  # predict's range: the law's own points only
+                entry["fitted_range"] = {"N": [float(mine.n[t.used].min()), float(mine.n[t.used].max())],
+                                         "D_F": [float(mine.d_f[t.used].min()), float(mine.d_f[t.used].max())]}
             seen = transfer_seen(est, src)
             entry["d_t_observed"] = {"usable": [[a, b] for a, b, u in seen if u],
                                      "unusable": [[a, b] for a, b, u in seen if not u]}

@@ -19,6 +19,7 @@ import time
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from transfer_laws.tasks.common.process import child_env, python_module
 from transfer_laws.tasks.services import auth
@@ -306,6 +307,9 @@ def _pg_bin(name: str) -> str:
     return str(found)
 
 
+SOCKET_PATH_MAX = 100  # Linux's sun_path holds 107 bytes; PostgreSQL refuses longer socket paths
+
+
 def start_postgres(data_dir: Path | None = None,
                    databases: tuple[str, ...] = ("prefect", "mlflow")) -> tuple[Service, Path]:
     """A PostgreSQL server in a fresh data folder that listens on no TCP port at all: only on a Unix
@@ -323,11 +327,16 @@ def start_postgres(data_dir: Path | None = None,
                                         "--auth=trust", "-E", "UTF8"]), capture_output=True, text=True)
     if init.returncode != 0:
         raise ServiceFailed(f"initdb failed: {init.stderr[-2000:]}")
-    cmd = _as_db_owner([_pg_bin("postgres"), "-D", str(pgdata), "-k", str(data_dir),
+    socket_dir = data_dir
+    if len(str(data_dir / ".s.PGSQL.5432")) > SOCKET_PATH_MAX:  # a deep HOME: a short private folder
+        socket_dir = Path(tempfile.mkdtemp(prefix="tl-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(socket_dir, "postgres", "postgres")
+    cmd = _as_db_owner([_pg_bin("postgres"), "-D", str(pgdata), "-k", str(socket_dir),
                         "-c", "listen_addresses="])
-    svc = _spawn("postgres", cmd, data_dir, url=f"postgresql://postgres@/?host={data_dir}",
+    svc = _spawn("postgres", cmd, data_dir, url=f"postgresql://postgres@/?host={quote(str(socket_dir), safe='/')}",
                  stop_signal=signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
-    psql = ["psql", "-h", str(data_dir), "-U", "postgres"]
+    psql = ["psql", "-h", str(socket_dir), "-U", "postgres"]
     deadline = time.monotonic() + 30
     while subprocess.run([*psql, "-c", "select 1"], capture_output=True).returncode != 0:
         if time.monotonic() > deadline or not alive(svc.pid):
@@ -345,7 +354,7 @@ def start_postgres(data_dir: Path | None = None,
 def database_url(pg: Service, driver: str, database: str) -> str:
     """The SQLAlchemy URL of `database` on `start_postgres`'s server through its socket folder:
     driver `asyncpg` for Prefect, `psycopg2` for MLflow."""
-    folder = pg.url.split("?host=", 1)[1]
+    folder = pg.url.split("?host=", 1)[1]  # quoted already
     return f"postgresql+{driver}://postgres@/{database}?host={folder}"
 
 

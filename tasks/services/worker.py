@@ -40,24 +40,38 @@ def flow_runs_below(pid: int) -> list[str]:
     return sorted(set(found))
 
 
-def reschedule(flow_run_ids: list[str], worker: str) -> list[str]:
-    """Set each flow run Scheduled again and remove its run folder's half-written files; returns
-    their names (the runs' labels) for the one line."""
-    from prefect.client.orchestration import get_client
-    from prefect.states import Scheduled
+RESCHEDULE_TIMEOUT_S = 5.0  # the server gets this long; a scheduler's kill follows soon after
 
-    names = []
-    with get_client(sync_client=True) as client:
-        for flow_run_id in flow_run_ids:
-            run = client.read_flow_run(flow_run_id)
-            out_dir = (run.parameters.get("config") or {}).get("out_dir")
-            if out_dir:
-                remove_half_written_run(Path(out_dir))
-            client.set_flow_run_state(flow_run_id, Scheduled(
-                message=f"worker {worker} was stopped; the next worker resumes it from its last checkpoint"),
-                force=True)
-            names.append(run.name)
-    return names
+
+def reschedule(flow_run_ids: list[str], worker: str, timeout: float = RESCHEDULE_TIMEOUT_S) -> tuple[list[str], list[str]]:
+    """Set each flow run Scheduled again and remove its run folder's half-written files, within
+    `timeout` (Prefect's client retries for minutes). Returns (names of the runs rescheduled, ids
+    of those that could not be), each run on its own."""
+    done: dict[str, str] = {}  # id -> name
+
+    def work() -> None:
+        from prefect.client.orchestration import get_client
+        from prefect.states import Scheduled
+
+        with get_client(sync_client=True) as client:
+            for flow_run_id in flow_run_ids:
+                try:
+                    run = client.read_flow_run(flow_run_id)
+                    out_dir = (run.parameters.get("config") or {}).get("out_dir")
+                    if out_dir:
+                        remove_half_written_run(Path(out_dir))
+                    client.set_flow_run_state(flow_run_id, Scheduled(
+                        message=f"worker {worker} was stopped; the next worker resumes it from its last "
+                                "checkpoint"), force=True)
+                    done[flow_run_id] = run.name
+                except Exception:  # the next run may still go through
+                    continue
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    finished = dict(done)  # a copy: the thread may still be writing after the timeout
+    return list(finished.values()), [i for i in flow_run_ids if i not in finished]
 
 
 def remove_half_written_run(run_dir: Path) -> None:
@@ -69,20 +83,28 @@ def run_worker(command: list[str], env: dict[str, str], name: str, pool: str) ->
     """Run the Prefect worker `command` until it exits (its status) or a signal stops it (exits)."""
     stopping = threading.Event()
 
+    procs: list[subprocess.Popen] = []
+
     def on_signal(signum, _frame) -> None:
         if stopping.is_set():
             os._exit(128 + signum)
         stopping.set()
-        flow_runs = flow_runs_below(os.getpid())  # before the kill: their environments say which
+        flow_runs: list[str] = []
         names: list[str] = []
-        problem = ""
+        missed: list[str] = []
         try:
+            flow_runs = flow_runs_below(os.getpid())  # their environments say which
+            for proc in procs:  # the Prefect worker: it takes no flow run after this
+                proc.kill()
+                os.waitpid(proc.pid, 0)
+            flow_runs = sorted(set(flow_runs) | set(flow_runs_below(os.getpid())))  # one claimed meanwhile
             kill_descendants()
-            names = reschedule(flow_runs, name) if flow_runs else []
-        except Exception as error:  # the server gone too: say so, the runs are still resumable
-            problem = f" (setting them Scheduled failed: {type(error).__name__}: {error}; retry them in the UI)"
+            if flow_runs:
+                names, missed = reschedule(flow_runs, name)
         finally:
-            what = (f"flow runs {', '.join(names or flow_runs)} interrupted and rescheduled{problem}: the next "
+            problem = (f"; {len(missed)} could not be set Scheduled in time ({', '.join(missed)}): retry "
+                       "them in the Prefect UI" if missed else "")
+            what = (f"flow runs {', '.join(names) or '-'} interrupted and rescheduled{problem}: the next "
                     f"worker on pool {pool!r} resumes each from its last checkpoint"
                     if flow_runs else "no flow run was running")
             print(f"transfer-laws worker {name}: {signal.Signals(signum).name}: stopped; {what}",
@@ -91,11 +113,14 @@ def run_worker(command: list[str], env: dict[str, str], name: str, pool: str) ->
 
     import prefect.client.orchestration  # noqa: F401  now, not in the handler, which has seconds
 
-    subreaper(True)  # a flow run's orphaned training process stays ours to kill
+    subreaper(True)  # a flow run's orphaned processes stay ours: to kill, and to reap
     previous = {s: signal.signal(s, on_signal) for s in SIGNALS}
-    try:
-        proc = subprocess.Popen(command, env=child_env(env))
-        return proc.wait()
+    try:  # its own session: a group-wide SIGTERM (`services stop`) reaches only us, we stop it
+        procs.append(subprocess.Popen(command, env=child_env(env), start_new_session=True))
+        while True:  # reap every child: orphans re-parented to us (a run's zygote) leave no zombie
+            pid, status = os.waitpid(-1, 0)
+            if pid == procs[0].pid:
+                return os.waitstatus_to_exitcode(status)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -85,7 +85,8 @@ def preview_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict
     target = prepared(cfg.target, lambda: resolve_corpus(cfg.target, cache_dir, field="target", fetch=False))
     sources = {name: prepared(name, lambda name=name, spec=spec: _source_without_fetch(name, spec, cache_dir, cfg))
                for name, spec in cfg.sources.items()}
-    return target, sources, fetches
+    once = {f.corpus: f for f in reversed(fetches)}  # a corpus two sources use is fetched once
+    return target, sources, [once[c] for c in dict.fromkeys(f.corpus for f in fetches)]
 
 
 class _MixturePartsNotFetched(Exception):

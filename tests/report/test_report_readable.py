@@ -18,7 +18,7 @@ def significant_digits(mantissa: str) -> int:
     return len(digits.rstrip("0")) if "." not in mantissa else len(digits)
 
 
-@pytest.mark.parametrize("name", ["demo", "paper-cpu", "paper-cpu-v1"])
+@pytest.mark.parametrize("name", ["demo", "demo-replicated", "paper-cpu", "paper-cpu-v1"])
 def test_a_committed_report_is_readable(name):
     folder = RESULTS / name
     report = (folder / "report.md").read_text()

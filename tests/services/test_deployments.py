@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -137,11 +139,15 @@ def test_services_cli_starts_records_and_stops_everything_by_pid(tmp_path):
 def test_postgres_listens_on_no_port_and_admits_no_other_local_user(stack):
     """Its databases trust whoever connects, so only the owner of its socket folder may: no TCP
     listener on any interface, and another local user (`nobody`) is refused at the socket."""
+    from urllib.parse import unquote
+
     import psutil
 
-    pg, data = servers.start_postgres(databases=("prefect",))
-    stack.append(pg)
-    assert (data.stat().st_mode & 0o777) == 0o700
+    deep = Path(tempfile.mkdtemp(prefix="tl-deep-")) / ("a home with a long name " * 4).strip() / "pg"
+    pg, data = servers.start_postgres(data_dir=deep, databases=("prefect",))  # a socket path too long
+    stack.append(pg)                                                          # for Linux: moved, still private
+    sockets = Path(unquote(pg.url.split("?host=", 1)[1]))
+    assert (data.stat().st_mode & 0o777) == (sockets.stat().st_mode & 0o777) == 0o700
     listening = []
     for process in [psutil.Process(pg.pid), *psutil.Process(pg.pid).children(recursive=True)]:
         try:  # PostgreSQL's short-lived helpers may be gone by now
@@ -149,7 +155,7 @@ def test_postgres_listens_on_no_port_and_admits_no_other_local_user(stack):
         except psutil.NoSuchProcess:
             pass
     assert listening == []
-    psql = ["psql", "-h", str(data), "-U", "postgres", "-d", "prefect", "-c", "select 1"]
+    psql = ["psql", "-h", str(sockets), "-U", "postgres", "-d", "prefect", "-c", "select 1"]
     assert subprocess.run(psql, capture_output=True).returncode == 0  # its owner (root: it owns all)
     if os.geteuid() == 0:
         other = subprocess.run(["runuser", "-u", "nobody", "--", *psql], capture_output=True, text=True)
