@@ -143,7 +143,9 @@ def test_postgres_listens_on_no_port_and_admits_no_other_local_user(stack):
 
     import psutil
 
-    deep = Path(tempfile.mkdtemp(prefix="tl-deep-")) / ("a home with a long name " * 4).strip() / "pg"
+    top = Path(tempfile.mkdtemp(prefix="tl-deep-"))
+    top.chmod(0o755)  # as a home's parents are: PostgreSQL's own user must pass through
+    deep = top / ("a home with a long name " * 4).strip() / "pg"
     pg, data = servers.start_postgres(data_dir=deep, databases=("prefect",))  # a socket path too long
     stack.append(pg)                                                          # for Linux: moved, still private
     sockets = Path(unquote(pg.url.split("?host=", 1)[1]))
