@@ -83,10 +83,12 @@ def preview_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict
             return _stand_in(name, missing.expected_bytes, cfg)
 
     target = prepared(cfg.target, lambda: resolve_corpus(cfg.target, cache_dir, field="target", fetch=False))
-    sources = {name: prepared(name, lambda name=name, spec=spec: _source_without_fetch(name, spec, cache_dir, cfg))
+    sources = {name: prepared(name, lambda name=name, spec=spec: _source_without_fetch(name, spec, cache_dir))
                for name, spec in cfg.sources.items()}
-    once = {f.corpus: f for f in reversed(fetches)}  # a corpus two sources use is fetched once
-    return target, sources, [once[c] for c in dict.fromkeys(f.corpus for f in fetches)]
+    once: dict[str, Fetch] = {}
+    for f in fetches:  # a corpus two sources use is fetched once, said under its first field
+        once.setdefault(f.corpus, f)
+    return target, sources, list(once.values())
 
 
 class _MixturePartsNotFetched(Exception):
@@ -94,7 +96,7 @@ class _MixturePartsNotFetched(Exception):
         self.fetches, self.expected_bytes = fetches, expected_bytes
 
 
-def _source_without_fetch(name: str, spec, cache: Path, cfg: SweepConfig):
+def _source_without_fetch(name: str, spec, cache: Path):
     field = f"sources.{name}"
     if spec.corpus is not None:
         return resolve_corpus(spec.corpus, cache, field=field, fetch=False)
