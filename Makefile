@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/memory_rss.py
 	$(PY) benchmarks/fit_speed.py
 	$(PY) benchmarks/sweep_overhead.py
+	$(PY) benchmarks/auth_cost.py
 
 bench-quick: $(STAMP)
 	$(PY) benchmarks/train_throughput.py --quick

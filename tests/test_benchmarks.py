@@ -61,3 +61,9 @@ def test_train_throughput_quick():
 def test_compile_cost_prints_the_numbers_behind_compile_auto():
     out = run_script("compile_cost.py", "--n", "1e4", "--steps", "6")
     assert "speedup" in out and "compile" in out and "s/step" in out
+
+
+@pytest.mark.slow
+def test_auth_cost_prints_the_three_servers_figures():
+    out = run_script("auth_cost.py", "--requests", "5")
+    assert "basic-auth without login cache" in out and "goal: authentication costs a call" in out, out

@@ -94,4 +94,4 @@ def test_a_sweep_runs_from_a_folder_whose_modules_shadow_ours(tmp_path):
                           text=True, timeout=600, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     runs = child_runs(f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}")
-    assert len(runs) == 2 + 2 * 3 + 2 * 2 and all(r.info.status == "FINISHED" for r in runs)  # pretrain, scratch, finetune
+    assert len(runs) == 2 + 2 + 2 * 3 + 2 * 2 and all(r.info.status == "FINISHED" for r in runs)  # pretrain, zeroshot, scratch, finetune

@@ -61,7 +61,7 @@ def child_runs(uri: str) -> list:
 def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
     config = micro_config(tmp_path)
     uri = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
-    planned = 2 + 2 * 4 + 2 * 2  # pretrain + scratch (D_F grid + 2) + finetune
+    planned = 2 + 2 + 2 * 4 + 2 * 2  # pretrain + zero-shot + scratch (D_F grid + 2) + finetune
 
     first = cli("run", str(config), "--bootstrap", "20")
     deadline = time.time() + 300
@@ -157,7 +157,7 @@ def test_lr_search_sets_each_finetunes_lr_and_stays_out_of_the_fit(tmp_path):
     csv = next(p for p in (tmp_path / "home" / "reports" / "micro").glob("*/runs.csv")
                if p.parent.name != "latest")
     rows = csv.read_text().splitlines()[1:]
-    assert len(rows) == 4 + 4 and not [r for r in rows if ",4000," in r]  # scratch + grid fine-tunes only
+    assert len(rows) == 4 + 2 + 4 and not [r for r in rows if ",4000," in r]  # scratch, zero-shot, grid fine-tunes
     search = csv.with_name("lr_search.csv").read_text().splitlines()
     assert len(search) == 1 + 4 and sum(line.endswith("True") for line in search) == 2  # one per model
     report = csv.with_name("report.md").read_text()
@@ -177,5 +177,5 @@ def test_dry_run_lists_the_lr_search_and_its_cost(tmp_path):
     rows = [line.split() for line in out.splitlines() if line.startswith(("lr-search ", "finetune "))]
     assert sum(r[0] == "lr-search" for r in rows) == 2 * 3 and sum(r[0] == "finetune" for r in rows) == 4
     assert all(r[4] == "4,000" for r in rows if r[0] == "lr-search")  # the held-out D_F (shape is 2 words)
-    assert "(2 pretrain, 6 lr-search, 8 scratch, 4 finetune)" in out and "estimated wall" in out
+    assert "(2 pretrain, 2 zeroshot, 6 lr-search, 8 scratch, 4 finetune)" in out and "estimated wall" in out
     assert not (tmp_path / "home" / "mlflow.db").exists()  # nothing trained, no store

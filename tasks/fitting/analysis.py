@@ -31,6 +31,7 @@ from .noise import (
 from .robust import FitError, FitOptions, FitResult, fit_form
 from .transfer import TransferFit, TransferOptions, fit_transfer, k_in_other_units
 from .varpro import VarProResult, fit_varpro
+from .zero_shot import Marks, ZeroShotTable, added_by_finetuning, mark_finetunes, median_over_sizes
 
 SCRATCH = "scratch"
 LAW_KEYS = ("k", "alpha", "beta", "joint_k", "joint_alpha", "joint_beta", "ln_k")
@@ -45,13 +46,19 @@ class Runs:
     loss: np.ndarray  # best held-out loss, nats/token
     init: np.ndarray  # "scratch" or the pre-training source's name
     d_chars: np.ndarray | None = None  # the same sizes in characters, if known
+    best_epoch: np.ndarray | None = None  # passes over D at the best step, if known
+    best_step: np.ndarray | None = None  # optimiser steps to the best held-out loss, if known
+    zero_shot: ZeroShotTable | None = None  # the pre-trained models before fine-tuning (D_F = 0);
+    # not points of the surface or the law, and never resampled
 
     def take(self, rows: np.ndarray) -> "Runs":
         return Runs(self.n[rows], self.d[rows], self.loss[rows], self.init[rows],
-                    None if self.d_chars is None else self.d_chars[rows])
+                    None if self.d_chars is None else self.d_chars[rows],
+                    None if self.best_epoch is None else self.best_epoch[rows],
+                    None if self.best_step is None else self.best_step[rows], self.zero_shot)
 
     def with_loss(self, loss: np.ndarray) -> "Runs":
-        return Runs(self.n, self.d, loss, self.init, self.d_chars)
+        return replace(self, loss=loss)
 
     @property
     def scratch(self) -> np.ndarray:
@@ -91,6 +98,7 @@ class Estimate:
     source: np.ndarray | None = None  # source name per fine-tuned run
     transfer: dict[str, TransferFit] = field(default_factory=dict)
     chars_per_token: float | None = None
+    zero_shot_d_e: np.ndarray | None = None  # D_E of each entry of Runs.zero_shot
 
 
 @dataclass
@@ -111,6 +119,23 @@ class Analysis:
     point_sd: np.ndarray | None = None  # sd of ln(loss) over each point's seeds (NaN: one seed)
     noise: NoiseModel | None = None
     curve_choice: CurveChoice | None = None  # every curve form's rollout error, and the one used
+    marks: Marks | None = None  # per fine-tuned point of the estimate: compared with its zero-shot loss
+
+
+def finetune_marks(analysis: Analysis) -> Marks | None:
+    """The fine-tuned points compared with their zero-shot loss (zero_shot.py), under the measured
+    fine-tune noise where replicates measured it."""
+    est, points = analysis.estimate, analysis.points
+    if est.effective is None or points is None:
+        return None
+    noise = analysis.noise
+    sigma = None
+    if noise is not None and noise.source == "replicates" and any(k != SCRATCH for k in noise.kinds):
+        sigma = np.array([float(noise.sigma(s, d)) for s, d in zip(est.source, est.effective.d_f)])
+    ft = ~points.scratch
+    return mark_finetunes(est.effective.n, est.source, est.effective.loss,
+                          None if points.best_epoch is None else points.best_epoch[ft],
+                          points.zero_shot, sigma, None if points.best_step is None else points.best_step[ft])
 
 
 def collapse(runs: Runs, reps: Replicates) -> Runs:
@@ -119,6 +144,10 @@ def collapse(runs: Runs, reps: Replicates) -> Runs:
     points = runs.take(reps.first)
     if not reps.any:
         return points
+    for name in ("best_epoch", "best_step"):  # a point's: the mean over its seeds
+        if getattr(runs, name) is not None:
+            values = np.nan_to_num(getattr(runs, name), nan=np.inf)
+            points = replace(points, **{name: np.bincount(reps.point, weights=values) / reps.count})
     mean = np.exp(point_log_means(np.log(runs.loss), reps))
     return points.with_loss(np.where(reps.count > 1, mean, points.loss))
 
@@ -153,6 +182,11 @@ def _estimate(runs: Runs, options: AnalysisOptions, warm: Estimate | None = None
                                    (float(runs.d[sc].min()), float(runs.d[sc].max())),
                                    options.low_data_fraction)
     est.source = runs.init[ft]
+    if runs.zero_shot is not None and len(runs.zero_shot.n):
+        zs = runs.zero_shot
+        est.zero_shot_d_e = effective_data(options.form, surface.params, est.curves, zs.n,
+                                           np.zeros(len(zs.n)), zs.loss,
+                                           (float(runs.d[sc].min()), float(runs.d[sc].max()))).d_e
     for src in runs.sources:
         est.transfer[src] = fit_transfer(subset(est.effective, est.source == src),
                                          options.transfer)
@@ -197,6 +231,29 @@ def measured_multiplier(est: Estimate, src: str, d_f: float) -> float:
     return float(np.median(vals)) if len(vals) else float("nan")
 
 
+def zero_shot_values(est: Estimate, zero_shot: ZeroShotTable | None, src: str,
+                     d_fs: list[float]) -> list[float]:
+    """[median over sizes of the zero-shot D_E of `src`, then for each D_F of `d_fs` the median
+    over sizes of D_E(D_F) - D_E(0)]: NaN where not measured (no zero-shot run, or no such point)."""
+    if zero_shot is None or est.zero_shot_d_e is None or est.effective is None:
+        return [np.nan] * (1 + len(d_fs))
+    mine = zero_shot.source == src
+    out = [median_over_sizes(est.zero_shot_d_e, mine)]
+    eff = est.effective
+    d_e0 = np.full(len(eff.n), np.nan)
+    for size, d_e in zip(zero_shot.n[mine], est.zero_shot_d_e[mine]):
+        d_e0[eff.n == size] = d_e
+    added = added_by_finetuning(eff.d_e, d_e0)
+    return out + [median_over_sizes(added, (est.source == src) & np.isclose(eff.d_f, d_f)) for d_f in d_fs]
+
+
+def finetune_grid(est: Estimate, sources: list[str]) -> dict[str, list[float]]:
+    """Each source's D_F values in the full-data estimate."""
+    if est.effective is None or est.source is None:
+        return {}
+    return {s: sorted(set(est.effective.d_f[est.source == s].tolist())) for s in sources}
+
+
 def smallest_d_f(est: Estimate, sources: list[str]) -> dict[str, float]:
     """Each source's smallest fine-tuning D_F in the full-data estimate (the headline point)."""
     if est.effective is None or est.source is None:
@@ -206,12 +263,15 @@ def smallest_d_f(est: Estimate, sources: list[str]) -> dict[str, float]:
 
 
 def _flatten(est: Estimate, options: AnalysisOptions, sources: list[str],
-             d_f_min: dict[str, float]) -> np.ndarray:
+             d_f_min: dict[str, float], zero_shot: ZeroShotTable | None = None,
+             grid: dict[str, list[float]] | None = None) -> np.ndarray:
     """The bootstrapped quantities of one estimate, in the order of `_names`."""
     form = SURFACES[options.form]
     n_par = len(form.names)
+    grid = grid or {}
     if not est.surface.ok:
-        return np.full(n_par + len(sources) * (len(LAW_KEYS) + 2), np.nan)
+        return np.full(n_par + len(sources) * (len(LAW_KEYS) + 2)
+                       + sum(1 + len(grid.get(s, [])) for s in sources if zero_shot is not None), np.nan)
     vals = [est.surface.params[k] for k in est.surface.params]
     for src in sources:
         t = est.transfer.get(src)
@@ -224,27 +284,35 @@ def _flatten(est: Estimate, options: AnalysisOptions, sources: list[str],
                     else k_in_other_units(t.k, t.alpha, est.chars_per_token))
     vals += [measured_multiplier(est, src, d_f_min[src]) if src in d_f_min else np.nan
              for src in sources]
+    if zero_shot is not None:
+        for src in sources:
+            vals += zero_shot_values(est, zero_shot, src, grid.get(src, []))
     return np.array(vals, float)
 
 
-def _names(est: Estimate, sources: list[str]) -> list[str]:
+def _names(est: Estimate, sources: list[str], zero_shot: ZeroShotTable | None = None) -> list[str]:
     names = [f"scratch.{k}" for k in est.surface.params]
     for src in sources:
         names += [f"transfer.{src}.{k}" for k in LAW_KEYS] + [f"transfer.{src}.k_chars"]
-    return names + [f"multiplier.{src}.at_smallest_D_F" for src in sources]
+    names += [f"multiplier.{src}.at_smallest_D_F" for src in sources]
+    if zero_shot is not None:
+        grid = finetune_grid(est, sources)
+        for src in sources:
+            names += [f"zero_shot.{src}.D_E"] + [f"added.{src}.{d_f!r}" for d_f in grid.get(src, [])]
+    return names
 
 
 def _boot_one(data: tuple, row: np.ndarray) -> np.ndarray:
     """One resample: row[0] is its number (the row of `means`), row[1:] the points drawn."""
-    points, means, lone, options, warm, sources, d_f_min = data
+    points, means, lone, options, warm, sources, d_f_min, grid = data
     rows = row[1:]
     loss = np.where(lone[rows], points.loss[rows], np.exp(means[row[0], rows]))
     try:
         est = _estimate(points.take(rows).with_loss(loss), options, warm)
     except (FitError, ValueError, np.linalg.LinAlgError, ArithmeticError):
         return _flatten(Estimate(FitResult("", np.array([]), {}, np.inf, np.inf, "failed", "",
-                                           0, 0)), options, sources, d_f_min)
-    return _flatten(est, options, sources, d_f_min)
+                                           0, 0)), options, sources, d_f_min, points.zero_shot, grid)
+    return _flatten(est, options, sources, d_f_min, points.zero_shot, grid)
 
 
 def analyse(runs: Runs, options: AnalysisOptions = AnalysisOptions(),
@@ -256,7 +324,7 @@ def analyse(runs: Runs, options: AnalysisOptions = AnalysisOptions(),
     est = _estimate(points, options)
     est.surface.require_ok()
     sources = sorted(est.transfer)
-    names = _names(est, sources)
+    names = _names(est, sources, points.zero_shot)
     samples, ci, n_failed = None, {}, 0
     if options.bootstrap.n_resamples > 0:
         strata = None
@@ -267,7 +335,7 @@ def analyse(runs: Runs, options: AnalysisOptions = AnalysisOptions(),
         means = resample_point_means(np.log(runs.loss), reps, n_boot, seed)
         boot_opts = replace(options, other_form=False, varpro=False, curve_rollout=False)
         samples = run_bootstrap(_boot_one, (points, means, reps.count == 1, boot_opts, est, sources,
-                                            smallest_d_f(est, sources)),
+                                            smallest_d_f(est, sources), finetune_grid(est, sources)),
                                 np.column_stack([np.arange(n_boot), idx]), options.bootstrap,
                                 progress)
         bad = np.isnan(samples[:, : len(est.surface.params)]).any(axis=1)
@@ -278,6 +346,7 @@ def analyse(runs: Runs, options: AnalysisOptions = AnalysisOptions(),
                    noise=measure_noise(runs.n, runs.d, np.log(runs.loss), runs.init,
                                        residual_sd(est, points, options.form)),
                    curve_choice=choice)
+    out.marks = finetune_marks(out)
     sc = points.scratch
     X, y = features(points.n[sc], points.d[sc]), np.log(points.loss[sc])
     if options.other_form:

@@ -108,6 +108,10 @@ def judge_law(law: dict) -> tuple[Judgement, dict[str, Judgement]]:
     if r2 is None or not math.isfinite(r2) or r2 < MIN_R2_LOG:
         degenerate.append(f"R² of ln D_T {_g(r2) if r2 is not None else 'n/a'} is below {MIN_R2_LOG}: "
                           "the law does not describe its points")
+    informative = law.get("n_informative")
+    if informative == 0 and n_points:
+        degenerate.append(f"each of its {n_points} points ended within noise of its zero-shot loss or was "
+                          "best before one pass over D_F: it describes the pre-trained model, not D_F")
     if degenerate:
         why = Judgement(Verdict.DEGENERATE, "; ".join(degenerate))
         return why, {p: why for p in params}

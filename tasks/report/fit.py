@@ -23,9 +23,11 @@ from transfer_laws.tasks.fitting.analysis import (
     AnalysisOptions,
     Runs,
     analyse,
+    finetune_grid,
     measured_multiplier,
     smallest_d_f,
     subset,
+    zero_shot_values,
 )
 from transfer_laws.tasks.fitting.bootstrap import BootstrapOptions
 from transfer_laws.tasks.fitting.curve_forms import curve_for
@@ -236,8 +238,12 @@ def fit_table(df: pd.DataFrame, options: AnalysisOptions, excluded_rows: pd.Data
             from transfer_laws.tasks.fitting.transfer import k_in_other_units
             entry["k_chars"] = k_in_other_units(t.k, t.alpha, est.chars_per_token)
             entry["ci95"]["k_chars"] = list(analysis.ci95.get(f"transfer.{src}.k_chars", (math.nan,) * 2))
+        if t.status == "ok" and analysis.marks is not None and t.used is not None:
+            useless = analysis.marks.uninformative[est.source == src]
+            entry["n_informative"] = int(np.sum(t.used & ~useless))
         fit["transfer"][src] = entry
     fit["transfer_global"] = _global_law(analysis)
+    fit["zero_shot"] = zero_shot_entry(analysis)
     fit["multiplier"] = multiplier_entry(analysis)
     fit["noise"] = noise_entry(analysis)
     if plan_draws > 0 and analysis.noise.kinds and any(
@@ -341,6 +347,39 @@ def planner_verdict(analysis: Analysis, draws: int) -> dict:
                         for src, p in pred.sources.items()}}
 
 
+def zero_shot_entry(analysis: Analysis) -> dict:
+    """Per source: what the pre-trained model alone is worth (its zero-shot D_E, median over sizes,
+    with the bootstrap's interval), and per D_F what fine-tuning added to it (D_E - D_E(0)); how
+    many fine-tunes ended within noise of the zero-shot loss or before one pass over D_F. Empty
+    where no zero-shot runs were measured."""
+    est, marks, zs = analysis.estimate, analysis.marks, analysis.points.zero_shot
+    if zs is None or est.effective is None or marks is None or est.zero_shot_d_e is None:
+        return {}
+    out = {}
+    for src in sorted(est.transfer):
+        grid = finetune_grid(est, [src]).get(src, [])
+        vals = zero_shot_values(est, zs, src, grid)
+        mine = zs.source == src
+        ci = analysis.ci95.get(f"zero_shot.{src}.D_E")
+        entry = {"D_E": vals[0], "ci95": _finite(ci), "n_sizes": int(mine.sum()),
+                 "loss_by_N": {repr(float(n)): float(v) for n, v in zip(zs.n[mine], zs.loss[mine])},
+                 "D_E_by_N": {repr(float(n)): float(v) for n, v in zip(zs.n[mine], est.zero_shot_d_e[mine])},
+                 "noise_sigma_from": marks.sigma_from, "added": []}
+        for d_f, value in zip(grid, vals[1:]):
+            sel = (est.source == src) & np.isclose(est.effective.d_f, d_f)
+            ci = _finite(analysis.ci95.get(f"added.{src}.{d_f!r}"))
+            useless = int(marks.uninformative[sel].sum())
+            entry["added"].append({
+                "D_F": d_f, "estimate": value, "ci95": ci, "n_sizes": int(sel.sum()),
+                "at_zero_shot": int(marks.at_zero_shot[sel].sum()),
+                "first_epoch": int(marks.first_epoch[sel].sum()), "uninformative": useless,
+                # half or more of its sizes measured the pre-trained model, not D_F
+                "verdict": ("degenerate" if 2 * useless >= sel.sum() else
+                            "resolved" if ci and ci[0] > 0 else "unresolved")})
+        out[src] = entry
+    return out
+
+
 def multiplier_entry(analysis: Analysis) -> dict:
     """Per source: the measured D_E/D_F at its smallest D_F (median over sizes) with the bootstrap's
     interval; `resolved` when the interval lies above 1 (pre-training measurably worth data)."""
@@ -371,15 +410,45 @@ def _verdict(ci) -> str:
     return "resolved" if ci[0] > 0.0 or ci[1] < 0.0 else "unresolved: spans 0"
 
 
+def zero_shot_md(src: str, z: dict) -> list[str]:
+    """Two headline lines: the pre-trained model alone, and what fine-tuning added to it."""
+    ci = z.get("ci95")
+    span = f"{_g(ci[0])} – {_g(ci[1])}" if ci else "no interval"
+    lines = [f"- `{src}`: the pre-trained model alone (zero-shot, before any fine-tuning) is worth "
+             f"**{_g(z['D_E'])}** target tokens (D_E, median over {z['n_sizes']} sizes; 95 % interval {span})."]
+    added = z.get("added") or []
+    found = [a for a in added if a["verdict"] == "resolved"]
+    idle = sum(a["at_zero_shot"] for a in added)
+    early = sum(a["first_epoch"] for a in added)
+    total = sum(a["n_sizes"] for a in added)
+    marks = (f" {idle} of {total} fine-tuned points ended within noise of their zero-shot loss, "
+             f"{early} were best before one pass over D_F.") if total else ""
+    if found:
+        a = found[0]
+        lines.append(f"- `{src}`: fine-tuning on D_F = {_g(a['D_F'])} tokens added **{_g(a['estimate'])}** "
+                     f"target tokens beyond zero-shot (D_E − D_E(0), median over {a['n_sizes']} sizes; 95 % "
+                     f"interval {_g(a['ci95'][0])} – {_g(a['ci95'][1])}): resolved above 0 (smallest such "
+                     f"D_F; section Zero-shot)." + marks)
+    elif added:
+        lines.append(f"- `{src}`: fine-tuning on D_F = {_g(added[0]['D_F'])} – {_g(added[-1]['D_F'])} tokens "
+                     "added nothing resolved beyond zero-shot (at no D_F does the interval of D_E − D_E(0) "
+                     "lie above 0 with most sizes' fine-tunes informative): what transferred is the "
+                     "pre-trained model itself." + marks)
+    return lines
+
+
 def headline_md(fit: dict) -> list[str]:
     """What the runs measured, each figure with its interval and whether it is resolved."""
     lines = ["\n## Headline\n"]
+    for src, z in (fit.get("zero_shot") or {}).items():
+        lines += zero_shot_md(src, z)
     for src, m in (fit.get("multiplier") or {}).items():
         ci = _finite(m.get("ci95"))
         span = f"{_g(ci[0])} – {_g(ci[1])}" if ci else "no interval"
         lines.append(f"- `{src}`: fine-tuning on D_F = {_g(m['D_F'])} tokens was worth "
                      f"**{_g(m['estimate'])}x** as much data from scratch (D_E/D_F, median over "
-                     f"{m['n_sizes']} sizes; 95 % interval {span}): "
+                     f"{m['n_sizes']} sizes; 95 % interval {span}"
+                     + ("; zero-shot's worth included" if src in (fit.get("zero_shot") or {}) else "") + "): "
                      + ("resolved above 1." if m["resolved"] else "unresolved (interval reaches 1)."
                         if ci else "unresolved (no interval)."))
     for src, t in fit["transfer"].items():
@@ -424,8 +493,20 @@ def noise_entry(analysis: Analysis) -> dict:
 def points_table(analysis: Analysis, df: pd.DataFrame) -> pd.DataFrame:
     """Every run, with the fitted loss; fine-tuned runs also with D_E, D_T, regime and flags (those
     of its point: replicates share one D_E, from their mean ln loss)."""
+    est = analysis.estimate
+    zero = (df["D"] == 0).to_numpy()
+    out, zero_rows = df[~zero].copy(), df[zero].copy()
+    if zero.any() and est.zero_shot_d_e is not None:  # D_E of the pre-trained model alone
+        zs = analysis.points.zero_shot
+        d_e = {(float(n), s): v for n, s, v in zip(zs.n, zs.source, est.zero_shot_d_e)}
+        zero_rows["D_E"] = [d_e.get((float(r.N), r.init)) for r in zero_rows.itertuples()]
+    table = _points_of_fit(analysis, out)
+    return pd.concat([table, zero_rows], ignore_index=True) if zero.any() else table
+
+
+def _points_of_fit(analysis: Analysis, out: pd.DataFrame) -> pd.DataFrame:
+    """points_table for the rows the fit uses (D > 0)."""
     est, opt, reps = analysis.estimate, analysis.options, analysis.replicates
-    out = df.copy()
     theta = est.surface.theta
     out["loss_fit_scratch_surface"] = np.exp(SURFACES[opt.form].log_loss(
         theta, features(out["N"].to_numpy(float), out["D"].to_numpy(float))))
@@ -447,6 +528,10 @@ def points_table(analysis: Analysis, df: pd.DataFrame) -> pd.DataFrame:
     extra = {new: cols[old] for old, new in names.items()}
     extra.update(regime=np.where(cols["low_data"], "low_data", "high_data"), used_in_law=used,
                  excluded_because=reason)
+    if analysis.marks is not None:
+        m = analysis.marks
+        extra.update(gain_over_zero_shot_ln=m.gain_log, at_zero_shot=m.at_zero_shot,
+                     best_in_first_epoch=m.first_epoch)
     for name, values in extra.items():
         full = np.full(len(out), None, dtype=object)
         full[ft] = np.asarray(values)[row_of]
@@ -484,11 +569,43 @@ GLOSSARY = [
     ("unresolved", "measured, but the interval spans 0 (or 1, or many decades), or there is none"),
     ("degenerate", "a number came out of a fit that means nothing: too few points for its parameters, "
                    "a law that explains under half of its points' spread, an absurd parameter"),
+    ("zero-shot", "the pre-trained model's held-out target loss before any fine-tuning (D_F = 0); its "
+                  "D_E is what pre-training alone is worth"),
+    ("added", "D_E − D_E(0): the target tokens the D_F fine-tuning tokens were worth on top of the "
+              "pre-trained model"),
     ("ossified", "a fine-tune worse than training from scratch on the same D_F (D_T ≤ 0): left out of the law"),
     ("low-data", "D_F at most 10 % of the data D(N) at which a size stops improving: where the law holds"),
     ("fit_the_fits", "the paper's method (App. C): a slope in ln N per D_F, then the intercepts against ln D_F"),
     ("global surface", "D_E from the fitted L(N, D) instead of each size's own scratch curve (secondary)"),
 ]
+
+
+def zero_shot_table_md(zero_shot: dict | None) -> list[str]:
+    """Per source: the zero-shot worth, then per D_F what fine-tuning added and how many points
+    measured the pre-trained model rather than D_F."""
+    if not zero_shot:
+        return []
+    lines = ["\n## Zero-shot, and what fine-tuning added\n",
+             "Each pre-trained model was evaluated on the target before any fine-tuning (D_F = 0); "
+             "its D_E is what pre-training alone is worth. D_E − D_E(0) is what the D_F fine-tuning "
+             "tokens added to it. A point *within noise* moved the loss by less than two sigma of "
+             "fine-tune seed noise (" + ", ".join(f"`{s}`: {z['noise_sigma_from']}" for s, z in zero_shot.items())
+             + "); a point *best in epoch 1* stopped improving before one pass over D_F, so a larger "
+             "D_F would have reached the same loss: neither says anything about D_F.\n"]
+    for src, z in zero_shot.items():
+        ci = z.get("ci95")
+        lines += [f"`{src}`: zero-shot D_E {_fmt(z['D_E'])} tokens (95 % interval "
+                  f"{_fmt(ci[0]) + ' – ' + _fmt(ci[1]) if ci else '—'}), per size: "
+                  + ", ".join(f"N = {_fmt(float(n))}: {_fmt(v)}" for n, v in z["D_E_by_N"].items()) + ".\n",
+                  "| D_F | added: D_E − D_E(0) | 95 % interval | verdict | within noise | best in epoch 1 |",
+                  "|---|---|---|---|---|---|"]
+        for a in z["added"]:
+            ci = a.get("ci95")
+            lines.append(f"| {_fmt(a['D_F'])} | {_fmt(a['estimate'])} | "
+                         f"{_fmt(ci[0]) + ' – ' + _fmt(ci[1]) if ci else '—'} | {a['verdict']} | "
+                         f"{a['at_zero_shot']} of {a['n_sizes']} | {a['first_epoch']} of {a['n_sizes']} |")
+        lines.append("")
+    return lines
 
 
 def rollout_md(rollout: dict | None) -> list[str]:
@@ -638,6 +755,7 @@ def report_md(fit: dict, figures: list[str]) -> str:
         if g:
             lines.append(f"With D_E from the global surface instead: k = {_fmt(g['k'])}, "
                          f"alpha = {_fmt(g['alpha'])}, beta = {_fmt(g['beta'])}.")
+    lines += zero_shot_table_md(fit.get("zero_shot"))
     lines += curve_forms_md(fit.get("curve_forms"))
     lines += noise_md(fit.get("noise"))
     lines += planner_md(fit.get("planner"))

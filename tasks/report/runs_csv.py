@@ -2,7 +2,8 @@
 the row or column, raised before any fitting starts.
 
 Columns: N, D, init, loss (required); D_chars, run_key, seed, best_step, best_epoch, flops,
-params_total (optional); any other column is kept and ignored. Rows of the same N, D and init are
+params_total (optional); any other column is kept and ignored. A fine-tuned row (init = a source)
+with D = 0 is a zero-shot run: the pre-trained model's held-out loss before any fine-tuning. Rows of the same N, D and init are
 replicates of one point (other seeds): the fitter averages them (tasks.fitting.noise).  Rows are reported 1-based as in a spreadsheet's
 data rows; the file line is that number + 1 (the header is line 1).
 """
@@ -17,6 +18,7 @@ import pandas as pd
 from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.fitting.analysis import SCRATCH, Runs
 from transfer_laws.tasks.fitting.forms import SURFACES
+from transfer_laws.tasks.fitting.zero_shot import zero_shot_table
 
 REQUIRED = ("N", "D", "init", "loss")
 OPTIONAL = ("D_chars", "run_key", "seed", "best_step", "best_epoch", "flops", "params_total")
@@ -73,6 +75,7 @@ def validate_runs(df: pd.DataFrame, form: str = "kaplan", transfer: str = "auto"
     if len(df) == 0:
         raise InputError("RUNS.csv", "0 rows", "the file has no runs", "add one line per run")
     df = df.reset_index(drop=True).copy()
+    zero_ok = _zero_shot_rows(df)
     for col in POSITIVE + tuple(c for c in ("D_chars",) if c in df.columns):
         raw = df[col]
         num = pd.to_numeric(raw, errors="coerce")
@@ -81,11 +84,14 @@ def validate_runs(df: pd.DataFrame, form: str = "kaplan", transfer: str = "auto"
                 continue
             raise InputError(f"{_row(i)} column {col}", raw.iloc[i], "not a number (NaN or text)",
                              f"give a positive number for {col} on every row")
-        bad = np.flatnonzero((num <= 0).to_numpy() | np.isinf(num.to_numpy()))
+        allowed_zero = zero_ok if col in ("D", "D_chars") else np.zeros(len(df), bool)
+        bad = np.flatnonzero(((num <= 0).to_numpy() & ~((num == 0).to_numpy() & allowed_zero))
+                             | np.isinf(num.to_numpy()))
         if len(bad):
             i = bad[0]
             raise InputError(f"{_row(i)} column {col}", float(num.iloc[i]),
-                             "must be a finite positive number",
+                             "must be a finite positive number" + (" (0 only on a zero-shot row, whose init "
+                                                                   "names a source)" if col == "D" else ""),
                              f"fix or remove the run; {col} is used on a log scale")
         df[col] = num.astype(float)
     if "D_chars" in df.columns and df["D_chars"].isna().any():
@@ -98,6 +104,12 @@ def validate_runs(df: pd.DataFrame, form: str = "kaplan", transfer: str = "auto"
     df = _check_duplicates(df)
     _check_counts(df, form, transfer)
     return df
+
+
+def _zero_shot_rows(df: pd.DataFrame) -> np.ndarray:
+    """Rows that may have D = 0: those whose init names a source (not scratch, not empty)."""
+    init = df["init"].astype(str).str.strip()
+    return (df["init"].notna() & (init != "") & (init != SCRATCH)).to_numpy()
 
 
 def _check_duplicates(df: pd.DataFrame) -> pd.DataFrame:
@@ -125,7 +137,7 @@ def _check_counts(df: pd.DataFrame, form: str, transfer: str) -> None:
             f"too few for the {form} form: it needs >= {need} scratch runs over >= {MIN_SIZES} "
             f"model sizes and >= {MIN_DATA_SIZES} data sizes",
             "add scratch runs (init = scratch) or use a form with fewer parameters")
-    ft = df[df["init"] != SCRATCH]
+    ft = df[(df["init"] != SCRATCH) & (df["D"] > 0)]
     if transfer == "yes" and ft.empty:
         raise InputError("column init", "only 'scratch'", "a transfer fit was asked but there are "
                          "no fine-tuned runs", "add runs whose init names the pre-training source,"
@@ -153,7 +165,13 @@ def exclude_top_loss(df: pd.DataFrame, k: int) -> tuple[pd.DataFrame, pd.DataFra
 
 
 def to_runs(df: pd.DataFrame) -> Runs:
-    """The arrays the fitting package takes."""
+    """The arrays the fitting package takes; zero-shot rows (D = 0) go to `Runs.zero_shot`."""
+    zs, df = df[df["D"] == 0], df[df["D"] > 0]
+    def column(name: str) -> np.ndarray | None:
+        return pd.to_numeric(df[name], errors="coerce").to_numpy(float) if name in df.columns else None
+
     return Runs(df["N"].to_numpy(float), df["D"].to_numpy(float), df["loss"].to_numpy(float),
                 df["init"].to_numpy(str),
-                df["D_chars"].to_numpy(float) if "D_chars" in df.columns else None)
+                df["D_chars"].to_numpy(float) if "D_chars" in df.columns else None, column("best_epoch"),
+                column("best_step"),
+                zero_shot_table(zs["N"], zs["init"], zs["loss"]) if len(zs) else None)

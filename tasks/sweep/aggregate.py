@@ -21,7 +21,7 @@ from transfer_laws.tasks.tracking import export, mlflow_store
 # 2: the noise model and the planner's verdict; 3: the headline (measured multiplier); 4: the
 # curve-form table, and the planner's usable points and scatter match; 5: verdicts, readable
 # rollout and checklist, every figure linked with a caption, a glossary
-REPORT_VERSION = 5
+REPORT_VERSION = 6
 PLAN_DRAWS = 48  # simulated sweeps behind the report's "this grid resolves alpha to ±x" (~5-20 s)
 
 
@@ -125,7 +125,9 @@ def _sweep_figures(df: pd.DataFrame, out: Path, curves: list[dict]) -> None:
         points = points.rename(columns={"D": "D_F", "fraction_D_F_over_D_E": "fraction",
                                         "multiplier_D_E_over_D_F": "multiplier"})
         points = points[points["init"] != "scratch"]
-    draw_all(df, points, out, curves=_pretrain_curves(curves, out))
+    if points is not None:  # zero-shot rows (D_F = 0) have no place on a log axis of D_F
+        points = points[points["D_F"] > 0]
+    draw_all(df[df["D"] > 0], points, out, curves=_pretrain_curves(curves, out))
 
 
 def _pretrain_curves(rows: list[dict], out: Path) -> dict[str, list[tuple[int, float]]]:

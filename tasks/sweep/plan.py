@@ -39,7 +39,7 @@ def est_epochs(kind: str, d: int) -> float:
 
 @dataclass(frozen=True)
 class PlannedRun:
-    kind: str  # pretrain | scratch | finetune | lr-search
+    kind: str  # pretrain | zeroshot | scratch | finetune | lr-search
     label: str  # what a person reads in the Prefect UI
     shape: Shape
     source: str  # source name for pretrain/finetune/lr-search, "" for scratch
@@ -68,6 +68,8 @@ class PlannedRun:
         cfg = self.config
         if self.kind == "pretrain":
             return cfg.max_steps
+        if self.kind == "zeroshot":
+            return 0
         after_best = cfg.patience * cfg.eval_interval
         floor = after_best + (cfg.warmup_steps if self.kind == "scratch" else 1)
         d = cfg.dataset_tokens or 0
@@ -96,10 +98,10 @@ class PlannedRun:
         step = cfg.batch_size * cfg.n_ctx * (6 * sh.params_total + 3 * attention) + STEP_FIXED_WORK
         evaluation = cfg.eval_tokens * (2 * sh.params_total + attention) + EVAL_FIXED_WORK
         steps = self.est_steps
-        return steps * step + math.ceil(steps / max(1, cfg.eval_interval)) * evaluation
+        return steps * step + max(1, math.ceil(steps / max(1, cfg.eval_interval))) * evaluation
 
 
-KINDS = ("pretrain", "lr-search", "scratch", "finetune")
+KINDS = ("pretrain", "zeroshot", "lr-search", "scratch", "finetune")
 
 
 def kind_counts(runs: list[PlannedRun]) -> str:
@@ -145,16 +147,18 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
         exactly the runs (and run_keys) of a sweep written before replicates existed."""
         return [(cfg.seed + r, f" seed={cfg.seed + r}" if count > 1 else "") for r in range(count)]
 
-    def per_d(d: int) -> dict:
+    def per_d(d: int, batch: int = cfg.batch_size) -> dict:
         """Evaluate at least once per epoch: a small data set overfits within a few epochs, and an
         early-stopping point missed between two evaluations biases the loss the fit sees."""
-        return {"eval_interval": max(1, min(cfg.eval_interval, math.ceil(d / per_step)))}
+        return {"eval_interval": max(1, min(cfg.eval_interval, math.ceil(d / (batch * cfg.n_ctx)))),
+                "batch_size": batch}
 
     pretrain_patience = cfg.patience if cfg.pretrain_patience is None else cfg.pretrain_patience
     pretrains: dict[tuple[int, str, int], PlannedRun] = {}
     scratch: list[PlannedRun] = []
     finetunes: list[PlannedRun] = []
     searches: list[PlannedRun] = []
+    zero_shots: list[PlannedRun] = []
     for n_target in cfg.sizes:
         shape = shape_for(n_target, n_ctx=cfg.n_ctx)
         dims = dict(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head)
@@ -184,13 +188,25 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
 
             def finetune(kind: str, d: int, ft_lr: float, parent: PlannedRun = first_parent,
                          seed: int = cfg.seed, **extra) -> RunConfig:
-                rc = RunConfig(kind=kind, source=name, target=cfg.target, **dims, **{**common, **per_d(d)},
+                rc = RunConfig(kind=kind, source=name, target=cfg.target, **dims,
+                               **{**common, **per_d(d, cfg.finetune_batch(d))},
                                lr=ft_lr, min_lr=ft_lr * cfg.min_lr_ratio, max_steps=cfg.max_steps,
                                data_dir=target.root, data_key=target.key, dataset_tokens=d,
                                init_from=str(Path(parent.config.out_dir) / "best"),
                                init_key=parent.run_key, seed=seed, out_dir="-", **extra)
                 return rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
 
+            for r in range(cfg.pretrain_replicates if cfg.zero_shot else 0):
+                parent = pretrains[(shape.params_non_embedding, name, r)]
+                rc = RunConfig(kind="zeroshot", source=name, target=cfg.target, **dims,
+                               **{**common, "warmup_steps": 0}, lr=lr, min_lr=lr * cfg.min_lr_ratio,
+                               max_steps=1, data_dir=target.root, data_key=target.key,
+                               init_from=str(Path(parent.config.out_dir) / "best"),
+                               init_key=parent.run_key, seed=parent.config.seed, out_dir="-")
+                rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
+                tag = f" seed={parent.config.seed}" if cfg.pretrain_replicates > 1 else ""
+                zero_shots.append(PlannedRun("zeroshot", f"zeroshot N={n_txt} src={name}{tag}", shape,
+                                             name, rc, parent=parent.run_key))
             search, candidates = cfg.finetune_lr_search, {}
             for scale in (search.scales if search else []):
                 rc = finetune("lr-search", search.tokens, lr * scale)
@@ -214,7 +230,8 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
     # low-data comparison (scratch vs fine-tuned at the same N, D) fills in early and the long
     # large-D scratch runs come last.
     rest = sorted(scratch + finetunes, key=lambda r: (r.config.dataset_tokens, r.kind != "scratch", r.n))
-    return with_compile(list(pretrains.values()) + searches + rest, cfg.compile, device_kind, step_seconds)
+    return with_compile(list(pretrains.values()) + zero_shots + searches + rest, cfg.compile, device_kind,
+                        step_seconds)
 
 
 def with_compile(runs: list[PlannedRun], setting: bool | str, device_kind: str,

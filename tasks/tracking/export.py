@@ -9,6 +9,7 @@ import pandas as pd
 
 from transfer_laws.tasks.tracking import mlflow_store
 
+KINDS = ("pretrain", "zeroshot", "scratch", "finetune", "lr-search")
 RUNS_COLUMNS = ["N", "D", "init", "loss", "seed", "D_chars", "run_key", "best_step", "best_epoch",
                 "flops", "params_total", "tokens_seen", "pretrain_flops", "source", "mlflow_run_id"]
 
@@ -22,7 +23,7 @@ def finished_runs(c, experiment_id: str, run_keys: list[str] | None = None) -> p
     rows = []
     for r in runs:
         m, p, t = r.data.metrics, r.data.params, r.data.tags
-        if t.get("kind") not in ("pretrain", "scratch", "finetune", "lr-search") or "best_test_loss" not in m:
+        if t.get("kind") not in KINDS or "best_test_loss" not in m:
             continue
         if wanted is not None and t.get("run_key") not in wanted:
             continue
@@ -40,11 +41,12 @@ def finished_runs(c, experiment_id: str, run_keys: list[str] | None = None) -> p
 
 
 def runs_table(all_runs: pd.DataFrame) -> pd.DataFrame:
-    """Target runs only (scratch and fine-tuned), with the pre-training compute of each fine-tune."""
+    """Target runs only (scratch, fine-tuned, and zero-shot at D = 0), with the pre-training compute
+    of each fine-tune."""
     if all_runs.empty:
         return pd.DataFrame(columns=RUNS_COLUMNS)
     pre = all_runs[all_runs.kind == "pretrain"].set_index("run_key")["flops"]
-    target = all_runs[all_runs.kind.isin(["scratch", "finetune"])].copy()
+    target = all_runs[all_runs.kind.isin(["scratch", "finetune", "zeroshot"])].copy()
     target["init"] = target.apply(lambda r: "scratch" if r.kind == "scratch" else r.source, axis=1)
     target["pretrain_flops"] = target.parent_run_key.map(pre).fillna(0.0)
     target = target.sort_values(["init", "N", "D"]).reset_index(drop=True)

@@ -38,7 +38,7 @@ def run_params(cfg: RunConfig) -> dict:
     from transfer_laws.tasks.data.prepare import load_prepared
 
     data = load_prepared(cfg.data_dir)
-    d = data.check_subset(cfg.dataset_tokens)
+    d = 0 if cfg.kind == "zeroshot" else data.check_subset(cfg.dataset_tokens)
     shape = Shape(cfg.n_layer, cfg.d_model, cfg.n_head, cfg.n_ctx, cfg.vocab_size)
     return {
         "n_layer": cfg.n_layer, "d_model": cfg.d_model, "n_head": cfg.n_head, "n_ctx": cfg.n_ctx,
@@ -115,7 +115,8 @@ class RunTracker:
     # ---- the end of a run -------------------------------------------------------------------------
     def finish(self, result) -> None:
         self.stop_relay(extra=mlflow_store.final_metrics({k: getattr(result, k) for k in mlflow_store.FINAL_METRICS}))
-        self.c.log_artifacts(self.run_id, result.best_checkpoint, artifact_path="checkpoint")
+        if result.best_checkpoint:  # a zeroshot run trains nothing: its model is its pre-train's
+            self.c.log_artifacts(self.run_id, result.best_checkpoint, artifact_path="checkpoint")
         self.c.log_artifact(self.run_id, str(Path(self.cfg.out_dir) / "run.json"))
         self.c.set_terminated(self.run_id, "FINISHED")
 

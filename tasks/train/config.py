@@ -17,7 +17,7 @@ from transfer_laws.tasks.common.errors import InputError
 # runs stop counting as done instead of being silently reused.
 CODE_SCHEMA_VERSION = 1
 
-RunKind = Literal["pretrain", "scratch", "finetune", "lr-search", "single"]
+RunKind = Literal["pretrain", "scratch", "finetune", "lr-search", "zeroshot", "single"]
 
 
 class RunConfig(BaseModel):
@@ -27,7 +27,8 @@ class RunConfig(BaseModel):
 
     # identity and bookkeeping
     kind: RunKind = Field("single", description="pretrain | scratch | finetune | lr-search (a fine-tune "
-                          "that only picks the lr; never fitted) | single (CLI run)")
+                          "that only picks the lr; never fitted) | zeroshot (one held-out evaluation "
+                          "of init_from, no training: the point D_F = 0) | single (CLI run)")
     source: str = Field("", description="pre-training corpus name; empty for scratch runs")
     target: str = Field("", description="the corpus whose held-out loss is reported")
 
@@ -90,6 +91,8 @@ class RunConfig(BaseModel):
             raise ValueError(f"min_lr={self.min_lr} is above lr={self.lr}")
         if self.warmup_steps >= self.max_steps:
             raise ValueError(f"warmup_steps={self.warmup_steps} must be below max_steps={self.max_steps}")
+        if self.kind == "zeroshot" and self.init_from is None:
+            raise ValueError("init_from=None: a zeroshot run evaluates a pre-trained model and needs one")
         if self.batch_size % self.processes_per_run:
             raise ValueError(f"batch_size={self.batch_size} is not a multiple of processes_per_run="
                              f"{self.processes_per_run} (each process trains on an equal slice of the "
@@ -153,4 +156,5 @@ _FIXES = {
     "min_lr": "use min_lr <= lr",
     "d_model": "choose d_model divisible by n_head",
     "processes_per_run": "use 1, or the number of GPUs (CPU: a few gloo processes) for one run",
+    "init_from": "give the best/ folder of a finished pre-training run",
 }

@@ -55,7 +55,7 @@ class RunResult:
     flops: float  # 6 * N * tokens_seen (N non-embedding)
     tokens_per_second: float  # training steps only, this process
     wall_seconds: float  # this process
-    stopped: str  # "early_stopping" | "max_steps"
+    stopped: str  # "early_stopping" | "max_steps" | "zero_shot" (no training)
     resumed_from_step: int
     dataset_tokens: int
     dataset_chars: int
@@ -221,7 +221,8 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
     _injected_fault(cfg, rank)
 
     device = acc.device
-    train_tokens = torch.from_numpy(np.array(data.train_array()[:d_tokens], dtype=np.int64))
+    zero_shot = cfg.kind == "zeroshot"  # D_F = 0: the pre-trained model as it is, one evaluation
+    train_tokens = torch.from_numpy(np.array(data.train_array()[:0 if zero_shot else d_tokens], dtype=np.int64))
     test_tokens = torch.from_numpy(np.array(data.test_array(), dtype=np.int64))
     n_windows = d_tokens - cfg.n_ctx + 1
     offsets = torch.arange(cfg.n_ctx)
@@ -278,6 +279,9 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
                 checkpoints.publish(tmp, final)
             checkpoints.prune(ckpt_root, keep=2)
         acc.wait_for_everyone()
+
+    if zero_shot:
+        return _zero_shot_result(cfg, evaluate, sink, shape, data, out, t_start)
 
     bar = None
     if show_progress and is_main:
@@ -381,6 +385,25 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
         params_total=shape.params_total, best_checkpoint=str(out / "best"),
         history=list(progress.history), best_checkpoint_sha256=_best_hash(out / "best"),
         timings={k: round(v, 4) for k, v in timers.items()})
+
+
+def _zero_shot_result(cfg: RunConfig, evaluate, sink: MetricSink | None, shape, data, out: Path,
+                      t_start: float) -> RunResult:
+    """A zeroshot run: the held-out loss of `init_from` before any step (the point D_F = 0)."""
+    t0 = time.perf_counter()
+    loss = evaluate()
+    if not math.isfinite(loss):
+        raise TrainingDiverged(f"held-out loss of {cfg.init_from} is {loss} before any training")
+    if sink is not None:
+        sink.log_metrics({"test_loss": loss}, 0)
+    return RunResult(
+        run_key=cfg.run_key(), best_test_loss=loss, best_step=0, best_epoch=0.0, final_test_loss=loss,
+        steps=0, tokens_seen=0, flops=0.0, tokens_per_second=0.0,
+        wall_seconds=time.perf_counter() - t_start, stopped="zero_shot", resumed_from_step=0,
+        dataset_tokens=0, dataset_chars=0, params_non_embedding=shape.params_non_embedding,
+        params_embedding=shape.params_embedding, params_total=shape.params_total,
+        best_checkpoint="", history=[{"step": 0, "test_loss": loss}],
+        best_checkpoint_sha256="", timings={"eval_s": round(time.perf_counter() - t0, 4)})
 
 
 def _resume_point(cfg: RunConfig, out: Path, ckpt_root: Path) -> Path | None:

@@ -93,14 +93,25 @@ def test_plan_orders_pretrains_first_and_links_each_finetune_to_its_own_pretrain
     cfg = SweepConfig.checked(with_(finetune_tokens=[1000, 2000], scratch_tokens=[4000]))
     runs = plan(cfg, data, {"code": data}, tmp_path / "runs")
     kinds = [r.kind for r in runs]
-    assert kinds[:3] == ["pretrain"] * 3 and kinds.count("scratch") == 9 and kinds.count("finetune") == 6
-    d = [r.config.dataset_tokens for r in runs[3:]]
+    assert kinds[:6] == ["pretrain"] * 3 + ["zeroshot"] * 3  # each pre-trained model, before fine-tuning
+    assert kinds.count("scratch") == 9 and kinds.count("finetune") == 6
+    d = [r.config.dataset_tokens for r in runs[6:]]
     assert d == sorted(d)  # smallest data sets first, the long large-D runs last
+    for r in runs:  # a fine-tune takes >= 4 steps per pass over D_F, and evaluates once a pass or more
+        c = r.config
+        if r.kind == "finetune":
+            assert c.batch_size == {1000: 1, 2000: 3}[c.dataset_tokens]
+            assert c.dataset_tokens / (c.batch_size * c.n_ctx) >= cfg.finetune_steps_per_epoch
+            assert c.eval_interval * c.batch_size * c.n_ctx <= c.dataset_tokens + c.batch_size * c.n_ctx
+        elif r.kind == "scratch":
+            assert c.batch_size == cfg.batch_size
+        elif r.kind == "zeroshot":
+            assert c.dataset_tokens is None and c.init_key == r.parent
     keys = [r.run_key for r in runs]
     assert len(set(keys)) == len(keys)
     pre = {r.run_key: r for r in runs if r.kind == "pretrain"}
     for r in runs:
-        if r.kind == "finetune":
+        if r.kind in ("finetune", "zeroshot"):
             assert pre[r.parent].shape == r.shape
             assert r.config.init_from == str(tmp_path / "runs" / r.parent / "best")
     again = plan(cfg, data, {"code": data}, tmp_path / "runs")
@@ -110,16 +121,19 @@ def test_plan_orders_pretrains_first_and_links_each_finetune_to_its_own_pretrain
 def test_a_config_without_the_newer_fields_keeps_its_hash():
     """Sweeps written before `finetune_lr_search` and `replicates` must find their MLflow parent
     run again."""
-    cfg = SweepConfig.checked(GOOD)
+    cfg = SweepConfig.checked({**GOOD, "zero_shot": False, "finetune_steps_per_epoch": 0})  # as before
     payload = cfg.model_dump(exclude={"home", "slots", "threads_per_run", "device", "executor",
                                       "deployment", "tracking_uri", "finetune_lr_search",
                                       "replicates", "pretrain_replicates", "runs_per_gpu", "compile",
-                                      "pretrain_patience", "curve_form"})
+                                      "pretrain_patience", "curve_form", "zero_shot",
+                                      "finetune_steps_per_epoch"})
     import hashlib
     import json
     assert cfg.config_hash() == hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
     searched = SweepConfig.checked(with_(finetune_lr_search={"scales": [0.5, 2], "tokens": 20_000}))
     assert searched.config_hash() != cfg.config_hash()
+    # today's defaults (zero-shot runs, fine-tune batches cut to D_F) plan other runs: another sweep
+    assert SweepConfig.checked(GOOD).config_hash() != cfg.config_hash()
 
 
 def test_lr_search_plans_candidates_per_size_and_source_that_every_finetune_waits_for(tmp_path):

@@ -37,8 +37,8 @@ def _identity(run, parent_seed_of: dict) -> str:
 def test_replicates_change_run_keys_only_by_seed(tmp_path, data):
     one = planned(tmp_path, data)
     three = planned(tmp_path, data, replicates=3, pretrain_replicates=2)
-    assert kind_counts(one) == "2 pretrain, 6 scratch, 4 finetune"
-    assert kind_counts(three) == "4 pretrain, 18 scratch, 12 finetune"
+    assert kind_counts(one) == "2 pretrain, 2 zeroshot, 6 scratch, 4 finetune"
+    assert kind_counts(three) == "4 pretrain, 4 zeroshot, 18 scratch, 12 finetune"
     assert {r.run_key for r in one} <= {r.run_key for r in three}  # replicate 0 = the old sweep
     assert len({r.run_key for r in three}) == len(three)
     assert {r.config.seed for r in three} == {7, 8, 9}

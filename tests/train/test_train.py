@@ -64,6 +64,34 @@ def test_nan_loss_fails_with_step_and_cause(toy_data, tmp_path):
         train(cfg, ListSink())
 
 
+def test_a_zeroshot_run_is_one_evaluation_of_the_pretrained_model(toy_data, tmp_path):
+    """D_F = 0: the held-out loss of init_from as it is, no step taken, no checkpoint written."""
+    import torch
+
+    from transfer_laws.model.build import load_pretrained
+    from transfer_laws.tasks.data.prepare import load_prepared
+    from transfer_laws.tasks.train.core import eval_starts
+
+    pre = train(tiny(toy_data, tmp_path / "pre", max_steps=20), ListSink())
+    sink = ListSink()
+    cfg = tiny(toy_data, tmp_path / "zs", kind="zeroshot", init_from=pre.best_checkpoint, max_steps=1,
+               warmup_steps=0)
+    res = train(cfg, sink)
+    assert (res.steps, res.best_step, res.tokens_seen, res.stopped) == (0, 0, 0, "zero_shot")
+    assert res.dataset_tokens == 0 and not (tmp_path / "zs" / "best").exists()
+    model = load_pretrained(pre.best_checkpoint).eval()  # the same windows, evaluated by hand
+    test = torch.from_numpy(np.array(load_prepared(toy_data.root).test_array(), dtype=np.int64))
+    starts = torch.from_numpy(eval_starts(len(test), 32, 2048))
+    with torch.no_grad():
+        x = test[starts[:, None] + torch.arange(32)]
+        by_hand = float(model(input_ids=x, labels=x).loss)
+    assert res.best_test_loss == pytest.approx(by_hand, rel=1e-5)
+    assert res.best_test_loss == pytest.approx(pre.best_test_loss, rel=1e-6)  # same corpus here
+    assert sink.curve("test_loss") == [(0, res.best_test_loss)]
+    with pytest.raises(Exception, match="init_from"):
+        RunConfig.checked(**{**cfg.model_dump(), "init_from": None})
+
+
 def launcher(cfg: RunConfig, uri: str | None, experiment: str = "resume") -> subprocess.Popen:
     """A separate process that launches the run (as a CLI or a sweep would)."""
     tracker = f"RunTracker(TrackingTarget({uri!r}, {experiment!r}), cfg)" if uri else "None"
