@@ -200,7 +200,8 @@ def fit(runs: pd.DataFrame | str | Path, *, form: Literal["kaplan", "chinchilla"
         bar = tqdm(total=bootstrap, desc="bootstrap", unit="resample", file=sys.stderr, disable=bootstrap == 0)
     try:
         outcome = fit_table(df, options, dropped, f"exclude_top_loss = {exclude_top_loss} (--exclude-top-loss {exclude_top_loss})",
-                            bar.update if bar else (progress or None), units=units, plan_draws=plan_draws)
+                            bar.update if bar else (progress or None), units=units, plan_draws=plan_draws,
+                            about={"runs_file": Path(runs).name} if isinstance(runs, (str, Path)) else None)
     finally:
         if bar:
             bar.close()

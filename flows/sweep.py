@@ -106,7 +106,7 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 100
 
             report = aggregate_flow(config.name, [r.run_key for r in runs], parent_id, str(paths.home),
                                     bootstrap=bootstrap, seed=config.seed, tracking_uri=tracking_uri,
-                                    curve_form=config.curve_form)
+                                    curve_form=config.curve_form, about=config.about())
         parent_status = "FAILED" if failed else "FINISHED"
     finally:
         from transfer_laws.tasks.tracking import mlflow_store

@@ -97,6 +97,11 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
                if p.parent.name != "latest"]
     assert len(reports) == 1 and "report:" in out
     assert (tmp_path / "home" / "reports" / "micro" / "latest" / "fit.json").exists()
+    page = (reports[0].parent / "report.html").read_text()  # one click in the MLflow UI, figures inline
+    assert "data:image/png;base64," in page and "Transfer from <code>pylib</code>" in page
+    parent = next(r for r in mlflow_store.client(uri).search_runs(
+        [mlflow_store.client(uri).get_experiment_by_name("micro").experiment_id]) if r.data.tags.get("kind") == "sweep")
+    assert "report/report.html" in {f.path for f in mlflow_store.client(uri).list_artifacts(parent.info.run_id, "report")}
     assert (reports[0].parent / "runs.csv").read_text().count("\n") == planned - 2 + 1  # target runs + header
     # every run says which transfer-laws made it; the API reads the same runs table back from MLflow
     assert {r.data.tags.get(mlflow_store.VERSION_TAG) for r in runs} == {transfer_laws.__version__}

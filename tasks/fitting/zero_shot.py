@@ -90,7 +90,8 @@ def mark_finetunes(n: np.ndarray, source: np.ndarray, loss: np.ndarray, best_epo
 def added_by_finetuning(d_e: np.ndarray, d_e_zero_shot: np.ndarray) -> np.ndarray:
     """D_E(D_F) - D_E(0) per fine-tuned point: the target tokens the D_F tokens were worth on top
     of the pre-trained model (NaN where either side is not finite)."""
-    out = np.asarray(d_e, float) - np.asarray(d_e_zero_shot, float)
+    with np.errstate(invalid="ignore"):  # inf - inf: a loss below every scratch run's, on both sides
+        out = np.asarray(d_e, float) - np.asarray(d_e_zero_shot, float)
     return np.where(np.isfinite(out), out, np.nan)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import Callable
 
@@ -39,6 +40,7 @@ from transfer_laws.tasks.fitting.robust import FitResult
 from transfer_laws.tasks.fitting.transfer import fit_transfer, select_points
 from transfer_laws.tasks.fitting.verdicts import judge_law, judge_surface
 from transfer_laws.tasks.report.curve_table import curve_forms_entry, curve_forms_md
+from transfer_laws.tasks.report.html import write_html
 from transfer_laws.tasks.report.runs_csv import to_runs
 
 
@@ -175,17 +177,21 @@ class FitOutcome:
 def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOptions,
              excluded_rows: pd.DataFrame | None = None, excluded_reason: str = "",
              progress: Callable[[int], None] | None = None, figures: bool = True,
-             rollout: bool = True, units: str = "tokens", plan_draws: int = 0) -> dict:
+             rollout: bool = True, units: str = "tokens", plan_draws: int = 0,
+             about: dict | None = None) -> dict:
     """Fit a validated runs table; write fit.json, points.csv, report.md and PNGs into out_dir (none
     when it is None). With `plan_draws` > 0 the planner simulates this grid under this fit and its
-    measured noise, and the report says how precisely the grid can resolve the law (`planner`)."""
-    outcome = fit_table(df, options, excluded_rows, excluded_reason, progress, rollout, units, plan_draws)
+    measured noise, and the report says how precisely the grid can resolve the law (`planner`).
+    `about`: what the report's title names (sweep, target, sources, config_hash, runs)."""
+    outcome = fit_table(df, options, excluded_rows, excluded_reason, progress, rollout, units, plan_draws,
+                        about)
     return outcome.fit if out_dir is None else write_fit(outcome, out_dir, figures)
 
 
 def fit_table(df: pd.DataFrame, options: AnalysisOptions, excluded_rows: pd.DataFrame | None = None,
               excluded_reason: str = "", progress: Callable[[int], None] | None = None,
-              rollout: bool = True, units: str = "tokens", plan_draws: int = 0) -> FitOutcome:
+              rollout: bool = True, units: str = "tokens", plan_draws: int = 0,
+              about: dict | None = None) -> FitOutcome:
     """The fit of a validated runs table (see fit_runs), nothing written."""
     runs = to_runs(df)
     options = replace(options, curve_rollout=True)  # report.md compares the curve forms
@@ -198,7 +204,9 @@ def fit_table(df: pd.DataFrame, options: AnalysisOptions, excluded_rows: pd.Data
     if df.attrs.get("exact_duplicates_dropped"):
         excluded.append({"rows": int(df.attrs["exact_duplicates_dropped"]),
                          "reason": "exact duplicate of an earlier row (same run, same loss)"})
-    fit = {"version": VERSION, "scratch": {"form": options.form, **_fit_dict(est.surface),
+    fit = {"version": VERSION, "about": {**(about or {}), "date": date.today().isoformat(),
+                                         "runs": int(len(df))},
+           "scratch": {"form": options.form, **_fit_dict(est.surface),
                        "ci95": _ci(analysis, "scratch", est.surface.params)}}
     forms = {options.form: {"params": est.surface.params, "ci95": fit["scratch"]["ci95"]}}
     for name, other in analysis.other_forms.items():
@@ -302,6 +310,7 @@ def write_fit(outcome: FitOutcome, out_dir: str | Path, figures: bool = True) ->
         pd.DataFrame(analysis.samples, columns=analysis.names).to_csv(out / "bootstrap_samples.csv", index=False)
         fit["bootstrap"]["samples"] = "bootstrap_samples.csv"
     (out / "report.md").write_text(report_md(fit, figs))
+    write_html(out)
     (out / "fit.json").write_text(json.dumps(fit, indent=1, allow_nan=False))
     return fit
 
@@ -422,7 +431,7 @@ def zero_shot_md(src: str, z: dict) -> list[str]:
     early = sum(a["first_epoch"] for a in added)
     total = sum(a["n_sizes"] for a in added)
     marks = (f" {idle} of {total} fine-tuned points ended within noise of their zero-shot loss, "
-             f"{early} were best before one pass over D_F.") if total else ""
+             f"{early} were best before one pass over D_F or at step 1.") if total else ""
     if found:
         a = found[0]
         lines.append(f"- `{src}`: fine-tuning on D_F = {_g(a['D_F'])} tokens added **{_g(a['estimate'])}** "
@@ -477,9 +486,51 @@ def headline_md(fit: dict) -> list[str]:
 
 
 def summary_lines(fit: dict) -> list[str]:
-    """The headline as plain lines, for the console: what report.md says first, not float lists."""
-    return [line.removeprefix("- ").replace("**", "").replace("`", "")
-            for line in headline_md(fit) if line.startswith("- ")]
+    """The summary and the headline as plain lines, for the console: what report.md says first, not
+    float lists."""
+    lines = [summary_md(fit)] + [line.removeprefix("- ") for line in headline_md(fit) if line.startswith("- ")]
+    return [line.replace("**", "").replace("`", "") for line in lines if line]
+
+
+def title_md(fit: dict) -> list[str]:
+    """The title names the sources and the target; the line under it the sweep, config and date."""
+    a = fit.get("about") or {}
+    named = a.get("sources") or {s: "" for s in fit.get("transfer", {})}
+    sources = ", ".join(f"`{s}`" + (f" ({c})" if c else "") for s, c in named.items()) or "no source"
+    target = f"`{a['target']}`" if a.get("target") else "the target of " + (f"`{a['runs_file']}`" if a.get(
+        "runs_file") else "the runs table")
+    facts = [f"sweep `{a['sweep']}`" if a.get("sweep") else None,
+             f"config hash `{a['config_hash']}`" if a.get("config_hash") else None,
+             f"{a['runs']} runs" if a.get("runs") else None, a.get("date"),
+             f"transfer-laws {fit.get('version', '0.1.0 (before versions were recorded)')}"]
+    return [f"# Transfer from {sources} to {target}\n", " · ".join(f for f in facts if f) + "\n"]
+
+
+def summary_md(fit: dict) -> str:
+    """One paragraph in words: what was run, what it measured, and whether it may be quoted."""
+    g, s = fit.get("grid") or {}, fit["scratch"]
+    span = (f" over {len(g['sizes'])} model sizes (N = {_g(min(g['sizes']))} – {_g(max(g['sizes']))} "
+            f"non-embedding parameters) and D = {_g(min(g['scratch_d']))} – {_g(max(g['scratch_d']))} tokens"
+            if g.get("sizes") and g.get("scratch_d") else "")
+    words = [f"{s['n_points']} from-scratch points{span} give the loss surface L(N, D), "
+             f"{(s.get('verdict') or {}).get('verdict', s['status'])}."]
+    for src, z in (fit.get("zero_shot") or {}).items():
+        added = z.get("added") or []
+        found = [a for a in added if a["verdict"] == "resolved"]
+        words.append(f"Pre-trained on `{src}`, a model is worth about {_g(z['D_E'])} target tokens before any "
+                     "fine-tuning; " + (f"fine-tuning on {_g(found[0]['D_F'])} tokens added about "
+                                        f"{_g(found[0]['estimate'])} more." if found else
+                                        "fine-tuning on the D_F grid added nothing the runs resolve."))
+    for src, t in (fit.get("transfer") or {}).items():
+        v = t.get("verdict")
+        if v:
+            words.append(f"The law D_T = k D_F^alpha N^beta from `{src}` is {v['verdict']}"
+                         + (": quote alpha and beta with their intervals." if v["verdict"] == "resolved"
+                            else f" ({v['reason']}): do not quote it as a finding."))
+    noise = (fit.get("noise") or {}).get("source")
+    if noise:
+        words.append(f"Every interval is a 95 % bootstrap interval under noise measured from {noise}.")
+    return " ".join(words)
 
 
 def noise_entry(analysis: Analysis) -> dict:
@@ -552,7 +603,7 @@ FIGURE_CAPTIONS = {  # one line each: what to look at
     "logit_fits.png": "ln(D_T/D_F) against ln N per D_F: the fit of the fits behind beta and alpha",
     "multiplier_vs_D_F.png": "effective-data multiplier D_E/D_F against D_F per N (above 1: pre-training "
                              "was worth data)",
-    "fig1_effective_data.png": "the paper's figure 1: a fine-tune's loss, the scratch curve, and D_E and D_T read off it",
+    "fig1_effective_data.png": "the paper's figure 1: a fine-tune's loss, the scratch curve, D_E and D_T read off it, and the zero-shot level",
     "fig3_loss_vs_n.png": "held-out loss against N, from scratch and fine-tuned (the paper's figure 3)",
     "fig5_ossification.png": "where pre-training hurt: fine-tuned loss above the same-size scratch run",
     "fig15_best_epoch.png": "the step at which each fine-tune's held-out loss was best (1: nothing learnt after step 1)",
@@ -719,7 +770,7 @@ def report_md(fit: dict, figures: list[str]) -> str:
     """A human-readable summary of fit.json."""
     s = fit["scratch"]
     verdict = s.get("verdict") or {"verdict": f"optimiser {s['status']}", "reason": s.get("message", "")}
-    lines = ["# Scaling-law fit\n", f"transfer-laws {fit.get('version', '0.1.0 (before versions were recorded)')}\n"] + headline_md(fit) + [
+    lines = title_md(fit) + [summary_md(fit) + "\n"] + headline_md(fit) + [
         f"\n## Scratch surface ({s['form']}), {s['n_points']} runs: {verdict['verdict']}\n",
         f"{verdict['reason']}.\n", "| param | estimate | 95 % interval |", "|---|---|---|"]
     for k, v in s["params"].items():

@@ -141,11 +141,16 @@ def _loss_vs_d(runs: pd.DataFrame, n: float | None, smallest: bool = False):
 
 
 def fig1_effective_data(runs: pd.DataFrame, points: pd.DataFrame | None, out_dir: Path,
-                        n: float | None = None) -> Path:
-    """Loss vs D at one N (middle size by default); each D_T drawn as an arrow D_F → D_E."""
+                        n: float | None = None, zero_shot: pd.DataFrame | None = None) -> Path:
+    """Loss vs D at one N (middle size by default); each D_T drawn as an arrow D_F → D_E; each
+    source's zero-shot loss (the pre-trained model before fine-tuning) as a dotted level."""
     fig, ax, n_sel, _, lines = _loss_vs_d(runs, n)
-    pts, unreachable = _points_at(points, n_sel), 0
+    pts, unreachable, labels = _points_at(points, n_sel), 0, []
     for src, (c, _) in lines.items():
+        level = zero_shot[(zero_shot["N"] == n_sel) & (zero_shot["init"] == src)] if zero_shot is not None else []
+        if len(level):
+            ax.axhline(float(np.exp(np.log(level["loss"]).mean())), color=c, ls=":", lw=1.3,
+                       label=f"zero-shot from {src} (before fine-tuning)")
         for _, p in pts[pts["init"] == src].iterrows():
             d_f, d_e, loss = float(p["D_F"]), float(p["D_E"]), float(p["loss"])
             if not (np.isfinite(d_e) and d_e > 0 and np.isfinite(loss)):
@@ -156,7 +161,8 @@ def fig1_effective_data(runs: pd.DataFrame, points: pd.DataFrame | None, out_dir
                         arrowprops=dict(arrowstyle="->", color=c, lw=1.4,
                                         linestyle="--" if dashed else "-"))
             ax.plot([d_e], [loss], "|", color=c, ms=10)  # also keeps D_E inside the axes
-            ax.text(d_e, loss, f" ×{d_e / d_f:.3g}", color=c, fontsize=8, va="bottom")
+            labels.append((d_e, loss, f"×{d_e / d_f:.3g}", c))
+    _place_labels(fig, ax, labels)
     n_arrows = sum(1 for t in ax.texts if t.get_gid() == "D_T")
     handles = ax.get_legend_handles_labels()[0] + [Line2D(
         [], [], color="grey", marker=r"$\rightarrow$", ls="none", ms=14,
@@ -167,6 +173,26 @@ def fig1_effective_data(runs: pd.DataFrame, points: pd.DataFrame | None, out_dir
            f"Fig. 1 — N={_e(n_sel)}: pre-training is worth D_T extra target tokens\n"
            f"arrow = scratch data needed to match the fine-tuned loss{note}")
     return _save(fig, out_dir, "fig1_effective_data.png", N=n_sel, dt_segments=n_arrows)
+
+
+def _place_labels(fig: Figure, ax, labels: list[tuple[float, float, str, str]]) -> None:
+    """Each arrow's multiplier beside its head, moved down a line at a time until it overlaps no
+    label placed before it (arrows of nearby D_F often end at the same D_E and loss)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.draw_without_rendering()  # the constrained layout first: extents are final
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    for d_e, loss, text, colour in sorted(labels, key=lambda t: -t[1]):
+        label = ax.annotate(text, xy=(d_e, loss), xytext=(3, 2), textcoords="offset points",
+                            color=colour, fontsize=8, va="bottom")
+        for step in range(1, 16):
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            label.set_position((3, 2 - 9 * step))
+        placed.append(label.get_window_extent(renderer))
 
 
 def fig3_loss_vs_n(runs: pd.DataFrame, points: pd.DataFrame | None, out_dir: Path) -> Path:
@@ -299,8 +325,11 @@ FIGURES = [fig1_effective_data, fig3_loss_vs_n, fig5_ossification, fig_compute, 
 
 def draw_all(runs: pd.DataFrame, points: pd.DataFrame | None, out_dir: Path, *,
              curves: dict[str, list[tuple[int, float]]] | None = None) -> list[Path]:
-    """Every figure the data allows (plus the pre-training curves if given); skips the rest."""
-    jobs = [(f.__name__, lambda f=f: f(runs, points, out_dir)) for f in FIGURES]
+    """Every figure the data allows (plus the pre-training curves if given); skips the rest. Zero-shot
+    rows (D = 0) appear in Fig. 1 as their level, nowhere on a log axis of D."""
+    zero_shot, runs = runs[runs["D"] == 0], runs[runs["D"] > 0]
+    jobs = [(f.__name__, lambda f=f: f(runs, points, out_dir)) for f in FIGURES if f is not fig1_effective_data]
+    jobs.insert(0, ("fig1_effective_data", lambda: fig1_effective_data(runs, points, out_dir, zero_shot=zero_shot)))
     if curves:
         jobs.append(("pretrain_curves", lambda: draw_pretrain_curves(curves, out_dir)))
     written = []

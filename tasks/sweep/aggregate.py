@@ -16,6 +16,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from transfer_laws.tasks.common import env
+from transfer_laws.tasks.report.html import write_html
 from transfer_laws.tasks.tracking import export, mlflow_store
 
 # 2: the noise model and the planner's verdict; 3: the headline (measured multiplier); 4: the
@@ -49,7 +50,7 @@ def export_runs(experiment: str, run_keys: list[str] | None, home: str | None,
 
 @task(name="fit-and-report", cache_policy=NO_CACHE)
 def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, seed: int = 0,
-                   curve_form: str = "current") -> dict:
+                   curve_form: str = "current", about: dict | None = None) -> dict:
     """Fit the runs table and write the report, unless the same report exists already."""
     from transfer_laws.tasks.common.errors import InputError
     from transfer_laws.tasks.fitting.analysis import AnalysisOptions
@@ -76,7 +77,7 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, see
         df = read_runs(table["runs_csv"])
         try:
             df = validate_runs(df, form=form)
-            fit_runs(df, tmp, options, plan_draws=PLAN_DRAWS)
+            fit_runs(df, tmp, options, plan_draws=PLAN_DRAWS, about=about)
         except (FitError, InputError) as exc:  # the runs stay valid; the report says why no fit
             log.warning("no trustworthy fit: %s", exc)
             (tmp / "fit.json").write_text(json.dumps({"status": "failed", "error": str(exc),
@@ -87,6 +88,7 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, see
         (tmp / "runs.csv").write_text(Path(table["runs_csv"]).read_text())
         if table.get("lr_search"):
             _lr_search_section(pd.DataFrame(table["lr_search"]), tmp)
+        write_html(tmp)  # after the sections above: the MLflow UI shows it in one click
         if out.exists():
             shutil.rmtree(out)
         os.rename(tmp, out)
@@ -127,7 +129,7 @@ def _sweep_figures(df: pd.DataFrame, out: Path, curves: list[dict]) -> None:
         points = points[points["init"] != "scratch"]
     if points is not None:  # zero-shot rows (D_F = 0) have no place on a log axis of D_F
         points = points[points["D_F"] > 0]
-    draw_all(df[df["D"] > 0], points, out, curves=_pretrain_curves(curves, out))
+    draw_all(df, points, out, curves=_pretrain_curves(curves, out))
 
 
 def _pretrain_curves(rows: list[dict], out: Path) -> dict[str, list[tuple[int, float]]]:

@@ -323,6 +323,11 @@ class SweepConfig(BaseModel):
             return self.pretrain_tokens
         return self.pretrain_tokens[self.sizes.index(n)]
 
+    def about(self) -> dict:
+        """What the sweep's report title names: sweep, target, sources (their corpora), config hash."""
+        return {"sweep": self.name, "target": self.target, "config_hash": self.config_hash(),
+                "sources": {name: "+".join(src.corpora()) for name, src in self.sources.items()}}
+
     def finetune_batch(self, d_f: int) -> int:
         """Sequences per optimiser step of a fine-tune on `d_f` tokens: at most batch_size, and
         small enough that one pass over D_F takes `finetune_steps_per_epoch` steps (at least one
