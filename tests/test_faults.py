@@ -1,6 +1,6 @@
 """Seeded random-moment kill suite (reliability issue #6, item 1).
 
-Each trial runs a micro-sweep (2 sizes x 2 D_F x 1 source: 12 runs of a few dozen steps) as the real
+Each trial runs a micro-sweep (2 sizes x 2 D_F x 1 source: 14 runs of a few dozen steps) as the real
 CLI, `python -P -m transfer_laws.flows.cli run CONFIG --home H`, in its own process group and a fresh project folder,
 and kills it with SIGKILL at a moment a seeded RNG picks from one of five phases:
 
@@ -54,7 +54,7 @@ from transfer_laws.tasks.train import checkpoints
 REPO = Path(__file__).resolve().parents[1]
 NAME = "faults"
 PHASES = ("prepare", "training", "checkpoint", "between", "aggregate")
-PLANNED = 2 + 2 * 3 + 2 * 2  # pretrain (2 sizes) + scratch (2 sizes x 3 D) + finetune (2 x 2 D_F)
+PLANNED = 2 + 2 + 2 * 3 + 2 * 2  # pretrain (2 sizes) + zero-shot (one per pretrain) + scratch (2 sizes x 3 D) + finetune (2 x 2 D_F)
 TOLERANCE = 1e-5
 
 

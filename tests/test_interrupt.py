@@ -61,7 +61,7 @@ def test_sigterm_and_sigint_stop_a_sweep_cleanly_and_the_rerun_finishes_it(tmp_p
     config = small_config(tmp_path)
     home = tmp_path / "home"
     uri = f"sqlite:///{home / 'mlflow.db'}"
-    planned = 2 + 2 * 3 + 2 * 2
+    planned = 2 + 2 + 2 * 3 + 2 * 2  # pretrain, zero-shot, scratch, finetune
     rng = random.Random(0)
     for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGTERM, 143)):  # three seeded moments
         zygotes_before = _zygotes()

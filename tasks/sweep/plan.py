@@ -130,10 +130,10 @@ def check_against_data(cfg: SweepConfig, target: PreparedData) -> None:
 
 def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData], runs_dir: Path,
          threads: int = 1, device_kind: str = "cpu",
-         step_seconds: dict[Shape, float] | None = None) -> list[PlannedRun]:
+         step_seconds: dict[tuple[Shape, int], float] | None = None) -> list[PlannedRun]:
     """Every run of the sweep, in the order they should start; `device_kind` (cpu or cuda, the
-    slot layout's) decides `compile: auto`, from `step_seconds` (shape -> measured seconds per
-    step, filled in where missing; pass dry-run's dict so each shape is measured once)."""
+    slot layout's) decides `compile: auto`, from `step_seconds` ((shape, batch) -> measured seconds
+    per step, filled in where missing; pass dry-run's dict so each shape is measured once)."""
     check_against_data(cfg, target)
     per_step = cfg.batch_size * cfg.n_ctx
     device = cfg.device
@@ -235,7 +235,7 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
 
 
 def with_compile(runs: list[PlannedRun], setting: bool | str, device_kind: str,
-                 step_seconds: dict[Shape, float] | None = None) -> list[PlannedRun]:
+                 step_seconds: dict[tuple[Shape, int], float] | None = None) -> list[PlannedRun]:
     """The runs with `compile` decided: as set, or under 'auto' by tasks.sweep.gpu_rules.compile_pays
     from each run's expected steps and its shape's step time (measured once per shape on this
     machine when not given; never on a CPU, where compiling does not pay)."""
@@ -250,13 +250,13 @@ def with_compile(runs: list[PlannedRun], setting: bool | str, device_kind: str,
 
         step_seconds = {} if step_seconds is None else step_seconds
         for r in runs:
-            if r.shape not in step_seconds:
-                step_seconds[r.shape] = seconds_per_step(r.shape, r.config.batch_size,
+            if (r.shape, r.config.batch_size) not in step_seconds:
+                step_seconds[(r.shape, r.config.batch_size)] = seconds_per_step(r.shape, r.config.batch_size,
                                                          max(1, r.config.threads), device_kind)
 
     def decide(r: PlannedRun) -> bool:
         if setting != "auto":
             return bool(setting)
-        return compile_pays(device_kind, r.est_steps, step_seconds[r.shape])
+        return compile_pays(device_kind, r.est_steps, step_seconds[(r.shape, r.config.batch_size)])
 
     return [replace(r, config=r.config.model_copy(update={"compile": decide(r)})) for r in runs]

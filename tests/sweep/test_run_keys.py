@@ -2,8 +2,8 @@
 
 A run_key names the MLflow run, the run folder and the Prefect idempotency key (docs/interface.md,
 Run identity), so a code change that moved one would retrain every finished run of every user's sweep. The config is
-frozen here as it was when the keys were recorded (commit b1b94e4), so redesigning the demo does not
-move the pins; the data keys come from the real corpora (python, code-other) on this machine.
+frozen here as it was when the keys were recorded (commit b1b94e4; the fields added since set to
+their old behaviour), so redesigning the demo does not move the pins; the data keys come from the real corpora (python, code-other) on this machine.
 """
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ eval_interval: 25
 eval_tokens: 16384
 patience: 4
 seed: 0
+zero_shot: false               # the two defaults added since (issue 29) switched off: the same runs
+finetune_steps_per_epoch: 0
 """
 
 PINNED = {  # every run_key `transfer-laws dry-run configs/demo.yaml` listed at b1b94e4
