@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable, Literal
 import pandas as pd
 
 from transfer_laws.tasks.common.errors import InputError
+from transfer_laws.tasks.fitting.bootstrap import CORES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -160,7 +161,7 @@ def _g(x) -> str:
 def fit(runs: pd.DataFrame | str | Path, *, form: Literal["kaplan", "chinchilla"] = "kaplan",
         curve_form: Literal["current", "bansal", "piecewise", "auto"] = "current", bootstrap: int = 1000,
         seed: int = 0, exclude_top_loss: int = 0, transfer: Literal["auto", "yes", "no"] = "auto",
-        grid: Literal["screened", "full"] = "screened", jobs: int = 2, units: str = "tokens",
+        grid: Literal["screened", "full"] = "screened", jobs: int = CORES, units: str = "tokens",
         plan_draws: int = 0, progress: bool | Callable[[int], None] = False) -> Fit:
     """Fit the scaling laws of a runs table: L(N, D) on the scratch runs, D_T of every fine-tuned run,
     and D_T = k D_F^alpha N^beta per source with bootstrap 95 % intervals.

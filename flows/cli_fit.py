@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from transfer_laws.flows.cli import flag_names
+from transfer_laws.tasks.fitting.bootstrap import CORES
 
 FIT_HELP = """Fit L(N, D) to the scratch runs, D_E/D_T for every fine-tuned run, and the transfer
 law D_T = k * D_F^alpha * N^beta per pre-training source, with bootstrap 95 % intervals.
@@ -48,8 +49,9 @@ def register(subparsers) -> None:
     p.add_argument("--grid", choices=["screened", "full"], default="screened",
                    help="initialisations: screened = L-BFGS-B from the 64 best points of the "
                         "form's grid (default), full = from every grid point (minutes)")
-    p.add_argument("--jobs", type=int, default=2, metavar="J",
-                   help="worker processes for the bootstrap and the full grid (default 2)")
+    p.add_argument("--jobs", type=int, default=CORES, metavar="J",
+                   help=f"worker processes for the bootstrap and the full grid (default: every core, {CORES} "
+                        "here; the numbers are the same for any count)")
     p.add_argument("--units", default="tokens",
                    help="name of the unit of D in the CSV, written next to k (default tokens)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")

@@ -53,7 +53,8 @@ def register(sub) -> None:
     p.add_argument("--designs", type=int, default=120, metavar="K", help="most designs simulated in the search "
                    "(default 120; the rest are priced only)")
     p.add_argument("--search-draws", type=int, default=12, metavar="K", help="draws per design in the search "
-                   "(default 12; the best few are re-simulated with --draws)")
+                   "(default 12): every design first gets a third of them (at least 4), the best quarter "
+                   "all of them, and the --top best are re-simulated with --draws")
     p.add_argument("--top", type=int, default=3, metavar="K", help="designs printed (default 3)")
     p.add_argument("--home", help="override the config's project run folder")
     p.set_defaults(func=cmd_plan)
@@ -146,9 +147,11 @@ def _search(a, cfg, paths, prior, scales) -> int:
         print(*fetch_notice(fetches, paths.cache), sep="\n")
     chosen = planner.within_budget(priced, a.budget_minutes, a.designs)
     n_fit = sum(c.minutes <= a.budget_minutes for c in priced)
+    first, keep = planner.search_schedule(len(chosen), a.search_draws, a.top)
     print(f"{len(priced)} designs; {n_fit} fit {a.budget_minutes:g} min; simulating {len(chosen)} of "
-          f"them ({a.search_draws} draws each) …", flush=True)
-    with _bar(len(chosen) * a.search_draws, "searching") as bar, \
+          f"them ({first} draws each), the best {keep} again ({a.search_draws} draws) …", flush=True)
+    with _bar(len(chosen) * first + (keep * a.search_draws if keep < len(chosen) or first < a.search_draws else 0),
+              "searching") as bar, \
             _bar(min(a.top, len(chosen)) * a.draws, "best designs") as bar_best:
         best = planner.search(prior, chosen, a.target, a.search_draws, a.draws, a.top, a.seed,
                               progress=bar.update, progress_best=bar_best.update)

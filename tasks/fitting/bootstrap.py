@@ -14,6 +14,8 @@ from typing import Callable
 
 import numpy as np
 
+from .robust import CORES  # the default worker count: resamples and planner draws use every core
+
 
 @dataclass(frozen=True)
 class BootstrapOptions:
@@ -21,7 +23,7 @@ class BootstrapOptions:
 
     n_resamples: int = 1000  # resamples of the runs (paper.md §4.5 item 5: thousands)
     seed: int = 0  # seed of the single generator that draws every resample
-    n_jobs: int = 2  # worker processes; 1 runs in this process
+    n_jobs: int = CORES  # worker processes; 1 runs in this process (results are the same)
     mp_context: str = "forkserver"  # start method for the workers
     n_chunks: int = 40  # work units handed to the pool (also the progress granularity)
 

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from .analysis import AnalysisOptions, Runs, estimate_points, subset
-from .bootstrap import BootstrapOptions, run_bootstrap
+from .bootstrap import CORES, BootstrapOptions, run_bootstrap
 from .forms import SURFACES
 from .noise import NoiseModel, constant_noise
 from .robust import FitError, FitOptions
@@ -218,7 +218,7 @@ def _summarise(s: np.ndarray, n_draws: int, ratio: dict[str, float]) -> SourcePr
 
 
 def predict_many(prior: Prior, designs: list[Design], n_draws: int = 64, seed: int = 0,
-                 options: AnalysisOptions | None = None, n_jobs: int = 2,
+                 options: AnalysisOptions | None = None, n_jobs: int = CORES,
                  progress: Callable[[int], None] | None = None) -> list[Prediction]:
     """Simulate `n_draws` sweeps of each design under `prior` (one worker pool for all of them:
     a budget search prices ~100 designs) and summarise the fits per source."""
@@ -241,7 +241,7 @@ def predict_many(prior: Prior, designs: list[Design], n_draws: int = 64, seed: i
 
 
 def predict(prior: Prior, design: Design, n_draws: int = 64, seed: int = 0,
-            options: AnalysisOptions | None = None, n_jobs: int = 2,
+            options: AnalysisOptions | None = None, n_jobs: int = CORES,
             progress: Callable[[int], None] | None = None) -> Prediction:
     """`predict_many` for one design."""
     return predict_many(prior, [design], n_draws, seed, options, n_jobs, progress)[0]

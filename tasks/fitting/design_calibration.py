@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from .analysis import AnalysisOptions, analyse
-from .bootstrap import BootstrapOptions, run_bootstrap
+from .bootstrap import CORES, BootstrapOptions, run_bootstrap
 from .design import QUANTITIES, Design, Prior, predict, simulate_runs
 from .robust import FitError, FitOptions
 
@@ -28,7 +28,7 @@ FLOOR_FRACTION = 1e-3  # the smallest fine-tune sigma `calibrate_scatter` sets, 
 
 
 def calibrate_scatter(prior: Prior, design: Design, n_draws: int = 64, seed: int = 0,
-                      n_jobs: int = 2) -> Prior:
+                      n_jobs: int = CORES) -> Prior:
     """Match each source's simulated scatter of ln D_T around its law to the scatter the prior's
     fit observed (`law_residual_var`); the simulation otherwise carries only seed noise.
 
@@ -101,7 +101,7 @@ def _boot_widths(data: tuple, row: np.ndarray) -> np.ndarray:
 
 
 def calibrate_bootstrap(prior: Prior, design: Design, n_draws: int = 4, resamples: int = 40,
-                        seed: int = 0, n_jobs: int = 2) -> Prior:
+                        seed: int = 0, n_jobs: int = CORES) -> Prior:
     """Experimental (`plan --calibrate K`, off by default): how much wider the report's bootstrap
     is than the spread of the estimates, as the median ratio over a few simulated sweeps fitted
     with the bootstrap itself. Measured 2026-12-02 with 4 draws it did not help: on a synthetic

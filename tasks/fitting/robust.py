@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing as mp
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +40,14 @@ class FitError(RuntimeError):
         super().__init__(f"{form} fit failed: {reason}")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity: a container's or a Slurm job's share)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+CORES = usable_cores()  # default worker processes of the grid of starts, the bootstrap, the planner
+
+
 @dataclass(frozen=True)
 class FitOptions:
     """How a robust fit is run; the defaults are the recommended procedure of paper.md §4.5."""
@@ -56,7 +65,7 @@ class FitOptions:
     grid_mode: str = "screened"
     n_screen: int = 64  # starts kept by the screen
     restarts: int = 2  # L-BFGS-B restarts from the best point while the gradient check fails
-    n_jobs: int = 2  # processes for the grid of starts and for the bootstrap
+    n_jobs: int = CORES  # processes for the grid of starts and for the bootstrap
     mp_context: str = "forkserver"  # multiprocessing start method for the worker pool
     min_parallel_starts: int = 400  # below this many starts, run them in this process
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from transfer_laws.model.shapes import Shape, shape_for
@@ -52,8 +53,9 @@ class PlannedRun:
         """Every run that must end before this one starts."""
         return ((self.parent,) if self.parent else ()) + self.after
 
-    @property
+    @cached_property
     def run_key(self) -> str:
+        """The config's run_key, hashed once: the schedule looks it up ~1e6 times in a budget search."""
         return self.config.run_key()
 
     @property

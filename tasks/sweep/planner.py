@@ -190,15 +190,35 @@ def within_budget(priced: list[Candidate], budget_minutes: float, most: int) -> 
     return sorted(fits, key=lambda c: c.minutes)[::step][:most]
 
 
+# Successive halving: every design gets a third of the search draws (at least this many), the best
+# quarter (at least 4 x top) all of them; the ranking of the first stage only has to keep the good
+# designs in, not order them.
+FIRST_STAGE_DRAWS = 4
+
+
+def search_schedule(n_designs: int, search_draws: int, top: int) -> tuple[int, int]:
+    """(draws per design in the first stage, designs kept for the second)."""
+    first = min(search_draws, max(FIRST_STAGE_DRAWS, search_draws // 3))
+    return first, min(n_designs, max(4 * top, n_designs // 4))
+
+
 def search(prior: Prior, chosen: list[Candidate], target: str, search_draws: int, draws: int,
            top: int, seed: int, progress=None, progress_best=None) -> list[Candidate]:
-    """Simulate every chosen design with few draws, re-simulate the `top` narrowest with `draws`,
-    and return those, narrowest `target` interval first."""
+    """Simulate every chosen design with few draws, the best quarter again with `search_draws`,
+    re-simulate the `top` narrowest with `draws`, and return those, narrowest `target` interval
+    first (`search_schedule`)."""
     from transfer_laws.tasks.fitting.design import predict_many
 
-    for c, p in zip(chosen, predict_many(prior, [design_for(c.config) for c in chosen], search_draws,
-                                         seed, progress=progress)):
-        c.prediction = p
+    first, keep = search_schedule(len(chosen), search_draws, top)
+    stages = [(chosen, first)]
+    if keep < len(chosen) or first < search_draws:
+        stages.append((None, search_draws))
+    for designs, n_draws in stages:
+        designs = designs if designs is not None else sorted(chosen, key=lambda c: c.score(target))[:keep]
+        for c, p in zip(designs, predict_many(prior, [design_for(c.config) for c in designs], n_draws,
+                                              seed, progress=progress)):
+            c.prediction = p
+        chosen = designs
     best = sorted(chosen, key=lambda c: c.score(target))[:top]
     for c, p in zip(best, predict_many(prior, [design_for(c.config) for c in best], draws, seed,
                                        progress=progress_best)):

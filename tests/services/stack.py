@@ -44,10 +44,15 @@ def start_stack(stack: list, home: Path, prefect_db: str | None = None, mlflow_d
     return api, mlflow.url
 
 
-def sweep_params(tmp_path: Path, home: Path, mlflow_url: str) -> dict:
+def sweep_params(tmp_path: Path, home: Path, mlflow_url: str, zero_shot: bool = False) -> dict:
+    """The micro-sweep on the services. Without zero-shot runs by default: each run is a flow run on
+    a worker (~5 s of process start), the local sweep tests cover zero-shot runs, these the plumbing
+    (the browser journey keeps the default, which its form leaves as it is)."""
     cfg = yaml.safe_load(micro_config(tmp_path).read_text())
     cfg.update(scratch_tokens=None, pretrain_tokens=10000, max_steps=20, eval_interval=10,
                home=str(home), executor="deployments", tracking_uri=mlflow_url, threads_per_run=1)
+    if not zero_shot:
+        cfg["zero_shot"] = False
     return {"config": cfg, "bootstrap": 20}
 
 
