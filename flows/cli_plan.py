@@ -147,11 +147,10 @@ def _search(a, cfg, paths, prior, scales) -> int:
         print(*fetch_notice(fetches, paths.cache), sep="\n")
     chosen = planner.within_budget(priced, a.budget_minutes, a.designs)
     n_fit = sum(c.minutes <= a.budget_minutes for c in priced)
-    first, keep = planner.search_schedule(len(chosen), a.search_draws, a.top)
-    print(f"{len(priced)} designs; {n_fit} fit {a.budget_minutes:g} min; simulating {len(chosen)} of "
-          f"them ({first} draws each), the best {keep} again ({a.search_draws} draws) …", flush=True)
-    with _bar(len(chosen) * first + (keep * a.search_draws if keep < len(chosen) or first < a.search_draws else 0),
-              "searching") as bar, \
+    stages = planner.search_schedule(len(chosen), a.search_draws, a.top)
+    print(f"{len(priced)} designs; {n_fit} fit {a.budget_minutes:g} min; simulating "
+          + ", then ".join(f"{n} ({d} draws each)" for n, d in stages) + " …", flush=True)
+    with _bar(sum(n * d for n, d in stages), "searching") as bar, \
             _bar(min(a.top, len(chosen)) * a.draws, "best designs") as bar_best:
         best = planner.search(prior, chosen, a.target, a.search_draws, a.draws, a.top, a.seed,
                               progress=bar.update, progress_best=bar_best.update)

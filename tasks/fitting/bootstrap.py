@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from .robust import CORES  # the default worker count: resamples and planner draws use every core
+from .robust import CORES, threadpool_limits  # CORES: resamples and planner draws use every core
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,7 @@ def resample_indices(n: int, n_resamples: int, seed: int,
 
 
 def _run_chunk(fn: Callable, data, idx: np.ndarray) -> np.ndarray:
-    from .robust import threadpool_limits  # one BLAS thread per worker (see robust.py)
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with threadpool_limits(limits=1, user_api="blas"):  # one BLAS thread per worker (robust.py)
         return np.array([fn(data, row) for row in idx], dtype=float)
 
 

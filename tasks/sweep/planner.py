@@ -196,10 +196,15 @@ def within_budget(priced: list[Candidate], budget_minutes: float, most: int) -> 
 FIRST_STAGE_DRAWS = 4
 
 
-def search_schedule(n_designs: int, search_draws: int, top: int) -> tuple[int, int]:
-    """(draws per design in the first stage, designs kept for the second)."""
+def search_schedule(n_designs: int, search_draws: int, top: int) -> list[tuple[int, int]]:
+    """The search's stages as (designs simulated, draws each): all designs with a few draws, then
+    the best of them with `search_draws` (left out when it would repeat the first stage)."""
     first = min(search_draws, max(FIRST_STAGE_DRAWS, search_draws // 3))
-    return first, min(n_designs, max(4 * top, n_designs // 4))
+    keep = min(n_designs, max(4 * top, n_designs // 4))
+    stages = [(n_designs, first)]
+    if keep < n_designs or first < search_draws:
+        stages.append((keep, search_draws))
+    return stages
 
 
 def search(prior: Prior, chosen: list[Candidate], target: str, search_draws: int, draws: int,
@@ -209,16 +214,11 @@ def search(prior: Prior, chosen: list[Candidate], target: str, search_draws: int
     first (`search_schedule`)."""
     from transfer_laws.tasks.fitting.design import predict_many
 
-    first, keep = search_schedule(len(chosen), search_draws, top)
-    stages = [(chosen, first)]
-    if keep < len(chosen) or first < search_draws:
-        stages.append((None, search_draws))
-    for designs, n_draws in stages:
-        designs = designs if designs is not None else sorted(chosen, key=lambda c: c.score(target))[:keep]
-        for c, p in zip(designs, predict_many(prior, [design_for(c.config) for c in designs], n_draws,
-                                              seed, progress=progress)):
+    for keep, n_draws in search_schedule(len(chosen), search_draws, top):
+        chosen = sorted(chosen, key=lambda c: c.score(target))[:keep]  # unscored designs keep their order
+        for c, p in zip(chosen, predict_many(prior, [design_for(c.config) for c in chosen], n_draws,
+                                             seed, progress=progress)):
             c.prediction = p
-        chosen = designs
     best = sorted(chosen, key=lambda c: c.score(target))[:top]
     for c, p in zip(best, predict_many(prior, [design_for(c.config) for c in best], draws, seed,
                                        progress=progress_best)):
