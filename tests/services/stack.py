@@ -24,9 +24,9 @@ def prefect_db_on(pg: servers.Service) -> str:
 
 
 def start_stack(stack: list, home: Path, prefect_db: str | None = None, mlflow_db: str | None = None,
-                worker_env: dict | None = None, credentials=None) -> tuple[str, str]:
-    """Servers (with authentication when `credentials` are given), two training workers and a control
-    worker, the deployments made; returns (Prefect API URL, MLflow URL)."""
+                worker_env: dict | None = None, credentials=None, limit: int = 1) -> tuple[str, str]:
+    """Servers (with authentication when `credentials` are given), two training workers (`limit` runs
+    each) and a control worker, the deployments made; returns (Prefect API URL, MLflow URL)."""
     prefect = servers.start_prefect_server(home, database_url=prefect_db, wait=False, credentials=credentials)
     stack.append(prefect)
     mlflow = servers.start_mlflow_server(home, backend_uri=mlflow_db, wait=False, credentials=credentials)
@@ -36,7 +36,7 @@ def start_stack(stack: list, home: Path, prefect_db: str | None = None, mlflow_d
     env = {"TRANSFER_LAWS_CACHE_DIR": os.environ["TRANSFER_LAWS_CACHE_DIR"], **(worker_env or {})}
     servers.ensure_pools(api, credentials)
     for i in range(2):  # workers boot while the deployments are made
-        stack.append(servers.start_worker(home, api, f"cpu-{i}", env=env, credentials=credentials))
+        stack.append(servers.start_worker(home, api, f"cpu-{i}", limit=limit, env=env, credentials=credentials))
     stack.append(servers.start_worker(home, api, "control", pool=servers.CONTROL_POOL, limit=None,
                                        env=env, credentials=credentials))
     servers.deploy(api, home, credentials=credentials)
@@ -44,15 +44,13 @@ def start_stack(stack: list, home: Path, prefect_db: str | None = None, mlflow_d
     return api, mlflow.url
 
 
-def sweep_params(tmp_path: Path, home: Path, mlflow_url: str, zero_shot: bool = False) -> dict:
-    """The micro-sweep on the services. Without zero-shot runs by default: each run is a flow run on
-    a worker (~5 s of process start), the local sweep tests cover zero-shot runs, these the plumbing
-    (the browser journey keeps the default, which its form leaves as it is)."""
+def sweep_params(tmp_path: Path, home: Path, mlflow_url: str) -> dict:
+    """The micro-sweep on the services, without zero-shot runs: each run is a flow run on a worker
+    (~5 s of process start), the local sweep tests cover zero-shot runs, these the plumbing."""
     cfg = yaml.safe_load(micro_config(tmp_path).read_text())
     cfg.update(scratch_tokens=None, pretrain_tokens=10000, max_steps=20, eval_interval=10,
                home=str(home), executor="deployments", tracking_uri=mlflow_url, threads_per_run=1)
-    if not zero_shot:
-        cfg["zero_shot"] = False
+    cfg["zero_shot"] = False
     return {"config": cfg, "bootstrap": 20}
 
 

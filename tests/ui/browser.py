@@ -67,8 +67,8 @@ def label_of(key: str) -> str:
 
 
 def fill(page, key: str, value, label: str | None = None) -> None:
-    """Fill one form field the way a user would: type text, add list items, pick a union's type
-    tab ("int", "str"), choose a select's option."""
+    """Fill one form field the way a user would: type text, add list items, flip a switch, pick a
+    union's type tab ("int", "str"), choose a select's option."""
     box = field(page, label or label_of(key))
     tabs = box.locator(".p-button-group").first
     if isinstance(value, list):
@@ -78,6 +78,9 @@ def fill(page, key: str, value, label: str | None = None) -> None:
         return
     if isinstance(value, dict):  # a JSON field (e.g. sources): its code editor
         box.locator("textarea").first.fill(json.dumps(value))
+        return
+    if isinstance(value, bool) and not tabs.count():  # a switch
+        box.get_by_role("switch").or_(box.get_by_role("checkbox")).first.set_checked(value, force=True)
         return
     if tabs.count():  # a union (int | str, str | None): pick the value's type first
         kind = {bool: "bool", int: "int", float: "float", str: "str"}[type(value)]
