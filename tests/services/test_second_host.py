@@ -125,7 +125,7 @@ def test_a_worker_on_a_second_host_trains_a_sweep_by_ip_and_is_refused_without_c
     servers.wait_http(mlflow, "/health")
 
     params = sweep_params(tmp_path, home, mlflow.url)
-    params["config"]["slots"] = SLOTS
+    params["config"].update(slots=SLOTS, scratch_tokens=[8000])  # 8 runs: 2 pre-train, 2 scratch, 4 fine-tune
     params["aggregate"] = False  # the fit is not what this test is about
     nobodys = copy.deepcopy(params)
     nobodys["config"].update(name="micro-unclaimed", seed=1, deployment=unclaimed)  # seed: other run_keys
