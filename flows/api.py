@@ -5,7 +5,7 @@ with these; each CLI verb of the same name is a thin layer that parses flags, ca
 prints. Composition only: the work is in tasks.report, tasks.fitting, tasks.sweep and the flows.
 
     import transfer_laws as tl
-    fit = tl.fit("runs.csv", bootstrap=1000)       # or a DataFrame with N, D, init, loss
+    fit = tl.fit("runs.csv")                       # or a DataFrame with N, D, init, loss
     fit.table1()                                   # k, alpha, beta per source, with 95 % intervals
     tl.predict(fit, n=1e8, d_f=1e6)                # D_T and the effective-data multiplier
     fit.report("out/")                             # fit.json, points.csv, report.md, figures
@@ -159,7 +159,7 @@ def _g(x) -> str:
 
 
 def fit(runs: pd.DataFrame | str | Path, *, form: Literal["kaplan", "chinchilla"] = "kaplan",
-        curve_form: Literal["current", "bansal", "piecewise", "auto"] = "current", bootstrap: int = 1000,
+        curve_form: Literal["current", "bansal", "piecewise", "auto"] = "current", bootstrap: int | None = None,
         seed: int = 0, exclude_top_loss: int = 0, transfer: Literal["auto", "yes", "no"] = "auto",
         grid: Literal["screened", "full"] = "screened", jobs: int = CORES, units: str = "tokens",
         plan_draws: int = 0, progress: bool | Callable[[int], None] = False) -> Fit:
@@ -169,7 +169,8 @@ def fit(runs: pd.DataFrame | str | Path, *, form: Literal["kaplan", "chinchilla"
     runs: a DataFrame or the path of a runs CSV with columns N (non-embedding parameters), D
       (target-data size), init ("scratch" or the source's name), loss (best held-out nats/token).
     form: the scratch surface (Kaplan et al. 2020 or Chinchilla); curve_form: the per-N curve
-      inverted for D_E. bootstrap: resamples for the intervals (0: none). exclude_top_loss: drop the
+      inverted for D_E. bootstrap: resamples for the intervals (0: none; None: 15 per point fitted,
+      1000 to 4000, so their Monte Carlo error stays under half their sampling error). exclude_top_loss: drop the
       K highest-loss scratch runs. transfer: fit the law when fine-tuned runs exist (auto), always
       (yes: an error without them) or never (no). plan_draws > 0 also predicts how precisely this
       grid resolves the law. progress: True for a bar on stderr, or a callable given each resample.
@@ -181,15 +182,16 @@ def fit(runs: pd.DataFrame | str | Path, *, form: Literal["kaplan", "chinchilla"
     from transfer_laws.tasks.fitting.robust import FitOptions
     from transfer_laws.tasks.report.fit import fit_table
     from transfer_laws.tasks.report.runs_csv import exclude_top_loss as drop_top
-    from transfer_laws.tasks.report.runs_csv import read_runs, validate_runs
+    from transfer_laws.tasks.report.runs_csv import read_runs, resamples_for, validate_runs
 
     for name, value, low in (("bootstrap", bootstrap, 0), ("jobs", jobs, 1), ("exclude_top_loss", exclude_top_loss, 0)):
-        if value < low:
+        if value is not None and value < low:
             raise InputError(name, value, f"must be >= {low}", f"pass {name}={max(low, 1)}")
     df = read_runs(runs) if isinstance(runs, (str, Path)) else runs.copy()
     df = validate_runs(df, form, "no")  # columns and values first, counts after exclusion
     df, dropped = drop_top(df, exclude_top_loss)
     df = validate_runs(df, form, transfer)
+    bootstrap = resamples_for(df, bootstrap)
     options = AnalysisOptions(
         form=form, fit=FitOptions(grid_mode=grid, n_jobs=jobs),
         bootstrap=BootstrapOptions(n_resamples=bootstrap, seed=seed, n_jobs=jobs),
@@ -341,7 +343,7 @@ def plan(config: "SweepConfig | str | Path", *, prior: str | Path | None = None,
     return Plan(cfg, the_prior, simulate(the_prior, design, draws, seed, progress=progress))
 
 
-def run(config: "SweepConfig | str | Path", *, home: str | Path | None = None, bootstrap: int = 1000,
+def run(config: "SweepConfig | str | Path", *, home: str | Path | None = None, bootstrap: int | None = None,
         aggregate: bool = True) -> dict:
     """Run a sweep to its report: every run not done yet is trained (done ones are skipped, interrupted
     ones resume), then the fit. Prefect runs on a temporary server of this process unless

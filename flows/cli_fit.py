@@ -35,9 +35,10 @@ def register(subparsers) -> None:
                         "Kaplan curve reparametrised), piecewise = a power law bending into a plateau "
                         "below D_0 (after Jain et al. 2023), auto = the lowest leave-the-largest-D-out "
                         "error; report.md compares them all (default current)")
-    p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
-                   help="bootstrap resamples of the runs for the 95 %% intervals (default 1000; "
-                        "0 = no intervals)")
+    p.add_argument("--bootstrap", type=int, metavar="N",
+                   help="bootstrap resamples of the runs for the 95 %% intervals (default: 15 per point "
+                        "fitted, at least 1000, at most 4000, so that their Monte Carlo error stays under "
+                        "half their sampling error; 0 = no intervals)")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of the bootstrap resampling (default 0); same seed, same intervals")
     p.add_argument("--exclude-top-loss", type=int, default=0, metavar="K",

@@ -17,7 +17,8 @@ def register(sub) -> None:
                        "HOME/mlflow.db.")
     p.add_argument("config", help="sweep YAML file, e.g. configs/demo.yaml")
     p.add_argument("--home", help="override the config's project run folder")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the fit")
+    p.add_argument("--bootstrap", type=int, metavar="N", help="bootstrap resamples of the fit (default: 15 per "
+                   "point fitted, 1000 to 4000)")
     p.add_argument("--no-aggregate", action="store_true", help="train only; fit later with `aggregate`")
     p.set_defaults(func=cmd_run)
 
@@ -47,7 +48,8 @@ def register(sub) -> None:
     p.add_argument("--form", choices=["kaplan", "chinchilla"], default="kaplan")
     p.add_argument("--curve-form", choices=["current", "bansal", "piecewise", "auto"], default="current",
                    help="per-N scratch curve inverted for D_E (see `transfer-laws fit --help`)")
-    p.add_argument("--bootstrap", type=int, default=1000)
+    p.add_argument("--bootstrap", type=int, metavar="N", help="bootstrap resamples of the fit (default: 15 per "
+                   "point fitted, 1000 to 4000)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_aggregate)
 
@@ -153,7 +155,8 @@ def cmd_run(a) -> int:
     from transfer_laws.tasks.sweep.interrupt import cancel_sweep_flow_runs, run_stoppable
 
     cfg, paths = _load(a)
-    again = ["transfer-laws", "run", a.config, "--home", str(paths.home), "--bootstrap", str(a.bootstrap)]
+    again = ["transfer-laws", "run", a.config, "--home", str(paths.home),
+             *(["--bootstrap", str(a.bootstrap)] if a.bootstrap is not None else [])]
     stop_tag = f"transfer-laws-run-{uuid.uuid4().hex[:12]}"  # finds this process's flow run when stopped
 
     def work():

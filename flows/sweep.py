@@ -36,8 +36,9 @@ class SweepFailed(RuntimeError):
 
 @flow(name="transfer-sweep", log_prints=True,
       task_runner=ThreadPoolTaskRunner(max_workers=MAX_WAITING_THREADS))
-def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int = 1000) -> dict:
-    """Train every planned run not done yet, then fit and report (see `transfer-laws run`)."""
+def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int | None = None) -> dict:
+    """Train every planned run not done yet, then fit and report (see `transfer-laws run`);
+    `bootstrap`: resamples for the intervals (None: 15 per point fitted, 1000-4000)."""
     log = get_run_logger()
     paths = env.project_paths(config.home)
     tracking_uri = config.tracking_uri or paths.mlflow_uri

@@ -88,6 +88,16 @@ class AnalysisOptions:
     curve_rollout: bool = False  # compare every curve form's rollout error (the report sets it)
 
 
+@dataclass(frozen=True)
+class WarmStart:
+    """Where a fit of runs like an earlier fit's starts instead of its grid: that fit's surface
+    optimum and each size's curve optimum (a size it lacks gets the grid). Small, so it travels to
+    the bootstrap's and the planner's worker processes cheaply."""
+
+    surface: np.ndarray
+    curves: dict[float, np.ndarray] = field(default_factory=dict)
+
+
 @dataclass
 class Estimate:
     """One fit of everything on one set of runs."""
@@ -99,6 +109,10 @@ class Estimate:
     transfer: dict[str, TransferFit] = field(default_factory=dict)
     chars_per_token: float | None = None
     zero_shot_d_e: np.ndarray | None = None  # D_E of each entry of Runs.zero_shot
+
+    def warm_start(self) -> WarmStart:
+        return WarmStart(self.surface.theta,
+                         {} if self.curves is None else {k: f.theta for k, f in self.curves.fits.items()})
 
 
 @dataclass
@@ -160,10 +174,10 @@ def residual_sd(est: "Estimate", points: Runs, form: str) -> float:
     return float(np.std(res, ddof=1)) if len(res) > 1 else float("nan")
 
 
-def _estimate(runs: Runs, options: AnalysisOptions, warm: Estimate | None = None) -> Estimate:
+def _estimate(runs: Runs, options: AnalysisOptions, warm: WarmStart | None = None) -> Estimate:
     form = SURFACES[options.form]
     sc = runs.scratch
-    starts = None if warm is None else warm.surface.theta
+    starts = None if warm is None else warm.surface
     surface = fit_form(form, features(runs.n[sc], runs.d[sc]), np.log(runs.loss[sc]),
                        options.fit, starts=starts)
     est = Estimate(surface)
@@ -171,11 +185,10 @@ def _estimate(runs: Runs, options: AnalysisOptions, warm: Estimate | None = None
         est.chars_per_token = float(np.median(runs.d_chars / runs.d))
     if not options.fit_transfer or np.all(sc) or not surface.ok:
         return est
-    wc = None if warm is None or warm.curves is None else {
-        k: f.theta for k, f in warm.curves.fits.items()}
     est.curves = fit_per_n_curves(curve_for(options.curve_form, options.form), runs.n[sc],
                                   runs.d[sc], runs.loss[sc],
-                                  replace(options.fit, n_screen=options.curve_starts), wc)
+                                  replace(options.fit, n_screen=options.curve_starts),
+                                  None if warm is None else warm.curves)
     ft = ~sc
     est.effective = effective_data(options.form, surface.params, est.curves, runs.n[ft],
                                    runs.d[ft], runs.loss[ft],
@@ -209,9 +222,10 @@ def resolve_curve_form(points: Runs, options: AnalysisOptions) -> tuple[Analysis
     return replace(options, curve_form=choice.chosen), choice
 
 
-def estimate_points(runs: Runs, options: AnalysisOptions, warm: Estimate | None = None) -> Estimate:
-    """The fit without bootstrap or cross-checks, replicates averaged first; `warm` (an estimate on
-    similar runs) replaces the grid of starts by its optimum, as in every bootstrap resample."""
+def estimate_points(runs: Runs, options: AnalysisOptions, warm: WarmStart | None = None) -> Estimate:
+    """The fit without bootstrap or cross-checks, replicates averaged first; `warm` (from an
+    estimate on similar runs) replaces the grid of starts by its optima, as in every bootstrap
+    resample."""
     points = collapse(runs, group_replicates(runs.n, runs.d, runs.init))
     if options.curve_form == "auto":
         options = resolve_curve_form(points, replace(options, curve_rollout=False))[0]
@@ -334,7 +348,7 @@ def analyse(runs: Runs, options: AnalysisOptions = AnalysisOptions(),
         idx = resample_indices(len(points.n), n_boot, seed, strata)
         means = resample_point_means(np.log(runs.loss), reps, n_boot, seed)
         boot_opts = replace(options, other_form=False, varpro=False, curve_rollout=False)
-        samples = run_bootstrap(_boot_one, (points, means, reps.count == 1, boot_opts, est, sources,
+        samples = run_bootstrap(_boot_one, (points, means, reps.count == 1, boot_opts, est.warm_start(), sources,
                                             smallest_d_f(est, sources), finetune_grid(est, sources)),
                                 np.column_stack([np.arange(n_boot), idx]), options.bootstrap,
                                 progress)

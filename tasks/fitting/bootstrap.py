@@ -14,7 +14,19 @@ from typing import Callable
 
 import numpy as np
 
-from .robust import CORES, threadpool_limits  # CORES: resamples and planner draws use every core
+from .robust import CORES, one_blas_thread  # CORES: resamples and planner draws use every core
+
+# The default number of resamples grows with the points fitted: the Monte Carlo error of a percentile
+# interval's ends (~1.4 / sqrt(B) of its half-width) stays at most half their sampling error over
+# sweeps (~1 / sqrt(2 P) for P points) when B >= 15 P. At least 1000 (25 resamples beyond each end,
+# the "thousands" of the recipe this fit follows), at most 4000 (Chinchilla's refit used 4000).
+RESAMPLES_PER_POINT = 15
+MIN_RESAMPLES, MAX_RESAMPLES = 1000, 4000
+
+
+def auto_resamples(n_points: int) -> int:
+    """The default resample count for a fit of `n_points` points (replicates averaged)."""
+    return int(min(MAX_RESAMPLES, max(MIN_RESAMPLES, RESAMPLES_PER_POINT * n_points)))
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,7 @@ def resample_indices(n: int, n_resamples: int, seed: int,
 
 
 def _run_chunk(fn: Callable, data, idx: np.ndarray) -> np.ndarray:
-    with threadpool_limits(limits=1, user_api="blas"):  # one BLAS thread per worker (robust.py)
+    with one_blas_thread():  # one BLAS thread per worker (robust.py)
         return np.array([fn(data, row) for row in idx], dtype=float)
 
 

@@ -16,13 +16,15 @@ is simulated on 13 points, not 25.
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
+import multiprocessing as mp
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
-from .analysis import AnalysisOptions, Runs, estimate_points, subset
+from .analysis import AnalysisOptions, Runs, WarmStart, estimate_points, subset
 from .bootstrap import CORES, BootstrapOptions, run_bootstrap
 from .forms import SURFACES
 from .noise import NoiseModel, constant_noise
@@ -153,14 +155,14 @@ def fast_options(low_data_fraction: float = 0.1) -> AnalysisOptions:
 def _one_draw(data: tuple, row: np.ndarray) -> np.ndarray:
     """alpha, beta, log10 k, R^2, law residual variance, low-data share per source, for design
     row[0] and draw seed row[1]."""
-    prior, designs, options, sources = data
+    prior, designs, warms, options, sources = data
     design = designs[int(row[0])]
     runs = simulate_runs(prior, design, np.random.default_rng([int(row[1]), 7]))
     out = np.full(W * len(sources), np.nan)
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # wild draws overflow on the way to a fit
-            est = estimate_points(runs, options, _warm(prior, design, options))
+            est = estimate_points(runs, options, warms[int(row[0])])
     except (FitError, ValueError, np.linalg.LinAlgError, ArithmeticError):
         return out
     for i, src in enumerate(sources):
@@ -182,22 +184,55 @@ def law_residual_var(eff, law) -> float:
     return float(np.sum(res ** 2) / max(1, len(res) - 3))
 
 
-_WARM: dict = {}  # (prior label, design) -> the noiseless draw's fit, per worker process
+_WARM: dict = {}  # warm starts fitted in this process (the search's stages share them), by _warm_key
 
 
-def _warm(prior: Prior, design: Design, options: AnalysisOptions):
-    """The fit of the design's noiseless runs (full grid of starts), computed once per worker: every
-    draw starts from its optimum, as every bootstrap resample starts from the full-data fit."""
-    key = (prior.label, repr(prior.surface), repr(prior.laws), repr(sorted(prior.seen.items())), design)
-    if key not in _WARM:
-        clean = simulate_runs(replace(prior, noise=constant_noise(1e-12)), design,
-                              np.random.default_rng(0))
-        try:
-            _WARM[key] = estimate_points(clean, replace(options, fit=FitOptions(n_jobs=1),
-                                                        curve_starts=AnalysisOptions().curve_starts))
-        except (FitError, ValueError, np.linalg.LinAlgError, ArithmeticError):
-            _WARM[key] = None
-    return _WARM[key]
+def _warm_key(prior: Prior, design: Design, options: AnalysisOptions) -> tuple:
+    """What the fit of a design's noiseless runs depends on: the surface, the forms and the scratch
+    grid, not the laws, D_F, seeds or pre-training budgets (the demo's 324 candidate designs share
+    36 such fits)."""
+    return (prior.form, tuple(sorted(prior.surface.items())), options.form, options.curve_form,
+            design.sizes, design.scratch_d)
+
+
+def _fit_warm(prior: Prior, design: Design, options: AnalysisOptions):
+    """The fit of the design's noiseless runs: every draw starts from its optima, as every
+    bootstrap resample starts from the full-data fit. Its surface starts at the prior's own (where
+    noiseless runs put the optimum; the form's grid when that start does not reach a zero
+    residual, e.g. outside the bounds), its curves from the full grid of starts."""
+    clean = simulate_runs(replace(prior, noise=constant_noise(1e-12)), design, np.random.default_rng(0))
+    opts = replace(options, fit=FitOptions(n_jobs=1), curve_starts=AnalysisOptions().curve_starts)
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if prior.form == options.form:
+                truth = WarmStart(SURFACES[prior.form].from_natural(prior.surface))
+                est = estimate_points(clean, opts, truth)
+                if est.surface.ok and est.surface.objective < 1e-6:
+                    return est.warm_start()
+            return estimate_points(clean, opts).warm_start()
+    except (FitError, ValueError, np.linalg.LinAlgError, ArithmeticError):
+        return None
+
+
+def _fit_warm_row(args: tuple):
+    return _fit_warm(*args)
+
+
+def warm_starts(prior: Prior, designs: list[Design], options: AnalysisOptions, n_jobs: int = CORES) -> list:
+    """Each design's warm start (None where its noiseless fit fails), each distinct fit made once
+    in this process, on `n_jobs` processes."""
+    keys = [_warm_key(prior, d, options) for d in designs]
+    todo = {k: d for k, d in zip(keys, designs) if k not in _WARM}
+    args = [(prior, d, options) for d in todo.values()]
+    if n_jobs > 1 and len(args) > 1:
+        ctx = mp.get_context(BootstrapOptions().mp_context)
+        with cf.ProcessPoolExecutor(max_workers=min(n_jobs, len(args)), mp_context=ctx) as pool:
+            fitted = list(pool.map(_fit_warm_row, args))
+    else:
+        fitted = [_fit_warm(*a) for a in args]
+    _WARM.update(zip(todo, fitted))
+    return [_WARM[k] for k in keys]
 
 
 def _summarise(s: np.ndarray, n_draws: int, ratio: dict[str, float]) -> SourcePrediction:
@@ -226,7 +261,8 @@ def predict_many(prior: Prior, designs: list[Design], n_draws: int = 64, seed: i
     sources = sorted(prior.laws)
     draws = seed * 1_000_003 + np.arange(n_draws)
     rows = np.array([(i, d) for i in range(len(designs)) for d in draws], dtype=np.int64)
-    samples = run_bootstrap(_one_draw, (prior, designs, options, sources), rows,
+    warms = warm_starts(prior, designs, options, n_jobs)
+    samples = run_bootstrap(_one_draw, (prior, designs, warms, options, sources), rows,
                             BootstrapOptions(n_jobs=n_jobs, n_chunks=min(len(rows), 8 * n_jobs + 8 * len(designs))),
                             progress)
     out = []

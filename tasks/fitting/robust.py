@@ -10,6 +10,8 @@ optimum.  A single start can end in a local minimum, hence a grid of starts, kee
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import functools
 import multiprocessing as mp
 import os
 from dataclasses import dataclass, field
@@ -20,12 +22,28 @@ from scipy.optimize import minimize
 from .forms import Form
 
 try:  # OpenBLAS threads make each tiny L-BFGS-B step ~20x slower on a busy machine
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController
 except ImportError:  # pragma: no cover - threadpoolctl ships with the scientific stack
-    import contextlib
+    ThreadpoolController = None
 
-    def threadpool_limits(*_a, **_k):
-        return contextlib.nullcontext()
+
+@functools.cache
+def _blas():
+    """This process's BLAS libraries, found once: `threadpool_limits()` scans /proc/self/maps at every
+    call, ~2 ms, a quarter of a planner draw's fits (cProfile). A forked worker inherits the same
+    libraries; a spawned one finds its own."""
+    return ThreadpoolController().select(user_api="blas") if ThreadpoolController else None
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """BLAS on one thread inside (nothing to do where it already is, as in a bootstrap worker)."""
+    blas = _blas()
+    if blas is None or all(lib.num_threads == 1 for lib in blas.lib_controllers):
+        yield
+        return
+    with blas.limit(limits=1):
+        yield
 
 STATUS_OK = "ok"
 STATUS_GRADIENT = "gradient_not_small"  # the best start stopped where the gradient is not ~0
@@ -124,7 +142,7 @@ def _run_starts(form: Form, X: np.ndarray, y: np.ndarray, starts: np.ndarray,
     """L-BFGS-B from each start; (objective, theta, scipy success) per start."""
     out = []
     bounds = list(form.bounds)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         for x0 in starts:
             _one_start(form, X, y, x0, bounds, options, out)
     return out
@@ -155,7 +173,7 @@ def _parallel_starts(form, X, y, starts, options):
 def screen_starts(form: Form, X: np.ndarray, y: np.ndarray, grid: np.ndarray,
                   options: FitOptions) -> np.ndarray:
     """The options.n_screen grid points with the lowest objective (non-finite ones dropped)."""
-    with np.errstate(all="ignore"), threadpool_limits(limits=1, user_api="blas"):
+    with np.errstate(all="ignore"), one_blas_thread():
         vals = np.array([huber_objective(th, form, X, y, options.delta)[0] for th in grid])
     vals = np.where(np.isfinite(vals), vals, np.inf)
     order = np.argsort(vals, kind="stable")[: options.n_screen]

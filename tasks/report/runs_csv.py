@@ -17,6 +17,7 @@ import pandas as pd
 
 from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.fitting.analysis import SCRATCH, Runs
+from transfer_laws.tasks.fitting.bootstrap import auto_resamples
 from transfer_laws.tasks.fitting.forms import SURFACES
 from transfer_laws.tasks.fitting.zero_shot import zero_shot_table
 
@@ -162,6 +163,16 @@ def exclude_top_loss(df: pd.DataFrame, k: int) -> tuple[pd.DataFrame, pd.DataFra
     sc = df[df["init"] == SCRATCH]
     drop = sc.sort_values("loss", ascending=False, kind="stable").index[:k]
     return df.drop(index=drop).reset_index(drop=True), df.loc[drop]
+
+
+def resamples_for(df: pd.DataFrame, bootstrap: int | None) -> int:
+    """`bootstrap`, or where it is None the default for this table: `auto_resamples` of its points,
+    each (N, D, init) once (seeds are averaged into their point; zero-shot rows are not resampled)."""
+    if bootstrap is not None:
+        return bootstrap
+    fitted = df[pd.to_numeric(df["D"], errors="coerce") > 0] if "D" in df.columns else df
+    keys = [c for c in ("N", "D", "init") if c in fitted.columns]
+    return auto_resamples(len(fitted.drop_duplicates(keys)) if keys else len(fitted))
 
 
 def to_runs(df: pd.DataFrame) -> Runs:

@@ -49,7 +49,7 @@ def export_runs(experiment: str, run_keys: list[str] | None, home: str | None,
 
 
 @task(name="fit-and-report", cache_policy=NO_CACHE)
-def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, seed: int = 0,
+def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int | None = None, seed: int = 0,
                    curve_form: str = "current", about: dict | None = None) -> dict:
     """Fit the runs table and write the report, unless the same report exists already."""
     from transfer_laws.tasks.common.errors import InputError
@@ -57,9 +57,10 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int = 1000, see
     from transfer_laws.tasks.fitting.bootstrap import BootstrapOptions
     from transfer_laws.tasks.fitting.robust import FitError
     from transfer_laws.tasks.report.fit import fit_runs
-    from transfer_laws.tasks.report.runs_csv import read_runs, validate_runs
+    from transfer_laws.tasks.report.runs_csv import read_runs, resamples_for, validate_runs
 
     log = get_run_logger()
+    bootstrap = resamples_for(read_runs(table["runs_csv"]), bootstrap)  # None: by the points fitted
     fit_options = [table["digest"], form, bootstrap, seed, REPORT_VERSION]
     if curve_form != "current":  # the default adds nothing to the key
         fit_options.append(curve_form)

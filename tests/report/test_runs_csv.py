@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from transfer_laws.tasks.common.errors import InputError
-from transfer_laws.tasks.report.runs_csv import exclude_top_loss, read_runs, to_runs, validate_runs
+from transfer_laws.tasks.report.runs_csv import exclude_top_loss, read_runs, resamples_for, to_runs, validate_runs
 
 
 def good_table() -> pd.DataFrame:
@@ -105,3 +105,17 @@ def test_unreadable_file(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(InputError, match="not a readable CSV"):
         read_runs(tmp_path / "empty.csv")
+
+
+def test_the_default_resample_count_grows_with_the_points_fitted():
+    """15 per point (seeds averaged into their point, zero-shot rows not resampled), 1000 to 4000;
+    an explicit count is kept as given."""
+    small = good_table()  # 18 points
+    seeds = pd.concat([small, small.assign(loss=small.loss * 1.01)], ignore_index=True)  # 2 seeds a point
+    zero_shot = pd.concat([small, pd.DataFrame({"N": [1e4], "D": [0], "init": ["text"], "loss": [3.0]})])
+    assert resamples_for(small, None) == resamples_for(seeds, None) == resamples_for(zero_shot, None) == 1000
+    n, d = (a.ravel() for a in np.meshgrid(np.geomspace(1e4, 1e6, 10), np.geomspace(1e5, 1e7, 10)))
+    big = pd.DataFrame({"N": n, "D": d, "init": "scratch", "loss": 3.0})  # 100 points
+    assert resamples_for(big, None) == 1500
+    assert resamples_for(pd.concat([big.assign(init=str(i)) for i in range(4)]), None) == 4000  # 400 points
+    assert resamples_for(big, 20) == 20 and resamples_for(big, 0) == 0
