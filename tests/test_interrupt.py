@@ -53,6 +53,18 @@ def _command_lines() -> dict[int, str]:
     return out
 
 
+def _session(sid: int) -> list[str]:
+    """Live processes of session `sid` (the CLI's: it was started in a new session), as 'pid cmd'."""
+    out = []
+    for pid, line in _command_lines().items():
+        try:
+            if os.getsid(pid) == sid:
+                out.append(f"{pid} {line[:160]}")
+        except ProcessLookupError:
+            pass
+    return out
+
+
 def _zygotes() -> set[int]:
     return {pid for pid, line in _command_lines().items() if "transfer_laws.tasks.train.zygote" in line}
 
@@ -76,7 +88,12 @@ def test_sigterm_and_sigint_stop_a_sweep_cleanly_and_the_rerun_finishes_it(tmp_p
         time.sleep(rng.uniform(0, 1.5))  # somewhere inside the next runs
         sent = time.monotonic()
         os.kill(proc.pid, sig)
-        _, err = proc.communicate(timeout=30)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired as late:  # say who holds its output open (a survivor) or why it lives
+            raise AssertionError(f"no end 30 s after {sig.name}: exit {proc.poll()}; left: "
+                                 f"{processes_of(home, zygotes_before)}; session: {_session(proc.pid)}; "
+                                 f"stderr: {(late.stderr or b'')[-1500:]!r}") from None
         took = time.monotonic() - sent
         assert proc.returncode == code and took < 10, (proc.returncode, took, err[-2000:])
         said = [line for line in err.splitlines() if line.startswith("transfer-laws: ")]

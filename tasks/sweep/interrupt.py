@@ -102,6 +102,7 @@ def run_stoppable(work: Callable[[], T], home: Path, what: str, resume: str, rem
                 on_stop(line)
         finally:
             print(line, file=sys.stderr, flush=True)
+            kill_descendants(timeout=1.0)  # one started meanwhile by the sweep thread, which still runs
             os._exit(128 + signum)
 
     subreaper(True)
