@@ -26,7 +26,7 @@ demo: $(STAMP)
 test: $(STAMP) services-deps ui-deps
 	$(PY) -m pytest -q
 
-# The UI journey alone (also part of `make test`, ~4.5 min): the services on loopback, then through
+# The UI journey alone (also part of `make test`, ~2.5 min): the services on loopback, then through
 # the pages in headless Chromium: the sweep's custom-run form, a failing run retried, MLflow's runs.
 # Screenshots go to $(HOME_DIR)/ui-screenshots.
 test-ui: $(STAMP) ui-deps
