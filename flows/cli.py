@@ -28,6 +28,13 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}. Fix: see `{self.prog} --help`\n")
 
 
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default in its help, except None: there the help says what happens instead."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 @contextmanager
 def flag_names(flags: dict[str, str]):
     """The API names its arguments (d_f); a CLI error names the flag the user typed (--d-f)."""

@@ -2,12 +2,13 @@
 sweep needs once it outgrows one process (deployments/README.md)."""
 from __future__ import annotations
 
-import argparse
 import os
 
 
 def register(sub) -> None:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    from transfer_laws.flows.cli import DefaultsHelp
+
+    fmt = DefaultsHelp
     p = sub.add_parser("services", formatter_class=fmt, help="start/stop Prefect + MLflow servers and workers",
                        description="Start a Prefect server, an MLflow tracking server and Prefect process "
                        "workers on 127.0.0.1, with their data in the project run folder (HOME), and "

@@ -1,7 +1,6 @@
 """`transfer-laws run | dry-run | status | aggregate`: the sweep verbs."""
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import uuid
@@ -9,7 +8,9 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    from transfer_laws.flows.cli import DefaultsHelp
+
+    fmt = DefaultsHelp
     p = sub.add_parser("run", formatter_class=fmt, help="run a sweep (Prefect flow), then aggregate",
                        description="Train every run of the sweep CONFIG that is not done yet (done runs "
                        "are skipped, interrupted ones resume), then fit and write the report. Prefect "
