@@ -26,9 +26,11 @@ import numpy as np
 
 from .analysis import AnalysisOptions, Runs, WarmStart, estimate_points, subset
 from .bootstrap import CORES, BootstrapOptions, run_bootstrap
-from .forms import SURFACES
-from .noise import NoiseModel, constant_noise
-from .robust import FitError, FitOptions
+from .curve_forms import curve_for
+from .effective_data import fit_per_n_curves
+from .forms import SURFACES, features
+from .noise import NoiseModel
+from .robust import FitError, FitOptions, fit_form
 
 # The paper's Table 1 (text -> Python, D in characters) on Kaplan et al.'s surface (tokens): a
 # labelled default for a first plan, not a measurement of this project's models.
@@ -188,31 +190,37 @@ _WARM: dict = {}  # warm starts fitted in this process (the search's stages shar
 
 
 def _warm_key(prior: Prior, design: Design, options: AnalysisOptions) -> tuple:
-    """What the fit of a design's noiseless runs depends on: the surface, the forms and the scratch
+    """What the warm start of a design's draws depends on: the surface, the forms and the scratch
     grid, not the laws, D_F, seeds or pre-training budgets (the demo's 324 candidate designs share
     36 such fits)."""
     return (prior.form, tuple(sorted(prior.surface.items())), options.form, options.curve_form,
             design.sizes, design.scratch_d)
 
 
-def _fit_warm(prior: Prior, design: Design, options: AnalysisOptions):
-    """The fit of the design's noiseless runs: every draw starts from its optima, as every
-    bootstrap resample starts from the full-data fit. Its surface starts at the prior's own (where
-    noiseless runs put the optimum; the form's grid when that start does not reach a zero
-    residual, e.g. outside the bounds), its curves from the full grid of starts."""
-    clean = simulate_runs(replace(prior, noise=constant_noise(1e-12)), design, np.random.default_rng(0))
-    opts = replace(options, fit=FitOptions(n_jobs=1), curve_starts=AnalysisOptions().curve_starts)
+def _fit_warm(prior: Prior, design: Design, options: AnalysisOptions) -> WarmStart | None:
+    """The fit of the design's noiseless scratch runs (surface and per-N curves, all a draw's fit
+    starts from, as every bootstrap resample starts from the full-data fit); None where the surface
+    cannot be fitted (the draws then start from the grid). The surface starts at the prior's own
+    (where noiseless runs put the optimum), or from the form's grid where that start leaves a
+    residual (e.g. outside the bounds); the curves from the full grid of starts."""
+    n, d = (a.ravel() for a in np.meshgrid(design.sizes, design.scratch_d, indexing="ij"))
+    loss = type(SURFACES[prior.form]).loss(prior.surface, n, d)
+    form, X, y, fit = SURFACES[options.form], features(n, d), np.log(loss), FitOptions(n_jobs=1)
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
+            surface = None
             if prior.form == options.form:
-                truth = WarmStart(SURFACES[prior.form].from_natural(prior.surface))
-                est = estimate_points(clean, opts, truth)
-                if est.surface.ok and est.surface.objective < 1e-6:
-                    return est.warm_start()
-            return estimate_points(clean, opts).warm_start()
+                surface = fit_form(form, X, y, fit, starts=form.from_natural(prior.surface))
+            if surface is None or not (surface.ok and surface.objective < 1e-6):
+                surface = fit_form(form, X, y, fit)
+            if not surface.ok:
+                return None
+            curves = fit_per_n_curves(curve_for(options.curve_form, options.form), n, d, loss,
+                                      replace(fit, n_screen=AnalysisOptions().curve_starts))
     except (FitError, ValueError, np.linalg.LinAlgError, ArithmeticError):
         return None
+    return WarmStart(surface.theta, {k: f.theta for k, f in curves.fits.items()})
 
 
 def _fit_warm_row(args: tuple):

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from transfer_laws.flows.cli import main
+from transfer_laws.tasks.fitting import design as design_module
 from transfer_laws.tasks.fitting.analysis import AnalysisOptions, analyse
 from transfer_laws.tasks.fitting.bootstrap import BootstrapOptions
-from transfer_laws.tasks.fitting.design import Design, Prior, predict, simulate_runs, unusable_mask
+from transfer_laws.tasks.fitting.design import Design, Prior, predict, predict_many, simulate_runs, unusable_mask
 from transfer_laws.tasks.fitting.design_calibration import calibrate_scatter
 from transfer_laws.tasks.fitting.noise import constant_noise
 from transfer_laws.tasks.fitting.synthetic import SweepSpec, make_sweep
@@ -202,8 +203,13 @@ def test_a_seed_gives_the_same_prediction_and_intervals_on_any_number_of_process
     """Planner draws and bootstrap resamples are spread over processes: one process or three, the
     same seed gives the same numbers to the last bit (each draw's randomness is its own)."""
 
-    preds = [predict(PRIOR, DESIGN, n_draws=12, seed=2, n_jobs=jobs).sources["text"] for jobs in (1, 3)]
+    designs = [DESIGN, replace(DESIGN, sizes=DESIGN.sizes[1:]), replace(DESIGN, d_f=DESIGN.d_f[:-1])]
+    preds = []
+    for jobs in (1, 3):
+        design_module._WARM.clear()  # each count fits the designs' warm starts itself (3 designs, 2 distinct)
+        preds.append([p.sources["text"] for p in predict_many(PRIOR, designs, n_draws=6, seed=2, n_jobs=jobs)])
     assert preds[0] == preds[1]
+    assert preds[0][0] != preds[0][1]  # the designs differ, and so do their predictions
     runs = make_sweep(4, SPEC)
     fits = [analyse(runs, AnalysisOptions(bootstrap=BootstrapOptions(24, seed=3, n_jobs=jobs, n_chunks=5),
                                           other_form=False)) for jobs in (1, 3)]
