@@ -170,9 +170,8 @@ def resamples_for(df: pd.DataFrame, bootstrap: int | None) -> int:
     each (N, D, init) once (seeds are averaged into their point; zero-shot rows are not resampled)."""
     if bootstrap is not None:
         return bootstrap
-    fitted = df[pd.to_numeric(df["D"], errors="coerce") > 0] if "D" in df.columns else df
-    keys = [c for c in ("N", "D", "init") if c in fitted.columns]
-    return auto_resamples(len(fitted.drop_duplicates(keys)) if keys else len(fitted))
+    fitted = df[pd.to_numeric(df["D"], errors="coerce") > 0]
+    return auto_resamples(len(fitted.drop_duplicates(["N", "D", "init"])))
 
 
 def to_runs(df: pd.DataFrame) -> Runs:

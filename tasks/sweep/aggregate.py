@@ -60,7 +60,8 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int | None = No
     from transfer_laws.tasks.report.runs_csv import read_runs, resamples_for, validate_runs
 
     log = get_run_logger()
-    bootstrap = resamples_for(read_runs(table["runs_csv"]), bootstrap)  # None: by the points fitted
+    df = read_runs(table["runs_csv"])
+    bootstrap = resamples_for(df, bootstrap)  # None: by the points fitted
     fit_options = [table["digest"], form, bootstrap, seed, REPORT_VERSION]
     if curve_form != "current":  # the default adds nothing to the key
         fit_options.append(curve_form)
@@ -75,7 +76,6 @@ def fit_and_report(table: dict, form: str = "kaplan", bootstrap: int | None = No
         tmp = out.with_name(out.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)  # a leftover of a killed aggregation
         tmp.mkdir(parents=True)
-        df = read_runs(table["runs_csv"])
         try:
             df = validate_runs(df, form=form)
             fit_runs(df, tmp, options, plan_draws=PLAN_DRAWS, about=about)
