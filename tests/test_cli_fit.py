@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from transfer_laws.flows.cli import main
-from transfer_laws.tasks.fitting.synthetic import make_sweep
+from transfer_laws.tasks.fitting.synthetic import SweepSpec, make_sweep
 
 
 def sweep_csv(tmp_path, changes: dict | None = None) -> str:
@@ -162,3 +162,30 @@ def test_figures_survive_a_sweep_whose_fine_tunes_all_lie_out_of_reach(tmp_path)
                  "--jobs", "1"]) == 0
     assert (out / "fit.json").exists() and (out / "report.md").exists()
     assert list(out.glob("*.png"))
+
+
+def test_a_grid_too_small_to_resolve_anything_is_told_so_instead_of_simulated(tmp_path):
+    """3 sizes x 3 scratch D (9 points: a 5-parameter Chinchilla cross-fit needs 15) and 2 sizes x
+    2 D_F (4 law points: a law needs 9): neither the cross-fit nor the planner's simulation is run,
+    and fit.json and the report say why; the main surface and the law are still fitted."""
+    spec = SweepSpec(sizes=(1e5, 1e6, 1e7), scratch_d=(1e6, 1e7, 1e8), d_f=(1e5, 1e6))
+    r = make_sweep(3, spec)
+    keep = (r.init == "scratch") | (r.n >= 1e6)
+    pd.DataFrame({"N": r.n[keep], "D": r.d[keep], "init": r.init[keep], "loss": r.loss[keep]}).to_csv(
+        tmp_path / "runs.csv", index=False)
+    out = tmp_path / "out"
+    assert main(["fit", str(tmp_path / "runs.csv"), "--out", str(out), "--bootstrap", "0", "--jobs", "1",
+                 "--no-figures", "--plan-draws", "8"]) == 0
+    fit = json.loads((out / "fit.json").read_text())
+    assert set(fit["scratch"]["params"]) == {"alpha_N", "alpha_D", "N_c", "D_c"}
+    cross = fit["scratch_forms"]["chinchilla"]
+    assert cross["status"] == "not_fitted" and cross["params"] == {} and cross["n_points"] == 9
+    assert cross["verdict"] == {"verdict": "not measured", "reason": cross["message"]}
+    assert "9 scratch points for 5 parameters: a cross-fit needs 15" in cross["message"]
+    law = fit["transfer"]["text"]
+    assert law["status"] == "ok" and law["n_points"] == 4
+    assert fit["planner"]["draws"] == 0 and fit["planner"]["sources"] == {}
+    assert "4 usable points for 3 parameters, fewer than the 9" in fit["planner"]["skipped"]["text"]
+    report = (out / "report.md").read_text()
+    assert "Other form chinchilla: not measured: 9 scratch points" in report
+    assert "- `text`: not simulated: this grid gives the law 4 usable points" in report

@@ -15,9 +15,27 @@ The public API (everything else is internal; the `transfer-laws` CLI is a thin l
 """
 from __future__ import annotations
 
-from transfer_laws.flows.api import Fit, Law, Plan, fit, load_config, load_fit, plan, predict, run, runs
+import importlib
+from typing import TYPE_CHECKING
+
 from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.common.version import VERSION as __version__
 
+if TYPE_CHECKING:
+    from transfer_laws.flows.api import Fit, Law, Plan, fit, load_config, load_fit, plan, predict, run, runs
+
 __all__ = ["Fit", "InputError", "Law", "Plan", "__version__", "fit", "load_config", "load_fit", "plan",
            "predict", "run", "runs"]
+_API = frozenset(__all__) - {"InputError", "__version__"}
+
+
+def __getattr__(name: str):
+    """The API loads on first use (PEP 562): every process of the package imports `transfer_laws`
+    first, and a Prefect worker's run or a training subprocess needs neither pandas nor scipy."""
+    if name in _API:
+        return getattr(importlib.import_module("transfer_laws.flows.api"), name)
+    raise AttributeError(f"module 'transfer_laws' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _API)

@@ -38,10 +38,13 @@ from transfer_laws.tasks.fitting.forms import SURFACES, features
 from transfer_laws.tasks.fitting.noise import noise_dict
 from transfer_laws.tasks.fitting.robust import FitResult
 from transfer_laws.tasks.fitting.transfer import fit_transfer, select_points
-from transfer_laws.tasks.fitting.verdicts import judge_law, judge_surface
+from transfer_laws.tasks.fitting.verdicts import POINTS_PER_PARAMETER, Judgement, Verdict, judge_law, judge_surface
 from transfer_laws.tasks.report.curve_table import curve_forms_entry, curve_forms_md
 from transfer_laws.tasks.report.html import write_html
 from transfer_laws.tasks.report.runs_csv import to_runs
+
+NOT_FITTED = "not_fitted"  # fit.json status of a cross-fit skipped for too few points (its message says so)
+LAW_PARAMETERS = 3  # k, alpha, beta
 
 
 def _ci(analysis: Analysis, prefix: str, keys) -> dict[str, list[float]]:
@@ -212,6 +215,9 @@ def fit_table(df: pd.DataFrame, options: AnalysisOptions, excluded_rows: pd.Data
     for name, other in analysis.other_forms.items():
         forms[name] = {**_fit_dict(other), "ci95": {},
                        "note": f"point estimate only; use --form {name} for intervals"}
+    for name, why in analysis.other_forms_skipped.items():
+        forms[name] = {"params": {}, "ci95": {}, "status": NOT_FITTED, "message": why,
+                       "n_points": est.surface.n_points}
     if analysis.varpro is not None:
         forms["chinchilla"]["varpro"] = {"params": analysis.varpro.params,
                                          "sse_relative": analysis.varpro.sse,
@@ -285,6 +291,9 @@ def add_verdicts(fit: dict) -> dict:
     s["verdict"] = judge_surface(s["form"], s["params"], s.get("ci95") or {}, s["n_points"],
                                  s.get("status", "ok"), s.get("message", "")).to_json()
     for name, form in fit.get("scratch_forms", {}).items():
+        if form.get("status") == NOT_FITTED:
+            form["verdict"] = Judgement(Verdict.NOT_MEASURED, form["message"]).to_json()
+            continue
         form["verdict"] = s["verdict"] if name == s["form"] else judge_surface(
             name, form["params"], form.get("ci95") or {}, form.get("n_points", s["n_points"]),
             form.get("status", "ok"), form.get("message", "")).to_json()
@@ -339,11 +348,15 @@ def planner_verdict(analysis: Analysis, draws: int) -> dict:
     from transfer_laws.tasks.fitting.design import predict, prior_and_design_of
     from transfer_laws.tasks.fitting.design_calibration import calibrate_scatter
 
+    skipped = {src: law_too_small(t.n_points) for src, t in analysis.estimate.transfer.items()
+               if t.status == "ok" and law_too_small(t.n_points)}
+    if len(skipped) == sum(t.status == "ok" for t in analysis.estimate.transfer.values()):
+        return {"draws": 0, "noise": analysis.noise.source, "sources": {}, "skipped": skipped}
     prior, design = prior_and_design_of(analysis)
     seed = analysis.options.bootstrap.seed
     prior = calibrate_scatter(prior, design, seed=seed)
     pred = predict(prior, design, n_draws=draws, seed=seed)
-    return {"draws": draws, "noise": analysis.noise.source, "replicates": design.replicates,
+    return {"draws": draws, "noise": analysis.noise.source, "replicates": design.replicates, "skipped": skipped,
             "misfit_sd_log_d_t": prior.misfit,
             "finetune_sigma_matched": prior.matched_finetune_sigma,
             "law_scatter": prior.scatter,
@@ -353,7 +366,18 @@ def planner_verdict(analysis: Analysis, draws: int) -> dict:
                                             for src, pts in prior.seen.items()},
             "sources": {src: {"half_width": {q: p.width[q] / 2 for q in p.width},
                               "p_beta_resolved": p.p_beta_resolved, "r2_log": p.r2_log}
-                        for src, p in pred.sources.items()}}
+                        for src, p in pred.sources.items() if src not in skipped}}
+
+
+def law_too_small(n_points: int) -> str:
+    """Why no simulation can show this grid resolving a law of `n_points` points ('' if one can):
+    below POINTS_PER_PARAMETER a parameter its verdict is "degenerate" whatever the noise."""
+    need = POINTS_PER_PARAMETER * LAW_PARAMETERS
+    if n_points >= need:
+        return ""
+    return (f"this grid gives the law {n_points} usable points for {LAW_PARAMETERS} parameters, fewer than the "
+            f"{need} ({POINTS_PER_PARAMETER} per parameter) a resolved law needs, whatever the noise: more "
+            "fine-tuning sizes or D_F values would (`transfer-laws plan` searches designs)")
 
 
 def zero_shot_entry(analysis: Analysis) -> dict:
@@ -714,6 +738,7 @@ def planner_md(verdict: dict | None) -> list[str]:
     if not verdict:
         return []
     lines = ["\n## What this grid can resolve (planner)\n"]
+    lines += [f"- `{src}`: not simulated: {why}." for src, why in verdict.get("skipped", {}).items()]
     for src, v in verdict["sources"].items():
         h = v["half_width"]
         lines.append(f"- `{src}`: with the noise measured here ({verdict['noise']}), this grid "
@@ -779,6 +804,10 @@ def report_md(fit: dict, figures: list[str]) -> str:
     for name, f in fit["scratch_forms"].items():
         if name != s["form"]:
             other = f.get("verdict")
+            if not f["params"]:
+                lines.append(f"\nOther form {name}: {other['verdict'] if other else 'not measured'}: "
+                             f"{f.get('message', '')}.")
+                continue
             lines.append(f"\nOther form {name} (point estimate): " + ", ".join(
                 f"{k} = {_fmt(v)}" for k, v in f["params"].items())
                 + (f". {other['verdict'].capitalize()}: {other['reason']}." if other else ""))

@@ -21,8 +21,9 @@ from transfer_laws.tasks.tracking import export, mlflow_store
 
 # 2: the noise model and the planner's verdict; 3: the headline (measured multiplier); 4: the
 # curve-form table, and the planner's usable points and scatter match; 5: verdicts, readable
-# rollout and checklist, every figure linked with a caption, a glossary
-REPORT_VERSION = 6
+# rollout and checklist, every figure linked with a caption, a glossary; 7: no cross-fit or planner
+# simulation where the point count alone makes it degenerate (the reason instead)
+REPORT_VERSION = 7
 PLAN_DRAWS = 48  # simulated sweeps behind the report's "this grid resolves alpha to ±x" (~5-20 s)
 
 
