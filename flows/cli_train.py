@@ -12,7 +12,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "train", help="train one model on a text file or corpus (early-stopped, logged to MLflow)",
         description=(
-            "Train one decoder-only transformer (GPT-2 blocks, byte-level tokens) to its "
+            "Train one decoder-only transformer (GPT-2 or Llama blocks, byte-level tokens) to its "
             "early-stopping point in a subprocess, logging params, loss curves, the best "
             f"checkpoint and run.json to MLflow. Defaults reproduce {REFERENCE}."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -34,6 +34,12 @@ def register(sub) -> None:
     shape.add_argument("--d-model", type=int, default=128, help="residual width")
     shape.add_argument("--n-head", type=int, default=4, help="attention heads (must divide d-model)")
     shape.add_argument("--n-ctx", type=int, default=64, help="context length in tokens")
+    shape.add_argument("--family", choices=["gpt2", "llama"], default="gpt2",
+                       help="gpt2: GELU MLP, LayerNorm, learned positions; llama: RoPE, SwiGLU, RMSNorm, no biases")
+    shape.add_argument("--n-kv-head", type=int, default=0, help="llama: key/value heads (grouped-query "
+                       "attention; must divide --n-head); 0 = --n-head")
+    shape.add_argument("--untie-embeddings", action="store_true",
+                       help="a separate LM head matrix (N excludes it either way)")
     opt = p.add_argument_group("optimiser (AdamW, linear warm-up, cosine decay to --min-lr)")
     opt.add_argument("--batch-size", type=int, default=12, help="sequences per step")
     opt.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
@@ -77,7 +83,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     spec = a.text or a.corpus
     env.apply(paths, hub=spec.startswith("hf:"), field="--home")
 
-    from transfer_laws.model.shapes import Shape, shape_for
+    from transfer_laws.model.shapes import shape_for
     from transfer_laws.tasks.common.errors import InputError
     from transfer_laws.tasks.data.corpora import resolve_corpus
     from transfer_laws.tasks.data.prepare import prepare
@@ -87,10 +93,11 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.n is not None:
         if not a.n > 0:
             raise InputError("--n", a.n, "must be a positive parameter count", "use e.g. --n 1e5")
-        s = shape_for(a.n, n_ctx=a.n_ctx)
+        s = shape_for(a.n, n_ctx=a.n_ctx, family=a.family)
         a.n_layer, a.d_model, a.n_head = s.n_layer, s.d_model, s.n_head
     test_fraction = a.test_fraction if a.test_fraction is not None else (0.1 if a.text else 0.03)
-    fields = dict(n_layer=a.n_layer, d_model=a.d_model, n_head=a.n_head, n_ctx=a.n_ctx,
+    fields = dict(n_layer=a.n_layer, d_model=a.d_model, n_head=a.n_head, n_ctx=a.n_ctx, family=a.family,
+                  n_kv_head=a.n_kv_head, tie_embeddings=not a.untie_embeddings,
                   dataset_tokens=a.d_tokens, lr=a.lr, min_lr=a.min_lr, warmup_steps=a.warmup_steps,
                   max_steps=a.max_steps, batch_size=a.batch_size, weight_decay=a.weight_decay,
                   beta1=a.beta1, beta2=a.beta2, grad_clip=a.grad_clip, seed=a.seed,
@@ -99,9 +106,9 @@ def cmd_train(a: argparse.Namespace) -> int:
                   compile=a.compile,
                   processes_per_run=a.processes,
                   target=spec, kind="single")
-    RunConfig.checked(**fields, data_dir="-", out_dir="-")  # every field checked before any work
+    first = RunConfig.checked(**fields, data_dir="-", out_dir="-")  # every field checked before any work
     if a.init_from is not None:
-        check_init_checkpoint(Path(a.init_from), Shape(a.n_layer, a.d_model, a.n_head, a.n_ctx, 256))
+        check_init_checkpoint(Path(a.init_from), first.shape())
     if a.text is not None and not Path(a.text).is_file():
         raise InputError("--text", a.text, "is not a file", "give the path of a text file")
     corpus = resolve_corpus(spec, paths.cache, field="--text" if a.text else "--corpus")
@@ -161,15 +168,15 @@ def check_init_checkpoint(path: Path, want) -> None:
                          "--init-from at another checkpoint")
     try:
         got = checkpoint_shape(path)
-    except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+    except (ValueError, KeyError, TypeError, OSError) as exc:  # transformers: OSError for bad JSON
         raise InputError("--init-from", str(path), f"has an unreadable config.json ({type(exc).__name__}: "
                          f"{exc})", "point it at the best/ folder of a finished run") from None
     if not (path / MANIFEST).exists():
         _check_safetensors(path / "model.safetensors")
     if got != want:
         raise InputError("--init-from", str(path), f"holds shape {got.describe()}, but this run asks "
-                         f"for {want.describe()}", "pass the checkpoint's --n-layer/--d-model/--n-head/"
-                         "--n-ctx, or a checkpoint of this shape")
+                         f"for {want.describe()}", "pass the checkpoint's --family/--n-layer/--d-model/"
+                         "--n-head/--n-ctx, or a checkpoint of this shape")
 
 
 def _check_safetensors(weights: Path) -> None:

@@ -1,18 +1,29 @@
-"""Model shapes: from a target non-embedding parameter count N to (n_layer, d_model, n_head).
+"""Model shapes: from a target non-embedding parameter count N to (n_layer, d_model, n_head), per family.
 
 Why a rule and not a free choice: a scaling-law sweep must vary N along one line of shapes, so that
 loss differences come from size and not from shape. Kaplan et al. (2020) found loss nearly flat for
-aspect ratios d_model / n_layer between about 20 and 200; we fix it at `ASPECT_RATIO` = 32.
+aspect ratios d_model / n_layer between about 20 and 200; we fix it at `ASPECT_RATIO` = 32 for every
+family, so that a GPT-2 and a Llama sweep at one N have the same depth and width.
 
 Head size: 16 while d_model < 64 (one head when d_model < 32), four heads for 64 <= d_model <= 256 (head size 16..64), then a
 fixed head size of 64 (GPT-2/3 convention) so large models keep GPU-friendly heads.
 Widths are multiples of 8 below 64, of 16 up to 256, of 64 above.
 
-Counting convention (Kaplan): N excludes the token and position embeddings; it includes every
-weight and bias of the blocks and the final layer norm. The LM head is tied to the token embedding,
-so it adds nothing; an untied head would be counted as embedding (it is a vocabulary matrix).
-Per block: attention qkv (3d^2 + 3d) + out (d^2 + d), MLP (4d^2 + 4d) + (4d^2 + d), two layer
-norms (4d): 12 d^2 + 13 d. Plus the final layer norm (2d). N ~= 12 L d^2 for large d.
+Families (`FAMILIES`):
+- `gpt2`: pre-norm blocks, GELU MLP of width 4d, biases, LayerNorm, learned position embeddings.
+  Per block: attention qkv (3d^2 + 3d) + out (d^2 + d), MLP (4d^2 + 4d) + (4d^2 + d), two layer
+  norms (4d): 12 d^2 + 13 d. Plus the final layer norm (2d).
+- `llama`: RoPE (no position parameters), SwiGLU MLP, RMSNorm, no biases, optional grouped-query
+  attention (`n_kv_head` key/value heads). The SwiGLU width is 8d/3 rounded up to a multiple of 8
+  (`llama_mlp_width`), LLaMA's rule, which keeps its three matrices at GPT-2's 8 d^2. Per block:
+  q and out (2d^2), k and v (2 d * kv), MLP (3 d h), two RMS norms (2d); kv = n_kv_head * head size.
+  Plus the final norm (d).
+
+Counting convention (Kaplan): N is every parameter of the module but the input token embedding,
+the output embedding (the LM head) unless it is tied to the input one, and any position embedding.
+`num_parameters(exclude_embeddings=True)` in transformers subtracts only the input embeddings, so an
+untied head would be counted in N; tests/model checks this closed form against the built module.
+N ~= 12 L d^2 for large d in both families.
 """
 from __future__ import annotations
 
@@ -21,42 +32,69 @@ from dataclasses import dataclass
 
 ASPECT_RATIO = 32  # d_model / n_layer
 MLP_RATIO = 4
+FAMILIES = ("gpt2", "llama")
 
 
 @dataclass(frozen=True)
 class Shape:
-    """One decoder-only transformer shape (GPT-2 family, pre-norm, GELU MLP, tied head)."""
+    """One decoder-only transformer shape of a family (module docstring)."""
 
     n_layer: int  # transformer blocks
     d_model: int  # residual stream width
     n_head: int  # attention heads; d_model % n_head == 0
     n_ctx: int = 128  # context length in tokens
     vocab_size: int = 256  # byte-level by default
+    family: str = "gpt2"  # one of FAMILIES
+    n_kv_head: int = 0  # llama: key/value heads (grouped-query attention below n_head); 0 = n_head
+    tied: bool = True  # the LM head shares the token embedding's matrix
 
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_head
 
     @property
+    def kv_heads(self) -> int:
+        return self.n_kv_head or self.n_head
+
+    @property
+    def mlp_width(self) -> int:
+        return llama_mlp_width(self.d_model) if self.family == "llama" else MLP_RATIO * self.d_model
+
+    @property
     def params_non_embedding(self) -> int:
-        return non_embedding_params(self.n_layer, self.d_model)
+        return non_embedding_params(self.n_layer, self.d_model, self.family, self.kv_heads * self.head_dim)
 
     @property
     def params_embedding(self) -> int:
-        return self.vocab_size * self.d_model + self.n_ctx * self.d_model
+        """Token embedding, the LM head unless tied, and GPT-2's learned positions."""
+        heads = 1 if self.tied else 2
+        positions = self.n_ctx * self.d_model if self.family == "gpt2" else 0
+        return heads * self.vocab_size * self.d_model + positions
 
     @property
     def params_total(self) -> int:
         return self.params_non_embedding + self.params_embedding
 
     def describe(self) -> str:
-        return (f"L={self.n_layer} d={self.d_model} h={self.n_head} ctx={self.n_ctx} "
+        extra = "" if self.family == "gpt2" else f"{self.family} "
+        extra += f"kv={self.n_kv_head} " if self.n_kv_head and self.n_kv_head != self.n_head else ""
+        extra += "" if self.tied else "untied "
+        return (f"{extra}L={self.n_layer} d={self.d_model} h={self.n_head} ctx={self.n_ctx} "
                 f"V={self.vocab_size} N={self.params_non_embedding:.3g}")
 
 
-def non_embedding_params(n_layer: int, d_model: int) -> int:
-    """Exact Kaplan-convention N for the GPT-2 block used here (see module docstring)."""
+def llama_mlp_width(d_model: int) -> int:
+    """SwiGLU width: 8d/3 (two thirds of GPT-2's 4d: three matrices instead of two), rounded up to 8."""
+    return 8 * math.ceil(8 * d_model / 3 / 8)
+
+
+def non_embedding_params(n_layer: int, d_model: int, family: str = "gpt2", kv_dim: int | None = None) -> int:
+    """Exact Kaplan-convention N of `family`'s blocks (module docstring); kv_dim = key/value heads x
+    head size (d_model without grouped-query attention)."""
     d = d_model
+    if family == "llama":
+        kv = d if kv_dim is None else kv_dim
+        return n_layer * (2 * d * d + 2 * d * kv + 3 * d * llama_mlp_width(d) + 2 * d) + d
     per_block = 12 * d * d + 13 * d
     return n_layer * per_block + 2 * d
 
@@ -74,20 +112,37 @@ def _round_width(d: float) -> int:
     return max(16, int(round(d / step)) * step)
 
 
-def shape_for(n_target: float, n_ctx: int = 128, vocab_size: int = 256) -> Shape:
-    """The shape on our aspect-ratio line whose exact N is closest to `n_target` (in log space).
+def kv_heads_for(n_head: int, kv_group: int) -> int:
+    """Key/value heads when `kv_group` query heads share one (grouped-query attention): the largest
+    divisor of n_head at or below n_head / kv_group, so a small model with few heads keeps a valid
+    shape (one head stays one head)."""
+    want = max(1, n_head // max(1, kv_group))
+    return max(h for h in range(1, want + 1) if n_head % h == 0)
+
+
+def shape_for(n_target: float, n_ctx: int = 128, vocab_size: int = 256, family: str = "gpt2",
+              kv_group: int = 1, tied: bool = True) -> Shape:
+    """The shape of `family` on our aspect-ratio line whose exact N is closest to `n_target` (in log space).
 
     Candidates: every depth L with the rounded width that gives N closest to the target (and its
     neighbours); the score is |ln(N / target)| + 0.25 |ln(aspect / ASPECT_RATIO)|, so at small N,
     where widths are coarse, a shape slightly off the aspect line wins over one far off in N.
+    `kv_group` (llama): query heads per key/value head; 1 = ordinary multi-head attention.
     """
     if not (n_target > 0 and math.isfinite(n_target)):
         raise ValueError(f"target N must be a positive number, got {n_target!r}")
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+
+    def n_kv(d: int) -> int:
+        return kv_heads_for(heads_for_width(d), kv_group) if family == "llama" else 0
+
     best: tuple[float, float, int, int] | None = None
     for n_layer in range(1, 129):
         d_ideal = math.sqrt(max(n_target, 1.0) / (12 * n_layer))
         for d in {_round_width(d_ideal * f) for f in (0.9, 1.0, 1.1)}:
-            n = non_embedding_params(n_layer, d)
+            kv = n_kv(d) * (d // heads_for_width(d)) if family == "llama" else None
+            n = non_embedding_params(n_layer, d, family, kv)
             n_err = abs(math.log(n / n_target))
             aspect_err = abs(math.log((d / n_layer) / ASPECT_RATIO))
             key = (n_err + 0.25 * aspect_err, n_err, n_layer, d)
@@ -95,8 +150,10 @@ def shape_for(n_target: float, n_ctx: int = 128, vocab_size: int = 256) -> Shape
                 best = key
     assert best is not None
     _, _, n_layer, d_model = best
-    return Shape(n_layer=n_layer, d_model=d_model, n_head=heads_for_width(d_model),
-                 n_ctx=n_ctx, vocab_size=vocab_size)
+    n_head = heads_for_width(d_model)
+    kv = n_kv(d_model)
+    return Shape(n_layer=n_layer, d_model=d_model, n_head=n_head, n_ctx=n_ctx, vocab_size=vocab_size,
+                 family=family, n_kv_head=0 if kv == n_head else kv, tied=tied)
 
 
 def ladder(n_min: float = 5e3, n_max: float = 1e9, per_decade: int = 2, n_ctx: int = 128,
@@ -111,12 +168,18 @@ def ladder(n_min: float = 5e3, n_max: float = 1e9, per_decade: int = 2, n_ctx: i
     return shapes
 
 
-def validate_shape(n_layer: int, d_model: int, n_head: int, n_ctx: int, vocab_size: int) -> None:
+def validate_shape(n_layer: int, d_model: int, n_head: int, n_ctx: int, vocab_size: int,
+                   family: str = "gpt2", n_kv_head: int = 0) -> None:
     """Raise ValueError naming the field when a hand-given shape cannot be built."""
     for field, value in (("n_layer", n_layer), ("d_model", d_model), ("n_head", n_head),
                          ("n_ctx", n_ctx), ("vocab_size", vocab_size)):
         if not isinstance(value, int) or value <= 0:
             raise ValueError(f"{field} must be a positive integer, got {value!r}")
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     if d_model % n_head:
         raise ValueError(f"d_model={d_model} is not divisible by n_head={n_head}; "
                          f"use n_head in {[h for h in range(1, d_model + 1) if d_model % h == 0][:12]}")
+    if n_kv_head and (family != "llama" or n_head % n_kv_head):
+        raise ValueError(f"n_kv_head={n_kv_head} needs family llama and must divide n_head={n_head}; "
+                         f"use 0 (= n_head) or one of {[h for h in range(1, n_head + 1) if n_head % h == 0]}")

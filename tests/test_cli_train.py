@@ -48,6 +48,8 @@ def saved_checkpoint(folder: Path, shape: Shape) -> Path:
     (["--n-layer=-2"], "n_layer", "greater than 0"),
     (["--n=-5"], "--n", "positive"),
     (["--init-from", "/nonexistent/ckpt"], "--init-from", "not a checkpoint folder"),
+    (["--family", "llama", "--n-kv-head", "3"], "n_kv_head", "must divide n_head=4"),
+    (["--n-kv-head", "2"], "n_kv_head", "needs family llama"),
     (["--test-fraction", "1.5"], "test_fraction", "between 0 and 1"),
 ])
 def test_bad_input_exits_2_naming_the_field(tmp_path, capsys, small_text, args, field, needle):
@@ -70,13 +72,47 @@ def test_checkpoint_of_another_shape_is_rejected(tmp_path, capsys, small_text):
     assert code == 2 and "holds shape L=1 d=32" in err and "L=4 d=128" in err
 
 
+def test_a_gpt2_checkpoint_does_not_start_a_llama_run(tmp_path, capsys, small_text):
+    ckpt = saved_checkpoint(tmp_path / "ckpt", Shape(4, 128, 4, 64, 256))
+    code, err = run_cli(tmp_path, capsys, "--text", str(small_text), "--init-from", str(ckpt), "--family", "llama")
+    assert code == 2 and "holds shape L=4 d=128" in err and "llama L=4 d=128" in err
+
+
+def test_a_llama_fine_tune_starts_from_its_llama_pre_train(tmp_path, capsys, small_text):
+    """Pre-train a grouped-query Llama, fine-tune it on the same text, and train the same shape from
+    scratch for as long: the fine-tune loads the Llama weights (family and shape read from the
+    checkpoint) and ends far below the scratch run; MLflow records the family."""
+    from transfer_laws.tasks.tracking import mlflow_store
+
+    home = tmp_path / "home"
+    common = ["train", "--home", str(home), "--text", str(small_text), "--family", "llama", "--n-layer", "1",
+              "--d-model", "32", "--n-head", "2", "--n-kv-head", "1", "--n-ctx", "32", "--batch-size", "8",
+              "--warmup-steps", "2", "--eval-interval", "10", "--patience", "0", "--threads", "1"]
+
+    def train(*extra) -> dict:
+        assert main([*common, *extra]) == 0
+        out = capsys.readouterr().out
+        return json.loads(out[out.index("{"): out.rindex("}") + 1])
+
+    pre = train("--max-steps", "60")
+    fine = train("--max-steps", "10", "--init-from", pre["best_checkpoint"])
+    scratch = train("--max-steps", "10")
+    assert fine["best_test_loss"] < scratch["best_test_loss"] - 0.3, (fine, scratch, pre)
+    assert fine["params_non_embedding"] == scratch["params_non_embedding"] == Shape(
+        1, 32, 2, 32, 256, family="llama", n_kv_head=1).params_non_embedding
+    c = mlflow_store.client(f"sqlite:///{home / 'mlflow.db'}")
+    runs = c.search_runs([c.get_experiment_by_name("train").experiment_id])
+    assert len(runs) == 3 and {r.data.params["family"] for r in runs} == {"llama"}
+    assert {r.data.params["n_kv_head"] for r in runs} == {"1"}
+
+
 def test_help_explains_every_flag():
     out = subprocess.run([sys.executable, "-m", "transfer_laws.flows.cli", "train", "--help"], capture_output=True,
                          text=True, cwd=REPO, env=dict(os.environ))
     assert out.returncode == 0
     for flag in ["--n-layer", "--n-head", "--d-model", "--n-ctx", "--batch-size", "--lr", "--min-lr",
                  "--warmup-steps", "--max-steps", "--eval-interval", "--patience", "--weight-decay",
-                 "--beta2", "--grad-clip", "--seed", "--device"]:
+                 "--beta2", "--grad-clip", "--seed", "--device", "--family", "--n-kv-head"]:
         assert flag in out.stdout
 
 

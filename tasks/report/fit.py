@@ -525,6 +525,7 @@ def title_md(fit: dict) -> list[str]:
         "runs_file") else "the runs table")
     facts = [f"sweep `{a['sweep']}`" if a.get("sweep") else None,
              f"config hash `{a['config_hash']}`" if a.get("config_hash") else None,
+             f"{a['family']} models" if a.get("family") else None,
              f"{a['runs']} runs" if a.get("runs") else None, a.get("date"),
              f"transfer-laws {fit.get('version', '0.1.0 (before versions were recorded)')}"]
     return [f"# Transfer from {sources} to {target}\n", " · ".join(f for f in facts if f) + "\n"]

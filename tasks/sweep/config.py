@@ -119,6 +119,13 @@ class SweepConfig(BaseModel):
         ..., description="pre-training budget in tokens: one for every size, or a list with one per "
         "size (sizes then in ascending order); the run may stop earlier on its own held-out loss")
     n_ctx: int = Field(128, gt=1, description="context length in tokens")
+    family: Literal["gpt2", "llama"] = Field(
+        "gpt2", description="model family of every run: gpt2 (GELU MLP, LayerNorm, learned positions) | "
+        "llama (RoPE, SwiGLU, RMSNorm, no biases); both on one aspect-ratio line (model/shapes.py)")
+    kv_group: int = Field(1, ge=1, description="llama: query heads per key/value head (grouped-query "
+                          "attention; small models with few heads keep at least one); 1 = none")
+    tie_embeddings: bool = Field(True, description="the LM head shares the token embedding's matrix "
+                                 "(N excludes the head either way)")
     batch_size: int = Field(32, gt=0, description="sequences per optimiser step, all runs")
     lr: float | Literal["kaplan"] = Field(
         "kaplan", description="peak learning rate, or 'kaplan': lr(N) = 0.003239 - 0.0001395 ln N "
@@ -270,11 +277,19 @@ class SweepConfig(BaseModel):
     def _target(cls, v: str) -> str:
         return _check_corpus(v, "target")
 
-    @model_validator(mode="after")
-    def _distinct_shapes(self) -> "SweepConfig":
+    def shape(self, n_target: float):
+        """The model shape of size `n_target` in this sweep: its family, context and head rules."""
         from transfer_laws.model.shapes import shape_for
 
-        shapes = [shape_for(n, n_ctx=self.n_ctx) for n in self.sizes]
+        return shape_for(n_target, n_ctx=self.n_ctx, family=self.family, kv_group=self.kv_group,
+                         tied=self.tie_embeddings)
+
+    @model_validator(mode="after")
+    def _distinct_shapes(self) -> "SweepConfig":
+        if self.kv_group > 1 and self.family != "llama":
+            raise ValueError(f"kv_group: {self.kv_group} needs family llama (grouped-query attention); "
+                             "use kv_group 1 with gpt2")
+        shapes = [self.shape(n) for n in self.sizes]
         seen: dict = {}
         for n, s in zip(self.sizes, shapes):
             if s in seen:
@@ -324,9 +339,12 @@ class SweepConfig(BaseModel):
         return self.pretrain_tokens[self.sizes.index(n)]
 
     def about(self) -> dict:
-        """What the sweep's report title names: sweep, target, sources (their corpora), config hash."""
+        """What the sweep's report title names: sweep, target, sources (their corpora), config hash,
+        model family."""
+        family = self.family + (f" (kv_group {self.kv_group})" if self.kv_group > 1 else "")
         return {"sweep": self.name, "target": self.target, "config_hash": self.config_hash(),
-                "sources": {name: "+".join(src.corpora()) for name, src in self.sources.items()}}
+                "sources": {name: "+".join(src.corpora()) for name, src in self.sources.items()},
+                "family": family + ("" if self.tie_embeddings else ", untied head")}
 
     def finetune_batch(self, d_f: int) -> int:
         """Sequences per optimiser step of a fine-tune on `d_f` tokens: at most batch_size, and
@@ -364,6 +382,9 @@ class SweepConfig(BaseModel):
             payload.pop("zero_shot")
         if payload.get("finetune_steps_per_epoch") == 0:
             payload.pop("finetune_steps_per_epoch")
+        for name, old_default in (("family", "gpt2"), ("kv_group", 1), ("tie_embeddings", True)):
+            if payload.get(name) == old_default:
+                payload.pop(name)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
     # ---- loading with errors that name the field --------------------------------------------------

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from transfer_laws.model.shapes import Shape, shape_for
+from transfer_laws.model.shapes import Shape
 from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.data.prepare import PreparedData
 from transfer_laws.tasks.sweep.config import SweepConfig
@@ -162,8 +162,9 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
     searches: list[PlannedRun] = []
     zero_shots: list[PlannedRun] = []
     for n_target in cfg.sizes:
-        shape = shape_for(n_target, n_ctx=cfg.n_ctx)
-        dims = dict(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head)
+        shape = cfg.shape(n_target)
+        dims = dict(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head, family=shape.family,
+                    n_kv_head=shape.n_kv_head, tie_embeddings=shape.tied)
         lr = cfg.lr_for(shape.params_non_embedding)
         n_txt = _fmt(shape.params_non_embedding)
         for name, data in sources.items():

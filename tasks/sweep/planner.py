@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from transfer_laws.model.shapes import shape_for
 from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.fitting.design import KAPLAN_SURFACE, PAPER_LAW, Design, Prediction, Prior
 from transfer_laws.tasks.fitting.forms import SURFACES
@@ -97,7 +96,7 @@ def _seen(entry) -> tuple[tuple[float, float, bool], ...]:
 
 
 def design_for(cfg: SweepConfig) -> Design:
-    sizes = [float(shape_for(n, n_ctx=cfg.n_ctx).params_non_embedding) for n in cfg.sizes]
+    sizes = [float(cfg.shape(n).params_non_embedding) for n in cfg.sizes]
     return Design(tuple(sizes), tuple(float(d) for d in cfg.scratch_grid()),
                   tuple(float(d) for d in cfg.finetune_tokens), cfg.replicates,
                   tuple(float(cfg.pretrain_budget(n)) for n in cfg.sizes))

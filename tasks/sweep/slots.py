@@ -95,10 +95,9 @@ def layout_for(cfg) -> SlotLayout:
     if per_gpu == "auto":
         per_gpu = 1
         if n_gpu and cfg.processes_per_run == 1:
-            from transfer_laws.model.shapes import shape_for
             from transfer_laws.tasks.sweep.gpu_rules import runs_per_gpu
 
-            largest = shape_for(max(cfg.sizes), n_ctx=cfg.n_ctx)
+            largest = cfg.shape(max(cfg.sizes))
             per_gpu = runs_per_gpu(largest, cfg.batch_size, gpu_memory_bytes(),
                                    (os.cpu_count() or 1) // n_gpu)
     return layout(cfg.slots, cfg.threads_per_run, cfg.device, cfg.processes_per_run,

@@ -34,15 +34,15 @@ class TrackingTarget:
 
 def run_params(cfg: RunConfig) -> dict:
     """The MLflow params of a run (docs/interface.md names, plus every optimiser and data-identity field)."""
-    from transfer_laws.model.shapes import Shape
     from transfer_laws.tasks.data.prepare import load_prepared
 
     data = load_prepared(cfg.data_dir)
     d = 0 if cfg.kind == "zeroshot" else data.check_subset(cfg.dataset_tokens)
-    shape = Shape(cfg.n_layer, cfg.d_model, cfg.n_head, cfg.n_ctx, cfg.vocab_size)
+    shape = cfg.shape()
     return {
         "n_layer": cfg.n_layer, "d_model": cfg.d_model, "n_head": cfg.n_head, "n_ctx": cfg.n_ctx,
-        "vocab_size": cfg.vocab_size, "params_non_embedding": shape.params_non_embedding,
+        "vocab_size": cfg.vocab_size, "family": cfg.family, "n_kv_head": shape.kv_heads,
+        "tie_embeddings": cfg.tie_embeddings, "params_non_embedding": shape.params_non_embedding,
         "params_embedding": shape.params_embedding, "params_total": shape.params_total,
         "dataset_tokens": d, "dataset_chars": data.chars_in_prefix(d), "lr": cfg.lr,
         "batch_size": cfg.batch_size, "seed": cfg.seed, "min_lr": cfg.min_lr,

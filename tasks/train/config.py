@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from transfer_laws.tasks.common.errors import InputError
 
+if TYPE_CHECKING:
+    from transfer_laws.model.shapes import Shape
+
 # Bump when a change in the training code changes results: it is part of every run_key, so old
 # runs stop counting as done instead of being silently reused.
 CODE_SCHEMA_VERSION = 1
+
+# Shape fields added after run_keys existed: at these values they stay out of the run_key.
+SHAPE_DEFAULTS = {"family": "gpt2", "n_kv_head": 0, "tie_embeddings": True}
 
 RunKind = Literal["pretrain", "scratch", "finetune", "lr-search", "zeroshot", "single"]
 
@@ -38,6 +44,13 @@ class RunConfig(BaseModel):
     n_head: int = Field(4, gt=0, description="attention heads")
     n_ctx: int = Field(128, gt=1, description="context length in tokens")
     vocab_size: int = Field(256, gt=0, description="256 for byte-level tokens")
+    family: Literal["gpt2", "llama"] = Field(
+        "gpt2", description="model family: gpt2 (GELU MLP, LayerNorm, biases, learned positions) | llama "
+        "(RoPE, SwiGLU, RMSNorm, no biases); shapes and N per family in model/shapes.py")
+    n_kv_head: int = Field(0, ge=0, description="llama: key/value heads (grouped-query attention; must "
+                           "divide n_head); 0 = n_head")
+    tie_embeddings: bool = Field(True, description="the LM head shares the token embedding's matrix "
+                                 "(N excludes the head either way)")
 
     # data
     data_dir: str = Field(..., description="prepared data folder (tasks.data.prepare.prepare)")
@@ -87,6 +100,8 @@ class RunConfig(BaseModel):
     def _check(self) -> "RunConfig":
         if self.d_model % self.n_head:
             raise ValueError(f"d_model={self.d_model} is not divisible by n_head={self.n_head}")
+        if self.n_kv_head and (self.family != "llama" or self.n_head % self.n_kv_head):
+            raise ValueError(f"n_kv_head={self.n_kv_head} needs family llama and must divide n_head={self.n_head}")
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr={self.min_lr} is above lr={self.lr}")
         if self.warmup_steps >= self.max_steps:
@@ -102,7 +117,8 @@ class RunConfig(BaseModel):
     def run_key(self) -> str:
         """Short hash of every field that changes the result (not paths, device or cadence of saves).
 
-        `processes_per_run` counts only above 1, so every existing run_key stays valid. It does
+        `processes_per_run` counts only above 1, and the family fields only away from GPT-2's
+        defaults (SHAPE_DEFAULTS), so every existing run_key stays valid. processes_per_run does
         count then: n processes give the one-process curve only up to float summation order, and
         their resumable checkpoints (DDP weight names, one RNG file per rank) cannot resume with
         another process count, so a run folder must never be shared between counts."""
@@ -110,6 +126,7 @@ class RunConfig(BaseModel):
                   "log_interval", "compile"}
         if self.processes_per_run == 1:
             ignore.add("processes_per_run")
+        ignore |= {k for k, default in SHAPE_DEFAULTS.items() if getattr(self, k) == default}
         if self.lr_search:
             ignore |= {"lr", "min_lr"}
         else:
@@ -118,6 +135,13 @@ class RunConfig(BaseModel):
         fields["schema"] = CODE_SCHEMA_VERSION
         digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
         return digest[:12]
+
+    def shape(self) -> "Shape":
+        """The model shape this run trains (model/shapes.py: N, embedding counts, description)."""
+        from transfer_laws.model.shapes import Shape
+
+        return Shape(self.n_layer, self.d_model, self.n_head, self.n_ctx, self.vocab_size, self.family,
+                     self.n_kv_head, self.tie_embeddings)
 
     def with_chosen_lr(self, best_loss: dict[str, float]) -> "RunConfig":
         """This run with the lr of its best lr-search candidate (`best_loss`: run_key -> best
@@ -149,6 +173,8 @@ class RunConfig(BaseModel):
 
 _FIXES = {
     "n_head": "choose n_head that divides d_model",
+    "n_kv_head": "use 0 (= n_head), or with family llama a divisor of n_head",
+    "family": "use gpt2 or llama",
     "lr": "use a positive learning rate such as 1e-3",
     "batch_size": "use a positive batch size that is a multiple of processes_per_run (e.g. 32)",
     "max_steps": "use a positive number of steps",

@@ -114,9 +114,8 @@ def eval_starts(n_tokens: int, n_ctx: int, max_tokens: int) -> np.ndarray:
 
 def _build_or_load_model(cfg: RunConfig):
     from transfer_laws.model.build import build_model, load_pretrained, shape_of
-    from transfer_laws.model.shapes import Shape
 
-    shape = Shape(cfg.n_layer, cfg.d_model, cfg.n_head, cfg.n_ctx, cfg.vocab_size)
+    shape = cfg.shape()
     if cfg.init_from is None:
         return build_model(shape, seed=cfg.seed), shape
     path = Path(cfg.init_from)
@@ -131,7 +130,7 @@ def _build_or_load_model(cfg: RunConfig):
     if got != shape:
         raise InputError("init_from", str(path), f"holds a model of shape {got.describe()}, but this "
                          f"run asks for {shape.describe()}",
-                         "fine-tune with the same n_layer, d_model, n_head, n_ctx and vocabulary")
+                         "fine-tune with the same family, n_layer, d_model, n_head, n_ctx and vocabulary")
     return model, shape
 
 

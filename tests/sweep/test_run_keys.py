@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 import yaml
 
 from transfer_laws.tasks.sweep.config import SweepConfig
@@ -53,3 +54,26 @@ def test_demo_run_keys_are_pinned(tmp_path):
     target, sources = prepare_all(cfg, Path(os.environ["TRANSFER_LAWS_CACHE_DIR"]))
     runs = plan(cfg, target, sources, tmp_path / "runs")
     assert len(runs) == 30 and {r.run_key for r in runs} == PINNED
+
+
+def test_the_family_moves_every_run_key_and_gpt2_spelt_out_moves_none(tmp_path):
+    """`family: gpt2` (and kv_group 1, tied embeddings) written out is the default: the pinned keys
+    and the config hash stay; `family: llama` plans Llama shapes and new keys for every run."""
+    base = {**yaml.safe_load(DEMO_AT_B1B94E4), "home": str(tmp_path)}
+    explicit = SweepConfig.checked({**base, "family": "gpt2", "kv_group": 1, "tie_embeddings": True})
+    llama = SweepConfig.checked({**base, "family": "llama", "kv_group": 2})
+    assert explicit.config_hash() == SweepConfig.checked(base).config_hash() != llama.config_hash()
+    target, sources = prepare_all(explicit, Path(os.environ["TRANSFER_LAWS_CACHE_DIR"]))
+    assert {r.run_key for r in plan(explicit, target, sources, tmp_path / "runs")} == PINNED
+    runs = plan(llama, target, sources, tmp_path / "runs")
+    assert len(runs) == 30 and not {r.run_key for r in runs} & PINNED
+    assert {r.config.family for r in runs} == {"llama"} and {r.shape.family for r in runs} == {"llama"}
+    grouped = [r for r in runs if r.shape.n_head >= 2]
+    assert grouped and all(r.config.n_kv_head == r.shape.n_head // 2 for r in grouped)
+
+
+def test_kv_group_without_llama_is_refused_naming_the_field(tmp_path):
+    from transfer_laws.tasks.common.errors import InputError
+
+    with pytest.raises(InputError, match="kv_group.*needs family llama"):
+        SweepConfig.checked({**yaml.safe_load(DEMO_AT_B1B94E4), "home": str(tmp_path), "kv_group": 2})
