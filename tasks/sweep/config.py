@@ -287,8 +287,7 @@ class SweepConfig(BaseModel):
     @model_validator(mode="after")
     def _distinct_shapes(self) -> "SweepConfig":
         if self.kv_group > 1 and self.family != "llama":
-            raise ValueError(f"kv_group: {self.kv_group} needs family llama (grouped-query attention); "
-                             "use kv_group 1 with gpt2")
+            raise ValueError(f"kv_group: needs family llama for grouped-query attention, not {self.family}")
         shapes = [self.shape(n) for n in self.sizes]
         seen: dict = {}
         for n, s in zip(self.sizes, shapes):
@@ -450,6 +449,8 @@ def bundled_config(name: str) -> Path | None:
 
 # (words in the message, the fix): the first match wins
 _FIXES = (
+    (("'gpt2' or 'llama'",), "set family: gpt2 (GPT-2 blocks, the default) or llama (RoPE, SwiGLU, RMSNorm)"),
+    (("for grouped-query attention",), "set family: llama, or kv_group: 1"),
     (("extra pre-trains",), "set pretrain_replicates <= replicates"),
     (("held-out D_F",), "pick finetune_lr_search.tokens between two grid values, e.g. 2x the smallest D_F"),
     (("either finetune_lr_scale",), "remove finetune_lr_scale (the search sets the scale)"),

@@ -92,7 +92,7 @@ def test_sigterm_to_a_worker_mid_checkpoint_reschedules_its_run_for_the_next_wor
         assert flow_run_named(api, label).state.type.value == "SCHEDULED"
 
         marker.unlink()  # the marker of a process that is gone
-        stack.append(servers.start_worker(home, api, "second", env=env))
+        stack.append(servers.start_worker(home, api, "second", env=env, limit=2))  # the rescheduled run and the queued one at once
         wait_for(lambda: flow_run_named(api, label).state.is_final() or None, 300, f"end of {label}")
         assert flow_run_named(api, label).state.type.value == "COMPLETED"
     finally:  # the rest of the sweep is the scale-out tests' business
