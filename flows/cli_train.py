@@ -9,6 +9,8 @@ REFERENCE = "nanoGPT's CPU reference on tinyshakespeare (docs/data/tinyshakespea
 
 
 def register(sub) -> None:
+    from transfer_laws.model.shapes import FAMILIES, FAMILY_HELP
+
     p = sub.add_parser(
         "train", help="train one model on a text file or corpus (early-stopped, logged to MLflow)",
         description=(
@@ -34,8 +36,7 @@ def register(sub) -> None:
     shape.add_argument("--d-model", type=int, default=128, help="residual width")
     shape.add_argument("--n-head", type=int, default=4, help="attention heads (must divide d-model)")
     shape.add_argument("--n-ctx", type=int, default=64, help="context length in tokens")
-    shape.add_argument("--family", choices=["gpt2", "llama"], default="gpt2",
-                       help="gpt2: GELU MLP, LayerNorm, learned positions; llama: RoPE, SwiGLU, RMSNorm, no biases")
+    shape.add_argument("--family", choices=FAMILIES, default="gpt2", help=FAMILY_HELP)
     shape.add_argument("--n-kv-head", type=int, default=0, help="llama: key/value heads (grouped-query "
                        "attention; must divide --n-head); 0 = --n-head")
     shape.add_argument("--untie-embeddings", action="store_true",

@@ -20,8 +20,7 @@ from transfer_laws.model.shapes import Shape, validate_shape
 
 def model_config(shape: Shape):
     """The transformers config of `shape` (validated first: a bad shape is a ValueError naming the field)."""
-    validate_shape(shape.n_layer, shape.d_model, shape.n_head, shape.n_ctx, shape.vocab_size,
-                   shape.family, shape.n_kv_head)
+    validate_shape(shape)
     if shape.family == "llama":
         from transformers import LlamaConfig
 

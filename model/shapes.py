@@ -29,10 +29,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 ASPECT_RATIO = 32  # d_model / n_layer
 MLP_RATIO = 4
-FAMILIES = ("gpt2", "llama")
+Family = Literal["gpt2", "llama"]
+FAMILIES: tuple[str, ...] = get_args(Family)
+# What the settings say of these fields (the sweep config, the run config, `train --help`)
+FAMILY_HELP = ("model family: gpt2 (GELU MLP, LayerNorm, biases, learned positions) | llama (RoPE, SwiGLU, "
+               "RMSNorm, no biases); both on one aspect-ratio line, N exact per family (model/shapes.py)")
+TIED_HELP = "the LM head shares the token embedding's matrix (N excludes the head either way)"
 
 
 @dataclass(frozen=True)
@@ -134,26 +140,23 @@ def shape_for(n_target: float, n_ctx: int = 128, vocab_size: int = 256, family: 
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
 
-    def n_kv(d: int) -> int:
-        return kv_heads_for(heads_for_width(d), kv_group) if family == "llama" else 0
+    def candidate(n_layer: int, d: int) -> Shape:
+        n_head = heads_for_width(d)
+        kv = kv_heads_for(n_head, kv_group) if family == "llama" else n_head
+        return Shape(n_layer, d, n_head, n_ctx, vocab_size, family, 0 if kv == n_head else kv, tied)
 
-    best: tuple[float, float, int, int] | None = None
+    best: tuple[float, float, int, int, Shape] | None = None
     for n_layer in range(1, 129):
         d_ideal = math.sqrt(max(n_target, 1.0) / (12 * n_layer))
         for d in {_round_width(d_ideal * f) for f in (0.9, 1.0, 1.1)}:
-            kv = n_kv(d) * (d // heads_for_width(d)) if family == "llama" else None
-            n = non_embedding_params(n_layer, d, family, kv)
-            n_err = abs(math.log(n / n_target))
+            shape = candidate(n_layer, d)
+            n_err = abs(math.log(shape.params_non_embedding / n_target))
             aspect_err = abs(math.log((d / n_layer) / ASPECT_RATIO))
-            key = (n_err + 0.25 * aspect_err, n_err, n_layer, d)
-            if best is None or key < best:
+            key = (n_err + 0.25 * aspect_err, n_err, n_layer, d, shape)
+            if best is None or key[:4] < best[:4]:
                 best = key
     assert best is not None
-    _, _, n_layer, d_model = best
-    n_head = heads_for_width(d_model)
-    kv = n_kv(d_model)
-    return Shape(n_layer=n_layer, d_model=d_model, n_head=n_head, n_ctx=n_ctx, vocab_size=vocab_size,
-                 family=family, n_kv_head=0 if kv == n_head else kv, tied=tied)
+    return best[-1]
 
 
 def ladder(n_min: float = 5e3, n_max: float = 1e9, per_decade: int = 2, n_ctx: int = 128,
@@ -168,18 +171,18 @@ def ladder(n_min: float = 5e3, n_max: float = 1e9, per_decade: int = 2, n_ctx: i
     return shapes
 
 
-def validate_shape(n_layer: int, d_model: int, n_head: int, n_ctx: int, vocab_size: int,
-                   family: str = "gpt2", n_kv_head: int = 0) -> None:
-    """Raise ValueError naming the field when a hand-given shape cannot be built."""
-    for field, value in (("n_layer", n_layer), ("d_model", d_model), ("n_head", n_head),
-                         ("n_ctx", n_ctx), ("vocab_size", vocab_size)):
+def validate_shape(shape: Shape) -> None:
+    """Raise ValueError naming the field ("<field>=<value> …") when a hand-given shape cannot be built."""
+    for field in ("n_layer", "d_model", "n_head", "n_ctx", "vocab_size"):
+        value = getattr(shape, field)
         if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{field} must be a positive integer, got {value!r}")
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
-    if d_model % n_head:
-        raise ValueError(f"d_model={d_model} is not divisible by n_head={n_head}; "
-                         f"use n_head in {[h for h in range(1, d_model + 1) if d_model % h == 0][:12]}")
-    if n_kv_head and (family != "llama" or n_head % n_kv_head):
-        raise ValueError(f"n_kv_head={n_kv_head} needs family llama and must divide n_head={n_head}; "
-                         f"use 0 (= n_head) or one of {[h for h in range(1, n_head + 1) if n_head % h == 0]}")
+            raise ValueError(f"{field}={value!r} must be a positive integer")
+    if shape.family not in FAMILIES:
+        raise ValueError(f"family={shape.family!r} must be one of {FAMILIES}")
+    d, h, kv = shape.d_model, shape.n_head, shape.n_kv_head
+    if d % h:
+        raise ValueError(f"d_model={d} is not divisible by n_head={h}; "
+                         f"use n_head in {[i for i in range(1, d + 1) if d % i == 0][:12]}")
+    if kv and (shape.family != "llama" or h % kv):
+        raise ValueError(f"n_kv_head={kv} needs family llama and must divide n_head={h}; "
+                         f"use 0 (= n_head) or one of {[i for i in range(1, h + 1) if h % i == 0]}")

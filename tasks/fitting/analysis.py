@@ -31,7 +31,7 @@ from .noise import (
 from .robust import FitError, FitOptions, FitResult, fit_form
 from .transfer import TransferFit, TransferOptions, fit_transfer, k_in_other_units
 from .varpro import VarProResult, fit_varpro
-from .verdicts import POINTS_PER_PARAMETER
+from .verdicts import cross_fit_too_small
 from .zero_shot import Marks, ZeroShotTable, added_by_finetuning, mark_finetunes, median_over_sizes
 
 SCRATCH = "scratch"
@@ -331,17 +331,6 @@ def _boot_one(data: tuple, row: np.ndarray) -> np.ndarray:
     return _flatten(est, options, sources, d_f_min, points.zero_shot, grid)
 
 
-def too_few_for_cross_fit(n_points: int, n_params: int) -> str | None:
-    """Why a cross-fit of another form is not worth running, or None: below POINTS_PER_PARAMETER a
-    point its verdict is "degenerate" whatever the optimiser finds (64 starts of a 5-parameter
-    Chinchilla fit on 6 points cost 7 s, three times a micro sweep's training)."""
-    need = POINTS_PER_PARAMETER * n_params
-    if n_points >= need:
-        return None
-    return (f"{n_points} scratch points for {n_params} parameters: a cross-fit needs {need} "
-            f"({POINTS_PER_PARAMETER} per parameter) to mean anything, so it was not run")
-
-
 def analyse(runs: Runs, options: AnalysisOptions = AnalysisOptions(),
             progress: Callable[[int], None] | None = None) -> Analysis:
     """Fit everything on `runs`, then bootstrap; raises FitError when the scratch fit fails."""
@@ -379,10 +368,10 @@ def analyse(runs: Runs, options: AnalysisOptions = AnalysisOptions(),
     if options.other_form:
         for name, form in SURFACES.items():
             if name != options.form:
-                if (why := too_few_for_cross_fit(len(y), len(form.names))) is None:
-                    out.other_forms[name] = fit_form(form, X, y, options.fit)
-                else:
+                if why := cross_fit_too_small(len(y), len(form.names)):
                     out.other_forms_skipped[name] = why
+                else:
+                    out.other_forms[name] = fit_form(form, X, y, options.fit)
     if options.varpro and options.form == "chinchilla":
         out.varpro = fit_varpro(points.n[sc], points.d[sc], points.loss[sc])
         start = SURFACES["chinchilla"].from_natural(

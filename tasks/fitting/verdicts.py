@@ -31,6 +31,7 @@ class Judgement:
 
 # With fewer than three points per parameter a fit can bend to the noise: it describes, never tests.
 POINTS_PER_PARAMETER = 3
+LAW_PARAMETERS = ("k", "alpha", "beta")  # of D_T = k D_F^alpha N^beta
 # Below this R² of ln D_T the law explains less of its points' spread than it leaves unexplained.
 MIN_R2_LOG = 0.5
 # A scale (k) whose 95 % interval spans more decades than this is pinned down by nothing (k is the
@@ -97,7 +98,7 @@ def judge_surface(form: str, params: dict, ci95: dict, n_points: int, optimiser_
 def judge_law(law: dict) -> tuple[Judgement, dict[str, Judgement]]:
     """The transfer law D_T = k D_F^alpha N^beta of one source (a fit.json `transfer` entry) and
     its three parameters: the law's verdict and one per parameter."""
-    params = ("k", "alpha", "beta")
+    params = LAW_PARAMETERS
     if law.get("status") != "ok" or any(law.get(p) is None or not math.isfinite(law[p]) for p in params):
         why = Judgement(Verdict.NOT_MEASURED, f"no law: {law.get('message') or law.get('status')}")
         return why, {p: why for p in params}
@@ -138,3 +139,26 @@ def judge_law(law: dict) -> tuple[Judgement, dict[str, Judgement]]:
         return Judgement(Verdict.UNRESOLVED, "; ".join(f"{p}: {each[p].reason}" for p in open_)), each
     return Judgement(Verdict.RESOLVED, f"{n_points} points, R² of ln D_T {_g(r2)}; k, alpha and beta "
                      "resolved"), each
+
+
+def cross_fit_too_small(n_points: int, n_params: int) -> str:
+    """Why a cross-fit of another surface form is not worth running ('' if it is): below
+    POINTS_PER_PARAMETER a point its verdict is degenerate whatever the optimiser finds (64 starts
+    of a 5-parameter Chinchilla fit on 6 points cost 7 s, three times a micro sweep's training)."""
+    need = POINTS_PER_PARAMETER * n_params
+    if n_points >= need:
+        return ""
+    return (f"{n_points} scratch points for {n_params} parameters: a cross-fit needs {need} "
+            f"({POINTS_PER_PARAMETER} per parameter) to mean anything, so it was not run")
+
+
+def law_too_small(n_points: int) -> str:
+    """Why no simulation can show a grid resolving a law of `n_points` usable points ('' if one
+    can): below POINTS_PER_PARAMETER a parameter its verdict is degenerate whatever the noise."""
+    k = len(LAW_PARAMETERS)
+    need = POINTS_PER_PARAMETER * k
+    if n_points >= need:
+        return ""
+    return (f"this grid gives the law {n_points} usable points for {k} parameters, fewer than the "
+            f"{need} ({POINTS_PER_PARAMETER} per parameter) a resolved law needs, whatever the noise: more "
+            "fine-tuning sizes or D_F values would (`transfer-laws plan` searches designs)")

@@ -38,13 +38,12 @@ from transfer_laws.tasks.fitting.forms import SURFACES, features
 from transfer_laws.tasks.fitting.noise import noise_dict
 from transfer_laws.tasks.fitting.robust import FitResult
 from transfer_laws.tasks.fitting.transfer import fit_transfer, select_points
-from transfer_laws.tasks.fitting.verdicts import POINTS_PER_PARAMETER, Judgement, Verdict, judge_law, judge_surface
+from transfer_laws.tasks.fitting.verdicts import Judgement, Verdict, judge_law, judge_surface, law_too_small
 from transfer_laws.tasks.report.curve_table import curve_forms_entry, curve_forms_md
 from transfer_laws.tasks.report.html import write_html
 from transfer_laws.tasks.report.runs_csv import to_runs
 
 NOT_FITTED = "not_fitted"  # fit.json status of a cross-fit skipped for too few points (its message says so)
-LAW_PARAMETERS = 3  # k, alpha, beta
 
 
 def _ci(analysis: Analysis, prefix: str, keys) -> dict[str, list[float]]:
@@ -348,9 +347,9 @@ def planner_verdict(analysis: Analysis, draws: int) -> dict:
     from transfer_laws.tasks.fitting.design import predict, prior_and_design_of
     from transfer_laws.tasks.fitting.design_calibration import calibrate_scatter
 
-    skipped = {src: law_too_small(t.n_points) for src, t in analysis.estimate.transfer.items()
-               if t.status == "ok" and law_too_small(t.n_points)}
-    if len(skipped) == sum(t.status == "ok" for t in analysis.estimate.transfer.values()):
+    fitted = {src: t.n_points for src, t in analysis.estimate.transfer.items() if t.status == "ok"}
+    skipped = {src: why for src, n in fitted.items() if (why := law_too_small(n))}
+    if len(skipped) == len(fitted):
         return {"draws": 0, "noise": analysis.noise.source, "sources": {}, "skipped": skipped}
     prior, design = prior_and_design_of(analysis)
     seed = analysis.options.bootstrap.seed
@@ -367,17 +366,6 @@ def planner_verdict(analysis: Analysis, draws: int) -> dict:
             "sources": {src: {"half_width": {q: p.width[q] / 2 for q in p.width},
                               "p_beta_resolved": p.p_beta_resolved, "r2_log": p.r2_log}
                         for src, p in pred.sources.items() if src not in skipped}}
-
-
-def law_too_small(n_points: int) -> str:
-    """Why no simulation can show this grid resolving a law of `n_points` points ('' if one can):
-    below POINTS_PER_PARAMETER a parameter its verdict is "degenerate" whatever the noise."""
-    need = POINTS_PER_PARAMETER * LAW_PARAMETERS
-    if n_points >= need:
-        return ""
-    return (f"this grid gives the law {n_points} usable points for {LAW_PARAMETERS} parameters, fewer than the "
-            f"{need} ({POINTS_PER_PARAMETER} per parameter) a resolved law needs, whatever the noise: more "
-            "fine-tuning sizes or D_F values would (`transfer-laws plan` searches designs)")
 
 
 def zero_shot_entry(analysis: Analysis) -> dict:

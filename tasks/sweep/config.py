@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from transfer_laws.model.shapes import FAMILY_HELP, TIED_HELP, Family
 from transfer_laws.tasks.common.errors import MISSING, InputError
 
 MIN_SIZES = 2  # the transfer law needs a slope in ln N (beta)
@@ -119,13 +120,10 @@ class SweepConfig(BaseModel):
         ..., description="pre-training budget in tokens: one for every size, or a list with one per "
         "size (sizes then in ascending order); the run may stop earlier on its own held-out loss")
     n_ctx: int = Field(128, gt=1, description="context length in tokens")
-    family: Literal["gpt2", "llama"] = Field(
-        "gpt2", description="model family of every run: gpt2 (GELU MLP, LayerNorm, learned positions) | "
-        "llama (RoPE, SwiGLU, RMSNorm, no biases); both on one aspect-ratio line (model/shapes.py)")
+    family: Family = Field("gpt2", description=FAMILY_HELP)
     kv_group: int = Field(1, ge=1, description="llama: query heads per key/value head (grouped-query "
                           "attention; small models with few heads keep at least one); 1 = none")
-    tie_embeddings: bool = Field(True, description="the LM head shares the token embedding's matrix "
-                                 "(N excludes the head either way)")
+    tie_embeddings: bool = Field(True, description=TIED_HELP)
     batch_size: int = Field(32, gt=0, description="sequences per optimiser step, all runs")
     lr: float | Literal["kaplan"] = Field(
         "kaplan", description="peak learning rate, or 'kaplan': lr(N) = 0.003239 - 0.0001395 ln N "

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from transfer_laws.model.shapes import FAMILY_HELP, TIED_HELP, Family, Shape, validate_shape
 from transfer_laws.tasks.common.errors import InputError
-
-if TYPE_CHECKING:
-    from transfer_laws.model.shapes import Shape
 
 # Bump when a change in the training code changes results: it is part of every run_key, so old
 # runs stop counting as done instead of being silently reused.
@@ -44,13 +42,10 @@ class RunConfig(BaseModel):
     n_head: int = Field(4, gt=0, description="attention heads")
     n_ctx: int = Field(128, gt=1, description="context length in tokens")
     vocab_size: int = Field(256, gt=0, description="256 for byte-level tokens")
-    family: Literal["gpt2", "llama"] = Field(
-        "gpt2", description="model family: gpt2 (GELU MLP, LayerNorm, biases, learned positions) | llama "
-        "(RoPE, SwiGLU, RMSNorm, no biases); shapes and N per family in model/shapes.py")
+    family: Family = Field("gpt2", description=FAMILY_HELP)
     n_kv_head: int = Field(0, ge=0, description="llama: key/value heads (grouped-query attention; must "
                            "divide n_head); 0 = n_head")
-    tie_embeddings: bool = Field(True, description="the LM head shares the token embedding's matrix "
-                                 "(N excludes the head either way)")
+    tie_embeddings: bool = Field(True, description=TIED_HELP)
 
     # data
     data_dir: str = Field(..., description="prepared data folder (tasks.data.prepare.prepare)")
@@ -98,10 +93,7 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> "RunConfig":
-        if self.d_model % self.n_head:
-            raise ValueError(f"d_model={self.d_model} is not divisible by n_head={self.n_head}")
-        if self.n_kv_head and (self.family != "llama" or self.n_head % self.n_kv_head):
-            raise ValueError(f"n_kv_head={self.n_kv_head} needs family llama and must divide n_head={self.n_head}")
+        validate_shape(self.shape())
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr={self.min_lr} is above lr={self.lr}")
         if self.warmup_steps >= self.max_steps:
@@ -136,10 +128,8 @@ class RunConfig(BaseModel):
         digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
         return digest[:12]
 
-    def shape(self) -> "Shape":
+    def shape(self) -> Shape:
         """The model shape this run trains (model/shapes.py: N, embedding counts, description)."""
-        from transfer_laws.model.shapes import Shape
-
         return Shape(self.n_layer, self.d_model, self.n_head, self.n_ctx, self.vocab_size, self.family,
                      self.n_kv_head, self.tie_embeddings)
 
