@@ -162,7 +162,8 @@ def fit(runs: pd.DataFrame | str | Path, *, form: Literal["kaplan", "chinchilla"
         curve_form: Literal["current", "bansal", "piecewise", "auto"] = "current", bootstrap: int | None = None,
         seed: int = 0, exclude_top_loss: int = 0, transfer: Literal["auto", "yes", "no"] = "auto",
         grid: Literal["screened", "full"] = "screened", jobs: int = CORES, units: str = "tokens",
-        plan_draws: int = 0, progress: bool | Callable[[int], None] = False) -> Fit:
+        unit: Literal["tokens", "bytes"] = "tokens", plan_draws: int = 0,
+        progress: bool | Callable[[int], None] = False) -> Fit:
     """Fit the scaling laws of a runs table: L(N, D) on the scratch runs, D_T of every fine-tuned run,
     and D_T = k D_F^alpha N^beta per source with bootstrap 95 % intervals.
 
@@ -174,6 +175,9 @@ def fit(runs: pd.DataFrame | str | Path, *, form: Literal["kaplan", "chinchilla"
       K highest-loss scratch runs. transfer: fit the law when fine-tuned runs exist (auto), always
       (yes: an error without them) or never (no). plan_draws > 0 also predicts how precisely this
       grid resolves the law. progress: True for a bar on stderr, or a callable given each resample.
+    unit: count D in tokens (as written) or in UTF-8 bytes (the D_bytes column a sweep's runs.csv
+      has): alpha and beta stay, k becomes k_tokens x (bytes per token)^(1 - alpha). units: the name
+      given to D's unit when it is neither (e.g. characters in a CSV of your own).
     Bad input raises InputError naming the field, the value and the fix; a fit that cannot be
     trusted raises FitError. Nothing is written: call .report(out_dir).
     """
@@ -182,13 +186,14 @@ def fit(runs: pd.DataFrame | str | Path, *, form: Literal["kaplan", "chinchilla"
     from transfer_laws.tasks.fitting.robust import FitOptions
     from transfer_laws.tasks.report.fit import fit_table
     from transfer_laws.tasks.report.runs_csv import exclude_top_loss as drop_top
-    from transfer_laws.tasks.report.runs_csv import read_runs, resamples_for, validate_runs
+    from transfer_laws.tasks.report.runs_csv import in_unit, read_runs, resamples_for, validate_runs
 
     for name, value, low in (("bootstrap", bootstrap, 0), ("jobs", jobs, 1), ("exclude_top_loss", exclude_top_loss, 0)):
         if value is not None and value < low:
             raise InputError(name, value, f"must be >= {low}", f"pass {name}={max(low, 1)}")
     df = read_runs(runs) if isinstance(runs, (str, Path)) else runs.copy()
-    df = validate_runs(df, form, "no")  # columns and values first, counts after exclusion
+    df = in_unit(validate_runs(df, form, "no"), unit)  # columns and values first, counts after exclusion
+    units = "bytes" if unit == "bytes" else units
     df, dropped = drop_top(df, exclude_top_loss)
     df = validate_runs(df, form, transfer)
     bootstrap = resamples_for(df, bootstrap)

@@ -53,8 +53,14 @@ def register(subparsers) -> None:
     p.add_argument("--jobs", type=int, default=CORES, metavar="J",
                    help=f"worker processes for the bootstrap and the full grid (default: every core, {CORES} "
                         "here; the numbers are the same for any count)")
+    p.add_argument("--unit", choices=["tokens", "bytes"], default="tokens",
+                   help="count D in tokens (as the CSV's D column) or in UTF-8 bytes (its D_bytes "
+                   "column, which a sweep's runs.csv has): alpha and beta do not change, k does "
+                   "(k_bytes = k_tokens r^(1-alpha), r bytes per token); the report and figures say "
+                   "which (default tokens)")
     p.add_argument("--units", default="tokens",
-                   help="name of the unit of D in the CSV, written next to k (default tokens)")
+                   help="the name of D's unit written next to k, for a CSV whose D counts something "
+                   "else (e.g. chars) (default tokens)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--plan-draws", type=int, default=0, metavar="K",
                    help="also simulate this grid K times under the fitted law and the measured noise "
@@ -85,10 +91,12 @@ def run_fit(args: argparse.Namespace) -> int:
     from transfer_laws.tasks.fitting.robust import FitError
 
     try:
-        with flag_names({"bootstrap": "--bootstrap", "jobs": "--jobs", "exclude_top_loss": "--exclude-top-loss"}):
+        with flag_names({"bootstrap": "--bootstrap", "jobs": "--jobs", "exclude_top_loss": "--exclude-top-loss",
+                         "unit": "--unit"}):
             result = api.fit(args.runs, form=args.form, curve_form=args.curve_form, bootstrap=args.bootstrap,
                              seed=args.seed, exclude_top_loss=args.exclude_top_loss, transfer=args.transfer,
-                             grid=args.grid, jobs=args.jobs, units=args.units, plan_draws=args.plan_draws,
+                             grid=args.grid, jobs=args.jobs, units=args.units, unit=args.unit,
+                             plan_draws=args.plan_draws,
                              progress=True)
     except FitError as exc:
         print(f"transfer-laws fit: the fit cannot be trusted: {exc.reason}", file=sys.stderr)

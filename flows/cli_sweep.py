@@ -85,8 +85,10 @@ def cmd_dry_run(a) -> int:
     runs, lay, target, fetches, keys = _plan(cfg, paths)
     if fetches:
         print(*fetch_notice(fetches, paths.cache), sep="\n")
-    about = "about " if target.key == UNFETCHED else ""
-    print(f"target {cfg.target!r}: {about}{target.train_tokens:,} training tokens; {lay.describe()}")
+    about = "at most " if target.key == UNFETCHED and target.tokenizer != "bytes" else \
+        "about " if target.key == UNFETCHED else ""
+    print(f"target {cfg.target!r}: {about}{target.train_tokens:,} training tokens ({target.tokenizer}, "
+          f"vocabulary {target.vocab_size:,}); {lay.describe()}")
     print("measuring a few steps of each shape on this machine …", flush=True)
     est = estimate(runs, len(lay.devices), lay.threads, lay.device_kind)
     print(f"{'kind':9} {'N':>9} {'shape':>13} {'D':>10} {'source':>12} {'parent':>12} {'FLOPs':>9} "

@@ -10,11 +10,13 @@ REFERENCE = "nanoGPT's CPU reference on tinyshakespeare (docs/data/tinyshakespea
 
 def register(sub) -> None:
     from transfer_laws.model.shapes import FAMILIES, FAMILY_HELP
+    from transfer_laws.tasks.data.tokenizer import TOKENIZER_HELP
 
     p = sub.add_parser(
         "train", help="train one model on a text file or corpus (early-stopped, logged to MLflow)",
         description=(
-            "Train one decoder-only transformer (GPT-2 or Llama blocks, byte-level tokens) to its "
+            "Train one decoder-only transformer (GPT-2 or Llama blocks; byte, BPE or any Hugging Face "
+            "tokens) to its "
             "early-stopping point in a subprocess, logging params, loss curves, the best "
             f"checkpoint and run.json to MLflow. Defaults reproduce {REFERENCE}."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -26,6 +28,8 @@ def register(sub) -> None:
     data.add_argument("--test-fraction", type=float, default=None,
                       help="held-out share: by document for corpora (default 0.03, as the paper), "
                       "the tail of the file for --text (default 0.1)")
+    data.add_argument("--tokenizer", default="bytes", help=TOKENIZER_HELP + "; a BPE is trained on "
+                      "the training split only")
     data.add_argument("--d-tokens", type=int, default=None,
                       help="train on the first D training tokens only (default: all)")
     shape = p.add_argument_group("model shape (give --n, or the explicit fields)")
@@ -82,12 +86,13 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     paths = env.project_paths(a.home)
     spec = a.text or a.corpus
-    env.apply(paths, hub=spec.startswith("hf:"), field="--home")
+    env.apply(paths, hub=spec.startswith("hf:") or a.tokenizer.startswith("hf:"), field="--home")
 
     from transfer_laws.model.shapes import shape_for
     from transfer_laws.tasks.common.errors import InputError
     from transfer_laws.tasks.data.corpora import resolve_corpus
-    from transfer_laws.tasks.data.prepare import prepare
+    from transfer_laws.tasks.data.prepare import encoder_for, prepare
+    from transfer_laws.tasks.data.tokenizer import TokenizerSpec, static_vocab
     from transfer_laws.tasks.train.config import RunConfig
     from transfer_laws.tasks.train.launch import launch
 
@@ -97,7 +102,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         s = shape_for(a.n, n_ctx=a.n_ctx, family=a.family)
         a.n_layer, a.d_model, a.n_head = s.n_layer, s.d_model, s.n_head
     test_fraction = a.test_fraction if a.test_fraction is not None else (0.1 if a.text else 0.03)
-    fields = dict(n_layer=a.n_layer, d_model=a.d_model, n_head=a.n_head, n_ctx=a.n_ctx, family=a.family,
+    tokenizer = TokenizerSpec.checked(a.tokenizer, "--tokenizer")
+    vocab = static_vocab(tokenizer)  # None: a hub tokenizer, known once loaded
+    fields = dict(tokenizer=tokenizer.text, vocab_size=vocab or 256,n_layer=a.n_layer, d_model=a.d_model, n_head=a.n_head, n_ctx=a.n_ctx, family=a.family,
                   n_kv_head=a.n_kv_head, tie_embeddings=not a.untie_embeddings,
                   dataset_tokens=a.d_tokens, lr=a.lr, min_lr=a.min_lr, warmup_steps=a.warmup_steps,
                   max_steps=a.max_steps, batch_size=a.batch_size, weight_decay=a.weight_decay,
@@ -108,12 +115,17 @@ def cmd_train(a: argparse.Namespace) -> int:
                   processes_per_run=a.processes,
                   target=spec, kind="single")
     first = RunConfig.checked(**fields, data_dir="-", out_dir="-")  # every field checked before any work
-    if a.init_from is not None:
+    if a.init_from is not None and vocab:
         check_init_checkpoint(Path(a.init_from), first.shape())
     if a.text is not None and not Path(a.text).is_file():
         raise InputError("--text", a.text, "is not a file", "give the path of a text file")
     corpus = resolve_corpus(spec, paths.cache, field="--text" if a.text else "--corpus")
-    data = prepare(corpus, paths.cache, test_fraction=test_fraction)
+    encoder = encoder_for(tokenizer, paths.cache, [corpus], test_fraction, field="--tokenizer")
+    if not vocab:
+        fields["vocab_size"] = encoder.vocab_size
+        if a.init_from is not None:
+            check_init_checkpoint(Path(a.init_from), RunConfig.checked(**fields, data_dir="-", out_dir="-").shape())
+    data = prepare(corpus, paths.cache, test_fraction=test_fraction, encoder=encoder)
     data.check_subset(a.d_tokens, field="--d-tokens")
     data.check_context(a.n_ctx, a.d_tokens, field="--text" if a.text else "--corpus",
                        d_field="--d-tokens", ctx_field="--n-ctx")
@@ -123,16 +135,19 @@ def cmd_train(a: argparse.Namespace) -> int:
     out = Path(a.out).resolve() if a.out else paths.runs / cfg.run_key()
     cfg = cfg.model_copy(update={"out_dir": str(out)})
     print(f"corpus {corpus.name!r}: {data.train_tokens:,} train / {data.test_tokens:,} held-out "
-          f"tokens ({data.train_documents} / {data.test_documents} documents); run {cfg.run_key()} "
+          f"{data.tokenizer} tokens (vocabulary {data.vocab_size:,}; {data.train_documents} / "
+          f"{data.test_documents} documents); run {cfg.run_key()} "
           f"-> {out}", flush=True)
     from transfer_laws.tasks.tracking.run_tracker import RunTracker, TrackingTarget
 
     tracker = None if a.no_mlflow else RunTracker(TrackingTarget(paths.mlflow_uri, a.experiment), cfg)
     result = launch(cfg, tracker=tracker, show_progress=True)
     summary = {k: getattr(result, k) for k in (
-        "run_key", "best_test_loss", "best_step", "best_epoch", "steps", "tokens_seen", "flops",
+        "run_key", "best_test_loss", "best_test_bpb", "best_step", "best_epoch", "steps", "tokens_seen", "flops",
         "tokens_per_second", "wall_seconds", "stopped", "params_non_embedding", "best_checkpoint")}
     print(json.dumps(summary, indent=2))
+    print(f"best held-out loss: {result.best_test_loss:.4f} nats/token = {result.best_test_bpb:.4f} "
+          f"bits/byte ({data.tokenizer} tokens, {data.held_out_tokens_per_byte:.4f} tokens/byte held out)")
     if not a.no_mlflow:
         print(f"MLflow: mlflow ui --backend-store-uri {paths.mlflow_uri} --port 5000  "
               f"(experiment {a.experiment!r})")

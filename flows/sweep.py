@@ -49,7 +49,7 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int | Non
                 device_kind=slot_layout.device_kind)
     artifacts = str(paths.artifacts) if tracking_uri.startswith("sqlite:") else None
     exp_id, parent_id = open_sweep(config, tracking_uri, artifacts,
-                                   str(flow_run.id or ""), str(flow_run.ui_url or ""))
+                                   str(flow_run.id or ""), str(flow_run.ui_url or ""), target.tokenizer_dir)
     pool_key = f"{config.config_hash()}-{flow_run.id}"
     ctx = SweepContext(experiment=config.name, experiment_id=exp_id, tracking_uri=tracking_uri,
                        parent_run_id=parent_id, home=str(paths.home), slot_pool=pool_key,

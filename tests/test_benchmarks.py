@@ -54,7 +54,8 @@ def test_memory_rss_quick():
 @pytest.mark.slow
 def test_train_throughput_quick():
     out = run_script("train_throughput.py", "--quick")
-    assert "ours / plain for N >= 1e5: N=1e+05:" in out
+    assert "ours / plain for N >= 1e5: gpt2 bytes N=1e+05:" in out
+    assert "gpt2 bpe:4096 N=1e+05" in out and "llama bytes N=1e+05" in out
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 import transfer_laws
@@ -184,3 +185,39 @@ def test_dry_run_lists_the_lr_search_and_its_cost(tmp_path):
     assert all(r[4] == "4,000" for r in rows if r[0] == "lr-search")  # the held-out D_F (shape is 2 words)
     assert "(2 pretrain, 2 zeroshot, 6 lr-search, 8 scratch, 4 finetune)" in out and "estimated wall" in out
     assert not (tmp_path / "home" / "mlflow.db").exists()  # nothing trained, no store
+
+
+def test_a_bpe_llama_sweep_runs_end_to_end_and_records_both_units(tmp_path):
+    """tokenizer: bpe:400 and family: llama through dry-run, run and report: one BPE trained on the
+    target's and the source's training text, logged with the sweep; every run records its
+    tokenizer, vocabulary, D in bytes and its held-out loss in bits per byte."""
+    config = micro_config(tmp_path)
+    cfg = yaml.safe_load(config.read_text())
+    cfg.update(tokenizer="bpe:400", family="llama", scratch_tokens=[32000])
+    config.write_text(yaml.safe_dump(cfg))
+    dry = cli("dry-run", str(config))
+    out, _ = dry.communicate(timeout=300)
+    assert dry.returncode == 0 and "training tokens (bpe:400, vocabulary 400)" in out, out[-3000:]
+    proc = cli("run", str(config), "--bootstrap", "0")
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+    uri = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
+    c = mlflow_store.client(uri)
+    runs = child_runs(uri)
+    assert len(runs) == 14 and all(r.info.status == "FINISHED" for r in runs)  # 2 pre, 2 zero-shot, 6 scratch, 4 ft
+    for r in runs:
+        p = r.data.params
+        assert (p["tokenizer"], p["vocab_size"], p["family"]) == ("bpe:400", "400", "llama")
+        if r.data.tags["kind"] != "zeroshot":
+            assert int(p["dataset_bytes"]) > int(p["dataset_tokens"])  # a BPE token holds > 1 byte
+            assert float(p["bytes_per_token"]) == pytest.approx(int(p["dataset_bytes"]) / int(p["dataset_tokens"]), abs=1e-4)
+        ratio = r.data.metrics["best_test_bpb"] / r.data.metrics["best_test_loss"]
+        assert 0.2 < ratio < 1.4427  # bits/byte = nats/token x tokens/byte / ln 2, tokens/byte < 1
+    parent = next(r for r in c.search_runs([runs[0].info.experiment_id]) if r.data.tags.get("kind") == "sweep")
+    assert parent.data.params["tokenizer"] == "bpe:400"
+    assert {a.path for a in c.list_artifacts(parent.info.run_id, "tokenizer")} >= {"tokenizer/tokenizer.json"}
+    report_dir = tmp_path / "home" / "reports" / "micro" / "latest"
+    table = pd.read_csv(report_dir / "runs.csv")
+    fitted = table[table.D > 0]
+    assert (fitted.D_bytes > fitted.D).all() and table.bpb.notna().all()
+    assert "llama models · bpe:400 tokens" in (report_dir / "report.md").read_text()

@@ -1,4 +1,4 @@
-"""Data preparation: a corpus -> byte tokens, a fixed held-out test split, nested training subsets.
+"""Data preparation: a corpus -> tokens, a fixed held-out test split, nested training subsets.
 
 Why these choices:
 - The test split is made *by document* (no file on both sides), deterministically from a hash of
@@ -7,8 +7,11 @@ Why these choices:
 - The training documents are laid out once in a fixed hash order; the subset of size D is the
   first D tokens of that stream. So D_1 < D_2 gives D_1's data inside D_2's (nested subsets), as
   the paper's fine-tuning sets are.
-- Tokens are UTF-8 bytes (vocabulary 256); byte 0, which never occurs in text, separates documents.
-  Characters are counted too, because the paper states D in characters.
+- Tokens come from an `Encoder` (tasks/data/tokenizer.py): UTF-8 bytes by default (vocabulary 256;
+  byte 0, which never occurs in text, separates documents), or a BPE / Hugging Face tokenizer
+  (its end-of-text token separates documents). Characters and UTF-8 bytes are counted too, from
+  the raw text (never by decoding single tokens): the paper states D in characters, and bits per
+  byte compare tokenizers.
 - The result is written once under a content hash (`<cache>/prepared/<key>/`), atomically; asking
   again for the same corpus and settings is a cache hit that tokenises and writes nothing.
 """
@@ -27,15 +30,25 @@ import numpy as np
 
 from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.data.corpora import Corpus
+from transfer_laws.tasks.data.tokenizer import (
+    BYTE_ENCODER,
+    BYTES,
+    Encoder,
+    TokenizerSpec,
+    bpe_encoder,
+    encoder_from_folder,
+    hub_encoder,
+    id_dtype,
+)
 
 PREPARE_VERSION = 1  # bump when the on-disk layout or the split rule changes
-DOC_SEPARATOR = 0  # byte id between documents
-VOCAB_SIZE = 256
+DOC_SEPARATOR = BYTE_ENCODER.separator  # byte id between documents
 
 
 @dataclass(frozen=True)
 class PreparedData:
-    """A prepared corpus on disk: `train.bin` and `test.bin` (uint8 byte tokens) plus `meta.json`."""
+    """A prepared corpus on disk: `train.bin` and `test.bin` (token ids, the narrowest unsigned
+    type for the vocabulary) plus `meta.json`."""
 
     root: str
     corpus_name: str
@@ -50,16 +63,35 @@ class PreparedData:
     test_chars: int
     train_documents: int
     test_documents: int
+    # UTF-8 bytes of the documents (separators not counted); -1 in a cache written before they were
+    # recorded (byte tokens only): then derived exactly from the token counts
+    train_bytes: int = -1
+    test_bytes: int = -1
+    tokenizer_dir: str = ""  # the Hugging Face tokenizer folder; "" for bytes
 
     @property
     def path(self) -> Path:
         return Path(self.root)
 
+    @property
+    def dtype(self):
+        return id_dtype(self.vocab_size)
+
     def train_array(self) -> np.ndarray:
-        return np.memmap(self.path / "train.bin", dtype=np.uint8, mode="r")
+        return np.memmap(self.path / "train.bin", dtype=self.dtype, mode="r")
 
     def test_array(self) -> np.ndarray:
-        return np.memmap(self.path / "test.bin", dtype=np.uint8, mode="r")
+        return np.memmap(self.path / "test.bin", dtype=self.dtype, mode="r")
+
+    @property
+    def held_out_bytes(self) -> int:
+        """UTF-8 bytes of the held-out text (byte tokens less the separators in an older cache)."""
+        return self.test_bytes if self.test_bytes >= 0 else self.test_tokens - max(self.test_documents - 1, 0)
+
+    @property
+    def held_out_tokens_per_byte(self) -> float:
+        """Tokens per byte of the held-out split, from its raw text: nats/token x this / ln 2 = bits/byte."""
+        return self.test_tokens / max(self.held_out_bytes, 1)
 
     def check_subset(self, d_tokens: int | None, field: str = "dataset_tokens") -> int:
         """The number of training tokens a run of size D uses; errors name the field and the fix."""
@@ -95,24 +127,39 @@ class PreparedData:
 
     def chars_in_prefix(self, d_tokens: int) -> int:
         """Characters in the first `d_tokens` training tokens (exact up to the last document)."""
-        offsets = np.load(self.path / "train_doc_offsets.npy")  # token start of each document
-        chars = np.load(self.path / "train_doc_chars.npy")
+        return self._in_prefix(d_tokens, np.load(self.path / "train_doc_chars.npy"))
+
+    def bytes_in_prefix(self, d_tokens: int) -> int:
+        """UTF-8 bytes in the first `d_tokens` training tokens (exact up to the last document,
+        inside which they are interpolated; exact throughout for byte tokens)."""
+        path = self.path / "train_doc_bytes.npy"
+        if path.exists():
+            return self._in_prefix(d_tokens, np.load(path))
+        offsets = np.load(self.path / "train_doc_offsets.npy")  # a byte-token cache of before:
+        spans = np.diff(offsets)  # each document's bytes, after the first one's separator
+        return self._in_prefix(d_tokens, spans - (np.arange(len(spans)) > 0))
+
+    def _in_prefix(self, d_tokens: int, per_doc: np.ndarray) -> int:
+        """The sum of a per-document count over the first `d_tokens` tokens, pro rata inside the
+        document the prefix ends in."""
+        offsets = np.load(self.path / "train_doc_offsets.npy")  # token end of each document
         n_full = int(np.searchsorted(offsets[1:], d_tokens, side="right"))
-        full = int(chars[:n_full].sum())
-        if n_full >= len(chars):
+        full = int(per_doc[:n_full].sum())
+        if n_full >= len(per_doc):
             return full
         doc_tokens = int(offsets[n_full + 1] - offsets[n_full])
         partial = (d_tokens - int(offsets[n_full])) / max(doc_tokens, 1)
-        return full + int(round(partial * int(chars[n_full])))
+        return full + int(round(partial * int(per_doc[n_full])))
 
 
 def _doc_rank(doc_id: str, salt: str) -> str:
     return hashlib.sha256(f"{salt}\0{doc_id}".encode()).hexdigest()
 
 
-def preparation_key(corpus: Corpus, test_fraction: float, split_salt: str) -> str:
+def preparation_key(corpus: Corpus, test_fraction: float, split_salt: str, tokenizer: str = BYTES) -> str:
+    """`tokenizer`: the Encoder's identity ("bytes", or its tokenizer.json's hash)."""
     payload = json.dumps({"fingerprint": corpus.fingerprint, "test_fraction": test_fraction,
-                          "salt": split_salt, "tokenizer": "bytes", "version": PREPARE_VERSION},
+                          "salt": split_salt, "tokenizer": tokenizer, "version": PREPARE_VERSION},
                          sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -148,26 +195,38 @@ def split_documents(corpus: Corpus, test_fraction: float, split_salt: str = "spl
     return train, test
 
 
-def _write_stream(docs: list[tuple[str, str]], path: Path) -> tuple[int, int, np.ndarray, np.ndarray]:
-    """Write documents as one byte stream; return (tokens, chars, doc token offsets, doc chars)."""
-    offsets, chars, total = [0], [], 0
+@dataclass(frozen=True)
+class _Stream:
+    tokens: int
+    offsets: np.ndarray  # token offset of each document's end (after a leading 0)
+    chars: np.ndarray  # characters of each document
+    bytes: np.ndarray  # UTF-8 bytes of each document
+
+
+def _write_stream(docs: list[tuple[str, str]], path: Path, encoder: Encoder, batch: int = 256) -> _Stream:
+    """Write documents as one token stream, the encoder's separator between documents."""
+    offsets, chars, sizes, total = [0], [], [], 0
+    separator = np.asarray([encoder.separator], dtype=encoder.dtype)
     with open(path, "wb") as f:
-        for i, (_, text) in enumerate(docs):
-            data = text.encode("utf-8")
-            if i:
-                f.write(bytes([DOC_SEPARATOR]))
-                total += 1
-            f.write(data)
-            total += len(data)
-            offsets.append(total)
-            chars.append(len(text))
-    return total, sum(chars), np.asarray(offsets, dtype=np.int64), np.asarray(chars, dtype=np.int64)
+        for start in range(0, len(docs), batch):
+            texts = [text for _, text in docs[start:start + batch]]
+            for i, ids in enumerate(encoder.encode(texts), start):
+                if i:
+                    f.write(separator.tobytes())
+                    total += 1
+                f.write(ids.tobytes())
+                total += len(ids)
+                offsets.append(total)
+            chars += [len(t) for t in texts]
+            sizes += [len(t.encode("utf-8")) for t in texts]
+    as_array = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
+    return _Stream(total, as_array(offsets), as_array(chars), as_array(sizes))
 
 
 def prepare(corpus: Corpus, cache_dir: Path, test_fraction: float = 0.03,
-            split_salt: str = "split-v1") -> PreparedData:
+            split_salt: str = "split-v1", encoder: Encoder = BYTE_ENCODER) -> PreparedData:
     """Tokenise and split `corpus` once; later calls with the same inputs return the cached result."""
-    key = preparation_key(corpus, test_fraction, split_salt)
+    key = preparation_key(corpus, test_fraction, split_salt, encoder.identity)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(corpus.name.rstrip("/")).name)[:40] or "corpus"
     final = Path(cache_dir).resolve() / "prepared" / f"{slug}-{key}"
     meta_path = final / "meta.json"
@@ -177,16 +236,18 @@ def prepare(corpus: Corpus, cache_dir: Path, test_fraction: float = 0.03,
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
-        n_train, c_train, offsets, doc_chars = _write_stream(train, tmp / "train.bin")
-        n_test, c_test, _, _ = _write_stream(test, tmp / "test.bin")
-        np.save(tmp / "train_doc_offsets.npy", offsets)
-        np.save(tmp / "train_doc_chars.npy", doc_chars)
+        tr = _write_stream(train, tmp / "train.bin", encoder)
+        te = _write_stream(test, tmp / "test.bin", encoder)
+        np.save(tmp / "train_doc_offsets.npy", tr.offsets)
+        np.save(tmp / "train_doc_chars.npy", tr.chars)
+        np.save(tmp / "train_doc_bytes.npy", tr.bytes)
         (tmp / "test_documents.txt").write_text("\n".join(doc_id for doc_id, _ in test))
         meta = PreparedData(
             root=str(final), corpus_name=corpus.name, corpus_fingerprint=corpus.fingerprint,
-            key=key, tokenizer="bytes", vocab_size=VOCAB_SIZE, test_fraction=test_fraction,
-            train_tokens=n_train, test_tokens=n_test, train_chars=c_train, test_chars=c_test,
-            train_documents=len(train), test_documents=len(test))
+            key=key, tokenizer=encoder.name, vocab_size=encoder.vocab_size, test_fraction=test_fraction,
+            train_tokens=tr.tokens, test_tokens=te.tokens, train_chars=int(tr.chars.sum()),
+            test_chars=int(te.chars.sum()), train_documents=len(train), test_documents=len(test),
+            train_bytes=int(tr.bytes.sum()), test_bytes=int(te.bytes.sum()), tokenizer_dir=encoder.folder)
         (tmp / "provenance.txt").write_text(f"{corpus.provenance}\n\nLicence:\n{corpus.licence}\n")
         (tmp / "meta.json").write_text(json.dumps(asdict(meta), indent=2))
         try:
@@ -198,6 +259,24 @@ def prepare(corpus: Corpus, cache_dir: Path, test_fraction: float = 0.03,
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return replace(PreparedData(**json.loads(meta_path.read_text())), corpus_name=corpus.name)
+
+
+def encoder_for(spec: TokenizerSpec, cache_dir: Path, corpora: list[Corpus], test_fraction: float = 0.03,
+                split_salt: str = "split-v1", field: str = "tokenizer") -> Encoder:
+    """The tokenizer of `spec` for data made of `corpora`; a BPE is trained on their training
+    splits (the same split `prepare` makes), once: it is cached by their fingerprints."""
+    if spec.kind == "bytes":
+        return BYTE_ENCODER
+    if spec.kind == "folder":
+        return encoder_from_folder(spec.where, spec.text, field)
+    if spec.kind == "hf":
+        return hub_encoder(spec, cache_dir, field)
+
+    def training_texts():
+        for corpus in corpora:
+            yield from (text for _, text in split_documents(corpus, test_fraction, split_salt)[0])
+
+    return bpe_encoder(spec, cache_dir, corpora, training_texts, test_fraction, split_salt)
 
 
 def load_prepared(path: str | Path) -> PreparedData:

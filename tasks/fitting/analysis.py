@@ -51,12 +51,13 @@ class Runs:
     best_step: np.ndarray | None = None  # optimiser steps to the best held-out loss, if known
     zero_shot: ZeroShotTable | None = None  # the pre-trained models before fine-tuning (D_F = 0);
     # not points of the surface or the law, and never resampled
+    d_bytes: np.ndarray | None = None  # the same sizes in UTF-8 bytes, if known
+    d_unit: str = "tokens"  # what D counts (figures and report name it)
 
     def take(self, rows: np.ndarray) -> "Runs":
-        return Runs(self.n[rows], self.d[rows], self.loss[rows], self.init[rows],
-                    None if self.d_chars is None else self.d_chars[rows],
-                    None if self.best_epoch is None else self.best_epoch[rows],
-                    None if self.best_step is None else self.best_step[rows], self.zero_shot)
+        pick = lambda a: None if a is None else a[rows]  # noqa: E731
+        return Runs(self.n[rows], self.d[rows], self.loss[rows], self.init[rows], pick(self.d_chars),
+                    pick(self.best_epoch), pick(self.best_step), self.zero_shot, pick(self.d_bytes), self.d_unit)
 
     def with_loss(self, loss: np.ndarray) -> "Runs":
         return replace(self, loss=loss)
@@ -108,7 +109,8 @@ class Estimate:
     effective: EffectiveData | None = None  # over all fine-tuned runs
     source: np.ndarray | None = None  # source name per fine-tuned run
     transfer: dict[str, TransferFit] = field(default_factory=dict)
-    chars_per_token: float | None = None
+    chars_per_token: float | None = None  # per unit of D, whatever D counts
+    bytes_per_token: float | None = None  # the same, UTF-8 bytes (only when D counts tokens)
     zero_shot_d_e: np.ndarray | None = None  # D_E of each entry of Runs.zero_shot
 
     def warm_start(self) -> WarmStart:
@@ -185,6 +187,8 @@ def _estimate(runs: Runs, options: AnalysisOptions, warm: WarmStart | None = Non
     est = Estimate(surface)
     if runs.d_chars is not None:
         est.chars_per_token = float(np.median(runs.d_chars / runs.d))
+    if runs.d_bytes is not None:
+        est.bytes_per_token = float(np.median(runs.d_bytes / runs.d))
     if not options.fit_transfer or np.all(sc) or not surface.ok:
         return est
     est.curves = fit_per_n_curves(curve_for(options.curve_form, options.form), runs.n[sc],
@@ -286,18 +290,18 @@ def _flatten(est: Estimate, options: AnalysisOptions, sources: list[str],
     n_par = len(form.names)
     grid = grid or {}
     if not est.surface.ok:
-        return np.full(n_par + len(sources) * (len(LAW_KEYS) + 2)
+        return np.full(n_par + len(sources) * (len(LAW_KEYS) + 3)
                        + sum(1 + len(grid.get(s, [])) for s in sources if zero_shot is not None), np.nan)
     vals = [est.surface.params[k] for k in est.surface.params]
     for src in sources:
         t = est.transfer.get(src)
         if t is None or t.status != "ok":
-            vals += [np.nan] * (len(LAW_KEYS) + 1)
+            vals += [np.nan] * (len(LAW_KEYS) + 2)
             continue
         vals += [t.k, t.alpha, t.beta, t.joint["k"], t.joint["alpha"], t.joint["beta"],
                  np.log(t.k)]
-        vals.append(np.nan if est.chars_per_token is None
-                    else k_in_other_units(t.k, t.alpha, est.chars_per_token))
+        vals += [np.nan if per is None else k_in_other_units(t.k, t.alpha, per)
+                 for per in (est.chars_per_token, est.bytes_per_token)]
     vals += [measured_multiplier(est, src, d_f_min[src]) if src in d_f_min else np.nan
              for src in sources]
     if zero_shot is not None:
@@ -309,7 +313,7 @@ def _flatten(est: Estimate, options: AnalysisOptions, sources: list[str],
 def _names(est: Estimate, sources: list[str], zero_shot: ZeroShotTable | None = None) -> list[str]:
     names = [f"scratch.{k}" for k in est.surface.params]
     for src in sources:
-        names += [f"transfer.{src}.{k}" for k in LAW_KEYS] + [f"transfer.{src}.k_chars"]
+        names += [f"transfer.{src}.{k}" for k in LAW_KEYS] + [f"transfer.{src}.k_chars", f"transfer.{src}.k_bytes"]
     names += [f"multiplier.{src}.at_smallest_D_F" for src in sources]
     if zero_shot is not None:
         grid = finetune_grid(est, sources)

@@ -161,7 +161,8 @@ def checklist(analysis: Analysis, excluded: list[dict], runs, units: str) -> dic
                                           "the secondary estimate (transfer_global)",
                         "law": "fit the fits (App. C) headline; joint least squares on ln D_T"},
         "data_units": {"D": units, "k": f"in the units of D ({units})",
-                       "chars_per_token": analysis.estimate.chars_per_token},
+                       "chars_per_token": analysis.estimate.chars_per_token,
+                       "bytes_per_token": analysis.estimate.bytes_per_token},
     }
 
 
@@ -195,7 +196,7 @@ def fit_table(df: pd.DataFrame, options: AnalysisOptions, excluded_rows: pd.Data
               rollout: bool = True, units: str = "tokens", plan_draws: int = 0,
               about: dict | None = None) -> FitOutcome:
     """The fit of a validated runs table (see fit_runs), nothing written."""
-    runs = to_runs(df)
+    runs = to_runs(df, units)
     options = replace(options, curve_rollout=True)  # report.md compares the curve forms
     analysis = analyse(runs, options, progress)
     est = analysis.estimate
@@ -247,10 +248,11 @@ def fit_table(df: pd.DataFrame, options: AnalysisOptions, excluded_rows: pd.Data
             seen = transfer_seen(est, src)
             entry["d_t_observed"] = {"usable": [[a, b] for a, b, u in seen if u],
                                      "unusable": [[a, b] for a, b, u in seen if not u]}
-        if est.chars_per_token is not None and t.status == "ok":
-            from transfer_laws.tasks.fitting.transfer import k_in_other_units
-            entry["k_chars"] = k_in_other_units(t.k, t.alpha, est.chars_per_token)
-            entry["ci95"]["k_chars"] = list(analysis.ci95.get(f"transfer.{src}.k_chars", (math.nan,) * 2))
+        for unit, per in (("chars", est.chars_per_token), ("bytes", est.bytes_per_token)):
+            if per is not None and t.status == "ok":  # k_u = k (u per unit of D)^(1 - alpha)
+                from transfer_laws.tasks.fitting.transfer import k_in_other_units
+                entry[f"k_{unit}"] = k_in_other_units(t.k, t.alpha, per)
+                entry["ci95"][f"k_{unit}"] = list(analysis.ci95.get(f"transfer.{src}.k_{unit}", (math.nan,) * 2))
         if t.status == "ok" and analysis.marks is not None and t.used is not None:
             useless = analysis.marks.uninformative[est.source == src]
             entry["n_informative"] = int(np.sum(t.used & ~useless))
@@ -514,6 +516,7 @@ def title_md(fit: dict) -> list[str]:
     facts = [f"sweep `{a['sweep']}`" if a.get("sweep") else None,
              f"config hash `{a['config_hash']}`" if a.get("config_hash") else None,
              f"{a['family']} models" if a.get("family") else None,
+             f"{a['tokenizer']} tokens" if a.get("tokenizer") else None,
              f"{a['runs']} runs" if a.get("runs") else None, a.get("date"),
              f"transfer-laws {fit.get('version', '0.1.0 (before versions were recorded)')}"]
     return [f"# Transfer from {sources} to {target}\n", " · ".join(f for f in facts if f) + "\n"]
@@ -818,8 +821,11 @@ def report_md(fit: dict, figures: list[str]) -> str:
                          f"{each.get(k, {}).get('verdict', '—')} | {_fmt(t['joint'].get(k))} |")
         excluded = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in (t["excluded"] or {}).items() if n)
         lines.append(f"\nk is in {t['k_units']}. Points left out of the law: {excluded or 'none'}.")
-        if "k_chars" in t:
-            lines.append(f"k in characters: {_fmt(t['k_chars'])}.")
+        for key, unit in (("k_chars", "characters"), ("k_bytes", "UTF-8 bytes")):
+            if key in t:
+                ci = t["ci95"].get(key, [math.nan] * 2)
+                lines.append(f"k in {unit}: {_fmt(t[key])} ({_fmt(ci[0])} – {_fmt(ci[1])}; D_F and D_T both "
+                             f"counted in {unit}, alpha and beta unchanged).")
         g = fit["transfer_global"].get(src)
         if g:
             lines.append(f"With D_E from the global surface instead: k = {_fmt(g['k'])}, "

@@ -43,7 +43,7 @@ def scratch_surface(analysis: Analysis, runs: Runs) -> Figure:
         ax.plot(dd, np.exp(form.log_loss(est.surface.theta, features(np.full_like(dd, n), dd))),
                 color=cmap(norm(n)), lw=1)
     fig.colorbar(pts, ax=ax, label="N (non-embedding parameters)")
-    ax.set(xscale="log", yscale="log", xlabel="D (target training tokens)", ylabel="loss (nats/token)",
+    ax.set(xscale="log", yscale="log", xlabel=f"D (target training {runs.d_unit})", ylabel="loss (nats/token)",
            title=f"Scratch runs and the fitted {analysis.options.form} surface")
     fig.tight_layout()
     return fig
@@ -94,7 +94,7 @@ def _law_panels(analysis: Analysis, runs: Runs, kind: str) -> Figure:
                     transform=ax.transAxes)
         ax.set(xscale="log" if shown else "linear",
                yscale="linear" if kind == "logit" or not shown else "log", ylabel=ylabel,
-               xlabel="D_F (fine-tuning tokens)" if kind == "multiplier" else "N (non-embedding parameters)",
+               xlabel=f"D_F (fine-tuning {runs.d_unit})" if kind == "multiplier" else "N (non-embedding parameters)",
                title=f"{src}: k={law.k:.3g}, alpha={law.alpha:.3g}, beta={law.beta:.3g} "
                      "(open = not used)" + (f"; {hidden} unreachable not drawn" if hidden else ""))
         ax.legend(fontsize=6)
@@ -126,7 +126,7 @@ def curve_forms(analysis: Analysis, runs: Runs) -> Figure:
             ax.plot(dd, np.exp(form.log_loss(r.full[n], np.log(dd)[None, :])), styles.get(name, "-"),
                     lw=2.2 if name == choice.chosen else 1.2,
                     label=f"{name}" + (f" (rollout {err:.3f})" if err is not None else ""))
-        ax.set(xscale="log", yscale="log", title=f"N = {n:.3g}", xlabel="D (tokens)", ylabel="loss (nats/token)")
+        ax.set(xscale="log", yscale="log", title=f"N = {n:.3g}", xlabel=f"D ({runs.d_unit})", ylabel="loss (nats/token)")
         for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
             axis(matplotlib.ticker.FormatStrFormatter("%.2g"))
         ax.legend(fontsize=7)

@@ -1,7 +1,7 @@
 """Load and validate a runs CSV (docs/interface.md "Runs CSV"): every bad input is an InputError naming
 the row or column, raised before any fitting starts.
 
-Columns: N, D, init, loss (required); D_chars, run_key, seed, best_step, best_epoch, flops,
+Columns: N, D, init, loss (required); D_chars, D_bytes, run_key, seed, best_step, best_epoch, flops,
 params_total (optional); any other column is kept and ignored. A fine-tuned row (init = a source)
 with D = 0 is a zero-shot run: the pre-trained model's held-out loss before any fine-tuning. Rows of the same N, D and init are
 replicates of one point (other seeds): the fitter averages them (tasks.fitting.noise).  Rows are reported 1-based as in a spreadsheet's
@@ -22,8 +22,9 @@ from transfer_laws.tasks.fitting.forms import SURFACES
 from transfer_laws.tasks.fitting.zero_shot import zero_shot_table
 
 REQUIRED = ("N", "D", "init", "loss")
-OPTIONAL = ("D_chars", "run_key", "seed", "best_step", "best_epoch", "flops", "params_total")
+OPTIONAL = ("D_chars", "D_bytes", "run_key", "seed", "best_step", "best_epoch", "flops", "params_total")
 POSITIVE = ("N", "D", "loss")
+OTHER_UNITS = ("D_chars", "D_bytes")  # D in other units: optional, dropped unless known on every row
 # Scratch runs needed per form: parameters + 1 points, over >= 2 sizes and >= 2 data sizes.
 MIN_SIZES, MIN_DATA_SIZES = 2, 2
 # Fine-tuned runs needed per source for the law (3 parameters): points, sizes, D_F values.
@@ -77,15 +78,15 @@ def validate_runs(df: pd.DataFrame, form: str = "kaplan", transfer: str = "auto"
         raise InputError("RUNS.csv", "0 rows", "the file has no runs", "add one line per run")
     df = df.reset_index(drop=True).copy()
     zero_ok = _zero_shot_rows(df)
-    for col in POSITIVE + tuple(c for c in ("D_chars",) if c in df.columns):
+    for col in POSITIVE + tuple(c for c in OTHER_UNITS if c in df.columns):
         raw = df[col]
         num = pd.to_numeric(raw, errors="coerce")
         for i in np.flatnonzero(num.isna().to_numpy()):
-            if col == "D_chars" and pd.isna(raw.iloc[i]):
+            if col in OTHER_UNITS and pd.isna(raw.iloc[i]):
                 continue
             raise InputError(f"{_row(i)} column {col}", raw.iloc[i], "not a number (NaN or text)",
                              f"give a positive number for {col} on every row")
-        allowed_zero = zero_ok if col in ("D", "D_chars") else np.zeros(len(df), bool)
+        allowed_zero = zero_ok if col in ("D", *OTHER_UNITS) else np.zeros(len(df), bool)
         bad = np.flatnonzero(((num <= 0).to_numpy() & ~((num == 0).to_numpy() & allowed_zero))
                              | np.isinf(num.to_numpy()))
         if len(bad):
@@ -95,8 +96,9 @@ def validate_runs(df: pd.DataFrame, form: str = "kaplan", transfer: str = "auto"
                                                                    "names a source)" if col == "D" else ""),
                              f"fix or remove the run; {col} is used on a log scale")
         df[col] = num.astype(float)
-    if "D_chars" in df.columns and df["D_chars"].isna().any():
-        df = df.drop(columns="D_chars")  # characters only when known for every run
+    for col in OTHER_UNITS:
+        if col in df.columns and df[col].isna().any():
+            df = df.drop(columns=col)  # another unit only when known for every run
     init = df["init"]
     for i in np.flatnonzero(init.isna().to_numpy() | (init.astype(str).str.strip() == "")):
         raise InputError(f"{_row(i)} column init", init.iloc[i], "empty",
@@ -174,8 +176,23 @@ def resamples_for(df: pd.DataFrame, bootstrap: int | None) -> int:
     return auto_resamples(len(fitted.drop_duplicates(["N", "D", "init"])))
 
 
-def to_runs(df: pd.DataFrame) -> Runs:
-    """The arrays the fitting package takes; zero-shot rows (D = 0) go to `Runs.zero_shot`."""
+def in_unit(df: pd.DataFrame, unit: str) -> pd.DataFrame:
+    """The validated table with D counted in `unit`: tokens (as written), or UTF-8 bytes (D_bytes
+    becomes D). Within one tokenizer alpha and beta do not depend on the unit, and
+    k_bytes = k_tokens r^(1 - alpha), r = bytes per token (tests/fitting check both fits agree so)."""
+    if unit == "tokens":
+        return df
+    if unit != "bytes":
+        raise InputError("unit", unit, "is not a unit of D", "use tokens or bytes")
+    if "D_bytes" not in df.columns:
+        raise InputError("unit", unit, "needs a D_bytes column known on every row (the runs.csv of "
+                         "a sweep has one)", "count D in tokens, or add D_bytes to the CSV")
+    return df.assign(D=df["D_bytes"]).drop(columns="D_bytes")
+
+
+def to_runs(df: pd.DataFrame, unit: str = "tokens") -> Runs:
+    """The arrays the fitting package takes; zero-shot rows (D = 0) go to `Runs.zero_shot`.
+    `unit`: what D counts (named by the figures)."""
     zs, df = df[df["D"] == 0], df[df["D"] > 0]
     def column(name: str) -> np.ndarray | None:
         return pd.to_numeric(df[name], errors="coerce").to_numpy(float) if name in df.columns else None
@@ -184,4 +201,5 @@ def to_runs(df: pd.DataFrame) -> Runs:
                 df["init"].to_numpy(str),
                 df["D_chars"].to_numpy(float) if "D_chars" in df.columns else None, column("best_epoch"),
                 column("best_step"),
-                zero_shot_table(zs["N"], zs["init"], zs["loss"]) if len(zs) else None)
+                zero_shot_table(zs["N"], zs["init"], zs["loss"]) if len(zs) else None,
+                column("D_bytes"), unit)

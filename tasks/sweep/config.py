@@ -23,6 +23,7 @@ from pydantic import (
 
 from transfer_laws.model.shapes import FAMILY_HELP, TIED_HELP, Family
 from transfer_laws.tasks.common.errors import MISSING, InputError
+from transfer_laws.tasks.data.tokenizer import TOKENIZER_HELP, TokenizerSpec, static_vocab
 
 MIN_SIZES = 2  # the transfer law needs a slope in ln N (beta)
 MIN_FINETUNE_SIZES = 2  # and a slope in ln D_F (alpha)
@@ -120,6 +121,7 @@ class SweepConfig(BaseModel):
         ..., description="pre-training budget in tokens: one for every size, or a list with one per "
         "size (sizes then in ascending order); the run may stop earlier on its own held-out loss")
     n_ctx: int = Field(128, gt=1, description="context length in tokens")
+    tokenizer: str = Field("bytes", description=TOKENIZER_HELP + "; one for the target and every source")
     family: Family = Field("gpt2", description=FAMILY_HELP)
     kv_group: int = Field(1, ge=1, description="llama: query heads per key/value head (grouped-query "
                           "attention; small models with few heads keep at least one); 1 = none")
@@ -275,12 +277,26 @@ class SweepConfig(BaseModel):
     def _target(cls, v: str) -> str:
         return _check_corpus(v, "target")
 
-    def shape(self, n_target: float):
-        """The model shape of size `n_target` in this sweep: its family, context and head rules."""
+    @field_validator("tokenizer")
+    @classmethod
+    def _tokenizer(cls, v: str) -> str:
+        return TokenizerSpec.checked(v).text
+
+    def tokenizer_spec(self) -> TokenizerSpec:
+        return TokenizerSpec.checked(self.tokenizer)
+
+    def vocab_size(self) -> int:
+        """The models' vocabulary as far as it is known before any data is prepared (a hub
+        tokenizer not yet fetched counts as bytes' 256: the prepared target corrects it)."""
+        return static_vocab(self.tokenizer_spec()) or 256
+
+    def shape(self, n_target: float, vocab_size: int | None = None):
+        """The model shape of size `n_target` in this sweep: its family, context and head rules,
+        and the vocabulary of its tokenizer (`vocab_size`, when the prepared data knows it)."""
         from transfer_laws.model.shapes import shape_for
 
-        return shape_for(n_target, n_ctx=self.n_ctx, family=self.family, kv_group=self.kv_group,
-                         tied=self.tie_embeddings)
+        return shape_for(n_target, n_ctx=self.n_ctx, vocab_size=vocab_size or self.vocab_size(),
+                         family=self.family, kv_group=self.kv_group, tied=self.tie_embeddings)
 
     @model_validator(mode="after")
     def _distinct_shapes(self) -> "SweepConfig":
@@ -337,11 +353,12 @@ class SweepConfig(BaseModel):
 
     def about(self) -> dict:
         """What the sweep's report title names: sweep, target, sources (their corpora), config hash,
-        model family."""
+        model family, tokenizer."""
         family = self.family + (f" (kv_group {self.kv_group})" if self.kv_group > 1 else "")
         return {"sweep": self.name, "target": self.target, "config_hash": self.config_hash(),
                 "sources": {name: "+".join(src.corpora()) for name, src in self.sources.items()},
-                "family": family + ("" if self.tie_embeddings else ", untied head")}
+                "family": family + ("" if self.tie_embeddings else ", untied head"),
+                "tokenizer": self.tokenizer}
 
     def finetune_batch(self, d_f: int) -> int:
         """Sequences per optimiser step of a fine-tune on `d_f` tokens: at most batch_size, and
@@ -360,7 +377,7 @@ class SweepConfig(BaseModel):
 
     def uses_hub(self) -> bool:
         """True when a corpus comes from a hub: only then may the process go online."""
-        specs = [self.target, *[c for src in self.sources.values() for c in src.corpora()]]
+        specs = [self.target, *[c for src in self.sources.values() for c in src.corpora()], self.tokenizer]
         return any(s.startswith("hf:") for s in specs)
 
     def config_hash(self) -> str:
@@ -379,7 +396,8 @@ class SweepConfig(BaseModel):
             payload.pop("zero_shot")
         if payload.get("finetune_steps_per_epoch") == 0:
             payload.pop("finetune_steps_per_epoch")
-        for name, old_default in (("family", "gpt2"), ("kv_group", 1), ("tie_embeddings", True)):
+        for name, old_default in (("family", "gpt2"), ("kv_group", 1), ("tie_embeddings", True),
+                                  ("tokenizer", "bytes")):
             if payload.get(name) == old_default:
                 payload.pop(name)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
@@ -391,6 +409,8 @@ class SweepConfig(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             err = exc.errors()[0]
+            if isinstance(err.get("ctx", {}).get("error"), InputError):  # a check that names its own fix
+                raise err["ctx"]["error"] from None
             loc = ".".join(str(p) for p in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
             value = MISSING if err["type"] == "missing" else err.get("input")

@@ -141,7 +141,7 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
     device = cfg.device
     common = dict(n_ctx=cfg.n_ctx, batch_size=cfg.batch_size, warmup_steps=cfg.warmup_steps,
                   eval_interval=cfg.eval_interval, eval_tokens=cfg.eval_tokens, patience=cfg.patience,
-                  device=device, threads=threads, vocab_size=target.vocab_size,
+                  device=device, threads=threads, vocab_size=target.vocab_size, tokenizer=cfg.tokenizer,
                   processes_per_run=cfg.processes_per_run)
 
     def seeds(count: int) -> list[tuple[int, str]]:
@@ -162,7 +162,7 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
     searches: list[PlannedRun] = []
     zero_shots: list[PlannedRun] = []
     for n_target in cfg.sizes:
-        shape = cfg.shape(n_target)
+        shape = cfg.shape(n_target, target.vocab_size)
         dims = dict(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head, family=shape.family,
                     n_kv_head=shape.n_kv_head, tie_embeddings=shape.tied)
         lr = cfg.lr_for(shape.params_non_embedding)

@@ -17,8 +17,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
-from transfer_laws.tasks.data.corpora import Fetch, NotFetched, mix_corpora, resolve_corpus
-from transfer_laws.tasks.data.prepare import VOCAB_SIZE, PreparedData, prepare
+from transfer_laws.tasks.data.corpora import Corpus, Fetch, NotFetched, mix_corpora, resolve_corpus
+from transfer_laws.tasks.data.prepare import PreparedData, encoder_for, prepare
+from transfer_laws.tasks.data.tokenizer import static_vocab
 from transfer_laws.tasks.services.servers import redact
 from transfer_laws.tasks.sweep import slots
 from transfer_laws.tasks.sweep.config import SweepConfig
@@ -53,13 +54,14 @@ def resolve_source(name: str, spec, cache: Path, field: str):
 
 
 def prepare_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict[str, PreparedData]]:
-    """Tokenise and split the target and every source once (content-hash cached on disk)."""
+    """Tokenise and split the target and every source once (content-hash cached on disk), with the
+    sweep's one tokenizer (a BPE is trained on all their training splits first)."""
     cache_dir = Path(cache)
-    target = prepare(resolve_corpus(cfg.target, cache_dir, field="target"), cache_dir, cfg.test_fraction)
-    sources = {name: prepare(resolve_source(name, spec, cache_dir, f"sources.{name}"), cache_dir,
-                             cfg.test_fraction)
-               for name, spec in cfg.sources.items()}
-    return target, sources
+    target = resolve_corpus(cfg.target, cache_dir, field="target")
+    sources = {name: resolve_source(name, spec, cache_dir, f"sources.{name}") for name, spec in cfg.sources.items()}
+    encoder = encoder_for(cfg.tokenizer_spec(), cache_dir, [target, *sources.values()], cfg.test_fraction)
+    return (prepare(target, cache_dir, cfg.test_fraction, encoder=encoder),
+            {name: prepare(corpus, cache_dir, cfg.test_fraction, encoder=encoder) for name, corpus in sources.items()})
 
 
 UNFETCHED = "not-fetched"  # the data key of a corpus dry-run only priced: run_keys follow the fetch
@@ -68,23 +70,38 @@ UNFETCHED = "not-fetched"  # the data key of a corpus dry-run only priced: run_k
 def preview_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict[str, PreparedData], list[Fetch]]:
     """`prepare_all` for dry-run, plan and status, which download nothing: a corpus not yet fetched
     is stood in for by its recorded size (key UNFETCHED), and the fetches the first `run` makes
-    are returned so they can be said and priced."""
+    are returned so they can be said and priced. A BPE is trained on all the sweep's text, so
+    while any corpus is missing every corpus stands in (sized in bytes, a bound on its tokens)."""
     cache_dir = Path(cache)
     fetches: list[Fetch] = []
+    found: dict[str, object] = {}  # field -> Corpus, or its size in bytes (None: unknown) when not fetched
 
-    def prepared(name: str, load) -> PreparedData:
+    def resolved(field: str, load) -> None:
         try:
-            return prepare(load(), cache_dir, cfg.test_fraction)
+            found[field] = load()
         except NotFetched as missing:
             fetches.append(missing.fetch)
-            return _stand_in(name, missing.fetch.text_bytes, cfg)
+            found[field] = missing.fetch.text_bytes
         except _MixturePartsNotFetched as missing:
             fetches.extend(missing.fetches)
-            return _stand_in(name, missing.expected_bytes, cfg)
+            found[field] = missing.expected_bytes
 
-    target = prepared(cfg.target, lambda: resolve_corpus(cfg.target, cache_dir, field="target", fetch=False))
-    sources = {name: prepared(name, lambda name=name, spec=spec: _source_without_fetch(name, spec, cache_dir))
-               for name, spec in cfg.sources.items()}
+    resolved("target", lambda: resolve_corpus(cfg.target, cache_dir, field="target", fetch=False))
+    for name, spec in cfg.sources.items():
+        resolved(f"sources.{name}", lambda name=name, spec=spec: _source_without_fetch(name, spec, cache_dir))
+    spec = cfg.tokenizer_spec()
+    corpora = [c for c in found.values() if isinstance(c, Corpus)]
+    encoder = None if fetches and spec.kind == "bpe" else encoder_for(spec, cache_dir, corpora, cfg.test_fraction)
+
+    def prepared(field: str, name: str) -> PreparedData:
+        c = found[field]
+        if isinstance(c, Corpus) and encoder is not None:
+            return prepare(c, cache_dir, cfg.test_fraction, encoder=encoder)
+        size = c.n_bytes if isinstance(c, Corpus) else c
+        return _stand_in(name, size, cfg, encoder.vocab_size if encoder else static_vocab(spec) or 256)
+
+    target = prepared("target", cfg.target)
+    sources = {name: prepared(f"sources.{name}", name) for name in cfg.sources}
     once: dict[str, Fetch] = {}
     for f in fetches:  # a corpus two sources use is fetched once, said under its first field
         once.setdefault(f.corpus, f)
@@ -114,17 +131,18 @@ def _source_without_fetch(name: str, spec, cache: Path):
     return mix_corpora(name, parts, spec.mixture)
 
 
-def _stand_in(name: str, text_bytes: int | None, cfg: SweepConfig) -> PreparedData:
-    """A corpus priced before it is fetched: its recorded size split as `prepare` would (byte
-    tokens); of unknown size (a hub corpus), as large as the largest D the config asks for."""
+def _stand_in(name: str, text_bytes: int | None, cfg: SweepConfig, vocab_size: int) -> PreparedData:
+    """A corpus priced before it is fetched (or tokenized): its size in bytes split as `prepare`
+    would, a token per byte (exact for bytes, an upper bound for any other tokenizer); of unknown
+    size (a hub corpus), as large as the largest D the config asks for."""
     if text_bytes is None:
         pretrain = cfg.pretrain_tokens if isinstance(cfg.pretrain_tokens, list) else [cfg.pretrain_tokens or 0]
         text_bytes = int(max([*cfg.finetune_tokens, *cfg.scratch_grid(), *pretrain]) / (1 - cfg.test_fraction)) + 1
     test = int(text_bytes * cfg.test_fraction)
-    return PreparedData(root="", corpus_name=name, corpus_fingerprint="", key=UNFETCHED, tokenizer="bytes",
-                        vocab_size=VOCAB_SIZE, test_fraction=cfg.test_fraction, train_tokens=text_bytes - test,
+    return PreparedData(root="", corpus_name=name, corpus_fingerprint="", key=UNFETCHED, tokenizer=cfg.tokenizer,
+                        vocab_size=vocab_size, test_fraction=cfg.test_fraction, train_tokens=text_bytes - test,
                         test_tokens=test, train_chars=text_bytes - test, test_chars=test, train_documents=0,
-                        test_documents=0)
+                        test_documents=0, train_bytes=text_bytes - test, test_bytes=test)
 
 
 _PREPARED_AHEAD: dict[str, tuple] = {}  # filled by tasks.services.warmup, taken once by the flow's task
@@ -148,8 +166,9 @@ def prepare_corpora(cfg: SweepConfig, cache: str) -> tuple[PreparedData, dict[st
 
 @task(name="open-sweep", cache_policy=NO_CACHE)
 def open_sweep(cfg: SweepConfig, tracking_uri: str, artifact_root: str | None, flow_run_id: str,
-               flow_run_url: str) -> tuple[str, str]:
-    """The experiment and the sweep's parent run, found again on rerun by its config hash."""
+               flow_run_url: str, tokenizer_dir: str = "") -> tuple[str, str]:
+    """The experiment and the sweep's parent run, found again on rerun by its config hash; the
+    tokenizer folder (when not bytes) is logged to it once, as artifacts under `tokenizer/`."""
     c = mlflow_store.client(tracking_uri)
     exp_id = mlflow_store.ensure_experiment(c, cfg.name, Path(artifact_root) if artifact_root else None)
     key = f"sweep-{cfg.config_hash()}"
@@ -165,7 +184,10 @@ def open_sweep(cfg: SweepConfig, tracking_uri: str, artifact_root: str | None, f
         tags={"kind": "sweep", "sweep_hash": cfg.config_hash(), "target": cfg.target,
               "prefect.flow_run_id": flow_run_id, "prefect.flow_run_url": flow_run_url})
     shown = cfg.model_copy(update={"tracking_uri": redact(cfg.tracking_uri) if cfg.tracking_uri else None})
-    mlflow_store.log_params_once(c, run_id, {"config": shown.model_dump_json()[:6000]})
+    mlflow_store.log_params_once(c, run_id, {"config": shown.model_dump_json()[:6000],
+                                             "tokenizer": cfg.tokenizer})
+    if tokenizer_dir and not c.list_artifacts(run_id, "tokenizer"):
+        c.log_artifacts(run_id, tokenizer_dir, "tokenizer")
     return exp_id, run_id
 
 

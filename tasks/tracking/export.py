@@ -10,7 +10,7 @@ import pandas as pd
 from transfer_laws.tasks.tracking import mlflow_store
 
 KINDS = ("pretrain", "zeroshot", "scratch", "finetune", "lr-search")
-RUNS_COLUMNS = ["N", "D", "init", "loss", "seed", "D_chars", "run_key", "best_step", "best_epoch",
+RUNS_COLUMNS = ["N", "D", "init", "loss", "seed", "D_chars", "D_bytes", "bpb", "run_key", "best_step", "best_epoch",
                 "flops", "params_total", "tokens_seen", "pretrain_flops", "source", "mlflow_run_id"]
 
 
@@ -32,6 +32,7 @@ def finished_runs(c, experiment_id: str, run_keys: list[str] | None = None) -> p
             "run_key": t.get("run_key", ""), "parent_run_key": t.get("parent_run_key", ""),
             "mlflow_run_id": r.info.run_id, "N": float(p["params_non_embedding"]),
             "D": float(p["dataset_tokens"]), "D_chars": float(p.get("dataset_chars", "nan")),
+            "D_bytes": float(p.get("dataset_bytes", "nan")), "bpb": m.get("best_test_bpb", float("nan")),
             "params_total": float(p["params_total"]), "loss": m["best_test_loss"],
             "best_step": m.get("best_step"), "best_epoch": m.get("best_epoch"),
             "flops": m.get("flops"), "tokens_seen": m.get("tokens_seen"), "lr": float(p.get("lr", "nan")),

@@ -30,9 +30,9 @@ from transfer_laws.tasks.common.sqlite_files import copy_sqlite
 from transfer_laws.tasks.common.version import VERSION
 
 PARAM_NAMES = ("n_layer", "d_model", "n_head", "n_ctx", "vocab_size", "params_non_embedding",
-               "params_embedding", "params_total", "dataset_tokens", "dataset_chars", "lr",
+               "params_embedding", "params_total", "dataset_tokens", "dataset_chars", "dataset_bytes", "lr",
                "batch_size", "seed")
-FINAL_METRICS = ("best_test_loss", "best_step", "best_epoch", "tokens_seen", "flops",
+FINAL_METRICS = ("best_test_loss", "best_test_bpb", "best_step", "best_epoch", "tokens_seen", "flops",
                  "tokens_per_second")
 STEP_METRICS = ("train_loss", "test_loss", "lr")
 

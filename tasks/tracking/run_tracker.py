@@ -39,12 +39,14 @@ def run_params(cfg: RunConfig) -> dict:
     data = load_prepared(cfg.data_dir)
     d = 0 if cfg.kind == "zeroshot" else data.check_subset(cfg.dataset_tokens)
     shape = cfg.shape()
+    d_bytes = data.bytes_in_prefix(d)
     return {
         "n_layer": cfg.n_layer, "d_model": cfg.d_model, "n_head": cfg.n_head, "n_ctx": cfg.n_ctx,
         "vocab_size": cfg.vocab_size, "family": cfg.family, "n_kv_head": shape.kv_heads,
         "tie_embeddings": cfg.tie_embeddings, "params_non_embedding": shape.params_non_embedding,
         "params_embedding": shape.params_embedding, "params_total": shape.params_total,
-        "dataset_tokens": d, "dataset_chars": data.chars_in_prefix(d), "lr": cfg.lr,
+        "dataset_tokens": d, "dataset_chars": data.chars_in_prefix(d), "dataset_bytes": d_bytes,
+        "tokenizer": data.tokenizer, "bytes_per_token": round(d_bytes / d, 4) if d else "", "lr": cfg.lr,
         "batch_size": cfg.batch_size, "seed": cfg.seed, "min_lr": cfg.min_lr,
         "warmup_steps": cfg.warmup_steps, "max_steps": cfg.max_steps,
         "weight_decay": cfg.weight_decay, "beta1": cfg.beta1, "beta2": cfg.beta2,

@@ -18,8 +18,8 @@ from transfer_laws.tasks.common.errors import InputError
 # runs stop counting as done instead of being silently reused.
 CODE_SCHEMA_VERSION = 1
 
-# Shape fields added after run_keys existed: at these values they stay out of the run_key.
-SHAPE_DEFAULTS = {"family": "gpt2", "n_kv_head": 0, "tie_embeddings": True}
+# Fields added after run_keys existed: at these values they stay out of the run_key.
+LATER_DEFAULTS = {"family": "gpt2", "n_kv_head": 0, "tie_embeddings": True, "tokenizer": "bytes"}
 
 RunKind = Literal["pretrain", "scratch", "finetune", "lr-search", "zeroshot", "single"]
 
@@ -41,13 +41,15 @@ class RunConfig(BaseModel):
     d_model: int = Field(128, gt=0, description="residual width; divisible by n_head")
     n_head: int = Field(4, gt=0, description="attention heads")
     n_ctx: int = Field(128, gt=1, description="context length in tokens")
-    vocab_size: int = Field(256, gt=0, description="256 for byte-level tokens")
+    vocab_size: int = Field(256, gt=0, description="the tokenizer's vocabulary: 256 for byte-level tokens")
     family: Family = Field("gpt2", description=FAMILY_HELP)
     n_kv_head: int = Field(0, ge=0, description="llama: key/value heads (grouped-query attention; must "
                            "divide n_head); 0 = n_head")
     tie_embeddings: bool = Field(True, description=TIED_HELP)
 
     # data
+    tokenizer: str = Field("bytes", description="the tokenizer the prepared data was made with (its "
+                           "meta.json says which): bytes, bpe:V, a tokenizer folder or hf:NAME")
     data_dir: str = Field(..., description="prepared data folder (tasks.data.prepare.prepare)")
     data_key: str = Field("", description="content hash of the prepared data (part of run_key)")
     dataset_tokens: int | None = Field(None, gt=0,
@@ -109,8 +111,8 @@ class RunConfig(BaseModel):
     def run_key(self) -> str:
         """Short hash of every field that changes the result (not paths, device or cadence of saves).
 
-        `processes_per_run` counts only above 1, and the family fields only away from GPT-2's
-        defaults (SHAPE_DEFAULTS), so every existing run_key stays valid. processes_per_run does
+        `processes_per_run` counts only above 1, the family fields and the tokenizer only away from
+        their first defaults (LATER_DEFAULTS), so every existing run_key stays valid. processes_per_run does
         count then: n processes give the one-process curve only up to float summation order, and
         their resumable checkpoints (DDP weight names, one RNG file per rank) cannot resume with
         another process count, so a run folder must never be shared between counts."""
@@ -118,7 +120,7 @@ class RunConfig(BaseModel):
                   "log_interval", "compile"}
         if self.processes_per_run == 1:
             ignore.add("processes_per_run")
-        ignore |= {k for k, default in SHAPE_DEFAULTS.items() if getattr(self, k) == default}
+        ignore |= {k for k, default in LATER_DEFAULTS.items() if getattr(self, k) == default}
         if self.lr_search:
             ignore |= {"lr", "min_lr"}
         else:

@@ -65,6 +65,8 @@ class RunResult:
     best_checkpoint: str
     history: list[dict] = field(default_factory=list)  # evaluations: step, test_loss
     best_checkpoint_sha256: str = ""  # of best/model.safetensors, also in best/manifest.json
+    dataset_bytes: int = 0  # UTF-8 bytes of the D training tokens' text
+    best_test_bpb: float = math.nan  # best_test_loss in bits per UTF-8 byte of the held-out text
     mlflow_run_id: str | None = None  # set by the launcher when the run is tracked
     # this process's cumulative seconds in eval_s (held-out forward passes), save_best_s,
     # checkpoint_s (resumable state) and sink_s (metric sink calls); the launcher replaces the dict
@@ -76,6 +78,12 @@ class RunResult:
 
 
 PROGRESS_FILE = "progress.json"
+
+
+def bits_per_byte(nats_per_token: float, data) -> float:
+    """A held-out loss in bits per UTF-8 byte: comparable across tokenizers (the tokens per byte
+    come from the held-out split's raw text, over which the evaluation windows are spread)."""
+    return nats_per_token * data.held_out_tokens_per_byte / math.log(2)
 
 
 class _Progress:
@@ -178,6 +186,9 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
     if data.vocab_size != cfg.vocab_size:
         raise InputError("vocab_size", cfg.vocab_size, f"differs from the data's {data.vocab_size}",
                          f"use vocab_size={data.vocab_size}")
+    if data.tokenizer != cfg.tokenizer:
+        raise InputError("tokenizer", cfg.tokenizer, f"differs from the data's {data.tokenizer!r}",
+                         f"use tokenizer={data.tokenizer!r}, or prepare the data with {cfg.tokenizer!r}")
     out = Path(cfg.out_dir)
     ckpt_root = out / "checkpoints"
     ckpt_root.mkdir(parents=True, exist_ok=True)
@@ -380,6 +391,7 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
                            if progress.train_seconds else 0.0),
         wall_seconds=time.perf_counter() - t_start, stopped=stopped, resumed_from_step=resumed_from,
         dataset_tokens=d_tokens, dataset_chars=data.chars_in_prefix(d_tokens),
+        dataset_bytes=data.bytes_in_prefix(d_tokens), best_test_bpb=bits_per_byte(progress.best_loss, data),
         params_non_embedding=shape.params_non_embedding, params_embedding=shape.params_embedding,
         params_total=shape.params_total, best_checkpoint=str(out / "best"),
         history=list(progress.history), best_checkpoint_sha256=_best_hash(out / "best"),
@@ -399,7 +411,8 @@ def _zero_shot_result(cfg: RunConfig, evaluate, sink: MetricSink | None, shape, 
         run_key=cfg.run_key(), best_test_loss=loss, best_step=0, best_epoch=0.0, final_test_loss=loss,
         steps=0, tokens_seen=0, flops=0.0, tokens_per_second=0.0,
         wall_seconds=time.perf_counter() - t_start, stopped="zero_shot", resumed_from_step=0,
-        dataset_tokens=0, dataset_chars=0, params_non_embedding=shape.params_non_embedding,
+        dataset_tokens=0, dataset_chars=0, best_test_bpb=bits_per_byte(loss, data),
+        params_non_embedding=shape.params_non_embedding,
         params_embedding=shape.params_embedding, params_total=shape.params_total,
         best_checkpoint="", history=[{"step": 0, "test_loss": loss}],
         best_checkpoint_sha256="", timings={"eval_s": round(time.perf_counter() - t0, 4)})

@@ -126,7 +126,8 @@ def test_a_config_without_the_newer_fields_keeps_its_hash():
                                       "deployment", "tracking_uri", "finetune_lr_search",
                                       "replicates", "pretrain_replicates", "runs_per_gpu", "compile",
                                       "pretrain_patience", "curve_form", "zero_shot",
-                                      "finetune_steps_per_epoch", "family", "kv_group", "tie_embeddings"})
+                                      "finetune_steps_per_epoch", "family", "kv_group", "tie_embeddings",
+                                          "tokenizer"})
     import hashlib
     import json
     assert cfg.config_hash() == hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]

@@ -57,10 +57,11 @@ def test_demo_run_keys_are_pinned(tmp_path):
 
 
 def test_the_family_moves_every_run_key_and_gpt2_spelt_out_moves_none(tmp_path):
-    """`family: gpt2` (and kv_group 1, tied embeddings) written out is the default: the pinned keys
+    """`family: gpt2` (and kv_group 1, tied embeddings, byte tokens) written out is the default: the pinned keys
     and the config hash stay; `family: llama` plans Llama shapes and new keys for every run."""
     base = {**yaml.safe_load(DEMO_AT_B1B94E4), "home": str(tmp_path)}
-    explicit = SweepConfig.checked({**base, "family": "gpt2", "kv_group": 1, "tie_embeddings": True})
+    explicit = SweepConfig.checked({**base, "family": "gpt2", "kv_group": 1, "tie_embeddings": True,
+                                    "tokenizer": "bytes"})
     llama = SweepConfig.checked({**base, "family": "llama", "kv_group": 2})
     assert explicit.config_hash() == SweepConfig.checked(base).config_hash() != llama.config_hash()
     target, sources = prepare_all(explicit, Path(os.environ["TRANSFER_LAWS_CACHE_DIR"]))

@@ -43,11 +43,8 @@ def parse_hub_spec(spec: str, field: str) -> HubSpec:
 
 def read_hub_documents(spec: str, cache_dir: Path, field: str) -> tuple[HubSpec, list[Document]]:
     hub = parse_hub_spec(spec, field)
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE:
-        raise InputError(field, spec, "is a hub dataset but HF_HUB_OFFLINE=1 (no hub access)",
-                         "unset HF_HUB_OFFLINE on a machine that can reach the hub, or pass a local "
-                         "folder, text, .jsonl or .parquet file with --corpus PATH")
-    _probe_endpoint(spec, field)
+    local = "pass a local folder, text, .jsonl or .parquet file with --corpus PATH"
+    check_hub_reachable(spec, field, "a hub dataset", local)
     from datasets import load_dataset
 
     try:
@@ -66,9 +63,13 @@ def read_hub_documents(spec: str, cache_dir: Path, field: str) -> tuple[HubSpec,
     return hub, documents
 
 
-def _probe_endpoint(spec: str, field: str) -> None:
-    """Fail in seconds, not ~46 s, when the hub is unreachable. Skipped behind a proxy, where a direct
-    connection says nothing about reachability."""
+def check_hub_reachable(spec: str, field: str, what: str, local: str) -> None:
+    """Fail at once when HF_HUB_OFFLINE is set, and in seconds, not ~46 s, when the hub is
+    unreachable (the probe is skipped behind a proxy, where a direct connection says nothing).
+    `what` names the thing asked for ("a hub dataset"), `local` the way to do without the hub."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE:
+        raise InputError(field, spec, f"is {what} but HF_HUB_OFFLINE=1 (no hub access)",
+                         f"unset HF_HUB_OFFLINE on a machine that can reach the hub, or {local}")
     if any(os.environ.get(name) for name in _PROXY_VARIABLES):
         return
     endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
@@ -76,6 +77,5 @@ def _probe_endpoint(spec: str, field: str) -> None:
     try:
         socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S).close()
     except OSError as error:
-        raise InputError(field, spec, f"is a hub dataset but {host}:{port} cannot be reached ({error})",
-                         "run where the hub is reachable, or pass a local folder, text, .jsonl or "
-                         ".parquet file with --corpus PATH") from error
+        raise InputError(field, spec, f"is {what} but {host}:{port} cannot be reached ({error})",
+                         f"run where the hub is reachable, or {local}") from error
