@@ -1,4 +1,4 @@
-"""The published CPU-scale results (docs/results/paper-cpu/, paper-cpu-v1/, demo/) are what the code
+"""The published CPU-scale results (docs/results/paper-cpu/, paper-cpu-v1/, demo/, demo-bpe/) are what the code
 computes: refitting each committed runs table with `transfer-laws fit` (same seed, same resamples) gives the committed
 fit.json back, so the numbers in docs/results.md cannot drift from the fitter."""
 from __future__ import annotations
@@ -46,6 +46,7 @@ def _missing(old, new, path: str = "", depth: int = 3) -> list[str]:
     "demo",  # `make test`: the committed demo; the others (1.6 min and more each): `make test-slow`
     pytest.param("paper-cpu", marks=pytest.mark.slow),
     pytest.param("paper-cpu-v1", marks=pytest.mark.slow),  # the history run
+    pytest.param("demo-bpe", marks=pytest.mark.slow),  # the demo with a BPE of 1024 tokens
 ])
 def test_refitting_the_committed_runs_gives_the_committed_fit(tmp_path, name):
     """Bit for bit where the floating point is that of the machine that made the fit; elsewhere

@@ -433,12 +433,18 @@ def _verdict(ci) -> str:
     return "resolved" if ci[0] > 0.0 or ci[1] < 0.0 else "unresolved: spans 0"
 
 
-def zero_shot_md(src: str, z: dict) -> list[str]:
-    """Two headline lines: the pre-trained model alone, and what fine-tuning added to it."""
+def data_unit(fit: dict) -> str:
+    """What D counts in this fit: tokens, or the unit `fit --unit` / `--units` named."""
+    return ((fit.get("checklist") or {}).get("data_units") or {}).get("D") or "tokens"
+
+
+def zero_shot_md(src: str, z: dict, u: str = "tokens") -> list[str]:
+    """Two headline lines: the pre-trained model alone, and what fine-tuning added to it (`u`:
+    what D counts)."""
     ci = z.get("ci95")
     span = f"{_g(ci[0])} – {_g(ci[1])}" if ci else "no interval"
     lines = [f"- `{src}`: the pre-trained model alone (zero-shot, before any fine-tuning) is worth "
-             f"**{_g(z['D_E'])}** target tokens (D_E, median over {z['n_sizes']} sizes; 95 % interval {span})."]
+             f"**{_g(z['D_E'])}** target {u} (D_E, median over {z['n_sizes']} sizes; 95 % interval {span})."]
     added = z.get("added") or []
     found = [a for a in added if a["verdict"] == "resolved"]
     idle = sum(a["at_zero_shot"] for a in added)
@@ -448,12 +454,12 @@ def zero_shot_md(src: str, z: dict) -> list[str]:
              f"{early} were best before one pass over D_F or at step 1.") if total else ""
     if found:
         a = found[0]
-        lines.append(f"- `{src}`: fine-tuning on D_F = {_g(a['D_F'])} tokens added **{_g(a['estimate'])}** "
-                     f"target tokens beyond zero-shot (D_E − D_E(0), median over {a['n_sizes']} sizes; 95 % "
+        lines.append(f"- `{src}`: fine-tuning on D_F = {_g(a['D_F'])} {u} added **{_g(a['estimate'])}** "
+                     f"target {u} beyond zero-shot (D_E − D_E(0), median over {a['n_sizes']} sizes; 95 % "
                      f"interval {_g(a['ci95'][0])} – {_g(a['ci95'][1])}): resolved above 0 (smallest such "
                      f"D_F; section Zero-shot)." + marks)
     elif added:
-        lines.append(f"- `{src}`: fine-tuning on D_F = {_g(added[0]['D_F'])} – {_g(added[-1]['D_F'])} tokens "
+        lines.append(f"- `{src}`: fine-tuning on D_F = {_g(added[0]['D_F'])} – {_g(added[-1]['D_F'])} {u} "
                      "added nothing resolved beyond zero-shot (at no D_F does the interval of D_E − D_E(0) "
                      "lie above 0 with most sizes' fine-tunes informative): what transferred is the "
                      "pre-trained model itself." + marks)
@@ -462,13 +468,13 @@ def zero_shot_md(src: str, z: dict) -> list[str]:
 
 def headline_md(fit: dict) -> list[str]:
     """What the runs measured, each figure with its interval and whether it is resolved."""
-    lines = ["\n## Headline\n"]
+    lines, u = ["\n## Headline\n"], data_unit(fit)
     for src, z in (fit.get("zero_shot") or {}).items():
-        lines += zero_shot_md(src, z)
+        lines += zero_shot_md(src, z, u)
     for src, m in (fit.get("multiplier") or {}).items():
         ci = _finite(m.get("ci95"))
         span = f"{_g(ci[0])} – {_g(ci[1])}" if ci else "no interval"
-        lines.append(f"- `{src}`: fine-tuning on D_F = {_g(m['D_F'])} tokens was worth "
+        lines.append(f"- `{src}`: fine-tuning on D_F = {_g(m['D_F'])} {u} was worth "
                      f"**{_g(m['estimate'])}x** as much data from scratch (D_E/D_F, median over "
                      f"{m['n_sizes']} sizes; 95 % interval {span}"
                      + ("; zero-shot's worth included" if src in (fit.get("zero_shot") or {}) else "") + "): "
@@ -524,17 +530,17 @@ def title_md(fit: dict) -> list[str]:
 
 def summary_md(fit: dict) -> str:
     """One paragraph in words: what was run, what it measured, and whether it may be quoted."""
-    g, s = fit.get("grid") or {}, fit["scratch"]
+    g, s, u = fit.get("grid") or {}, fit["scratch"], data_unit(fit)
     span = (f" over {len(g['sizes'])} model sizes (N = {_g(min(g['sizes']))} – {_g(max(g['sizes']))} "
-            f"non-embedding parameters) and D = {_g(min(g['scratch_d']))} – {_g(max(g['scratch_d']))} tokens"
+            f"non-embedding parameters) and D = {_g(min(g['scratch_d']))} – {_g(max(g['scratch_d']))} {u}"
             if g.get("sizes") and g.get("scratch_d") else "")
     words = [f"{s['n_points']} from-scratch points{span} give the loss surface L(N, D), "
              f"{(s.get('verdict') or {}).get('verdict', s['status'])}."]
     for src, z in (fit.get("zero_shot") or {}).items():
         added = z.get("added") or []
         found = [a for a in added if a["verdict"] == "resolved"]
-        words.append(f"Pre-trained on `{src}`, a model is worth about {_g(z['D_E'])} target tokens before any "
-                     "fine-tuning; " + (f"fine-tuning on {_g(found[0]['D_F'])} tokens added about "
+        words.append(f"Pre-trained on `{src}`, a model is worth about {_g(z['D_E'])} target {u} before any "
+                     "fine-tuning; " + (f"fine-tuning on {_g(found[0]['D_F'])} {u} added about "
                                         f"{_g(found[0]['estimate'])} more." if found else
                                         "fine-tuning on the D_F grid added nothing the runs resolve."))
     for src, t in (fit.get("transfer") or {}).items():
@@ -647,21 +653,21 @@ GLOSSARY = [
 ]
 
 
-def zero_shot_table_md(zero_shot: dict | None) -> list[str]:
+def zero_shot_table_md(zero_shot: dict | None, u: str = "tokens") -> list[str]:
     """Per source: the zero-shot worth, then per D_F what fine-tuning added and how many points
-    measured the pre-trained model rather than D_F."""
+    measured the pre-trained model rather than D_F (`u`: what D counts)."""
     if not zero_shot:
         return []
     lines = ["\n## Zero-shot, and what fine-tuning added\n",
              "Each pre-trained model was evaluated on the target before any fine-tuning (D_F = 0); "
              "its D_E is what pre-training alone is worth. D_E − D_E(0) is what the D_F fine-tuning "
-             "tokens added to it. A point *within noise* moved the loss by less than two sigma of "
+             f"{u} added to it. A point *within noise* moved the loss by less than two sigma of "
              "fine-tune seed noise (" + ", ".join(f"`{s}`: {z['noise_sigma_from']}" for s, z in zero_shot.items())
              + "); a point *best in epoch 1* stopped improving before one pass over D_F, so a larger "
              "D_F would have reached the same loss: neither says anything about D_F.\n"]
     for src, z in zero_shot.items():
         ci = z.get("ci95")
-        lines += [f"`{src}`: zero-shot D_E {_fmt(z['D_E'])} tokens (95 % interval "
+        lines += [f"`{src}`: zero-shot D_E {_fmt(z['D_E'])} {u} (95 % interval "
                   f"{_fmt(ci[0]) + ' – ' + _fmt(ci[1]) if ci else '—'}), per size: "
                   + ", ".join(f"N = {_fmt(float(n))}: {_fmt(v)}" for n, v in z["D_E_by_N"].items()) + ".\n",
                   "| D_F | added: D_E − D_E(0) | 95 % interval | verdict | within noise | best in epoch 1 |",
@@ -830,7 +836,7 @@ def report_md(fit: dict, figures: list[str]) -> str:
         if g:
             lines.append(f"With D_E from the global surface instead: k = {_fmt(g['k'])}, "
                          f"alpha = {_fmt(g['alpha'])}, beta = {_fmt(g['beta'])}.")
-    lines += zero_shot_table_md(fit.get("zero_shot"))
+    lines += zero_shot_table_md(fit.get("zero_shot"), data_unit(fit))
     lines += curve_forms_md(fit.get("curve_forms"))
     lines += noise_md(fit.get("noise"))
     lines += planner_md(fit.get("planner"))

@@ -30,6 +30,9 @@ def test_a_fit_in_bytes_keeps_alpha_and_beta_and_moves_k_by_the_identity():
     assert b["k"] == pytest.approx(t["k_bytes"], rel=0.02)  # the refit in bytes lands on the identity
     assert tokens["checklist"]["data_units"]["bytes_per_token"] == pytest.approx(BYTES_PER_TOKEN)
     assert "k_bytes" not in b  # already in bytes
+    from transfer_laws.tasks.report.fit import summary_md
+
+    assert "e+09 bytes give the loss surface" in summary_md(in_bytes) and " tokens" not in summary_md(in_bytes)
 
 
 def test_bytes_without_a_d_bytes_column_is_refused_naming_the_fix():

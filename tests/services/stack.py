@@ -93,6 +93,9 @@ def flow_runs_cannot_choose_what_a_worker_executes(api: str, credentials, params
             assert not set(servers.LOCKED_JOB_VARIABLES) & set(template["variables"]["properties"])
             assert not set(servers.LOCKED_JOB_VARIABLES) & set(template["job_configuration"])
         deployment = client.read_deployment_by_name("transfer-sweep/sweep")
+        schema = deployment.parameter_openapi_schema  # the form the Prefect UI draws
+        fields = (schema.get("definitions") or schema.get("$defs"))["SweepConfig"]["properties"]
+        assert "bpe:V" in fields["tokenizer"]["description"] and "llama" in fields["family"]["description"]
         for variables in ({"command": f"touch {marker}"}, {"env": {"X": "1"}}, {"working_dir": "/"}):
             with pytest.raises(PrefectHTTPStatusError, match="422"):
                 client.create_flow_run_from_deployment(deployment.id, parameters=params, job_variables=variables)
