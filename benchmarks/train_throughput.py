@@ -171,7 +171,8 @@ def matmul_peak_gflops(seconds: float = 1.5) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", nargs="+", type=float, default=[1e4, 1e5, 1e6, 3e6])
+    p.add_argument("--sizes", nargs="*", type=float, default=[1e4, 1e5, 1e6, 3e6],
+                   help="sizes of the GPT-2 byte rows; none: only the variants")
     p.add_argument("--seconds", type=float, default=12.0,
                    help="target seconds per timed measurement (>= ~15 steps at N = 3e6, so the "
                         "first, cold step that both sides count weighs little)")

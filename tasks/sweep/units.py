@@ -149,7 +149,7 @@ _PREPARED_AHEAD: dict[str, tuple] = {}  # filled by tasks.services.warmup, taken
 
 
 def _ahead_key(cfg: SweepConfig, cache: str | Path) -> str:
-    return cfg.model_dump_json(include={"target", "sources", "test_fraction"}) + str(Path(cache))
+    return cfg.model_dump_json(include={"target", "sources", "test_fraction", "tokenizer"}) + str(Path(cache))
 
 
 def prepare_ahead(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict[str, PreparedData]]:
