@@ -202,22 +202,27 @@ def bpe_encoder(spec: TokenizerSpec, cache_dir: Path, corpora: list, training_te
 
 
 def hub_encoder(spec: TokenizerSpec, cache_dir: Path, field: str = "tokenizer") -> Encoder:
-    """A hub tokenizer: from the Hugging Face cache when there, else downloaded (where a network
-    exists); saved as a folder under `<cache>/tokenizers/` named by its content."""
+    """A hub tokenizer: its tokenizer files from the Hugging Face cache when there (the hub's own
+    layout, so a name works offline once cached), else downloaded where a network exists (the
+    tokenizer files only, never weights); saved as a folder under `<cache>/tokenizers/` named by
+    its content."""
+    from huggingface_hub import snapshot_download
     from transformers import AutoTokenizer
 
     from transfer_laws.tasks.data.corpora.hub import check_hub_reachable
 
+    files = ["tokenizer*", "special_tokens_map.json", "vocab*", "merges.txt", "*.model", "config.json"]
     try:
-        tok = AutoTokenizer.from_pretrained(spec.where, local_files_only=True)
-    except (OSError, ValueError):
+        snapshot = snapshot_download(spec.where, allow_patterns=files, local_files_only=True)
+    except Exception:  # not in the cache (huggingface_hub raises its own error types)
         check_hub_reachable(spec.text, field, "a hub tokenizer not in the Hugging Face cache",
                             "use bytes, bpe:V or a local tokenizer folder")
         try:
-            tok = AutoTokenizer.from_pretrained(spec.where)
+            snapshot = snapshot_download(spec.where, allow_patterns=files)
         except Exception as error:  # a missing or gated repo: user-facing
             raise InputError(field, spec.text, f"could not be loaded from the hub: {error}",
                              "check the name, or use a local tokenizer folder") from error
+    tok = AutoTokenizer.from_pretrained(snapshot, local_files_only=True)
     if not getattr(tok, "is_fast", False):
         raise InputError(field, spec.text, "has no fast (tokenizer.json) form",
                          "use a tokenizer with a tokenizer.json, or bpe:V")

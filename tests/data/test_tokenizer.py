@@ -101,3 +101,33 @@ def test_a_vocabulary_the_text_cannot_fill_is_refused(tmp_path):
     tiny = Corpus.build("tiny", [Document(f"d{i}", "ab ab ab\n") for i in range(4)], "test", "CC0")
     with pytest.raises(InputError, match="fewer than 4096"):
         encoder_for(TokenizerSpec.checked("bpe:4096"), tmp_path, [tiny], 0.25)
+
+
+def test_a_hub_tokenizer_in_the_hugging_face_cache_works_offline(tmp_path):
+    """`hf:NAME` resolves through the Hugging Face cache (the hub's own folder layout: refs/main
+    naming a snapshot) with HF_HUB_OFFLINE=1, is saved beside the project's tokenizers unchanged,
+    and `train` reports its loss in nats/token and bits/byte."""
+    import os
+    import shutil
+
+    trained = encoder_for(TokenizerSpec.checked("bpe:300"), tmp_path / "made", [corpus()], 0.1)
+    repo = tmp_path / "hf" / "hub" / "models--acme--tiny-bpe"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    shutil.copytree(trained.folder, snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    text = tmp_path / "text.txt"
+    text.write_text(" ".join(["the model", "loss", "data über", "token"] * 400))
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    env.pop("TRANSFER_LAWS_CACHE_DIR", None)  # this project's own cache, so the saved copy is found below
+    out = subprocess.run(
+        [sys.executable, "-P", "-m", "transfer_laws.flows.cli", "train", "--text", str(text), "--tokenizer",
+         "hf:acme/tiny-bpe", "--n-layer", "1", "--d-model", "16", "--n-head", "1", "--n-ctx", "16",
+         "--batch-size", "4", "--max-steps", "12", "--warmup-steps", "2", "--eval-interval", "6",
+         "--home", str(tmp_path / "home"), "--no-mlflow"],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "hf:acme/tiny-bpe tokens (vocabulary 300" in out.stdout and "bits/byte" in out.stdout
+    saved = list((tmp_path / "home" / "cache" / "tokenizers").glob("hf-acme_tiny-bpe-*/tokenizer.json"))
+    assert len(saved) == 1
+    assert json.loads(saved[0].read_text())["model"] == json.loads((snapshot / "tokenizer.json").read_text())["model"]
