@@ -92,7 +92,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from transfer_laws.tasks.common.errors import InputError
     from transfer_laws.tasks.data.corpora import resolve_corpus
     from transfer_laws.tasks.data.prepare import encoder_for, prepare
-    from transfer_laws.tasks.data.tokenizer import TokenizerSpec, static_vocab
+    from transfer_laws.tasks.data.tokenizer import TokenizerSpec
     from transfer_laws.tasks.train.config import RunConfig
     from transfer_laws.tasks.train.launch import launch
 
@@ -103,8 +103,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         a.n_layer, a.d_model, a.n_head = s.n_layer, s.d_model, s.n_head
     test_fraction = a.test_fraction if a.test_fraction is not None else (0.1 if a.text else 0.03)
     tokenizer = TokenizerSpec.checked(a.tokenizer, "--tokenizer")
-    vocab = static_vocab(tokenizer)  # None: a hub tokenizer, known once loaded
-    fields = dict(tokenizer=tokenizer.text, vocab_size=vocab or 256,n_layer=a.n_layer, d_model=a.d_model, n_head=a.n_head, n_ctx=a.n_ctx, family=a.family,
+    fields = dict(tokenizer=tokenizer.text, n_layer=a.n_layer, d_model=a.d_model, n_head=a.n_head, n_ctx=a.n_ctx,
+                  family=a.family,
                   n_kv_head=a.n_kv_head, tie_embeddings=not a.untie_embeddings,
                   dataset_tokens=a.d_tokens, lr=a.lr, min_lr=a.min_lr, warmup_steps=a.warmup_steps,
                   max_steps=a.max_steps, batch_size=a.batch_size, weight_decay=a.weight_decay,
@@ -114,17 +114,14 @@ def cmd_train(a: argparse.Namespace) -> int:
                   compile=a.compile,
                   processes_per_run=a.processes,
                   target=spec, kind="single")
-    first = RunConfig.checked(**fields, data_dir="-", out_dir="-")  # every field checked before any work
-    if a.init_from is not None and vocab:
-        check_init_checkpoint(Path(a.init_from), first.shape())
+    RunConfig.checked(**fields, data_dir="-", out_dir="-")  # every field checked before any work
     if a.text is not None and not Path(a.text).is_file():
         raise InputError("--text", a.text, "is not a file", "give the path of a text file")
     corpus = resolve_corpus(spec, paths.cache, field="--text" if a.text else "--corpus")
     encoder = encoder_for(tokenizer, paths.cache, [corpus], test_fraction, field="--tokenizer")
-    if not vocab:
-        fields["vocab_size"] = encoder.vocab_size
-        if a.init_from is not None:
-            check_init_checkpoint(Path(a.init_from), RunConfig.checked(**fields, data_dir="-", out_dir="-").shape())
+    fields["vocab_size"] = encoder.vocab_size  # the model's vocabulary is the tokenizer's
+    if a.init_from is not None:  # before any data is tokenised or any run folder exists
+        check_init_checkpoint(Path(a.init_from), RunConfig.checked(**fields, data_dir="-", out_dir="-").shape())
     data = prepare(corpus, paths.cache, test_fraction=test_fraction, encoder=encoder)
     data.check_subset(a.d_tokens, field="--d-tokens")
     data.check_context(a.n_ctx, a.d_tokens, field="--text" if a.text else "--corpus",

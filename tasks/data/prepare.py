@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import math
 import re
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from transfer_laws.tasks.common.atomic_folder import build_once
 from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.data.corpora import Corpus
 from transfer_laws.tasks.data.tokenizer import (
@@ -90,8 +89,13 @@ class PreparedData:
 
     @property
     def held_out_tokens_per_byte(self) -> float:
-        """Tokens per byte of the held-out split, from its raw text: nats/token x this / ln 2 = bits/byte."""
+        """Tokens per byte of the held-out split, from its raw text."""
         return self.test_tokens / max(self.held_out_bytes, 1)
+
+    def bits_per_byte(self, nats_per_token: float) -> float:
+        """A held-out loss in bits per UTF-8 byte, comparable across tokenizers (the evaluation
+        windows are spread over the held-out split, whose raw text gives the tokens per byte)."""
+        return nats_per_token * self.held_out_tokens_per_byte / math.log(2)
 
     def check_subset(self, d_tokens: int | None, field: str = "dataset_tokens") -> int:
         """The number of training tokens a run of size D uses; errors name the field and the fix."""
@@ -219,8 +223,7 @@ def _write_stream(docs: list[tuple[str, str]], path: Path, encoder: Encoder, bat
                 offsets.append(total)
             chars += [len(t) for t in texts]
             sizes += [len(t.encode("utf-8")) for t in texts]
-    as_array = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
-    return _Stream(total, as_array(offsets), as_array(chars), as_array(sizes))
+    return _Stream(total, *(np.asarray(v, dtype=np.int64) for v in (offsets, chars, sizes)))
 
 
 def prepare(corpus: Corpus, cache_dir: Path, test_fraction: float = 0.03,
@@ -229,13 +232,9 @@ def prepare(corpus: Corpus, cache_dir: Path, test_fraction: float = 0.03,
     key = preparation_key(corpus, test_fraction, split_salt, encoder.identity)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(corpus.name.rstrip("/")).name)[:40] or "corpus"
     final = Path(cache_dir).resolve() / "prepared" / f"{slug}-{key}"
-    meta_path = final / "meta.json"
-    if meta_path.exists():  # the cache is keyed by content: keep the name this caller knows it by
-        return replace(PreparedData(**json.loads(meta_path.read_text())), corpus_name=corpus.name)
-    train, test = split_documents(corpus, test_fraction, split_salt)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
+
+    def build(tmp: Path) -> None:
+        train, test = split_documents(corpus, test_fraction, split_salt)
         tr = _write_stream(train, tmp / "train.bin", encoder)
         te = _write_stream(test, tmp / "test.bin", encoder)
         np.save(tmp / "train_doc_offsets.npy", tr.offsets)
@@ -249,16 +248,11 @@ def prepare(corpus: Corpus, cache_dir: Path, test_fraction: float = 0.03,
             test_chars=int(te.chars.sum()), train_documents=len(train), test_documents=len(test),
             train_bytes=int(tr.bytes.sum()), test_bytes=int(te.bytes.sum()), tokenizer_dir=encoder.folder)
         (tmp / "provenance.txt").write_text(f"{corpus.provenance}\n\nLicence:\n{corpus.licence}\n")
-        (tmp / "meta.json").write_text(json.dumps(asdict(meta), indent=2))
-        try:
-            os.rename(tmp, final)
-        except OSError:  # another process finished first: its result is identical, keep it
-            if not meta_path.exists():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return replace(PreparedData(**json.loads(meta_path.read_text())), corpus_name=corpus.name)
+        (tmp / "meta.json").write_text(json.dumps(asdict(meta), indent=2))  # last: marks it complete
+
+    build_once(final, build, "meta.json")
+    # the cache is keyed by content: keep the name this caller knows it by
+    return replace(PreparedData(**json.loads((final / "meta.json").read_text())), corpus_name=corpus.name)
 
 
 def encoder_for(spec: TokenizerSpec, cache_dir: Path, corpora: list[Corpus], test_fraction: float = 0.03,

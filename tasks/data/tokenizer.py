@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -30,6 +29,7 @@ from typing import Callable, Iterable, Literal
 
 import numpy as np
 
+from transfer_laws.tasks.common.atomic_folder import build_once
 from transfer_laws.tasks.common.errors import InputError
 
 BYTES = "bytes"
@@ -171,29 +171,12 @@ def train_bpe(vocab: int, texts: Iterable[str], folder: Path) -> None:
                             ).save_pretrained(str(folder))
 
 
-def _publish(build: Callable[[Path], None], final: Path) -> None:
-    """Write a folder once, atomically: build it in a temporary folder, then rename it."""
-    if (final / "tokenizer.json").exists():
-        return
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        build(tmp)
-        try:
-            os.rename(tmp, final)
-        except OSError:  # another process finished first: the same content, keep it
-            if not (final / "tokenizer.json").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def bpe_encoder(spec: TokenizerSpec, cache_dir: Path, corpora: list, training_texts: Callable[[], Iterable[str]],
                 test_fraction: float, split_salt: str) -> Encoder:
     """The BPE of `spec` for these corpora, trained once (`training_texts` is called only on a miss)."""
     key = bpe_key(spec.vocab, corpora, test_fraction, split_salt)
     final = Path(cache_dir).resolve() / "tokenizers" / f"bpe-{spec.vocab}-{key}"
-    _publish(lambda tmp: train_bpe(spec.vocab, training_texts(), tmp), final)
+    build_once(final, lambda tmp: train_bpe(spec.vocab, training_texts(), tmp), "tokenizer.json")
     encoder = encoder_from_folder(final, spec.text)
     if encoder.vocab_size != spec.vocab:  # too little text to learn V - 257 merges
         raise InputError("tokenizer", spec.text, f"the training text yields only {encoder.vocab_size} "
@@ -231,7 +214,7 @@ def hub_encoder(spec: TokenizerSpec, cache_dir: Path, field: str = "tokenizer") 
         digest = hashlib.sha256((Path(scratch) / "tokenizer.json").read_bytes()).hexdigest()[:16]
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.where)[:60]
         final = Path(cache_dir).resolve() / "tokenizers" / f"hf-{slug}-{digest}"
-        _publish(lambda tmp: shutil.copytree(scratch, tmp, dirs_exist_ok=True), final)
+        build_once(final, lambda tmp: shutil.copytree(scratch, tmp, dirs_exist_ok=True), "tokenizer.json")
     return encoder_from_folder(final, spec.text, field)
 
 

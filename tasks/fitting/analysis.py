@@ -55,7 +55,9 @@ class Runs:
     d_unit: str = "tokens"  # what D counts (figures and report name it)
 
     def take(self, rows: np.ndarray) -> "Runs":
-        pick = lambda a: None if a is None else a[rows]  # noqa: E731
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[rows]
+
         return Runs(self.n[rows], self.d[rows], self.loss[rows], self.init[rows], pick(self.d_chars),
                     pick(self.best_epoch), pick(self.best_step), self.zero_shot, pick(self.d_bytes), self.d_unit)
 

@@ -290,13 +290,14 @@ class SweepConfig(BaseModel):
         tokenizer not yet fetched counts as bytes' 256: the prepared target corrects it)."""
         return static_vocab(self.tokenizer_spec()) or 256
 
-    def shape(self, n_target: float, vocab_size: int | None = None):
-        """The model shape of size `n_target` in this sweep: its family, context and head rules,
-        and the vocabulary of its tokenizer (`vocab_size`, when the prepared data knows it)."""
+    def shape(self, n_target: float, vocab_size: int = 256):
+        """The model shape of size `n_target` in this sweep: its family, context and head rules.
+        The vocabulary changes no N; pass it (`vocab_size()`, or the prepared data's) where the
+        shape is priced or built."""
         from transfer_laws.model.shapes import shape_for
 
-        return shape_for(n_target, n_ctx=self.n_ctx, vocab_size=vocab_size or self.vocab_size(),
-                         family=self.family, kv_group=self.kv_group, tied=self.tie_embeddings)
+        return shape_for(n_target, n_ctx=self.n_ctx, vocab_size=vocab_size, family=self.family,
+                         kv_group=self.kv_group, tied=self.tie_embeddings)
 
     @model_validator(mode="after")
     def _distinct_shapes(self) -> "SweepConfig":

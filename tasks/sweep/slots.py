@@ -97,7 +97,7 @@ def layout_for(cfg) -> SlotLayout:
         if n_gpu and cfg.processes_per_run == 1:
             from transfer_laws.tasks.sweep.gpu_rules import runs_per_gpu
 
-            largest = cfg.shape(max(cfg.sizes))
+            largest = cfg.shape(max(cfg.sizes), cfg.vocab_size())
             per_gpu = runs_per_gpu(largest, cfg.batch_size, gpu_memory_bytes(),
                                    (os.cpu_count() or 1) // n_gpu)
     return layout(cfg.slots, cfg.threads_per_run, cfg.device, cfg.processes_per_run,

@@ -50,11 +50,10 @@ def describe_source(entries: list[tuple[str, str | None]], field: str) -> list[C
     infos = []
     for i, (spec, revision) in enumerate(entries):
         where = f"{field}[{i}]"
+        folder = checkpoint_folder(spec, revision, where)
         try:
-            info = describe(checkpoint_folder(spec, revision, where))
+            info = describe(folder)
         except ValueError as error:
-            if isinstance(error, InputError):
-                raise
             raise InputError(where, spec, str(error), "give the folder (or hub name) of a causal language "
                              "model that transformers builds (AutoModelForCausalLM)") from None
         if not info.tokenizer:

@@ -80,12 +80,6 @@ class RunResult:
 PROGRESS_FILE = "progress.json"
 
 
-def bits_per_byte(nats_per_token: float, data) -> float:
-    """A held-out loss in bits per UTF-8 byte: comparable across tokenizers (the tokens per byte
-    come from the held-out split's raw text, over which the evaluation windows are spread)."""
-    return nats_per_token * data.held_out_tokens_per_byte / math.log(2)
-
-
 class _Progress:
     """Everything besides weights and optimiser that a resumed run must get back."""
 
@@ -391,7 +385,7 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
                            if progress.train_seconds else 0.0),
         wall_seconds=time.perf_counter() - t_start, stopped=stopped, resumed_from_step=resumed_from,
         dataset_tokens=d_tokens, dataset_chars=data.chars_in_prefix(d_tokens),
-        dataset_bytes=data.bytes_in_prefix(d_tokens), best_test_bpb=bits_per_byte(progress.best_loss, data),
+        dataset_bytes=data.bytes_in_prefix(d_tokens), best_test_bpb=data.bits_per_byte(progress.best_loss),
         params_non_embedding=shape.params_non_embedding, params_embedding=shape.params_embedding,
         params_total=shape.params_total, best_checkpoint=str(out / "best"),
         history=list(progress.history), best_checkpoint_sha256=_best_hash(out / "best"),
@@ -411,7 +405,7 @@ def _zero_shot_result(cfg: RunConfig, evaluate, sink: MetricSink | None, shape, 
         run_key=cfg.run_key(), best_test_loss=loss, best_step=0, best_epoch=0.0, final_test_loss=loss,
         steps=0, tokens_seen=0, flops=0.0, tokens_per_second=0.0,
         wall_seconds=time.perf_counter() - t_start, stopped="zero_shot", resumed_from_step=0,
-        dataset_tokens=0, dataset_chars=0, best_test_bpb=bits_per_byte(loss, data),
+        dataset_tokens=0, dataset_chars=0, best_test_bpb=data.bits_per_byte(loss),
         params_non_embedding=shape.params_non_embedding,
         params_embedding=shape.params_embedding, params_total=shape.params_total,
         best_checkpoint="", history=[{"step": 0, "test_loss": loss}],
