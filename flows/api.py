@@ -341,6 +341,10 @@ def plan(config: "SweepConfig | str | Path", *, prior: str | Path | None = None,
     if calibrate < 0:
         raise InputError("calibrate", calibrate, "must be 0 or more", "e.g. calibrate=4")
     cfg, _ = _project(_config(config), home)
+    if cfg.suite():
+        raise InputError("sources", {n: s.what() for n, s in cfg.sources.items()}, "are suites of "
+                         "checkpoints; the precision planner simulates sweeps that pre-train their sources",
+                         "price a suite's runs with `transfer-laws dry-run`")
     the_prior = planner.load_prior(str(prior) if prior else None, list(cfg.sources), noise, default_prior)
     design = planner.design_for(cfg)
     the_prior = calibrate_scatter(the_prior, design, seed=seed)

@@ -66,14 +66,15 @@ def _plan(cfg, paths):
     and status. Corpora not fetched yet are priced by their recorded size (units.preview_all)."""
     from transfer_laws.tasks.sweep import slots
     from transfer_laws.tasks.sweep.plan import plan
+    from transfer_laws.tasks.sweep.suites import largest_model
     from transfer_laws.tasks.sweep.units import preview_all
 
     target, sources, fetches = preview_all(cfg, paths.cache)
-    lay = slots.layout_for(cfg)
+    lay = slots.layout_for(cfg, largest_model(sources, cfg.n_ctx))
     runs = plan(cfg, target, sources, paths.runs, threads=lay.threads, device_kind=lay.device_kind)
     unknown = _unknown_keys(runs)
     keys = {r.run_key: "(unfetched)" if r.run_key in unknown else r.run_key for r in runs}
-    return runs, lay, target, fetches, keys
+    return runs, lay, target, sources, fetches, keys
 
 
 def cmd_dry_run(a) -> int:
@@ -82,13 +83,17 @@ def cmd_dry_run(a) -> int:
     from transfer_laws.tasks.sweep.units import UNFETCHED
 
     cfg, paths = _load(a)
-    runs, lay, target, fetches, keys = _plan(cfg, paths)
+    runs, lay, target, sources, fetches, keys = _plan(cfg, paths)
     if fetches:
         print(*fetch_notice(fetches, paths.cache), sep="\n")
     about = "at most " if target.key == UNFETCHED and target.tokenizer != "bytes" else \
         "about " if target.key == UNFETCHED else ""
     print(f"target {cfg.target!r}: {about}{target.train_tokens:,} training tokens ({target.tokenizer}, "
           f"vocabulary {target.vocab_size:,}); {lay.describe()}")
+    for name, src in sources.items():
+        for c in getattr(src, "checkpoints", ()):  # a suite: what each size is
+            print(f"source {name!r}: {c.info.architecture.describe().rsplit(' ctx=', 1)[0]} "
+                  f"N={c.info.params_non_embedding:,} context {c.info.n_ctx:,} from {c.spec}")
     print("measuring a few steps of each shape on this machine …", flush=True)
     est = estimate(runs, len(lay.devices), lay.threads, lay.device_kind)
     print(f"{'kind':9} {'N':>9} {'shape':>13} {'D':>10} {'source':>12} {'parent':>12} {'FLOPs':>9} "
@@ -112,7 +117,7 @@ def cmd_status(a) -> int:
     from transfer_laws.tasks.tracking import mlflow_store
 
     cfg, paths = _load(a)
-    runs, _, _, fetches, keys = _plan(cfg, paths)
+    runs, _, _, _, fetches, keys = _plan(cfg, paths)
     if fetches:
         print(*fetch_notice(fetches, paths.cache), sep="\n")
     exp = None

@@ -19,7 +19,10 @@ from transfer_laws.model.shapes import Shape, validate_shape
 
 
 def model_config(shape: Shape):
-    """The transformers config of `shape` (validated first: a bad shape is a ValueError naming the field)."""
+    """The transformers config of `shape` (validated first: a bad shape is a ValueError naming the
+    field), or of a `model.suite.Architecture` (a checkpoint's own config)."""
+    if hasattr(shape, "config_json"):
+        return shape.config()
     validate_shape(shape)
     if shape.family == "llama":
         from transformers import LlamaConfig
@@ -93,7 +96,11 @@ def checkpoint_shape(path: str | Path) -> Shape:
 
 
 def load_pretrained(path: str | Path):
-    """Load a saved checkpoint folder (config.json + model.safetensors), offline only."""
+    """Load a saved checkpoint folder (config.json + safetensors), offline only, in fp32 whatever
+    dtype it was saved in (transformers 5 would keep a suite's fp16: training runs in fp32 or under
+    bf16 autocast)."""
+    import torch
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
+    return AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, use_safetensors=True,
+                                                dtype=torch.float32)

@@ -221,3 +221,47 @@ def test_a_bpe_llama_sweep_runs_end_to_end_and_records_both_units(tmp_path):
     fitted = table[table.D > 0]
     assert (fitted.D_bytes > fitted.D).all() and table.bpb.notna().all()
     assert "llama models · bpe:400 tokens" in (report_dir / "report.md").read_text()
+
+
+def test_a_suite_of_hub_checkpoints_is_measured_end_to_end_offline(tmp_path):
+    """sources: {checkpoints: [hf:…]} from a Hugging Face cache in the hub's own layout, with the hub
+    offline: dry-run prices the suite from its configs, run fine-tunes each checkpoint's weights and
+    trains scratch baselines of the same architectures with the suite's tokenizer (no pre-training
+    runs), status and the report follow, and MLflow records the architecture and the weights' identity."""
+    from tests.suite_fixtures import tiny_suite
+    from tests.sweep.test_suites import in_hub_cache
+
+    hub = tmp_path / "hub"
+    names = []
+    for folder in tiny_suite(tmp_path / "made"):
+        names.append(f"hf:acme/{folder.name}")
+        in_hub_cache(hub, names[-1][3:], folder, commit=folder.name[-2:] * 20)
+    config = micro_config(tmp_path)
+    cfg = yaml.safe_load(config.read_text())
+    del cfg["sizes"], cfg["pretrain_tokens"]
+    cfg.update(sources={"neox": {"checkpoints": names}}, scratch_tokens=[32000])
+    config.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1"}
+    dry = cli("dry-run", str(config), env=env)
+    out, _ = dry.communicate(timeout=300)
+    assert dry.returncode == 0 and "source 'neox': gpt_neox L=2 d=64 h=2 N=100,096 context 64 from hf:acme/" \
+        "gpt_neox-64" in out and "(2 zeroshot, 6 scratch, 4 finetune)" in out, out[-3000:]
+    proc = cli("run", str(config), "--bootstrap", "0", env=env)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+    runs = child_runs(f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}")
+    assert sorted(r.data.tags["kind"] for r in runs) == ["finetune"] * 4 + ["scratch"] * 6 + ["zeroshot"] * 2
+    assert all(r.info.status == "FINISHED" for r in runs)
+    for r in runs:
+        p = r.data.params
+        assert (p["family"], p["tokenizer"], p["vocab_size"]) == ("gpt_neox", names[0], "320")
+        assert int(p["params_non_embedding"]) in (25_472, 100_096)
+        started = r.data.tags["kind"] != "scratch"
+        assert p["init_key"] == (f"{names[int(p['d_model']) == 64]}@{('32', '64')[int(p['d_model']) == 64] * 20}"
+                                 if started else "")
+    status = cli("status", str(config), env=env)
+    out, _ = status.communicate(timeout=300)
+    assert status.returncode == 0 and "12 done" in out, out[-2000:]
+    report = (tmp_path / "home" / "reports" / "micro" / "latest" / "report.md").read_text()
+    assert "# Transfer from `neox` (2 checkpoints: hf:acme/gpt_neox-32, hf:acme/gpt_neox-64)" in report
+    assert "not by the suite's own training recipe" in report

@@ -525,7 +525,8 @@ def title_md(fit: dict) -> list[str]:
              f"{a['tokenizer']} tokens" if a.get("tokenizer") else None,
              f"{a['runs']} runs" if a.get("runs") else None, a.get("date"),
              f"transfer-laws {fit.get('version', '0.1.0 (before versions were recorded)')}"]
-    return [f"# Transfer from {sources} to {target}\n", " · ".join(f for f in facts if f) + "\n"]
+    init = [f"From-scratch baselines: {a['scratch_init']}.\n"] if a.get("scratch_init") else []
+    return [f"# Transfer from {sources} to {target}\n", " · ".join(f for f in facts if f) + "\n", *init]
 
 
 def summary_md(fit: dict) -> str:

@@ -41,19 +41,49 @@ def _check_corpus(spec: str, field: str) -> str:
     return spec
 
 
+class Checkpoint(BaseModel):
+    """One pre-trained checkpoint of a suite: a folder saved with save_pretrained, or a hub name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    path: str = Field(..., min_length=1, description="a checkpoint folder (config.json, safetensors, "
+                      "tokenizer.json) or hf:OWNER/NAME (from the Hugging Face cache; fetched where a "
+                      "network exists)")
+    revision: str | None = Field(None, description="hf: names: the branch, tag or commit; None = main")
+
+
 class Source(BaseModel):
-    """A pre-training distribution: one corpus, or a weighted mixture of corpora."""
+    """A source: a pre-training distribution (one corpus, or a weighted mixture of corpora) that the
+    sweep pre-trains on itself, or a suite of pre-trained checkpoints (one model per size)."""
 
     model_config = ConfigDict(extra="forbid")
     corpus: str | None = Field(None, description="a registered corpus name or a path")
     mixture: dict[str, float] | None = Field(
         None, description="corpus -> weight (share of pre-training tokens); weights sum to 1")
+    checkpoints: list[Checkpoint] | None = Field(
+        None, description="a suite of pre-trained causal LMs, one per size, sharing one tokenizer: each "
+        "a folder or hf:NAME, or {path: …, revision: …}. The sizes, the architectures and the tokenizer "
+        "come from their configs; scratch baselines re-initialise the same architectures")
+
+    @field_validator("checkpoints", mode="before")
+    @classmethod
+    def _entries(cls, v):
+        if isinstance(v, list):
+            return [{"path": e} if isinstance(e, str) else e for e in v]
+        return v
 
     @model_validator(mode="after")
     def _one_of(self) -> "Source":
-        if (self.corpus is None) == (self.mixture is None):
-            raise ValueError("give exactly one of corpus or mixture")
-        if self.corpus is not None:
+        if sum(x is not None for x in (self.corpus, self.mixture, self.checkpoints)) != 1:
+            raise ValueError("give exactly one of corpus, mixture or checkpoints")
+        if self.checkpoints is not None:
+            paths = [c.path for c in self.checkpoints]
+            if len(paths) < MIN_SIZES:
+                raise ValueError(f"checkpoints: {len(paths)} given; the transfer fit needs at least "
+                                 f"{MIN_SIZES} sizes")
+            dup = sorted({p for p in paths if paths.count(p) > 1})
+            if dup:
+                raise ValueError(f"checkpoints: duplicate checkpoints {dup}")
+        elif self.corpus is not None:
             _check_corpus(self.corpus, "corpus")
         else:
             if len(self.mixture) < 2:
@@ -68,7 +98,14 @@ class Source(BaseModel):
         return self
 
     def corpora(self) -> list[str]:
-        return [self.corpus] if self.corpus else list(self.mixture)
+        """The corpora the sweep pre-trains on (none for a suite of checkpoints)."""
+        return [self.corpus] if self.corpus else list(self.mixture or [])
+
+    def what(self) -> str:
+        """What the source is, for titles and logs: its corpora, or its checkpoints."""
+        if self.checkpoints:
+            return f"{len(self.checkpoints)} checkpoints: " + ", ".join(c.path for c in self.checkpoints)
+        return "+".join(self.corpora())
 
 
 def _positive_distinct(values: list[float], noun: str, at_least: int, who: str) -> list[float]:
@@ -110,16 +147,20 @@ class SweepConfig(BaseModel):
     name: str = Field("transfer-sweep", min_length=1, description="MLflow experiment name")
     target: str = Field("python", description="target corpus (fine-tuning and from-scratch data)")
     sources: dict[str, Source] = Field(
-        ..., min_length=1, description="pre-training sources by name: {corpus: …} or {mixture: {…}}")
-    sizes: list[float] = Field(..., description="target non-embedding parameter counts N; each maps "
-                               "to a shape on the family's aspect-ratio line (model/shapes.py)")
+        ..., min_length=1, description="sources by name: {corpus: …} or {mixture: {…}} (pre-trained by "
+        "the sweep), or {checkpoints: [...]} (an open suite; then every source is a suite)")
+    sizes: list[float] | None = Field(
+        None, description="target non-embedding parameter counts N; each maps to a shape on the "
+        "family's aspect-ratio line (model/shapes.py). Required for corpus sources; a suite of "
+        "checkpoints brings its own sizes")
     finetune_tokens: list[int] = Field(..., description="the D_F grid: target tokens per fine-tune")
     scratch_tokens: list[int] | None = Field(
         None, description="D grid of from-scratch runs; default: the D_F grid. Add larger D so the "
         "from-scratch surface is known where fine-tuned runs land (D_E)")
-    pretrain_tokens: int | list[int] = Field(
-        ..., description="pre-training budget in tokens: one for every size, or a list with one per "
-        "size (sizes then in ascending order); the run may stop earlier on its own held-out loss")
+    pretrain_tokens: int | list[int] | None = Field(
+        None, description="pre-training budget in tokens: one for every size, or a list with one per "
+        "size (sizes then in ascending order); the run may stop earlier on its own held-out loss. "
+        "Required for corpus sources; none for a suite of checkpoints")
     n_ctx: int = Field(128, gt=1, description="context length in tokens")
     tokenizer: str = Field("bytes", description=TOKENIZER_HELP + "; one for the target and every source")
     family: Family = Field("gpt2", description=FAMILY_HELP)
@@ -216,8 +257,8 @@ class SweepConfig(BaseModel):
 
     @field_validator("sizes")
     @classmethod
-    def _sizes(cls, v: list[float]) -> list[float]:
-        return _positive_distinct(v, "size", MIN_SIZES, "the transfer fit")
+    def _sizes(cls, v: list[float] | None) -> list[float] | None:
+        return v if v is None else _positive_distinct(v, "size", MIN_SIZES, "the transfer fit")
 
     @field_validator("finetune_tokens", "scratch_tokens")
     @classmethod
@@ -236,8 +277,8 @@ class SweepConfig(BaseModel):
 
     @field_validator("pretrain_tokens")
     @classmethod
-    def _pretrain(cls, v: int | list[int], info) -> int | list[int]:
-        for t in (v if isinstance(v, list) else [v]):
+    def _pretrain(cls, v: int | list[int] | None, info) -> int | list[int] | None:
+        for t in (v if isinstance(v, list) else [] if v is None else [v]):
             if t <= 0:
                 raise ValueError(f"every pre-training budget must be a positive number of tokens, got {t!r}")
         if isinstance(v, list):
@@ -258,6 +299,41 @@ class SweepConfig(BaseModel):
                 raise ValueError("sizes: with one pre-training budget per size, list the sizes in "
                                  f"ascending order (got {sizes})")
         return values
+
+    @model_validator(mode="after")
+    def _sizes_or_a_suite(self) -> "SweepConfig":
+        """Corpus sources need sizes and budgets; a suite brings its sizes, architectures and
+        tokenizer, so those settings are errors there (they would be silently ignored)."""
+        suites = [name for name, src in self.sources.items() if src.checkpoints]
+        if not suites:
+            for name in ("sizes", "pretrain_tokens"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"{name}: Field required")
+            return self
+        if len(suites) < len(self.sources):
+            other = next(name for name in self.sources if name not in suites)
+            raise ValueError(f"sources: {other!r} is a corpus but {suites[0]!r} a suite of checkpoints; "
+                             "a sweep measures either sources it pre-trains or suites")
+        for name, why in (("sizes", "the sizes come from the checkpoints"),
+                          ("pretrain_tokens", "a suite is pre-trained already"),
+                          ("pretrain_patience", "a suite is pre-trained already"),
+                          ("pretrain_replicates", "a suite has one checkpoint per size"),
+                          ("family", "the architectures come from the checkpoints"),
+                          ("kv_group", "the architectures come from the checkpoints"),
+                          ("tie_embeddings", "the architectures come from the checkpoints")):
+            if name in self.model_fields_set:
+                raise ValueError(f"{name}: not used with checkpoint sources ({why})")
+        first = self.sources[suites[0]].checkpoints[0].path
+        suite_tokenizer = first if first.startswith("hf:") else str(Path(first).expanduser().resolve())
+        if "tokenizer" in self.model_fields_set and self.tokenizer != suite_tokenizer:
+            raise ValueError(f"tokenizer: not used with checkpoint sources (the suite's own tokenizer, "
+                             f"{first}, is the sweep's)")
+        self.tokenizer = suite_tokenizer
+        return self
+
+    def suite(self) -> bool:
+        """True when the sources are suites of pre-trained checkpoints (no pre-training runs)."""
+        return any(src.checkpoints for src in self.sources.values())
 
     @model_validator(mode="after")
     def _search_is_held_out(self) -> "SweepConfig":
@@ -303,6 +379,8 @@ class SweepConfig(BaseModel):
     def _distinct_shapes(self) -> "SweepConfig":
         if self.kv_group > 1 and self.family != "llama":
             raise ValueError(f"kv_group: needs family llama for grouped-query attention, not {self.family}")
+        if self.sizes is None:
+            return self
         shapes = [self.shape(n) for n in self.sizes]
         seen: dict = {}
         for n, s in zip(self.sizes, shapes):
@@ -355,9 +433,15 @@ class SweepConfig(BaseModel):
     def about(self) -> dict:
         """What the sweep's report title names: sweep, target, sources (their corpora), config hash,
         model family, tokenizer."""
+        if self.suite():
+            return {"sweep": self.name, "target": self.target, "config_hash": self.config_hash(),
+                    "sources": {name: src.what() for name, src in self.sources.items()},
+                    "tokenizer": self.tokenizer,
+                    "scratch_init": "the suite's architectures initialised by transformers' default "
+                                    "(from_config, seeded), not by the suite's own training recipe"}
         family = self.family + (f" (kv_group {self.kv_group})" if self.kv_group > 1 else "")
         return {"sweep": self.name, "target": self.target, "config_hash": self.config_hash(),
-                "sources": {name: "+".join(src.corpora()) for name, src in self.sources.items()},
+                "sources": {name: src.what() for name, src in self.sources.items()},
                 "family": family + ("" if self.tie_embeddings else ", untied head"),
                 "tokenizer": self.tokenizer}
 
@@ -377,8 +461,10 @@ class SweepConfig(BaseModel):
         return float(self.lr)
 
     def uses_hub(self) -> bool:
-        """True when a corpus comes from a hub: only then may the process go online."""
-        specs = [self.target, *[c for src in self.sources.values() for c in src.corpora()], self.tokenizer]
+        """True when a corpus, the tokenizer or a checkpoint comes from a hub: only then may the
+        process go online."""
+        specs = [self.target, *[c for src in self.sources.values() for c in src.corpora()], self.tokenizer,
+                 *[c.path for src in self.sources.values() for c in src.checkpoints or []]]
         return any(s.startswith("hf:") for s in specs)
 
     def config_hash(self) -> str:
@@ -386,6 +472,12 @@ class SweepConfig(BaseModel):
                                            "curve_form",
                                            "device", "executor",
                                            "deployment", "tracking_uri"})
+        for source in payload["sources"].values():  # keeps the hash of configs written before suites
+            if source.get("checkpoints") is None:
+                source.pop("checkpoints", None)
+        for name in ("sizes", "pretrain_tokens"):
+            if payload.get(name) is None:
+                payload.pop(name)
         if payload.get("finetune_lr_search") is None:  # keeps the hash of configs written before it
             payload.pop("finetune_lr_search", None)
         for name in ("replicates", "pretrain_replicates"):  # the same: one seed is the old default
@@ -419,7 +511,7 @@ class SweepConfig(BaseModel):
                 msg = msg.split(": ", 1)[1]
             if not loc:  # a cross-field check: its message starts with "<field>: "
                 loc, _, msg = msg.partition(": ") if ": " in msg else ("config", "", msg)
-                value = values.get(loc)
+                value = values.get(loc, MISSING if msg == "Field required" else None)
             raise InputError(loc, value, msg, _fix_for(loc, msg)) from None
 
     @classmethod
@@ -471,6 +563,9 @@ _FIXES = (
     (("'gpt2' or 'llama'",), "set family: gpt2 (GPT-2 blocks, the default) or llama (RoPE, SwiGLU, RMSNorm)"),
     (("for grouped-query attention",), "set family: llama, or kv_group: 1"),
     (("extra pre-trains",), "set pretrain_replicates <= replicates"),
+    (("not used with checkpoint sources",),
+     "remove it: a suite of checkpoints brings its own sizes, architectures and tokenizer"),
+    (("either sources it pre-trains",), "measure corpus sources and checkpoint suites in two sweeps"),
     (("held-out D_F",), "pick finetune_lr_search.tokens between two grid values, e.g. 2x the smallest D_F"),
     (("either finetune_lr_scale",), "remove finetune_lr_scale (the search sets the scale)"),
     (("budgets given", "ascending order"),

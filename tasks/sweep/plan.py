@@ -11,9 +11,11 @@ from functools import cached_property
 from pathlib import Path
 
 from transfer_laws.model.shapes import Shape
+from transfer_laws.model.suite import Architecture
 from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.data.prepare import PreparedData
 from transfer_laws.tasks.sweep.config import SweepConfig
+from transfer_laws.tasks.sweep.suites import Suite
 from transfer_laws.tasks.train.config import RunConfig
 
 # Fixed costs in FLOP-equivalents, fitted to the demo's runs on a 2-core CPU (~17 GFLOP/s of
@@ -130,7 +132,83 @@ def check_against_data(cfg: SweepConfig, target: PreparedData) -> None:
                              "use data-set sizes larger than one context")
 
 
-def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData], runs_dir: Path,
+@dataclass(frozen=True)
+class _Start:
+    """Where a fine-tune or zero-shot run starts: a pre-train's best model or a suite's checkpoint."""
+
+    folder: str
+    key: str  # init_key: the pre-train's run_key, or the checkpoint's identity
+    seed: int  # the pre-train's seed (a zero-shot run carries it)
+    parent: str  # the pre-train run it waits for; "" for a checkpoint
+
+
+@dataclass(frozen=True)
+class _Size:
+    """One model size of the sweep: its shape, the RunConfig fields that build it, and (for suites)
+    the checkpoint each source starts from."""
+
+    n_target: float
+    shape: Shape
+    dims: dict
+    starts: tuple[tuple[str, list[_Start]], ...] = ()
+
+
+def _sizes(cfg: SweepConfig, target: PreparedData, sources: dict) -> list[_Size]:
+    """The sweep's sizes: from `sizes` along the family's shape line, or a suite's checkpoints."""
+    if not cfg.suite():
+        sizes = []
+        for n in cfg.sizes:
+            shape = cfg.shape(n, target.vocab_size)
+            sizes.append(_Size(n, shape, dict(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head,
+                                              family=shape.family, n_kv_head=shape.n_kv_head,
+                                              tie_embeddings=shape.tied)))
+        return sizes
+    suites: list[Suite] = list(sources.values())
+    sizes = []
+    for i, c in enumerate(suites[0].checkpoints):
+        arch = Architecture.from_json(c.info.architecture.config_json, cfg.n_ctx)
+        field = f"sources.{suites[0].name}.checkpoints"
+        if cfg.n_ctx > arch.max_ctx:
+            raise InputError("n_ctx", cfg.n_ctx, f"is longer than the {arch.max_ctx} tokens checkpoint "
+                             f"{c.spec} was built for", f"set n_ctx <= {arch.max_ctx}")
+        if target.vocab_size > arch.vocab_size:
+            raise InputError(field, c.spec, f"has {arch.vocab_size:,} token embeddings, fewer than the "
+                             f"{target.vocab_size:,} ids of its tokenizer", "use a checkpoint and tokenizer "
+                             "that belong together")
+        starts = tuple((s.name, [_Start(s.checkpoints[i].info.folder, s.checkpoints[i].key, cfg.seed, "")])
+                       for s in suites)
+        sizes.append(_Size(float(arch.params_non_embedding), arch, {"architecture": arch.config_json}, starts))
+    return sizes
+
+
+def device_memory_bytes(device_kind: str) -> float:
+    """The memory one run may use: the first GPU's, or on a CPU the host's."""
+    if device_kind == "cuda":
+        from transfer_laws.tasks.sweep.slots import gpu_memory_bytes
+
+        return gpu_memory_bytes()
+    import os
+
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def _check_fits(cfg: SweepConfig, largest, suite: Suite, device_kind: str) -> None:
+    """A suite's largest checkpoint must fit the device at the sweep's batch and context, by the
+    memory rule of the GPU layout (tasks.sweep.gpu_rules.run_memory_bytes), before anything trains."""
+    from transfer_laws.tasks.sweep.gpu_rules import run_memory_bytes
+
+    need = run_memory_bytes(largest, max(1, cfg.batch_size // cfg.processes_per_run))
+    have = device_memory_bytes(device_kind)
+    if need > have:
+        gib = 2**30
+        raise InputError(f"sources.{suite.name}.checkpoints", suite.checkpoints[-1].spec,
+                         f"needs about {need / gib:.1f} GiB to train at batch_size={cfg.batch_size}, "
+                         f"n_ctx={cfg.n_ctx} ({largest.describe()}), more than this {device_kind}'s "
+                         f"{have / gib:.1f} GiB", "lower batch_size or n_ctx, leave out the largest "
+                         "checkpoint, or run on a device with more memory")
+
+
+def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData | Suite], runs_dir: Path,
          threads: int = 1, device_kind: str = "cpu",
          step_seconds: dict[tuple[Shape, int], float] | None = None) -> list[PlannedRun]:
     """Every run of the sweep, in the order they should start; `device_kind` (cpu or cuda, the
@@ -161,22 +239,28 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
     finetunes: list[PlannedRun] = []
     searches: list[PlannedRun] = []
     zero_shots: list[PlannedRun] = []
-    for n_target in cfg.sizes:
-        shape = cfg.shape(n_target, target.vocab_size)
-        dims = dict(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head, family=shape.family,
-                    n_kv_head=shape.n_kv_head, tie_embeddings=shape.tied)
+    sizes = _sizes(cfg, target, sources)
+    if cfg.suite():
+        _check_fits(cfg, sizes[-1].shape, next(iter(sources.values())), device_kind)
+    for size in sizes:
+        shape, dims = size.shape, size.dims
         lr = cfg.lr_for(shape.params_non_embedding)
         n_txt = _fmt(shape.params_non_embedding)
+        starts: dict[str, list[_Start]] = dict(size.starts)
         for name, data in sources.items():
-            steps = max(cfg.warmup_steps + 1, math.ceil(cfg.pretrain_budget(n_target) / per_step))
+            if isinstance(data, Suite):
+                continue
+            steps = max(cfg.warmup_steps + 1, math.ceil(cfg.pretrain_budget(size.n_target) / per_step))
             for r, (seed, tag) in enumerate(seeds(cfg.pretrain_replicates)):
                 rc = RunConfig(kind="pretrain", source=name, target=name, **dims,
                                **{**common, "patience": pretrain_patience}, lr=lr,
                                min_lr=lr * cfg.min_lr_ratio, max_steps=steps, data_dir=data.root,
                                data_key=data.key, dataset_tokens=None, seed=seed, out_dir="-")
                 rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
-                pretrains[(shape.params_non_embedding, name, r)] = PlannedRun(
-                    "pretrain", f"pretrain N={n_txt} src={name}{tag}", shape, name, rc)
+                run = PlannedRun("pretrain", f"pretrain N={n_txt} src={name}{tag}", shape, name, rc)
+                pretrains[(shape.params_non_embedding, name, r)] = run
+                starts.setdefault(name, []).append(_Start(str(Path(rc.out_dir) / "best"), run.run_key, seed,
+                                                          run.run_key))
         for d in cfg.scratch_grid():
             for seed, tag in seeds(cfg.replicates):
                 rc = RunConfig(kind="scratch", target=cfg.target, **dims, **{**common, **per_d(d)},
@@ -187,48 +271,45 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
                 scratch.append(PlannedRun("scratch", f"scratch N={n_txt} D={_fmt(d)}{tag}", shape,
                                           "", rc))
         for name in sources:
-            first_parent = pretrains[(shape.params_non_embedding, name, 0)]
+            first = starts[name][0]
 
-            def finetune(kind: str, d: int, ft_lr: float, parent: PlannedRun = first_parent,
+            def finetune(kind: str, d: int, ft_lr: float, start: _Start = first,
                          seed: int = cfg.seed, **extra) -> RunConfig:
                 rc = RunConfig(kind=kind, source=name, target=cfg.target, **dims,
                                **{**common, **per_d(d, cfg.finetune_batch(d))},
                                lr=ft_lr, min_lr=ft_lr * cfg.min_lr_ratio, max_steps=cfg.max_steps,
                                data_dir=target.root, data_key=target.key, dataset_tokens=d,
-                               init_from=str(Path(parent.config.out_dir) / "best"),
-                               init_key=parent.run_key, seed=seed, out_dir="-", **extra)
+                               init_from=start.folder, init_key=start.key, seed=seed, out_dir="-", **extra)
                 return rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
 
-            for r in range(cfg.pretrain_replicates if cfg.zero_shot else 0):
-                parent = pretrains[(shape.params_non_embedding, name, r)]
+            for start in (starts[name] if cfg.zero_shot else []):
                 rc = RunConfig(kind="zeroshot", source=name, target=cfg.target, **dims,
                                **{**common, "warmup_steps": 0}, lr=lr, min_lr=lr * cfg.min_lr_ratio,
                                max_steps=1, data_dir=target.root, data_key=target.key,
-                               init_from=str(Path(parent.config.out_dir) / "best"),
-                               init_key=parent.run_key, seed=parent.config.seed, out_dir="-")
+                               init_from=start.folder, init_key=start.key, seed=start.seed, out_dir="-")
                 rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
-                tag = f" seed={parent.config.seed}" if cfg.pretrain_replicates > 1 else ""
+                tag = f" seed={start.seed}" if len(starts[name]) > 1 else ""
                 zero_shots.append(PlannedRun("zeroshot", f"zeroshot N={n_txt} src={name}{tag}", shape,
-                                             name, rc, parent=parent.run_key))
+                                             name, rc, parent=start.parent))
             search, candidates = cfg.finetune_lr_search, {}
             for scale in (search.scales if search else []):
                 rc = finetune("lr-search", search.tokens, lr * scale)
                 candidates[rc.run_key()] = rc.lr
                 searches.append(PlannedRun(
                     "lr-search", f"lr-search N={n_txt} D={_fmt(search.tokens)} src={name} lr=x{scale:g}",
-                    shape, name, rc, parent=first_parent.run_key))
+                    shape, name, rc, parent=first.parent))
             for d in cfg.finetune_tokens:
                 for r, (seed, seed_tag) in enumerate(seeds(cfg.replicates)):
-                    parent = pretrains[(shape.params_non_embedding, name, r % cfg.pretrain_replicates)]
+                    start = starts[name][r % len(starts[name])]
                     if candidates:  # lr set when the search has ended (RunConfig.with_chosen_lr)
-                        rc = finetune("finetune", d, min(candidates.values()), parent, seed,
+                        rc = finetune("finetune", d, min(candidates.values()), start, seed,
                                       lr_search=candidates)
                         tag = " lr=searched"
                     else:
-                        rc, tag = finetune("finetune", d, lr * cfg.finetune_lr_scale, parent, seed), ""
+                        rc, tag = finetune("finetune", d, lr * cfg.finetune_lr_scale, start, seed), ""
                     finetunes.append(PlannedRun(
                         "finetune", f"finetune N={n_txt} D={_fmt(d)} src={name}{tag}{seed_tag}", shape,
-                        name, rc, parent=parent.run_key, after=tuple(candidates)))
+                        name, rc, parent=start.parent, after=tuple(candidates)))
     # Pre-trains first (they gate the fine-tunes); then the rest from the smallest D up, so the
     # low-data comparison (scratch vs fine-tuned at the same N, D) fills in early and the long
     # large-D scratch runs come last.

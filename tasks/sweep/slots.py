@@ -87,9 +87,10 @@ def gpu_memory_bytes() -> float:
     return float(torch.cuda.get_device_properties(0).total_memory)
 
 
-def layout_for(cfg) -> SlotLayout:
+def layout_for(cfg, largest=None) -> SlotLayout:
     """The slot layout of a sweep config: its slots, threads, device and processes, and its
-    runs per GPU (`auto`: tasks.sweep.gpu_rules.runs_per_gpu for its largest model)."""
+    runs per GPU (`auto`: tasks.sweep.gpu_rules.runs_per_gpu for its largest model: `largest`,
+    a shape or architecture, where the sizes come from a suite; else the largest of `sizes`)."""
     n_gpu = 0 if cfg.device == "cpu" else gpu_count()
     per_gpu = cfg.runs_per_gpu
     if per_gpu == "auto":
@@ -97,7 +98,7 @@ def layout_for(cfg) -> SlotLayout:
         if n_gpu and cfg.processes_per_run == 1:
             from transfer_laws.tasks.sweep.gpu_rules import runs_per_gpu
 
-            largest = cfg.shape(max(cfg.sizes), cfg.vocab_size())
+            largest = largest or cfg.shape(max(cfg.sizes), cfg.vocab_size())
             per_gpu = runs_per_gpu(largest, cfg.batch_size, gpu_memory_bytes(),
                                    (os.cpu_count() or 1) // n_gpu)
     return layout(cfg.slots, cfg.threads_per_run, cfg.device, cfg.processes_per_run,

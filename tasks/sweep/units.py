@@ -24,6 +24,7 @@ from transfer_laws.tasks.services.servers import redact
 from transfer_laws.tasks.sweep import slots
 from transfer_laws.tasks.sweep.config import SweepConfig
 from transfer_laws.tasks.sweep.plan import PlannedRun
+from transfer_laws.tasks.sweep.suites import Suite, suites_of
 from transfer_laws.tasks.tracking import mlflow_store
 from transfer_laws.tasks.tracking.run_tracker import RunTracker, TrackingTarget
 from transfer_laws.tasks.train.config import RunConfig
@@ -53,11 +54,16 @@ def resolve_source(name: str, spec, cache: Path, field: str):
     return mix_corpora(name, parts, spec.mixture)
 
 
-def prepare_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict[str, PreparedData]]:
+def prepare_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict[str, PreparedData | Suite]]:
     """Tokenise and split the target and every source once (content-hash cached on disk), with the
-    sweep's one tokenizer (a BPE is trained on all their training splits first)."""
+    sweep's one tokenizer (a BPE is trained on all their training splits first); a suite source is
+    described and its weights fetched instead."""
     cache_dir = Path(cache)
     target = resolve_corpus(cfg.target, cache_dir, field="target")
+    if cfg.suite():  # nothing to pre-train: the checkpoints' weights are fetched, the target prepared
+        suites = suites_of(cfg, weights=True)
+        encoder = encoder_for(cfg.tokenizer_spec(), cache_dir, [target], cfg.test_fraction)
+        return prepare(target, cache_dir, cfg.test_fraction, encoder=encoder), suites
     sources = {name: resolve_source(name, spec, cache_dir, f"sources.{name}") for name, spec in cfg.sources.items()}
     encoder = encoder_for(cfg.tokenizer_spec(), cache_dir, [target, *sources.values()], cfg.test_fraction)
     return (prepare(target, cache_dir, cfg.test_fraction, encoder=encoder),
@@ -67,11 +73,13 @@ def prepare_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict
 UNFETCHED = "not-fetched"  # the data key of a corpus dry-run only priced: run_keys follow the fetch
 
 
-def preview_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict[str, PreparedData], list[Fetch]]:
+def preview_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict[str, PreparedData | Suite],
+                                                              list[Fetch]]:
     """`prepare_all` for dry-run, plan and status, which download nothing: a corpus not yet fetched
     is stood in for by its recorded size (key UNFETCHED), and the fetches the first `run` makes
     are returned so they can be said and priced. A BPE is trained on all the sweep's text, so
-    while any corpus is missing every corpus stands in (sized in bytes, a bound on its tokens)."""
+    while any corpus is missing every corpus stands in (sized in bytes, a bound on its tokens). A
+    suite source is described from its configs (its weights are not fetched)."""
     cache_dir = Path(cache)
     fetches: list[Fetch] = []
     found: dict[str, object] = {}  # field -> Corpus, or its size in bytes (None: unknown) when not fetched
@@ -87,7 +95,8 @@ def preview_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict
             found[field] = missing.expected_bytes
 
     resolved("target", lambda: resolve_corpus(cfg.target, cache_dir, field="target", fetch=False))
-    for name, spec in cfg.sources.items():
+    suites = suites_of(cfg, weights=False) if cfg.suite() else {}
+    for name, spec in ([] if suites else cfg.sources.items()):
         resolved(f"sources.{name}", lambda name=name, spec=spec: _source_without_fetch(name, spec, cache_dir))
     spec = cfg.tokenizer_spec()
     corpora = [c for c in found.values() if isinstance(c, Corpus)]
@@ -101,7 +110,7 @@ def preview_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict
         return _stand_in(name, size, cfg, encoder.vocab_size if encoder else static_vocab(spec) or 256)
 
     target = prepared("target", cfg.target)
-    sources = {name: prepared(f"sources.{name}", name) for name in cfg.sources}
+    sources = suites or {name: prepared(f"sources.{name}", name) for name in cfg.sources}
     once: dict[str, Fetch] = {}
     for f in fetches:  # a corpus two sources use is fetched once, said under its first field
         once.setdefault(f.corpus, f)
@@ -172,11 +181,12 @@ def open_sweep(cfg: SweepConfig, tracking_uri: str, artifact_root: str | None, f
     c = mlflow_store.client(tracking_uri)
     exp_id = mlflow_store.ensure_experiment(c, cfg.name, Path(artifact_root) if artifact_root else None)
     key = f"sweep-{cfg.config_hash()}"
-    sources = ", ".join(f"{n} ({'+'.join(s.corpora())})" for n, s in cfg.sources.items())
+    sources = ", ".join(f"{n} ({s.what()})" for n, s in cfg.sources.items())
+    sizes = f"sizes {', '.join(f'{n:g}' for n in cfg.sizes)}" if cfg.sizes else "the suites' sizes"
     mlflow_store.describe_experiment(c, exp_id, (
         f"transfer-laws sweep **{cfg.name}** (config hash `{cfg.config_hash()}`, parent run `{key}`): "
         f"from-scratch and fine-tuned runs on target `{cfg.target}`, pre-trained on {sources}; "
-        f"sizes {', '.join(f'{n:g}' for n in cfg.sizes)}; D_F {', '.join(f'{d:g}' for d in cfg.finetune_tokens)} "
+        f"{sizes}; D_F {', '.join(f'{d:g}' for d in cfg.finetune_tokens)} "
         "tokens. Each child run is one (kind, N, D, source): its run name says which, its "
         "best_test_loss metric is the point the fit uses; the parent run holds the report."))
     run_id = mlflow_store.start_or_resume(

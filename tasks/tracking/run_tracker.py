@@ -40,10 +40,11 @@ def run_params(cfg: RunConfig) -> dict:
     d = 0 if cfg.kind == "zeroshot" else data.check_subset(cfg.dataset_tokens)
     shape = cfg.shape()
     d_bytes = data.bytes_in_prefix(d)
-    return {
-        "n_layer": cfg.n_layer, "d_model": cfg.d_model, "n_head": cfg.n_head, "n_ctx": cfg.n_ctx,
-        "vocab_size": cfg.vocab_size, "family": cfg.family, "n_kv_head": shape.kv_heads,
-        "tie_embeddings": cfg.tie_embeddings, "params_non_embedding": shape.params_non_embedding,
+    suite = {"architecture": shape.key} if cfg.architecture else {}  # the config JSON's hash
+    return {**suite,
+        "n_layer": shape.n_layer, "d_model": shape.d_model, "n_head": shape.n_head, "n_ctx": cfg.n_ctx,
+        "vocab_size": cfg.vocab_size, "family": shape.family, "n_kv_head": shape.kv_heads,
+        "tie_embeddings": shape.tied, "params_non_embedding": shape.params_non_embedding,
         "params_embedding": shape.params_embedding, "params_total": shape.params_total,
         "dataset_tokens": d, "dataset_chars": data.chars_in_prefix(d), "dataset_bytes": d_bytes,
         "tokenizer": data.tokenizer, "bytes_per_token": round(d_bytes / d, 4) if d else "", "lr": cfg.lr,

@@ -19,7 +19,8 @@ from transfer_laws.tasks.common.errors import InputError
 CODE_SCHEMA_VERSION = 1
 
 # Fields added after run_keys existed: at these values they stay out of the run_key.
-LATER_DEFAULTS = {"family": "gpt2", "n_kv_head": 0, "tie_embeddings": True, "tokenizer": "bytes"}
+LATER_DEFAULTS = {"family": "gpt2", "n_kv_head": 0, "tie_embeddings": True, "tokenizer": "bytes",
+                  "architecture": ""}
 
 RunKind = Literal["pretrain", "scratch", "finetune", "lr-search", "zeroshot", "single"]
 
@@ -46,6 +47,10 @@ class RunConfig(BaseModel):
     n_kv_head: int = Field(0, ge=0, description="llama: key/value heads (grouped-query attention; must "
                            "divide n_head); 0 = n_head")
     tie_embeddings: bool = Field(True, description=TIED_HELP)
+    architecture: str = Field(
+        "", description="a checkpoint's config.json content (any causal-LM family transformers builds): "
+        "the run trains that architecture at n_ctx, and the shape fields above are not used; '' = "
+        "the shape fields")
 
     # data
     tokenizer: str = Field("bytes", description="the tokenizer the prepared data was made with (its "
@@ -95,7 +100,16 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> "RunConfig":
-        validate_shape(self.shape())
+        shape = self.shape()
+        if self.architecture:
+            if self.n_ctx > shape.max_ctx:
+                raise ValueError(f"n_ctx={self.n_ctx} is longer than the {shape.max_ctx} tokens the "
+                                 "architecture was built for")
+            if self.vocab_size > shape.vocab_size:
+                raise ValueError(f"vocab_size={self.vocab_size} tokenizer ids do not fit the "
+                                 f"architecture's {shape.vocab_size} embeddings")
+        else:
+            validate_shape(shape)
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr={self.min_lr} is above lr={self.lr}")
         if self.warmup_steps >= self.max_steps:
@@ -131,7 +145,15 @@ class RunConfig(BaseModel):
         return digest[:12]
 
     def shape(self) -> Shape:
-        """The model shape this run trains (model/shapes.py: N, embedding counts, description)."""
+        """The model shape this run trains (model/shapes.py: N, embedding counts, description), or
+        with `architecture` set its model.suite.Architecture (the same attributes)."""
+        if self.architecture:
+            from transfer_laws.model.suite import Architecture
+
+            try:
+                return Architecture.from_json(self.architecture, self.n_ctx)
+            except (ValueError, json.JSONDecodeError) as error:
+                raise ValueError(f"architecture=…: {error}") from None
         return Shape(self.n_layer, self.d_model, self.n_head, self.n_ctx, self.vocab_size, self.family,
                      self.n_kv_head, self.tie_embeddings)
 
@@ -175,4 +197,5 @@ _FIXES = {
     "d_model": "choose d_model divisible by n_head",
     "processes_per_run": "use 1, or the number of GPUs (CPU: a few gloo processes) for one run",
     "init_from": "give the best/ folder of a finished pre-training run",
+    "architecture": "give a causal-LM checkpoint's config.json, with n_ctx and the tokenizer within its limits",
 }

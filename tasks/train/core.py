@@ -115,19 +115,29 @@ def eval_starts(n_tokens: int, n_ctx: int, max_tokens: int) -> np.ndarray:
 
 
 def _build_or_load_model(cfg: RunConfig):
-    from transfer_laws.model.build import build_model, load_pretrained, shape_of
+    from transfer_laws.model.build import build_model, count_params, load_pretrained, shape_of
+    from transfer_laws.model.suite import has_weights
 
     shape = cfg.shape()
     if cfg.init_from is None:
         return build_model(shape, seed=cfg.seed), shape
     path = Path(cfg.init_from)
-    if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
+    if not (path / "config.json").exists() or not has_weights(path):
         raise InputError("init_from", str(path), "is not a checkpoint folder (needs config.json and "
-                         "model.safetensors)", "point it at the best/ folder of a finished pre-training run")
+                         "model.safetensors)", "point it at the best/ folder of a finished pre-training "
+                         "run, or at a checkpoint saved with save_pretrained (safetensors)")
     if (path / checkpoints.MANIFEST).exists() and (reason := checkpoints.verify(path)):
         raise InputError("init_from", str(path), f"cannot be trusted: {reason}",
                          "rerun the pre-training run that wrote it (its run folder can be deleted)")
     model = load_pretrained(path)
+    if cfg.architecture:
+        got = count_params(model)
+        if (model.config.model_type, got["params_total"], got["params_non_embedding"]) != \
+                (shape.family, shape.params_total, shape.params_non_embedding):
+            raise InputError("init_from", str(path), f"holds a {model.config.model_type} model of "
+                             f"{got['params_total']:,} parameters, but this run asks for {shape.describe()}",
+                             "fine-tune the checkpoint whose config.json is the run's architecture")
+        return model, shape
     got = shape_of(model)
     if got != shape:
         raise InputError("init_from", str(path), f"holds a model of shape {got.describe()}, but this "

@@ -6,8 +6,10 @@ import shutil
 
 import huggingface_hub.constants
 import pytest
+import yaml
 from transformers import GPTNeoXConfig, ViTConfig
 
+from transfer_laws.model.suite import describe
 from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.sweep.suites import describe_source
 
@@ -15,9 +17,12 @@ TOKENIZER = '{"version": "1.0", "model": {"type": "BPE", "vocab": {}, "merges": 
 
 
 def checkpoint(folder, width: int, tokenizer: str = TOKENIZER):
-    GPTNeoXConfig(vocab_size=512, hidden_size=width, num_hidden_layers=2, num_attention_heads=4,
-                  intermediate_size=4 * width, max_position_embeddings=256, tie_word_embeddings=False
-                  ).save_pretrained(folder)
+    """A tiny GPT-NeoX checkpoint (config and random safetensors weights) with a tokenizer.json."""
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_config(GPTNeoXConfig(
+        vocab_size=512, hidden_size=width, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=4 * width, max_position_embeddings=256, tie_word_embeddings=False)).save_pretrained(folder)
     (folder / "tokenizer.json").write_text(tokenizer)
     return folder
 
@@ -55,6 +60,99 @@ def test_bad_checkpoints_are_refused_naming_the_field_and_the_fix(tmp_path):
     ViTConfig().save_pretrained(tmp_path / "vit")
     with pytest.raises(InputError, match="is not a causal language model.*Fix: give the folder"):
         describe_source([(str(tmp_path / "vit"), None)], "sources.s.checkpoints")
+    (a / "model.safetensors").rename(a / "weights.bin")
+    with pytest.raises(InputError, match="holds no safetensors weights"):
+        describe_source([(str(a), None)], "sources.s.checkpoints")
     (a / "tokenizer.json").unlink()
     with pytest.raises(InputError, match="has no tokenizer.json"):
         describe_source([(str(a), None)], "sources.s.checkpoints")
+
+
+# ---- a suite as the sources of a sweep ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def neox_suite(tmp_path_factory):
+    """Two tiny Pythia-layout checkpoints, pre-trained here for a few steps (tests/suite_fixtures.py)."""
+    from tests.suite_fixtures import tiny_suite
+
+    return tiny_suite(tmp_path_factory.mktemp("suite"))
+
+
+def suite_config(suite, tmp_path, **over) -> dict:
+    from tests.test_sweep_flow import micro_config
+
+    cfg = yaml.safe_load(micro_config(tmp_path).read_text())
+    for key in ("sizes", "pretrain_tokens"):
+        del cfg[key]
+    cfg["sources"] = {"neox": {"checkpoints": [str(f) for f in reversed(suite)]}}  # any order
+    return {**cfg, **over}
+
+
+def planned(values: dict, tmp_path, device_kind: str = "cpu"):
+    from transfer_laws.tasks.sweep.config import SweepConfig
+    from transfer_laws.tasks.sweep.plan import plan
+    from transfer_laws.tasks.sweep.units import preview_all
+
+    cfg = SweepConfig.checked(values)
+    target, sources, _ = preview_all(cfg, tmp_path / "cache")
+    return cfg, plan(cfg, target, sources, tmp_path / "runs", device_kind=device_kind)
+
+
+def test_a_suite_plans_scratch_baselines_of_its_architectures_and_fine_tunes_from_its_weights(neox_suite, tmp_path):
+    from transfer_laws.model.suite import canonical_json
+
+    cfg, runs = planned(suite_config(neox_suite, tmp_path), tmp_path)
+    assert cfg.tokenizer == str(neox_suite[-1].resolve()) and cfg.suite()
+    kinds = [r.kind for r in runs]
+    assert kinds.count("pretrain") == 0 and kinds.count("zeroshot") == 2
+    assert kinds.count("scratch") == 2 * 4 and kinds.count("finetune") == 2 * 2
+    for folder in neox_suite:
+        info = describe(folder)
+        mine = [r for r in runs if r.config.architecture == canonical_json(folder / "config.json")]
+        assert {r.kind for r in mine} == {"zeroshot", "scratch", "finetune"}
+        assert {r.n for r in mine} == {info.params_non_embedding} and mine[0].shape.family == "gpt_neox"
+        started = [r for r in mine if r.kind != "scratch"]
+        assert {r.config.init_from for r in started} == {str(folder.resolve())}
+        assert all(r.config.init_key.startswith("sha256:") and r.parent == "" for r in started)
+        assert all(r.config.init_from is None for r in mine if r.kind == "scratch")
+    assert [r.run_key for r in planned(suite_config(neox_suite, tmp_path), tmp_path)[1]] == [r.run_key for r in runs]
+    # other weights under the same config: the fine-tunes are other runs, the scratch baselines are not
+    weights = neox_suite[0] / "model.safetensors"
+    saved = weights.read_bytes()
+    try:
+        weights.write_bytes(saved[:-4] + bytes(4))
+        again = {r.run_key for r in planned(suite_config(neox_suite, tmp_path), tmp_path)[1]}
+    finally:
+        weights.write_bytes(saved)
+    changed = {r.kind for r in runs if r.run_key not in again}
+    assert changed == {"zeroshot", "finetune"} and all(r.run_key in again for r in runs if r.kind == "scratch")
+
+
+def test_suite_settings_that_would_be_ignored_are_refused_before_anything_trains(neox_suite, tmp_path):
+    from transfer_laws.tasks.sweep.config import SweepConfig
+
+    base = suite_config(neox_suite, tmp_path)
+    for over, words in ((dict(sizes=[1e4, 1e5]), r"sizes = \[10000.0, 100000.0\]: not used with checkpoint sources .*Fix: remove it"),
+                        (dict(pretrain_tokens=1000), "pretrain_tokens = 1000: not used"),
+                        (dict(family="llama"), "family = 'llama': not used"),
+                        (dict(tokenizer="bytes"), "tokenizer = 'bytes': not used"),
+                        (dict(sources={**base["sources"], "py": {"corpus": "python"}}), "is a corpus but"),
+                        (dict(sources={"neox": {"checkpoints": [str(neox_suite[0])]}}), "needs at least 2")):
+        with pytest.raises(InputError, match=words):
+            SweepConfig.checked({**base, **over})
+    with pytest.raises(InputError, match=r"n_ctx = 128: is longer than the 64 tokens"):
+        planned({**base, "n_ctx": 128}, tmp_path)
+    with pytest.raises(InputError, match=r"checkpoints = '.*neox-64': needs about [\d.]+ GiB to train at "
+                                         r"batch_size=4000000, .* more than this cpu's [\d.]+ GiB"):
+        planned({**base, "batch_size": 4_000_000}, tmp_path)
+
+
+def test_a_checkpoint_saved_in_half_precision_loads_in_fp32(neox_suite, tmp_path):
+    import torch
+
+    from transfer_laws.model.build import load_pretrained
+
+    model = load_pretrained(neox_suite[0])
+    model.half().save_pretrained(tmp_path / "fp16")
+    again = load_pretrained(tmp_path / "fp16")
+    assert {p.dtype for p in again.parameters()} == {torch.float32}
