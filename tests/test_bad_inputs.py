@@ -24,6 +24,7 @@ import difflib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -82,6 +83,36 @@ def local_sweep(d: Path, verb: str, target: Path | None = None, **changes) -> li
     target = target or target_folder(d)
     return sweep(d, verb, target=str(target), sources={"local": {"corpus": str(target_folder(d))}},
                  **changes)
+
+
+def suite_checkpoint(d: Path, name: str, weights: bool = True, width: int = 16) -> Path:
+    """A tiny GPT-NeoX checkpoint folder (config, random weights unless not `weights`, a BPE
+    tokenizer trained on a few lines; context 64)."""
+    from transformers import AutoModelForCausalLM, GPTNeoXConfig
+
+    from transfer_laws.tasks.data.tokenizer import train_bpe
+
+    config = GPTNeoXConfig(vocab_size=320, hidden_size=width, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=4 * width, max_position_embeddings=64, tie_word_embeddings=False)
+    folder = d / "suite" / name
+    if weights:
+        AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    else:
+        config.save_pretrained(folder)
+    tok = d / "suite-tokenizer"
+    if not tok.exists():
+        train_bpe(300, ["the quick brown fox jumps over the lazy dog. " * 20] * 5, tok)
+    for f in tok.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    return folder
+
+
+def suite_sweep(d: Path, checkpoints: list[str] | None = None, **changes) -> list[str]:
+    """dry-run of a sweep whose source is a suite of two checkpoints, on a local target."""
+    checkpoints = checkpoints or [str(suite_checkpoint(d, "a")), str(suite_checkpoint(d, "b", width=32))]
+    changes = {"n_ctx": 32, "finetune_tokens": [500, 1000], **changes}
+    return sweep(d, "dry-run", drop=("sizes", "pretrain_tokens"), target=str(target_folder(d)),
+                 sources={"suite": {"checkpoints": checkpoints}}, **changes)
 
 
 def sweep_text(d: Path, text: str | bytes, verb: str = "run") -> list[str]:
@@ -192,6 +223,24 @@ CASES: list[Case] = [
          lambda d: sweep(d, tokenizer="bpe:300000"), "tokenizer"),
     Case("config-tokenizer-folder", "a tokenizer folder without tokenizer.json",
          lambda d: sweep(d, tokenizer=str(write(d / "tok" / "vocab.txt", "a\nb\n").parent)), "tokenizer"),
+    Case("config-suite-sizes", "sizes given for a source that is a suite of checkpoints",
+         lambda d: sweep(d, sources={"suite": {"checkpoints": ["a", "b"]}}), "sizes"),
+    Case("config-suite-and-corpus", "a suite of checkpoints and a corpus source in one sweep",
+         lambda d: sweep(d, drop=("sizes", "pretrain_tokens"),
+                         sources={"suite": {"checkpoints": ["a", "b"]}, "web": {"corpus": "english"}}), "sources"),
+    Case("config-checkpoint-missing", "a checkpoint folder that does not exist (dry-run)",
+         lambda d: suite_sweep(d, [str(d / "nowhere-a"), str(d / "nowhere-b")]), "sources.suite.checkpoints[0]"),
+    Case("config-checkpoint-hub-offline", "a hub checkpoint not in the cache, with no network (dry-run)",
+         lambda d: suite_sweep(d, ["hf:no-such-owner/model-a", "hf:no-such-owner/model-b"]),
+         "sources.suite.checkpoints[0]"),
+    Case("config-checkpoint-no-weights", "a checkpoint folder without safetensors weights (dry-run)",
+         lambda d: suite_sweep(d, [str(suite_checkpoint(d, "a", weights=False)),
+                                str(suite_checkpoint(d, "b", width=32))]),
+         "sources.suite.checkpoints[0]"),
+    Case("config-checkpoint-context", "n_ctx longer than the checkpoints were built for (dry-run)",
+         lambda d: suite_sweep(d, n_ctx=128), "n_ctx"),
+    Case("config-checkpoint-memory", "a batch whose training would not fit the device's memory (dry-run)",
+         lambda d: suite_sweep(d, batch_size=4_000_000), "sources.suite.checkpoints"),
     Case("config-duplicate-sizes", "the same model size twice",
          lambda d: sweep(d, sizes=[1e4, 1e4, 1e5]), "sizes"),
     Case("config-size-not-number", "a model size that is not a number",
@@ -495,6 +544,7 @@ def test_the_catalogue_is_large_and_ids_are_unique():
 def _portable(text: str, o: Outcome) -> str:
     """Paths of the test's temporary folders and of the shared cache, made short and stable."""
     cache = os.environ.get("TRANSFER_LAWS_CACHE_DIR", "")
+    text = re.sub(r"(more than this \w+'s )[\d.]+ GiB", r"\1<memory> GiB", text)  # the machine's own
     for prefix, short in ((str(o.folder.resolve()) + "/", ""), (str(o.folder) + "/", ""),
                           (str(o.folder.resolve()), "."), (str(o.folder), "."),
                           (cache, "$CACHE"), (str(REPO) + "/", "")):
