@@ -16,7 +16,7 @@ from transfer_laws.tasks.common.version import VERSION
 
 # Modules that each add one or more verbs; listed here so `--help` shows them in this order.
 VERB_MODULES = ["transfer_laws.flows.cli_train", "transfer_laws.flows.cli_sweep", "transfer_laws.flows.cli_plan",
-                "transfer_laws.flows.cli_fit",
+                "transfer_laws.flows.cli_fit", "transfer_laws.flows.cli_export",
                 "transfer_laws.flows.cli_services"]
 
 

@@ -223,7 +223,10 @@ def test_a_bpe_llama_sweep_runs_end_to_end_and_records_both_units(tmp_path):
     assert "llama models · bpe:400 tokens" in (report_dir / "report.md").read_text()
 
 
-def test_a_suite_of_hub_checkpoints_is_measured_end_to_end_offline(tmp_path):
+@pytest.mark.parametrize("family, n_small, n_large", [
+    ("gpt_neox", 25_472, 100_096),
+    pytest.param("llama", 23_168, 92_480, marks=pytest.mark.slow)])
+def test_a_suite_of_hub_checkpoints_is_measured_end_to_end_offline(tmp_path, family, n_small, n_large):
     """sources: {checkpoints: [hf:…]} from a Hugging Face cache in the hub's own layout, with the hub
     offline: dry-run prices the suite from its configs, run fine-tunes each checkpoint's weights and
     trains scratch baselines of the same architectures with the suite's tokenizer (no pre-training
@@ -233,7 +236,7 @@ def test_a_suite_of_hub_checkpoints_is_measured_end_to_end_offline(tmp_path):
 
     hub = tmp_path / "hub"
     names = []
-    for folder in tiny_suite(tmp_path / "made"):
+    for folder in tiny_suite(tmp_path / "made", family):
         names.append(f"hf:acme/{folder.name}")
         in_hub_cache(hub, names[-1][3:], folder, commit=folder.name[-2:] * 20)
     config = micro_config(tmp_path)
@@ -244,8 +247,8 @@ def test_a_suite_of_hub_checkpoints_is_measured_end_to_end_offline(tmp_path):
     env = {**os.environ, "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1"}
     dry = cli("dry-run", str(config), env=env)
     out, _ = dry.communicate(timeout=300)
-    assert dry.returncode == 0 and "source 'neox': gpt_neox L=2 d=64 h=2 N=100,096 context 64 from hf:acme/" \
-        "gpt_neox-64" in out and "(2 zeroshot, 6 scratch, 4 finetune)" in out, out[-3000:]
+    assert dry.returncode == 0 and f"source 'neox': {family} L=2 d=64 h=2 N={n_large:,} context 64 from " \
+        f"hf:acme/{family}-64" in out and "(2 zeroshot, 6 scratch, 4 finetune)" in out, out[-3000:]
     proc = cli("run", str(config), "--bootstrap", "0", env=env)
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-3000:]
@@ -254,8 +257,8 @@ def test_a_suite_of_hub_checkpoints_is_measured_end_to_end_offline(tmp_path):
     assert all(r.info.status == "FINISHED" for r in runs)
     for r in runs:
         p = r.data.params
-        assert (p["family"], p["tokenizer"], p["vocab_size"]) == ("gpt_neox", names[0], "320")
-        assert int(p["params_non_embedding"]) in (25_472, 100_096)
+        assert (p["family"], p["tokenizer"], p["vocab_size"]) == (family, names[0], "320")
+        assert int(p["params_non_embedding"]) in (n_small, n_large)
         started = r.data.tags["kind"] != "scratch"
         assert p["init_key"] == (f"{names[int(p['d_model']) == 64]}@{('32', '64')[int(p['d_model']) == 64] * 20}"
                                  if started else "")
@@ -263,5 +266,46 @@ def test_a_suite_of_hub_checkpoints_is_measured_end_to_end_offline(tmp_path):
     out, _ = status.communicate(timeout=300)
     assert status.returncode == 0 and "12 done" in out, out[-2000:]
     report = (tmp_path / "home" / "reports" / "micro" / "latest" / "report.md").read_text()
-    assert "# Transfer from `neox` (2 checkpoints: hf:acme/gpt_neox-32, hf:acme/gpt_neox-64)" in report
+    assert f"# Transfer from `neox` (2 checkpoints: hf:acme/{family}-32, hf:acme/{family}-64)" in report
     assert "not by the suite's own training recipe" in report
+
+
+def test_a_sweeps_exported_suite_measured_as_a_source_gives_back_its_losses_exactly(tmp_path):
+    """The round trip: `export-suite` writes a finished sweep's pre-trained models as Hugging Face
+    folders (loadable by from_pretrained, with the sweep's tokenizer and a model card); a second
+    sweep with the same settings and seeds whose source is that suite trains no pre-training run and
+    reproduces every zero-shot, fine-tuned and scratch loss of the first to the last bit (same
+    weights, same data, same arithmetic on one CPU thread), and so its fit."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = micro_config(tmp_path)
+    first = yaml.safe_load(config.read_text())
+    first.update(tokenizer="bpe:400", pretrain_tokens=20000, scratch_tokens=[16000])
+    config.write_text(yaml.safe_dump(first))
+    proc = cli("run", str(config), "--bootstrap", "0")
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+    export = cli("export-suite", str(config), "--out", str(tmp_path / "suite"))
+    out, _ = export.communicate(timeout=300)
+    folders = [line for line in out.splitlines() if line.startswith("/")]
+    assert export.returncode == 0 and len(folders) == 2, out[-3000:]
+    card = (Path(folders[1]) / "README.md").read_text()
+    assert "non-embedding parameters N | 12,768" in card and "tokenizer | bpe:400" in card
+    model = AutoModelForCausalLM.from_pretrained(folders[1])
+    assert model.num_parameters() == 26_592 and AutoTokenizer.from_pretrained(folders[1]).vocab_size == 400
+
+    second = {k: v for k, v in first.items() if k not in ("sizes", "pretrain_tokens", "tokenizer")}
+    second.update(name="micro-suite", sources={"pylib": {"checkpoints": folders}})
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(second))
+    proc = cli("run", str(tmp_path / "suite.yaml"), "--bootstrap", "0")
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+    reports = tmp_path / "home" / "reports"
+    a = pd.read_csv(reports / "micro" / "latest" / "runs.csv")
+    b = pd.read_csv(reports / "micro-suite" / "latest" / "runs.csv")
+    both = a.merge(b, on=["N", "D", "init", "seed"], suffixes=("_a", "_b"))
+    assert len(both) == len(a) == len(b) == 12  # 2 zero-shot, 6 scratch, 4 fine-tuned (pre-trains are not rows)
+    assert (both.loss_a == both.loss_b).all(), both[["N", "D", "init", "loss_a", "loss_b"]]
+    fit_a, fit_b = (json.loads((reports / n / "latest" / "fit.json").read_text()) for n in ("micro", "micro-suite"))
+    assert fit_a["scratch"]["params"] == fit_b["scratch"]["params"]
+    assert fit_a["transfer"]["pylib"]["status"] == fit_b["transfer"]["pylib"]["status"]

@@ -251,8 +251,9 @@ def prepare(corpus: Corpus, cache_dir: Path, test_fraction: float = 0.03,
         (tmp / "meta.json").write_text(json.dumps(asdict(meta), indent=2))  # last: marks it complete
 
     build_once(final, build, "meta.json")
-    # the cache is keyed by content: keep the name this caller knows it by
-    return replace(PreparedData(**json.loads((final / "meta.json").read_text())), corpus_name=corpus.name)
+    # the cache is keyed by content: keep the names this caller knows the corpus and tokenizer by
+    return replace(PreparedData(**json.loads((final / "meta.json").read_text())), corpus_name=corpus.name,
+                   tokenizer=encoder.name)
 
 
 def encoder_for(spec: TokenizerSpec, cache_dir: Path, corpora: list[Corpus], test_fraction: float = 0.03,

@@ -47,7 +47,7 @@ def run_params(cfg: RunConfig) -> dict:
         "tie_embeddings": shape.tied, "params_non_embedding": shape.params_non_embedding,
         "params_embedding": shape.params_embedding, "params_total": shape.params_total,
         "dataset_tokens": d, "dataset_chars": data.chars_in_prefix(d), "dataset_bytes": d_bytes,
-        "tokenizer": data.tokenizer, "bytes_per_token": round(d_bytes / d, 4) if d else "", "lr": cfg.lr,
+        "tokenizer": cfg.tokenizer, "bytes_per_token": round(d_bytes / d, 4) if d else "", "lr": cfg.lr,
         "batch_size": cfg.batch_size, "seed": cfg.seed, "min_lr": cfg.min_lr,
         "warmup_steps": cfg.warmup_steps, "max_steps": cfg.max_steps,
         "weight_decay": cfg.weight_decay, "beta1": cfg.beta1, "beta2": cfg.beta2,

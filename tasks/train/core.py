@@ -190,7 +190,12 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
     if data.vocab_size != cfg.vocab_size:
         raise InputError("vocab_size", cfg.vocab_size, f"differs from the data's {data.vocab_size}",
                          f"use vocab_size={data.vocab_size}")
-    if data.tokenizer != cfg.tokenizer:
+    if cfg.data_key and cfg.data_key != data.key:
+        raise InputError("data_key", cfg.data_key, f"differs from the key {data.key!r} of the data in "
+                         f"{cfg.data_dir}", "point data_dir at the prepared data the run was planned with")
+    # The data's key covers its tokenizer's identity; the spec is a name, and one tokenizer.json may
+    # go by two (bpe:400 in one sweep, the folder it was exported to in another).
+    if data.tokenizer != cfg.tokenizer and not cfg.data_key:
         raise InputError("tokenizer", cfg.tokenizer, f"differs from the data's {data.tokenizer!r}",
                          f"use tokenizer={data.tokenizer!r}, or prepare the data with {cfg.tokenizer!r}")
     out = Path(cfg.out_dir)
