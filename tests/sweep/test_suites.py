@@ -156,3 +156,14 @@ def test_a_checkpoint_saved_in_half_precision_loads_in_fp32(neox_suite, tmp_path
     model.half().save_pretrained(tmp_path / "fp16")
     again = load_pretrained(tmp_path / "fp16")
     assert {p.dtype for p in again.parameters()} == {torch.float32}
+
+
+def test_a_suites_fine_tune_lr_is_searched_per_size_from_the_checkpoint(neox_suite, tmp_path):
+    _, runs = planned({**suite_config(neox_suite, tmp_path), "finetune_lr_search": {"scales": [0.3, 1.0],
+                                                                                   "tokens": 4000}}, tmp_path)
+    searches = [r for r in runs if r.kind == "lr-search"]
+    assert len(searches) == 2 * 2 and all(r.parent == "" for r in searches)
+    for r in (r for r in runs if r.kind == "finetune"):
+        mine = {s.run_key for s in searches if s.n == r.n}
+        assert set(r.after) == mine == set(r.config.lr_search)
+        assert {s.config.init_from for s in searches if s.n == r.n} == {r.config.init_from}
