@@ -31,6 +31,9 @@ def register(sub) -> None:
                        "will fetch (packages, MB) is printed first.")
     p.add_argument("config")
     p.add_argument("--home")
+    p.add_argument("--no-timing", action="store_true", help="do not time the shapes here: print FLOPs and "
+                   "memory only (for models too large to time on this machine, such as a GPU sweep "
+                   "planned on a laptop; run dry-run on the GPU box for its times)")
     p.set_defaults(func=cmd_dry_run)
 
     p = sub.add_parser("status", formatter_class=fmt, help="done / running / failed / pending per run",
@@ -92,23 +95,31 @@ def cmd_dry_run(a) -> int:
           f"vocabulary {target.vocab_size:,}); {lay.describe()}")
     for name, src in sources.items():
         for c in getattr(src, "checkpoints", ()):  # a suite: what each size is
+            shown = "" if c.fetched else " (not in the Hugging Face cache: priced from its published shape; " \
+                "`run` fetches its config, tokenizer and weights)"
             print(f"source {name!r}: {c.info.architecture.describe().rsplit(' ctx=', 1)[0]} "
-                  f"N={c.info.params_non_embedding:,} context {c.info.n_ctx:,} from {c.spec}")
-    print("measuring a few steps of each shape on this machine …", flush=True)
-    est = estimate(runs, len(lay.devices), lay.threads, lay.device_kind)
+                  f"N={c.info.params_non_embedding:,} context {c.info.n_ctx:,} from {c.spec}{shown}")
+    est = None
+    if not a.no_timing:
+        print("measuring a few steps of each shape on this machine …", flush=True)
+        est = estimate(runs, len(lay.devices), lay.threads, lay.device_kind)
     print(f"{'kind':9} {'N':>9} {'shape':>13} {'D':>10} {'source':>12} {'parent':>12} {'FLOPs':>9} "
           f"{'est. s':>7}  run_key")
     for r in runs:
         d = r.config.dataset_tokens
+        seconds = f"{est.seconds[r.run_key]:7.0f}" if est else f"{'-':>7}"
         print(f"{r.kind:9} {r.n:9.3g} {f'L{r.shape.n_layer} d{r.shape.d_model}':>13} "
               f"{(f'{d:,}' if d else 'all'):>10} {r.source or '-':>12} {keys.get(r.parent, r.parent) or '-':>12} "
-              f"{r.est_flops:9.2e} {est.seconds[r.run_key]:7.0f}  {keys[r.run_key]}")
-    total = sum(est.seconds.values())
+              f"{r.est_flops:9.2e} {seconds}  {keys[r.run_key]}")
+    from transfer_laws.tasks.sweep.gpu_rules import run_memory_bytes
     from transfer_laws.tasks.sweep.plan import kind_counts
 
-    print(f"total: {len(runs)} runs ({kind_counts(runs)}), "
-          f"{sum(r.est_flops for r in runs):.2e} FLOPs, {total / 60:.1f} slot-minutes, "
-          f"estimated wall {est.wall_seconds / 60:.1f} min on {len(lay.devices)} slot(s)")
+    largest = max(runs, key=lambda r: r.shape.params_total)
+    memory = run_memory_bytes(largest.shape, largest.config.batch_size) / 2**30
+    timing = (f"{sum(est.seconds.values()) / 60:.1f} slot-minutes, estimated wall {est.wall_seconds / 60:.1f} "
+              f"min on {len(lay.devices)} slot(s)" if est else "not timed (--no-timing)")
+    print(f"total: {len(runs)} runs ({kind_counts(runs)}), {sum(r.est_flops for r in runs):.2e} FLOPs, {timing}; "
+          f"the largest model needs about {memory:.1f} GiB to train at batch {largest.config.batch_size}")
     return 0
 
 

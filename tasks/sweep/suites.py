@@ -25,11 +25,19 @@ CONFIG_FILES = ["config.json", "generation_config.json", "tokenizer*", "special_
 WEIGHTS = ["*.safetensors", "*.safetensors.index.json"]
 
 
+UNFETCHED = "unfetched"  # the identity of a hub checkpoint priced from its published shape
+
+
 @dataclass(frozen=True)
 class SuiteCheckpoint:
     spec: str  # as written: a folder or hf:NAME
     info: CheckpointInfo
     key: str  # the weights' identity, a fine-tune's init_key: hf:NAME@commit, or sha256 of the files
+
+    @property
+    def fetched(self) -> bool:
+        """False for a hub checkpoint not cached here, priced from its published shape (configs/suites)."""
+        return not self.key.endswith("@" + UNFETCHED)
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,11 @@ class Suite:
     @property
     def tokenizer(self) -> str:
         return self.checkpoints[0].info.tokenizer
+
+    @property
+    def fetched(self) -> bool:
+        """False when any checkpoint is priced from its published shape (nothing of it cached here)."""
+        return all(c.fetched for c in self.checkpoints)
 
 
 def largest_model(sources: dict, n_ctx: int):
@@ -72,8 +85,13 @@ def checkpoint_folder(spec: str, revision: str | None = None, field: str = "chec
         except Exception:  # not in the cache (huggingface_hub raises its own error types)
             pass
         what = "a hub checkpoint whose weights are not" if weights else "a hub checkpoint not"
-        check_hub_reachable(spec, field, f"{what} in the Hugging Face cache",
-                            "fetch it once where the hub is reachable, or give a local checkpoint folder")
+        try:
+            check_hub_reachable(spec, field, f"{what} in the Hugging Face cache",
+                                "fetch it once where the hub is reachable, or give a local checkpoint folder")
+        except InputError:
+            if not weights and (shape := published_shape(name)) is not None:
+                return shape  # planning only: dry-run and status price it from its published shape
+            raise
         try:
             return Path(snapshot_download(name, revision=revision, allow_patterns=patterns))
         except Exception as error:  # a missing or gated repo, a bad revision: user-facing
@@ -84,6 +102,21 @@ def checkpoint_folder(spec: str, revision: str | None = None, field: str = "chec
         raise InputError(field, spec, "is not an existing folder",
                          "give a checkpoint folder saved with save_pretrained, or hf:OWNER/NAME")
     return path
+
+
+def published_shape(name: str) -> Path | None:
+    """The folder of a config written from a suite's published shapes (configs/suites/OWNER/NAME/),
+    shipped for planning offline; None when there is none."""
+    from importlib.resources import files
+
+    folder = Path(str(files("transfer_laws.configs"))) / "suites" / name
+    return folder if (folder / "config.json").is_file() and ".." not in name else None
+
+
+def _is_published_shape(folder: Path) -> bool:
+    from importlib.resources import files
+
+    return Path(str(files("transfer_laws.configs"))) / "suites" in folder.parents
 
 
 def describe_source(entries: list[tuple[str, str | None]], field: str) -> list[CheckpointInfo]:
@@ -101,6 +134,9 @@ def _described(entries: list[tuple[str, str | None]], field: str, weights: bool)
         except ValueError as error:
             raise InputError(where, spec, str(error), "give the folder (or hub name) of a causal language "
                              "model that transformers builds (AutoModelForCausalLM)") from None
+        if _is_published_shape(folder):  # priced offline; `run` fetches the real files
+            found.append(SuiteCheckpoint(spec, info, f"{spec}@{UNFETCHED}"))
+            continue
         if not info.tokenizer:
             raise InputError(where, spec, "has no tokenizer.json beside its config",
                              "save the suite's tokenizer into the folder (tokenizer.save_pretrained)")
@@ -113,7 +149,7 @@ def _described(entries: list[tuple[str, str | None]], field: str, weights: bool)
         found.append(SuiteCheckpoint(spec, info, key))
     first = found[0].info
     for i, c in enumerate(found[1:], 1):
-        if c.info.tokenizer != first.tokenizer:
+        if c.fetched and found[0].fetched and c.info.tokenizer != first.tokenizer:
             raise InputError(field, [entries[0][0], entries[i][0]], "use two different tokenizers (tokenizer.json "
                              f"{first.tokenizer} against {c.info.tokenizer})", "put the checkpoints of one suite, which "
                              "share one tokenizer, in one source; another suite is another source")
@@ -155,7 +191,7 @@ def suites_of(cfg, weights: bool) -> dict[str, Suite]:
         suites[name] = Suite(name, tuple(found))
     first = next(iter(suites.values()))
     for suite in suites.values():
-        if suite.tokenizer != first.tokenizer:
+        if suite.fetched and first.fetched and suite.tokenizer != first.tokenizer:
             raise InputError("sources", [first.name, suite.name], "are suites with different tokenizers",
                              "measure each suite in its own sweep")
         mine = [c.info.architecture.key for c in suite.checkpoints]

@@ -100,14 +100,17 @@ def preview_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict
         resolved(f"sources.{name}", lambda name=name, spec=spec: _source_without_fetch(name, spec, cache_dir))
     spec = cfg.tokenizer_spec()
     corpora = [c for c in found.values() if isinstance(c, Corpus)]
-    encoder = None if fetches and spec.kind == "bpe" else encoder_for(spec, cache_dir, corpora, cfg.test_fraction)
+    # a suite not cached here brings a tokenizer not cached either: the target stands in, sized in bytes
+    unpriced = (fetches and spec.kind == "bpe") or any(not s.fetched for s in suites.values())
+    encoder = None if unpriced else encoder_for(spec, cache_dir, corpora, cfg.test_fraction)
+    models_vocab = max((c.info.vocab_size for s in suites.values() for c in s.checkpoints), default=None)
 
     def prepared(field: str, name: str) -> PreparedData:
         c = found[field]
         if isinstance(c, Corpus) and encoder is not None:
             return prepare(c, cache_dir, cfg.test_fraction, encoder=encoder)
         size = c.n_bytes if isinstance(c, Corpus) else c
-        return _stand_in(name, size, cfg, encoder.vocab_size if encoder else static_vocab(spec) or 256)
+        return _stand_in(name, size, cfg, encoder.vocab_size if encoder else static_vocab(spec) or models_vocab or 256)
 
     target = prepared("target", cfg.target)
     sources = suites or {name: prepared(f"sources.{name}", name) for name in cfg.sources}

@@ -167,3 +167,28 @@ def test_a_suites_fine_tune_lr_is_searched_per_size_from_the_checkpoint(neox_sui
         mine = {s.run_key for s in searches if s.n == r.n}
         assert set(r.after) == mine == set(r.config.lr_search)
         assert {s.config.init_from for s in searches if s.n == r.n} == {r.config.init_from}
+
+
+PYTHIA_N = {"14m": 1_189_888, "31m": 4_739_072, "70m": 18_915_328, "160m": 85_056_000, "410m": 302_311_424}
+
+
+def test_pythia_python_dry_runs_offline_from_the_published_shapes(tmp_path, monkeypatch, capsys):
+    """configs/pythia-python.yaml with no hub: the five checkpoints are priced from the configs written
+    from Pythia's published shapes (configs/suites), whose exact non-embedding N is the README's
+    (18,915,328 for 70m, 85,056,000 for 160m, 302,311,424 for 410m); every run_key waits for the
+    fetch, and nothing is timed with --no-timing."""
+    from transfer_laws.flows.cli import main
+    from transfer_laws.tasks.sweep.suites import published_shape
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    for size, n in PYTHIA_N.items():
+        assert describe(published_shape(f"EleutherAI/pythia-{size}")).params_non_embedding == n
+    assert main(["dry-run", "pythia-python", "--no-timing", "--home", str(tmp_path / "home")]) == 0
+    out = capsys.readouterr().out
+    for size, n in PYTHIA_N.items():
+        assert f"N={n:,} context 2,048 from hf:EleutherAI/pythia-{size} (not in the Hugging Face cache" in out
+    assert "total: 75 runs (5 zeroshot, 15 lr-search, 30 scratch, 25 finetune)" in out and "not timed" in out
+    rows = [line for line in out.splitlines() if line.split()[:1] in (["zeroshot"], ["scratch"], ["finetune"])]
+    assert len(rows) == 60 and all(line.endswith("(unfetched)") for line in rows)
+    assert not (tmp_path / "home" / "mlflow.db").exists()
