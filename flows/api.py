@@ -380,6 +380,32 @@ def run(config: "SweepConfig | str | Path", *, home: str | Path | None = None, b
         return sweep_flow(cfg, aggregate=aggregate, bootstrap=bootstrap)
 
 
+def export_suite(config: "SweepConfig | str | Path", out: str | Path, *, source: str | None = None,
+                 home: str | Path | None = None) -> list[Path]:
+    """Write the finished sweep's pre-trained models (first seed of each size and source) as a suite of
+    Hugging Face folders under OUT/SOURCE/: config, safetensors, the sweep's tokenizer and a model
+    card. Each folder loads with `from_pretrained`; one source's folders are the `checkpoints` of a
+    source of another sweep. Returns the folders."""
+    from transfer_laws.tasks.sweep import slots
+    from transfer_laws.tasks.sweep.export_suite import export_suite as write_suite
+    from transfer_laws.tasks.sweep.plan import plan as plan_runs
+    from transfer_laws.tasks.sweep.units import preview_all
+    from transfer_laws.tasks.tracking import mlflow_store
+
+    cfg, paths = _project(_config(config), home)
+    target, sources, _ = preview_all(cfg, paths.cache)
+    lay = slots.layout_for(cfg)
+    planned = plan_runs(cfg, target, sources, paths.runs, threads=lay.threads, device_kind=lay.device_kind)
+    finished = {}
+    if cfg.tracking_uri or paths.mlflow_db.exists():  # never create a store to read it
+        c = mlflow_store.client(cfg.tracking_uri or paths.mlflow_uri)
+        exp = c.get_experiment_by_name(cfg.name)
+        if exp is not None:
+            finished = {k: r for k, r in mlflow_store.finished_runs(c, exp.experiment_id).items()
+                        if mlflow_store.is_done(r)}
+    return write_suite(cfg, planned, target.tokenizer_dir, finished, Path(out), source)
+
+
 def runs(experiment: str, *, home: str | Path | None = None, tracking_uri: str | None = None) -> pd.DataFrame:
     """The finished scratch and fine-tuned runs of an MLflow experiment (a sweep's name) as the runs
     table `fit` takes (docs/interface.md, Runs CSV), from HOME/mlflow.db or `tracking_uri`."""

@@ -21,28 +21,15 @@ def register(sub) -> None:
 
 
 def cmd_export_suite(a) -> int:
-    from pathlib import Path
+    from transfer_laws.flows.api import export_suite
 
-    from transfer_laws.flows.cli_sweep import _load, _plan
-    from transfer_laws.tasks.sweep.export_suite import export_suite
-    from transfer_laws.tasks.tracking import mlflow_store
-
-    cfg, paths = _load(a)
-    runs, _, target, _, _, _ = _plan(cfg, paths)
-    finished = {}
-    if cfg.tracking_uri or paths.mlflow_db.exists():  # never create a store to read it
-        c = mlflow_store.client(cfg.tracking_uri or paths.mlflow_uri)
-        exp = c.get_experiment_by_name(cfg.name)
-        if exp is not None:
-            finished = {k: r for k, r in mlflow_store.finished_runs(c, exp.experiment_id).items()
-                        if mlflow_store.is_done(r)}
-    folders = export_suite(cfg, runs, target.tokenizer_dir, finished, Path(a.out), a.source)
+    folders = export_suite(a.config, a.out, source=a.source, home=a.home)
     for folder in folders:
         print(folder)
     by_source: dict[str, list[str]] = {}
     for folder in folders:
         by_source.setdefault(folder.parent.name, []).append(str(folder.resolve()))
     print("measure them as a source of another sweep:\nsources:")
-    for name, paths_ in by_source.items():
-        print(f"  {name}:\n    checkpoints:" + "".join(f"\n      - {p}" for p in paths_))
+    for name, paths in by_source.items():
+        print(f"  {name}:\n    checkpoints:" + "".join(f"\n      - {p}" for p in paths))
     return 0

@@ -309,3 +309,8 @@ def test_a_sweeps_exported_suite_measured_as_a_source_gives_back_its_losses_exac
     fit_a, fit_b = (json.loads((reports / n / "latest" / "fit.json").read_text()) for n in ("micro", "micro-suite"))
     assert fit_a["scratch"]["params"] == fit_b["scratch"]["params"]
     assert fit_a["transfer"]["pylib"]["status"] == fit_b["transfer"]["pylib"]["status"]
+    c = mlflow_store.client(f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}")
+    exp = c.get_experiment_by_name("micro-suite")
+    parent = next(r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("kind") == "sweep")
+    logged = {a.path for a in c.list_artifacts(parent.info.run_id, "tokenizer")}
+    assert logged == {"tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json"}  # not the weights beside it

@@ -12,6 +12,7 @@ The public API (everything else is internal; the `transfer-laws` CLI is a thin l
     tl.plan(cfg, prior="fit.json")            # the intervals a grid will give, before it runs
     tl.run(cfg, home="work/")                 # the sweep: Prefect flow, MLflow runs, the report
     tl.runs(cfg.name, home="work/")           # MLflow -> the runs table `fit` takes
+    tl.export_suite(cfg, "suite/", home="work/")  # its pre-trained models as Hugging Face folders
 """
 from __future__ import annotations
 
@@ -22,10 +23,22 @@ from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.common.version import VERSION as __version__
 
 if TYPE_CHECKING:
-    from transfer_laws.flows.api import Fit, Law, Plan, fit, load_config, load_fit, plan, predict, run, runs
+    from transfer_laws.flows.api import (
+        Fit,
+        Law,
+        Plan,
+        export_suite,
+        fit,
+        load_config,
+        load_fit,
+        plan,
+        predict,
+        run,
+        runs,
+    )
 
-__all__ = ["Fit", "InputError", "Law", "Plan", "__version__", "fit", "load_config", "load_fit", "plan",
-           "predict", "run", "runs"]
+__all__ = ["Fit", "InputError", "Law", "Plan", "__version__", "export_suite", "fit", "load_config", "load_fit",
+           "plan", "predict", "run", "runs"]
 _API = frozenset(__all__) - {"InputError", "__version__"}
 
 

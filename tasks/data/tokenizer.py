@@ -184,6 +184,18 @@ def bpe_encoder(spec: TokenizerSpec, cache_dir: Path, corpora: list, training_te
     return encoder
 
 
+# The files of a Hugging Face tokenizer (fnmatch patterns): what is fetched, logged and exported
+# with a tokenizer, never a model's weights that share its folder.
+TOKENIZER_FILES = ("tokenizer*", "special_tokens_map.json", "vocab*", "merges.txt", "added_tokens.json", "*.model")
+
+
+def tokenizer_files(folder: str | Path) -> list[Path]:
+    """The tokenizer's own files in `folder` (which may also hold a model)."""
+    from fnmatch import fnmatch
+
+    return sorted(f for f in Path(folder).iterdir() if f.is_file() and any(fnmatch(f.name, p) for p in TOKENIZER_FILES))
+
+
 def hub_encoder(spec: TokenizerSpec, cache_dir: Path, field: str = "tokenizer") -> Encoder:
     """A hub tokenizer: its tokenizer files from the Hugging Face cache when there (the hub's own
     layout, so a name works offline once cached), else downloaded where a network exists (the
@@ -194,7 +206,7 @@ def hub_encoder(spec: TokenizerSpec, cache_dir: Path, field: str = "tokenizer") 
 
     from transfer_laws.tasks.data.corpora.hub import check_hub_reachable
 
-    files = ["tokenizer*", "special_tokens_map.json", "vocab*", "merges.txt", "*.model", "config.json"]
+    files = [*TOKENIZER_FILES, "config.json"]
     try:
         snapshot = snapshot_download(spec.where, allow_patterns=files, local_files_only=True)
     except Exception:  # not in the cache (huggingface_hub raises its own error types)

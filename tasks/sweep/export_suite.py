@@ -17,6 +17,7 @@ from pathlib import Path
 from transfer_laws.tasks.common.atomic_folder import build_once
 from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.common.version import VERSION
+from transfer_laws.tasks.data.tokenizer import tokenizer_files
 
 CARD = "README.md"
 RECORD = "transfer-laws.json"  # what was exported: the run_key and the numbers on the card
@@ -62,9 +63,8 @@ def _write(tmp: Path, cfg, run, tokenizer_dir: str, found) -> None:
     best = Path(run.config.out_dir) / "best"
     for name in ("config.json", "model.safetensors"):
         shutil.copy2(best / name, tmp / name)
-    for f in Path(tokenizer_dir).iterdir():
-        if f.is_file():
-            shutil.copy2(f, tmp / f.name)
+    for f in tokenizer_files(tokenizer_dir):
+        shutil.copy2(f, tmp / f.name)
     shape, metrics = run.shape, found.data.metrics
     facts = {
         "run_key": run.run_key, "sweep": cfg.name, "config_hash": cfg.config_hash(), "source": run.source,

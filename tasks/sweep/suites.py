@@ -18,10 +18,10 @@ from pathlib import Path
 
 from transfer_laws.model.suite import CheckpointInfo, describe, has_weights
 from transfer_laws.tasks.common.errors import InputError
+from transfer_laws.tasks.data.tokenizer import TOKENIZER_FILES
 
 HUB_PREFIX = "hf:"
-CONFIG_FILES = ["config.json", "generation_config.json", "tokenizer*", "special_tokens_map.json", "vocab*",
-                "merges.txt", "*.model"]
+CONFIG_FILES = ["config.json", "generation_config.json", *TOKENIZER_FILES]
 WEIGHTS = ["*.safetensors", "*.safetensors.index.json"]
 
 

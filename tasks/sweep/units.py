@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from transfer_laws.tasks.data.corpora import Corpus, Fetch, NotFetched, mix_corpora, resolve_corpus
 from transfer_laws.tasks.data.prepare import PreparedData, encoder_for, prepare
-from transfer_laws.tasks.data.tokenizer import static_vocab
+from transfer_laws.tasks.data.tokenizer import static_vocab, tokenizer_files
 from transfer_laws.tasks.services.servers import redact
 from transfer_laws.tasks.sweep import slots
 from transfer_laws.tasks.sweep.config import SweepConfig
@@ -200,7 +200,8 @@ def open_sweep(cfg: SweepConfig, tracking_uri: str, artifact_root: str | None, f
     mlflow_store.log_params_once(c, run_id, {"config": shown.model_dump_json()[:6000],
                                              "tokenizer": cfg.tokenizer})
     if tokenizer_dir and not c.list_artifacts(run_id, "tokenizer"):
-        c.log_artifacts(run_id, tokenizer_dir, "tokenizer")
+        for f in tokenizer_files(tokenizer_dir):  # a suite's tokenizer folder also holds its weights
+            c.log_artifact(run_id, str(f), "tokenizer")
     return exp_id, run_id
 
 
