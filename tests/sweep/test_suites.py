@@ -27,12 +27,12 @@ def checkpoint(folder, width: int, tokenizer: str = TOKENIZER):
     return folder
 
 
-def in_hub_cache(hub, name: str, folder, commit: str = "a" * 40):
-    """The hub's own cache layout: models--OWNER--NAME/snapshots/<commit>/, refs/main naming it."""
+def in_hub_cache(hub, name: str, folder, commit: str = "a" * 40, ref: str = "main"):
+    """The hub's own cache layout: models--OWNER--NAME/snapshots/<commit>/, refs/<ref> naming it."""
     repo = hub / ("models--" + name.replace("/", "--"))
     shutil.copytree(folder, repo / "snapshots" / commit)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / ref).write_text(commit)
 
 
 def test_local_and_cached_hub_checkpoints_are_described_offline(tmp_path, monkeypatch):
@@ -45,6 +45,9 @@ def test_local_and_cached_hub_checkpoints_are_described_offline(tmp_path, monkey
     assert [i.model_type for i in infos] == ["gpt_neox", "gpt_neox"]
     assert infos[0].params_non_embedding < infos[1].params_non_embedding and infos[1].n_ctx == 256
     assert infos[1].folder.startswith(str(hub)) and infos[0].tokenizer == infos[1].tokenizer
+    in_hub_cache(hub, "acme/neox-64", checkpoint(tmp_path / "older", 48), commit="b" * 40, ref="step1000")
+    older = describe_source([("hf:acme/neox-64", "step1000")], "sources.suite.checkpoints")[0]
+    assert older.folder.endswith("b" * 40) and older.params_non_embedding < infos[1].params_non_embedding
     with pytest.raises(InputError, match=r"checkpoints\[0\] = 'hf:acme/absent': is a hub checkpoint not in "
                                          "the Hugging Face cache but HF_HUB_OFFLINE=1"):
         describe_source([("hf:acme/absent", None)], "sources.suite.checkpoints")
