@@ -366,10 +366,15 @@ def run(config: "SweepConfig | str | Path", *, home: str | Path | None = None, b
         warmup.start_zygote()  # the slow starts first, each in its own process
     prefect = warmup.start_prefect(paths)
     try:
-        from transfer_laws.tasks.sweep.plan import check_against_data
+        from transfer_laws.tasks.sweep import slots
+        from transfer_laws.tasks.sweep.plan import check_against_data, check_suite
+        from transfer_laws.tasks.sweep.suites import largest_model
         from transfer_laws.tasks.sweep.units import prepare_ahead
 
-        check_against_data(cfg, prepare_ahead(cfg, str(paths.cache))[0])
+        target, sources = prepare_ahead(cfg, str(paths.cache))
+        check_against_data(cfg, target)
+        lay = slots.layout_for(cfg, largest_model(sources, cfg.n_ctx))
+        check_suite(cfg, target, sources, lay.device_kind, len(lay.devices))
     except BaseException:  # bad data: stop with nothing left in the project folder
         if prefect:
             prefect.discard()
@@ -393,6 +398,9 @@ def export_suite(config: "SweepConfig | str | Path", out: str | Path, *, source:
     from transfer_laws.tasks.tracking import mlflow_store
 
     cfg, paths = _project(_config(config), home)
+    if cfg.suite():
+        raise InputError("config", cfg.name, "measures suites of checkpoints; it pre-trains no models to export",
+                         "export the sweep whose pre-trained models those checkpoints are")
     target, sources, _ = preview_all(cfg, paths.cache)
     lay = slots.layout_for(cfg)
     planned = plan_runs(cfg, target, sources, paths.runs, threads=lay.threads, device_kind=lay.device_kind)

@@ -112,7 +112,7 @@ def cmd_dry_run(a) -> int:
               f"{(f'{d:,}' if d else 'all'):>10} {r.source or '-':>12} {keys.get(r.parent, r.parent) or '-':>12} "
               f"{r.est_flops:9.2e} {seconds}  {keys[r.run_key]}")
     from transfer_laws.tasks.sweep.gpu_rules import run_memory_bytes
-    from transfer_laws.tasks.sweep.plan import kind_counts
+    from transfer_laws.tasks.sweep.plan import kind_counts, memory_need
 
     largest = max(runs, key=lambda r: r.shape.params_total)
     memory = run_memory_bytes(largest.shape, largest.config.batch_size) / 2**30
@@ -120,6 +120,10 @@ def cmd_dry_run(a) -> int:
               f"min on {len(lay.devices)} slot(s)" if est else "not timed (--no-timing)")
     print(f"total: {len(runs)} runs ({kind_counts(runs)}), {sum(r.est_flops for r in runs):.2e} FLOPs, {timing}; "
           f"the largest model needs about {memory:.1f} GiB to train at batch {largest.config.batch_size}")
+    need, have = memory_need(cfg, largest.shape, lay.device_kind, len(lay.devices))
+    if need > have:  # said, not refused: a GPU sweep may be planned on a laptop; `run` refuses
+        print(f"note: {len(lay.devices)} run(s) at once need about {need / 2**30:.1f} GiB, more than this "
+              f"{lay.device_kind}'s {have / 2**30:.1f} GiB: `run` would refuse to start here")
     return 0
 
 

@@ -17,7 +17,7 @@ from transfer_laws.tasks.common import env
 from transfer_laws.tasks.sweep import slots
 from transfer_laws.tasks.sweep.config import SweepConfig
 from transfer_laws.tasks.sweep.fanout import dispatch_run, online_workers
-from transfer_laws.tasks.sweep.plan import PlannedRun, kind_counts, plan
+from transfer_laws.tasks.sweep.plan import PlannedRun, check_suite, kind_counts, plan
 from transfer_laws.tasks.sweep.schedule import Dispatcher
 from transfer_laws.tasks.sweep.suites import largest_model
 from transfer_laws.tasks.sweep.units import (
@@ -46,6 +46,7 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int | Non
     env.apply(paths, hub=config.uses_hub(), tracking_uri=tracking_uri)
     target, sources = prepare_corpora(config, str(paths.cache))
     slot_layout = slots.layout_for(config, largest_model(sources, config.n_ctx))
+    check_suite(config, target, sources, slot_layout.device_kind, len(slot_layout.devices))
     runs = plan(config, target, sources, paths.runs, threads=slot_layout.threads,
                 device_kind=slot_layout.device_kind)
     artifacts = str(paths.artifacts) if tracking_uri.startswith("sqlite:") else None

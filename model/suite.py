@@ -119,12 +119,13 @@ class Architecture:
 def _architecture(config_json: str, n_ctx: int | None) -> Architecture:
     config = config_from_json(config_json)
     counts = count_on_meta(config)
-    heads = int(config.num_attention_heads)
+    heads = int(getattr(config, "num_attention_heads", 0) or 0)  # 0: an attention-free family
     kv = getattr(config, "num_key_value_heads", None) or heads
     max_ctx = context_of(config)
     return Architecture(
         config_json=config_json, n_ctx=n_ctx or max_ctx, family=config.model_type,
-        n_layer=int(config.num_hidden_layers), d_model=int(config.hidden_size), n_head=heads, kv_heads=int(kv),
+        n_layer=int(getattr(config, "num_hidden_layers", 0) or 0), d_model=int(getattr(config, "hidden_size", 0) or 0),
+        n_head=heads, kv_heads=int(kv),
         vocab_size=int(config.vocab_size), max_ctx=max_ctx,
         tied=bool(getattr(config, "tie_word_embeddings", True)),
         params_non_embedding=int(counts["params_non_embedding"]), params_total=int(counts["params_total"]))

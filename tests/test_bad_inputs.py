@@ -107,11 +107,11 @@ def suite_checkpoint(d: Path, name: str, weights: bool = True, width: int = 16) 
     return folder
 
 
-def suite_sweep(d: Path, checkpoints: list[str] | None = None, **changes) -> list[str]:
-    """dry-run of a sweep whose source is a suite of two checkpoints, on a local target."""
+def suite_sweep(d: Path, verb: str = "dry-run", checkpoints: list[str] | None = None, **changes) -> list[str]:
+    """`verb` of a sweep whose source is a suite of two checkpoints, on a local target."""
     checkpoints = checkpoints or [str(suite_checkpoint(d, "a")), str(suite_checkpoint(d, "b", width=32))]
     changes = {"n_ctx": 32, "finetune_tokens": [500, 1000], **changes}
-    return sweep(d, "dry-run", drop=("sizes", "pretrain_tokens"), target=str(target_folder(d)),
+    return sweep(d, verb, drop=("sizes", "pretrain_tokens"), target=str(target_folder(d)),
                  sources={"suite": {"checkpoints": checkpoints}}, **changes)
 
 
@@ -229,18 +229,18 @@ CASES: list[Case] = [
          lambda d: sweep(d, drop=("sizes", "pretrain_tokens"),
                          sources={"suite": {"checkpoints": ["a", "b"]}, "web": {"corpus": "english"}}), "sources"),
     Case("config-checkpoint-missing", "a checkpoint folder that does not exist (dry-run)",
-         lambda d: suite_sweep(d, [str(d / "nowhere-a"), str(d / "nowhere-b")]), "sources.suite.checkpoints[0]"),
+         lambda d: suite_sweep(d, "dry-run", [str(d / "nowhere-a"), str(d / "nowhere-b")]), "sources.suite.checkpoints[0]"),
     Case("config-checkpoint-hub-offline", "a hub checkpoint not in the cache, with no network (dry-run)",
-         lambda d: suite_sweep(d, ["hf:no-such-owner/model-a", "hf:no-such-owner/model-b"]),
+         lambda d: suite_sweep(d, "dry-run", ["hf:no-such-owner/model-a", "hf:no-such-owner/model-b"]),
          "sources.suite.checkpoints[0]"),
     Case("config-checkpoint-no-weights", "a checkpoint folder without safetensors weights (dry-run)",
-         lambda d: suite_sweep(d, [str(suite_checkpoint(d, "a", weights=False)),
+         lambda d: suite_sweep(d, "dry-run", [str(suite_checkpoint(d, "a", weights=False)),
                                 str(suite_checkpoint(d, "b", width=32))]),
          "sources.suite.checkpoints[0]"),
     Case("config-checkpoint-context", "n_ctx longer than the checkpoints were built for (dry-run)",
          lambda d: suite_sweep(d, n_ctx=128), "n_ctx"),
-    Case("config-checkpoint-memory", "a batch whose training would not fit the device's memory (dry-run)",
-         lambda d: suite_sweep(d, batch_size=4_000_000), "sources.suite.checkpoints"),
+    Case("config-checkpoint-memory", "a batch whose training would not fit the device's memory (run)",
+         lambda d: suite_sweep(d, "run", batch_size=4_000_000), "sources.suite.checkpoints"),
     Case("config-duplicate-sizes", "the same model size twice",
          lambda d: sweep(d, sizes=[1e4, 1e4, 1e5]), "sizes"),
     Case("config-size-not-number", "a model size that is not a number",

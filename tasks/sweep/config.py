@@ -46,9 +46,17 @@ class Checkpoint(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     path: str = Field(..., min_length=1, description="a checkpoint folder (config.json, safetensors, "
-                      "tokenizer.json) or hf:OWNER/NAME (from the Hugging Face cache; fetched where a "
-                      "network exists)")
-    revision: str | None = Field(None, description="hf: names: the branch, tag or commit; None = main")
+                      "tokenizer.json; with executor 'deployments', at a path every worker reaches) or "
+                      "hf:OWNER/NAME (from the Hugging Face cache; fetched where a network exists)")
+    revision: str | None = Field(None, description="hf: names: the branch, tag or commit of the config and "
+                                 "weights (the tokenizer is main's); None = main")
+
+    @model_validator(mode="after")
+    def _revision_of_a_hub_name(self) -> "Checkpoint":
+        if self.revision is not None and not self.path.startswith("hf:"):
+            raise ValueError(f"checkpoints: revision {self.revision!r} given for the folder {self.path!r}; "
+                             "only an hf: name has revisions")
+        return self
 
 
 class Source(BaseModel):
@@ -321,7 +329,7 @@ class SweepConfig(BaseModel):
                           ("family", "the architectures come from the checkpoints"),
                           ("kv_group", "the architectures come from the checkpoints"),
                           ("tie_embeddings", "the architectures come from the checkpoints")):
-            if name in self.model_fields_set:
+            if getattr(self, name) != type(self).model_fields[name].default:  # (a dump re-validates)
                 raise ValueError(f"{name}: not used with checkpoint sources ({why})")
         first = self.sources[suites[0]].checkpoints[0].path
         suite_tokenizer = first if first.startswith("hf:") else str(Path(first).expanduser().resolve())

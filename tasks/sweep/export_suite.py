@@ -18,23 +18,21 @@ from transfer_laws.tasks.common.atomic_folder import build_once
 from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.common.version import VERSION
 from transfer_laws.tasks.data.tokenizer import tokenizer_files
+from transfer_laws.tasks.train import checkpoints
 
 CARD = "README.md"
 RECORD = "transfer-laws.json"  # what was exported: the run_key and the numbers on the card
 
 
 def suite_name(run) -> str:
-    """The folder name of a pre-train: its source and N, e.g. `pylib-N1.2e4`."""
-    return f"{run.source}-N{run.n:.2g}".replace("e+0", "e").replace("e+", "e")
+    """The folder name of a pre-train: its source and exact N, e.g. `pylib-N12768`."""
+    return f"{run.source}-N{run.n}"
 
 
 def export_suite(cfg, runs: list, tokenizer_dir: str, finished: dict, out: Path,
                  source: str | None = None) -> list[Path]:
     """Write the pre-trained models among `runs` (`finished`: run_key -> MLflow run of the ones done)
     under `out/SOURCE/`; a folder already exported from the same run is kept as it is."""
-    if cfg.suite():
-        raise InputError("CONFIG", cfg.name, "measures suites of checkpoints; it pre-trains no models to export",
-                         "export the sweep whose pre-trained models those checkpoints are")
     if not tokenizer_dir:
         raise InputError("tokenizer", cfg.tokenizer, "has no Hugging Face tokenizer folder to ship with the models",
                          "export a sweep whose tokenizer is bpe:V, a tokenizer folder or hf:NAME")
@@ -51,9 +49,13 @@ def export_suite(cfg, runs: list, tokenizer_dir: str, finished: dict, out: Path,
     for run in chosen:
         folder = Path(out) / run.source / suite_name(run)
         record = folder / RECORD
-        if record.exists() and json.loads(record.read_text()).get("run_key") != run.run_key:
-            raise InputError("--out", str(out), f"holds {folder.name} exported from another run",
-                             "export into an empty folder")
+        if folder.exists() and (not record.exists() or json.loads(record.read_text()).get("run_key") != run.run_key):
+            raise InputError("--out", str(out), f"holds a folder {folder.name} that is not this run's export",
+                             "export into an empty folder, or remove that one")
+        best = Path(run.config.out_dir) / "best"
+        if (best / checkpoints.MANIFEST).exists() and (reason := checkpoints.verify(best)):
+            raise InputError("CONFIG", cfg.name, f"{run.label}: its best checkpoint cannot be trusted: {reason}",
+                             "rerun that pre-training run (delete its run folder first)")
         build_once(folder, lambda tmp, run=run: _write(tmp, cfg, run, tokenizer_dir, finished[run.run_key]), RECORD)
         folders.append(folder)
     return folders

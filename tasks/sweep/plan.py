@@ -192,19 +192,30 @@ def device_memory_bytes(device_kind: str) -> float:
     return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
-def _check_fits(cfg: SweepConfig, largest, suite: Suite, device_kind: str) -> None:
-    """A suite's largest checkpoint must fit the device at the sweep's batch and context, by the
-    memory rule of the GPU layout (tasks.sweep.gpu_rules.run_memory_bytes), before anything trains."""
+def memory_need(cfg: SweepConfig, model, device_kind: str, slots: int) -> tuple[float, float]:
+    """(bytes the runs at once need, bytes the device has) for `model` at the sweep's batch, by the
+    memory rule of the GPU layout (tasks.sweep.gpu_rules.run_memory_bytes): one run per GPU's memory
+    (packing is sized by the same rule), every slot's run at once in a CPU host's memory."""
     from transfer_laws.tasks.sweep.gpu_rules import run_memory_bytes
 
-    need = run_memory_bytes(largest, max(1, cfg.batch_size // cfg.processes_per_run))
-    have = device_memory_bytes(device_kind)
+    per_run = run_memory_bytes(model, max(1, cfg.batch_size // cfg.processes_per_run))
+    return per_run * (1 if device_kind == "cuda" else slots), device_memory_bytes(device_kind)
+
+
+def check_suite(cfg: SweepConfig, target: PreparedData, sources: dict, device_kind: str, slots: int) -> None:
+    """Before anything trains (`run`, the sweep flow): a suite's checkpoints fit the context, the
+    tokenizer and the memory of the device the runs will train on (`slots` of them at once)."""
+    if not cfg.suite():
+        return
+    largest = _sizes(cfg, target, sources)[-1].shape  # checks the context and the vocabulary
+    need, have = memory_need(cfg, largest, device_kind, slots)
     if need > have:
-        gib = 2**30
+        suite, gib = next(iter(sources.values())), 2**30
+        runs = "" if device_kind == "cuda" or slots == 1 else f" ({slots} runs at once)"
         raise InputError(f"sources.{suite.name}.checkpoints", suite.checkpoints[-1].spec,
                          f"needs about {need / gib:.1f} GiB to train at batch_size={cfg.batch_size}, "
-                         f"n_ctx={cfg.n_ctx} ({largest.describe()}), more than this {device_kind}'s "
-                         f"{have / gib:.1f} GiB", "lower batch_size or n_ctx, leave out the largest "
+                         f"n_ctx={cfg.n_ctx}{runs} ({largest.describe()}), more than this {device_kind}'s "
+                         f"{have / gib:.1f} GiB", "lower batch_size, n_ctx or slots, leave out the largest "
                          "checkpoint, or run on a device with more memory")
 
 
@@ -239,10 +250,7 @@ def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData
     finetunes: list[PlannedRun] = []
     searches: list[PlannedRun] = []
     zero_shots: list[PlannedRun] = []
-    sizes = _sizes(cfg, target, sources)
-    if cfg.suite():
-        _check_fits(cfg, sizes[-1].shape, next(iter(sources.values())), device_kind)
-    for size in sizes:
+    for size in _sizes(cfg, target, sources):
         shape, dims = size.shape, size.dims
         lr = cfg.lr_for(shape.params_non_embedding)
         n_txt = _fmt(shape.params_non_embedding)

@@ -145,9 +145,21 @@ def test_suite_settings_that_would_be_ignored_are_refused_before_anything_trains
             SweepConfig.checked({**base, **over})
     with pytest.raises(InputError, match=r"n_ctx = 128: is longer than the 64 tokens"):
         planned({**base, "n_ctx": 128}, tmp_path)
+    from transfer_laws.tasks.sweep.plan import check_suite
+    from transfer_laws.tasks.sweep.units import preview_all
+
+    huge = SweepConfig.checked({**base, "batch_size": 4_000_000})
+    target, sources, _ = preview_all(huge, tmp_path / "cache")
     with pytest.raises(InputError, match=r"checkpoints = '.*neox-64': needs about [\d.]+ GiB to train at "
-                                         r"batch_size=4000000, .* more than this cpu's [\d.]+ GiB"):
-        planned({**base, "batch_size": 4_000_000}, tmp_path)
+                                         r"batch_size=4000000, n_ctx=32 \(2 runs at once\) .* more than this "
+                                         r"cpu's [\d.]+ GiB"):
+        check_suite(huge, target, sources, "cpu", 2)
+    check_suite(SweepConfig.checked(base), target, sources, "cpu", 2)  # the sweep's own batch fits
+    with pytest.raises(InputError, match="only an hf: name has revisions"):
+        SweepConfig.checked({**base, "sources": {"neox": {"checkpoints": [
+            {"path": str(neox_suite[0]), "revision": "v1"}, str(neox_suite[1])]}}})
+    again = SweepConfig.checked(SweepConfig.checked(base).model_dump())  # as Prefect re-validates a parameter
+    assert again.tokenizer == str(neox_suite[-1].resolve()) and again.config_hash() == SweepConfig.checked(base).config_hash()
 
 
 def test_a_checkpoint_saved_in_half_precision_loads_in_fp32(neox_suite, tmp_path):
