@@ -314,3 +314,19 @@ def test_a_sweeps_exported_suite_measured_as_a_source_gives_back_its_losses_exac
     parent = next(r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("kind") == "sweep")
     logged = {a.path for a in c.list_artifacts(parent.info.run_id, "tokenizer")}
     assert logged == {"tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json"}  # not the weights beside it
+
+
+@pytest.mark.slow  # ~20 min on 2 CPU cores: the demo-sized version of the round trip above (`make test-slow`)
+def test_the_demo_bpe_round_trip_gives_back_every_loss_and_the_law(tmp_path):
+    """benchmarks/suite_round_trip.py at demo size: demo-bpe, then its exported suite as the source
+    of the same design; every zero-shot, scratch and fine-tuned loss and the fitted law agree exactly."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from suite_round_trip import round_trip
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    both, fit_a, fit_b = round_trip("demo-bpe", tmp_path / "home", bootstrap="200")
+    assert (both["_merge"] == "both").all() and len(both) == 44
+    assert (both.loss_sweep == both.loss_suite).all()
+    for key in ("k", "alpha", "beta", "ci95"):
+        assert fit_a["transfer"]["code"][key] == fit_b["transfer"]["code"][key]

@@ -41,6 +41,33 @@ def test_micro_sweep_fans_out_to_two_workers(tmp_path, stack):
     assert (home / "reports" / "micro" / "latest" / "fit.json").exists()
 
 
+@pytest.mark.slow  # a suite of checkpoints as the source, through the deployments (`make test-slow`)
+def test_a_suite_sweep_fans_out_to_two_workers(tmp_path, stack):
+    """A sweep whose source is a tiny Pythia-layout suite (tests/suite_fixtures.py) run as the
+    transfer-sweep deployment: the config re-validates from Prefect's parameters, and each zero-shot,
+    scratch and fine-tune run is a flow run of the train-one-run deployment on a worker."""
+    from tests.suite_fixtures import tiny_suite
+
+    home = tmp_path / "home"
+    folders = tiny_suite(tmp_path / "made")
+    api, mlflow_url = start_stack(stack, home)
+    params = sweep_params(tmp_path, home, mlflow_url)
+    config = params["config"]
+    for key in ("sizes", "pretrain_tokens"):
+        del config[key]
+    config.update(sources={"neox": {"checkpoints": [str(f) for f in folders]}}, scratch_tokens=[16000],
+                  zero_shot=True)
+    out = run_sweep(api, params)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    keys = planned_keys(params)
+    runs = children(mlflow_url)
+    assert sorted(r.data.tags["run_key"] for r in runs) == sorted(keys)  # exactly one per run_key
+    assert sorted(r.data.tags["kind"] for r in runs) == ["finetune"] * 4 + ["scratch"] * 6 + ["zeroshot"] * 2
+    assert all(r.info.status == "FINISHED" and r.data.params["family"] == "gpt_neox" for r in runs)
+    assert {r.data.tags.get("worker") for r in runs} == {"cpu-0", "cpu-1"}
+    assert (home / "reports" / "micro" / "latest" / "fit.json").exists()
+
+
 @pytest.mark.slow  # `make test` walks the same authenticated path through the UIs (tests/ui); `make test-slow`
 def test_sweep_on_postgres_fans_out_fails_by_name_and_retries_without_a_second_mlflow_run(
         tmp_path, stack, monkeypatch):
