@@ -67,17 +67,17 @@ class Source(BaseModel):
     corpus: str | None = Field(None, description="a registered corpus name or a path")
     mixture: dict[str, float] | None = Field(
         None, description="corpus -> weight (share of pre-training tokens); weights sum to 1")
-    checkpoints: list[Checkpoint] | None = Field(
+    checkpoints: list[Checkpoint | str] | None = Field(
         None, description="a suite of pre-trained causal LMs, one per size, sharing one tokenizer: each "
         "a folder or hf:NAME, or {path: …, revision: …}. The sizes, the architectures and the tokenizer "
         "come from their configs; scratch baselines re-initialise the same architectures")
 
-    @field_validator("checkpoints", mode="before")
+    @field_validator("checkpoints")
     @classmethod
     def _entries(cls, v):
-        if isinstance(v, list):
-            return [{"path": e} if isinstance(e, str) else e for e in v]
-        return v
+        """A bare string is a checkpoint's path (typed `Checkpoint | str`, so the JSON schema that
+        Prefect checks a deployment's parameters against accepts both)."""
+        return v if v is None else [Checkpoint(path=e) if isinstance(e, str) else e for e in v]
 
     @model_validator(mode="after")
     def _one_of(self) -> "Source":

@@ -96,6 +96,9 @@ def flow_runs_cannot_choose_what_a_worker_executes(api: str, credentials, params
         schema = deployment.parameter_openapi_schema  # the form the Prefect UI draws
         fields = (schema.get("definitions") or schema.get("$defs"))["SweepConfig"]["properties"]
         assert "bpe:V" in fields["tokenizer"]["description"] and "llama" in fields["family"]["description"]
+        checkpoints = (schema.get("definitions") or schema.get("$defs"))["Source"]["properties"]["checkpoints"]
+        assert "suite of pre-trained" in checkpoints["description"]  # a bare path is accepted beside {path, revision}
+        assert {"string"} <= {t.get("type") for t in checkpoints["anyOf"][0]["items"]["anyOf"]}
         for variables in ({"command": f"touch {marker}"}, {"env": {"X": "1"}}, {"working_dir": "/"}):
             with pytest.raises(PrefectHTTPStatusError, match="422"):
                 client.create_flow_run_from_deployment(deployment.id, parameters=params, job_variables=variables)
