@@ -340,13 +340,17 @@ def plan(config: "SweepConfig | str | Path", *, prior: str | Path | None = None,
         raise InputError("draws", draws, "is too few for a 95 % interval", "use draws=8 or more")
     if calibrate < 0:
         raise InputError("calibrate", calibrate, "must be 0 or more", "e.g. calibrate=4")
-    cfg, _ = _project(_config(config), home)
-    if cfg.suite():
-        raise InputError("sources", {n: s.what() for n, s in cfg.sources.items()}, "are suites of "
-                         "checkpoints; the precision planner simulates sweeps that pre-train their sources",
-                         "price a suite's runs with `transfer-laws dry-run`")
+    cfg, paths = _project(_config(config), home)
+    suite_sizes = None
+    if cfg.suite():  # the sizes are the checkpoints' (from the cache, or their published shapes offline)
+        from transfer_laws.tasks.common import env
+        from transfer_laws.tasks.sweep.suites import suites_of
+
+        env.apply(paths, hub=cfg.uses_hub())
+        suite = next(iter(suites_of(cfg, weights=False).values()))
+        suite_sizes = [c.info.params_non_embedding for c in suite.checkpoints]
     the_prior = planner.load_prior(str(prior) if prior else None, list(cfg.sources), noise, default_prior)
-    design = planner.design_for(cfg)
+    design = planner.design_for(cfg, suite_sizes)
     the_prior = calibrate_scatter(the_prior, design, seed=seed)
     the_prior = calibrate_bootstrap(the_prior, design, calibrate, seed=seed)
     return Plan(cfg, the_prior, simulate(the_prior, design, draws, seed, progress=progress))

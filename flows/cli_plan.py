@@ -92,10 +92,15 @@ def _scales(text: str) -> list[float]:
 def cmd_plan(a) -> int:
     from transfer_laws.flows import api
     from transfer_laws.flows.cli import flag_names
+    from transfer_laws.tasks.common.errors import InputError
     from transfer_laws.tasks.sweep import planner
 
     scales = _scales(a.pretrain_scales)
     planner.check_bounds(a.max_replicates, scales, a.budget_minutes)
+    if a.budget_minutes is not None and api.load_config(a.config).suite():
+        raise InputError("--budget-minutes", a.budget_minutes, "searches sizes and pre-training budgets, which "
+                         "a suite of checkpoints fixes", "plan the suite's grid without --budget-minutes, and "
+                         "price it with `transfer-laws dry-run`")
     with _bar(a.draws, "simulating") as bar, flag_names({"noise": "--noise", "draws": "--draws",
                                                           "calibrate": "--calibrate"}):
         result = api.plan(a.config, prior=a.prior, noise=a.noise, draws=a.draws, seed=a.seed,
@@ -126,7 +131,8 @@ def cmd_plan(a) -> int:
         print(f"bootstrap / spread of the estimates, on {a.calibrate} simulated sweeps: " + "; ".join(
             f"{src} " + ", ".join(f"{q} {r:.2f}" for q, r in qs.items())
             for src, qs in prior.width_ratio.items()))
-    print(f"grid: {len(cfg.sizes)} sizes, {len(cfg.scratch_grid())} scratch D, "
+    sizes = len(cfg.sizes) if cfg.sizes else sum(len(s.checkpoints) for s in list(cfg.sources.values())[:1])
+    print(f"grid: {sizes} sizes, {len(cfg.scratch_grid())} scratch D, "
           f"{len(cfg.finetune_tokens)} D_F, {cfg.replicates} seed(s) a point")
     _print(pred)
     if a.budget_minutes is None:

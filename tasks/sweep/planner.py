@@ -95,7 +95,12 @@ def _seen(entry) -> tuple[tuple[float, float, bool], ...]:
                  for n, d in entry.get(key, []))
 
 
-def design_for(cfg: SweepConfig) -> Design:
+def design_for(cfg: SweepConfig, suite_sizes: list[float] | None = None) -> Design:
+    """The grid `cfg` runs; a suite's sizes (`suite_sizes`, its checkpoints' N) come from its configs,
+    and a suite's pre-training is not capped (its token count is not the sweep's)."""
+    if cfg.suite():
+        return Design(tuple(sorted(float(n) for n in suite_sizes)), tuple(float(d) for d in cfg.scratch_grid()),
+                      tuple(float(d) for d in cfg.finetune_tokens), cfg.replicates, None)
     sizes = [float(cfg.shape(n).params_non_embedding) for n in cfg.sizes]
     return Design(tuple(sizes), tuple(float(d) for d in cfg.scratch_grid()),
                   tuple(float(d) for d in cfg.finetune_tokens), cfg.replicates,

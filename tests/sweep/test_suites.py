@@ -187,7 +187,7 @@ def test_a_suites_fine_tune_lr_is_searched_per_size_from_the_checkpoint(neox_sui
 PYTHIA_N = {"14m": 1_189_888, "31m": 4_739_072, "70m": 18_915_328, "160m": 85_056_000, "410m": 302_311_424}
 
 
-def test_pythia_python_dry_runs_offline_from_the_published_shapes(tmp_path, monkeypatch, capsys):
+def test_pythia_python_dry_runs_and_plans_offline_from_the_published_shapes(tmp_path, monkeypatch, capsys):
     """configs/pythia-python.yaml with no hub: the five checkpoints are priced from the configs written
     from Pythia's published shapes (configs/suites), whose exact non-embedding N is the README's
     (18,915,328 for 70m, 85,056,000 for 160m, 302,311,424 for 410m); every run_key waits for the
@@ -207,3 +207,9 @@ def test_pythia_python_dry_runs_offline_from_the_published_shapes(tmp_path, monk
     rows = [line for line in out.splitlines() if line.split()[:1] in (["zeroshot"], ["scratch"], ["finetune"])]
     assert len(rows) == 60 and all(line.endswith("(unfetched)") for line in rows)
     assert not (tmp_path / "home" / "mlflow.db").exists()
+    # the precision planner simulates the suite's grid: its five sizes, no pre-training cap
+    assert main(["plan", "pythia-python", "--draws", "8", "--home", str(tmp_path / "home")]) == 0
+    out = capsys.readouterr().out
+    assert "grid: 5 sizes, 6 scratch D, 5 D_F, 1 seed(s) a point" in out and "8 simulated sweeps" in out
+    assert main(["plan", "pythia-python", "--budget-minutes", "60", "--home", str(tmp_path / "home")]) == 2
+    assert "--budget-minutes = 60.0: searches sizes and pre-training budgets" in capsys.readouterr().err
