@@ -6,7 +6,11 @@
 # two: `make rehearse-device` runs it here, network off, in a venv that holds only what the GPU
 # machine has, so a missing wheel shows up here and not on a paid GPU minute.
 #
-#   bash benchmarks/device_check.sh OUT_DIR [--cpu-smoke] [--sweep CONFIG] [--corpora DIR]
+#   bash benchmarks/device_check.sh OUT_DIR [--cpu-smoke] [--sweep CONFIG] [--corpora DIR] [--pythia]
+#
+# --pythia adds (c): dry-run of configs/pythia-python.yaml, each of Pythia's five shapes (stand-ins
+# from the published configs: no weights reach the machine) timed on this GPU, so the suite's cost
+# on it is measured (pythia_dry_run.txt; ~2 min more; not timed under --cpu-smoke).
 #
 # Kit: .whl/py<major><minor>/*.whl for the running Python, transfer-laws' own wheel among them
 # (python benchmarks/device_kit.py makes it), installed with --no-index --no-deps into a temporary
@@ -14,12 +18,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:?usage: device_check.sh OUT_DIR [--cpu-smoke] [--sweep CONFIG]}"; shift
-SMOKE=0; SWEEP=configs/gpu-small.yaml; CORPORA=""
+SMOKE=0; SWEEP=configs/gpu-small.yaml; CORPORA=""; PYTHIA=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --cpu-smoke) SMOKE=1 ;;
     --sweep) SWEEP="$2"; shift ;;
     --corpora) CORPORA="$2"; shift ;;
+    --pythia) PYTHIA=1 ;;
     *) echo "device_check.sh: unknown option $1 (use --cpu-smoke or --sweep CONFIG)"; exit 2 ;;
   esac
   shift
@@ -78,6 +83,12 @@ t_sweep=$SECONDS
 timeout -k 10 $LIMIT "$PY" -P -m transfer_laws.flows.cli run "$SWEEP" --home "$HOME_DIR" --bootstrap $BOOT \
   >"$OUT/sweep.log" 2>&1 || { s=$?; echo "device_check.sh: sweep failed ($s); tail of sweep.log:"; tail -20 "$OUT/sweep.log"; status=$s; }
 echo "device_check.sh: sweep + fit took $((SECONDS - t_sweep)) s"
+if [ $PYTHIA = 1 ]; then  # (c) the open suite's cost model on this machine
+  TIMING=""; [ $SMOKE = 1 ] && TIMING="--no-timing"
+  timeout -k 10 150 "$PY" -P -m transfer_laws.flows.cli dry-run pythia-python --home "$HOME_DIR" $TIMING \
+    >"$OUT/pythia_dry_run.txt" 2>&1 || echo "device_check.sh: pythia dry-run failed ($?)"
+  tail -2 "$OUT/pythia_dry_run.txt"
+fi
 REPORT=$(ls -d "$HOME_DIR"/reports/*/latest 2>/dev/null | head -1)
 if [ -n "$REPORT" ]; then
   for f in runs.csv fit.json report.md fig1_effective_data.png scratch_surface.png; do
