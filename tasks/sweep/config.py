@@ -157,18 +157,18 @@ class SweepConfig(BaseModel):
     sources: dict[str, Source] = Field(
         ..., min_length=1, description="sources by name: {corpus: …} or {mixture: {…}} (pre-trained by "
         "the sweep), or {checkpoints: [...]} (an open suite; then every source is a suite)")
-    sizes: list[float] | None = Field(
-        None, description="target non-embedding parameter counts N; each maps to a shape on the "
-        "family's aspect-ratio line (model/shapes.py). Required for corpus sources; a suite of "
-        "checkpoints brings its own sizes")
+    sizes: list[float] = Field(
+        default_factory=list, description="target non-embedding parameter counts N; each maps to a shape "
+        "on the family's aspect-ratio line (model/shapes.py). Required for corpus sources; empty for a "
+        "suite of checkpoints, which brings its own sizes")
     finetune_tokens: list[int] = Field(..., description="the D_F grid: target tokens per fine-tune")
     scratch_tokens: list[int] | None = Field(
         None, description="D grid of from-scratch runs; default: the D_F grid. Add larger D so the "
         "from-scratch surface is known where fine-tuned runs land (D_E)")
-    pretrain_tokens: int | list[int] | None = Field(
-        None, description="pre-training budget in tokens: one for every size, or a list with one per "
+    pretrain_tokens: int | list[int] = Field(
+        0, description="pre-training budget in tokens: one for every size, or a list with one per "
         "size (sizes then in ascending order); the run may stop earlier on its own held-out loss. "
-        "Required for corpus sources; none for a suite of checkpoints")
+        "Required for corpus sources; 0 (none) for a suite of checkpoints")
     n_ctx: int = Field(128, gt=1, description="context length in tokens")
     tokenizer: str = Field("bytes", description=TOKENIZER_HELP + "; one for the target and every source")
     family: Family = Field("gpt2", description=FAMILY_HELP)
@@ -265,8 +265,8 @@ class SweepConfig(BaseModel):
 
     @field_validator("sizes")
     @classmethod
-    def _sizes(cls, v: list[float] | None) -> list[float] | None:
-        return v if v is None else _positive_distinct(v, "size", MIN_SIZES, "the transfer fit")
+    def _sizes(cls, v: list[float]) -> list[float]:
+        return v and _positive_distinct(v, "size", MIN_SIZES, "the transfer fit")  # []: see _sizes_or_a_suite
 
     @field_validator("finetune_tokens", "scratch_tokens")
     @classmethod
@@ -285,13 +285,13 @@ class SweepConfig(BaseModel):
 
     @field_validator("pretrain_tokens")
     @classmethod
-    def _pretrain(cls, v: int | list[int] | None, info) -> int | list[int] | None:
-        for t in (v if isinstance(v, list) else [] if v is None else [v]):
+    def _pretrain(cls, v: int | list[int], info) -> int | list[int]:
+        for t in (v if isinstance(v, list) else [] if v == 0 else [v]):  # 0: not given (see _sizes_or_a_suite)
             if t <= 0:
                 raise ValueError(f"every pre-training budget must be a positive number of tokens, got {t!r}")
         if isinstance(v, list):
             sizes = info.data.get("sizes")
-            if sizes is not None and len(v) != len(sizes):
+            if sizes and len(v) != len(sizes):
                 raise ValueError(f"{len(v)} budgets given for {len(sizes)} sizes; give one per size or "
                                  "a single number")
         return v
@@ -314,8 +314,13 @@ class SweepConfig(BaseModel):
         tokenizer, so those settings are errors there (they would be silently ignored)."""
         suites = [name for name, src in self.sources.items() if src.checkpoints]
         if not suites:
+            if "sizes" in self.model_fields_set and not self.sizes:
+                raise ValueError(f"sizes: 0 sizes given; the transfer fit needs at least {MIN_SIZES}")
+            if "pretrain_tokens" in self.model_fields_set and self.pretrain_tokens == 0:
+                raise ValueError("pretrain_tokens: every pre-training budget must be a positive number of "
+                                 "tokens, got 0")
             for name in ("sizes", "pretrain_tokens"):
-                if getattr(self, name) is None:
+                if getattr(self, name) in ([], 0):
                     raise ValueError(f"{name}: Field required")
             return self
         if len(suites) < len(self.sources):
@@ -329,7 +334,8 @@ class SweepConfig(BaseModel):
                           ("family", "the architectures come from the checkpoints"),
                           ("kv_group", "the architectures come from the checkpoints"),
                           ("tie_embeddings", "the architectures come from the checkpoints")):
-            if getattr(self, name) != type(self).model_fields[name].default:  # (a dump re-validates)
+            if getattr(self, name) != type(self).model_fields[name].get_default(call_default_factory=True):
+                # given: away from its default (a dump of this config re-validates)
                 raise ValueError(f"{name}: not used with checkpoint sources ({why})")
         first = self.sources[suites[0]].checkpoints[0].path
         suite_tokenizer = first if first.startswith("hf:") else str(Path(first).expanduser().resolve())
@@ -387,7 +393,7 @@ class SweepConfig(BaseModel):
     def _distinct_shapes(self) -> "SweepConfig":
         if self.kv_group > 1 and self.family != "llama":
             raise ValueError(f"kv_group: needs family llama for grouped-query attention, not {self.family}")
-        if self.sizes is None:
+        if not self.sizes:
             return self
         shapes = [self.shape(n) for n in self.sizes]
         seen: dict = {}
@@ -483,8 +489,8 @@ class SweepConfig(BaseModel):
         for source in payload["sources"].values():  # keeps the hash of configs written before suites
             if source.get("checkpoints") is None:
                 source.pop("checkpoints", None)
-        for name in ("sizes", "pretrain_tokens"):
-            if payload.get(name) is None:
+        for name in ("sizes", "pretrain_tokens"):  # a suite's: not given
+            if payload.get(name) in ([], 0):
                 payload.pop(name)
         if payload.get("finetune_lr_search") is None:  # keeps the hash of configs written before it
             payload.pop("finetune_lr_search", None)
