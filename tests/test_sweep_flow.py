@@ -223,9 +223,8 @@ def test_a_bpe_llama_sweep_runs_end_to_end_and_records_both_units(tmp_path):
     assert "llama models · bpe:400 tokens" in (report_dir / "report.md").read_text()
 
 
-@pytest.mark.parametrize("family, n_small, n_large", [
-    ("gpt_neox", 25_472, 100_096),
-    pytest.param("llama", 23_168, 92_480, marks=pytest.mark.slow)])
+@pytest.mark.slow  # `make test` runs the same path on the exported suite below (hf: names, run, status)
+@pytest.mark.parametrize("family, n_small, n_large", [("gpt_neox", 25_472, 100_096), ("llama", 23_168, 92_480)])
 def test_a_suite_of_hub_checkpoints_is_measured_end_to_end_offline(tmp_path, family, n_small, n_large):
     """sources: {checkpoints: [hf:…]} from a Hugging Face cache in the hub's own layout, with the hub
     offline: dry-run prices the suite from its configs, run fine-tunes each checkpoint's weights and
@@ -273,9 +272,10 @@ def test_a_suite_of_hub_checkpoints_is_measured_end_to_end_offline(tmp_path, fam
 def test_a_sweeps_exported_suite_measured_as_a_source_gives_back_its_losses_exactly(tmp_path):
     """The round trip: `export-suite` writes a finished sweep's pre-trained models as Hugging Face
     folders (loadable by from_pretrained, with the sweep's tokenizer and a model card); a second
-    sweep with the same settings and seeds whose source is that suite trains no pre-training run and
-    reproduces every zero-shot, fine-tuned and scratch loss of the first to the last bit (same
-    weights, same data, same arithmetic on one CPU thread), and so its fit."""
+    sweep with the same settings and seeds whose source is that suite, read as hf: names from a
+    Hugging Face cache with the hub offline (run, status, the report, MLflow), trains no
+    pre-training run and reproduces every zero-shot, fine-tuned and scratch loss of the first to the
+    last bit (same weights, same data, same arithmetic on one CPU thread), and so its fit."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     config = micro_config(tmp_path)
@@ -294,12 +294,22 @@ def test_a_sweeps_exported_suite_measured_as_a_source_gives_back_its_losses_exac
     model = AutoModelForCausalLM.from_pretrained(folders[1])
     assert model.num_parameters() == 26_592 and AutoTokenizer.from_pretrained(folders[1]).vocab_size == 400
 
+    # the suite as hub names, from a Hugging Face cache in the hub's own layout, the hub offline
+    from tests.sweep.test_suites import in_hub_cache
+
+    names = [f"hf:acme/{Path(f).name.lower()}" for f in folders]
+    for name, folder in zip(names, folders):
+        in_hub_cache(tmp_path / "hub", name[3:], folder, commit=Path(folder).name[-4:].rjust(40, "0"))
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
     second = {k: v for k, v in first.items() if k not in ("sizes", "pretrain_tokens", "tokenizer")}
-    second.update(name="micro-suite", sources={"pylib": {"checkpoints": folders}})
+    second.update(name="micro-suite", sources={"pylib": {"checkpoints": names}})
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump(second))
-    proc = cli("run", str(tmp_path / "suite.yaml"), "--bootstrap", "0")
+    proc = cli("run", str(tmp_path / "suite.yaml"), "--bootstrap", "0", env=env)
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-3000:]
+    status = cli("status", str(tmp_path / "suite.yaml"), env=env)
+    out, _ = status.communicate(timeout=300)
+    assert status.returncode == 0 and "12 done" in out, out[-2000:]
     reports = tmp_path / "home" / "reports"
     a = pd.read_csv(reports / "micro" / "latest" / "runs.csv")
     b = pd.read_csv(reports / "micro-suite" / "latest" / "runs.csv")
@@ -313,7 +323,11 @@ def test_a_sweeps_exported_suite_measured_as_a_source_gives_back_its_losses_exac
     exp = c.get_experiment_by_name("micro-suite")
     parent = next(r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("kind") == "sweep")
     logged = {a.path for a in c.list_artifacts(parent.info.run_id, "tokenizer")}
-    assert logged == {"tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json"}  # not the weights beside it
+    assert "tokenizer/tokenizer.json" in logged and not any(a.endswith(".safetensors") for a in logged)
+    started = [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("kind") in ("zeroshot", "finetune")]
+    assert {r.data.params["init_key"].split("@")[0] for r in started} == set(names)  # the hub name, and its commit
+    report = (reports / "micro-suite" / "latest" / "report.md").read_text()
+    assert "# Transfer from `pylib` (2 checkpoints: hf:acme/" in report and "not by the suite's own training" in report
 
 
 @pytest.mark.slow  # ~20 min on 2 CPU cores: the demo-sized version of the round trip above (`make test-slow`)

@@ -131,3 +131,15 @@ def test_a_hub_tokenizer_in_the_hugging_face_cache_works_offline(tmp_path):
     saved = list((tmp_path / "home" / "cache" / "tokenizers").glob("hf-acme_tiny-bpe-*/tokenizer.json"))
     assert len(saved) == 1
     assert json.loads(saved[0].read_text())["model"] == json.loads((snapshot / "tokenizer.json").read_text())["model"]
+
+
+def test_a_tokenizers_files_are_told_from_a_model_beside_it(tmp_path):
+    """A suite's tokenizer folder is its checkpoint folder: what is logged and exported with the
+    tokenizer is its own files, never the weights or the model's config."""
+    from transfer_laws.tasks.data.tokenizer import tokenizer_files
+
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
+                 "config.json", "model.safetensors", "model.safetensors.index.json", "README.md"):
+        (tmp_path / name).write_text("{}")
+    assert [f.name for f in tokenizer_files(tmp_path)] == [
+        "merges.txt", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.json"]

@@ -213,3 +213,30 @@ def test_pythia_python_dry_runs_and_plans_offline_from_the_published_shapes(tmp_
     assert "grid: 5 sizes, 6 scratch D, 5 D_F, 1 seed(s) a point" in out and "8 simulated sweeps" in out
     assert main(["plan", "pythia-python", "--budget-minutes", "60", "--home", str(tmp_path / "home")]) == 2
     assert "--budget-minutes = 60.0: searches sizes and pre-training budgets" in capsys.readouterr().err
+
+
+def test_a_suite_checkpoint_fine_tunes_through_the_training_core_and_a_wrong_one_is_refused(neox_suite, tmp_path):
+    """The run a sweep plans for a GPT-NeoX checkpoint, trained in process: it loads the checkpoint's
+    weights for its architecture and reports the architecture's N; weights of another architecture
+    are refused before a step, naming both."""
+    from transfer_laws.model.suite import canonical_json
+    from transfer_laws.tasks.data.corpora import resolve_corpus
+    from transfer_laws.tasks.data.prepare import prepare
+    from transfer_laws.tasks.data.tokenizer import encoder_from_folder
+    from transfer_laws.tasks.train.config import RunConfig
+    from transfer_laws.tasks.train.core import train
+
+    small, large = neox_suite
+    root = small.parent.parent
+    data = prepare(resolve_corpus(str(root / "english"), root / "cache"), root / "cache", 0.1,
+                   encoder=encoder_from_folder(small, str(small)))
+    run = dict(kind="finetune", architecture=canonical_json(small / "config.json"), init_from=str(small),
+               n_ctx=32, vocab_size=data.vocab_size, tokenizer=data.tokenizer, batch_size=8, lr=1e-3, min_lr=1e-4,
+               warmup_steps=2, max_steps=10, eval_interval=5, eval_tokens=1024, patience=0, threads=1,
+               dataset_tokens=2000, data_dir=data.root, data_key=data.key)
+    result = train(RunConfig(**run, out_dir=str(tmp_path / "ft")))
+    assert result.params_non_embedding == describe(small).params_non_embedding and result.best_test_loss < 7
+    wrong = {**run, "architecture": canonical_json(large / "config.json")}
+    with pytest.raises(InputError, match=r"init_from = .*neox-32': holds a gpt_neox model of [\d,]+ parameters, "
+                                         r"but this run asks for gpt_neox L=2 d=64"):
+        train(RunConfig(**wrong, out_dir=str(tmp_path / "wrong")))
