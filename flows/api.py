@@ -348,7 +348,7 @@ def plan(config: "SweepConfig | str | Path", *, prior: str | Path | None = None,
 
         env.apply(paths, hub=cfg.uses_hub())
         suite = next(iter(suites_of(cfg, weights=False).values()))
-        suite_sizes = [c.info.params_non_embedding for c in suite.checkpoints]
+        suite_sizes = [c.info.architecture.params_non_embedding for c in suite.checkpoints]
     the_prior = planner.load_prior(str(prior) if prior else None, list(cfg.sources), noise, default_prior)
     design = planner.design_for(cfg, suite_sizes)
     the_prior = calibrate_scatter(the_prior, design, seed=seed)
@@ -389,25 +389,45 @@ def run(config: "SweepConfig | str | Path", *, home: str | Path | None = None, b
         return sweep_flow(cfg, aggregate=aggregate, bootstrap=bootstrap)
 
 
+@dataclass(frozen=True)
+class Preview:
+    """A sweep planned from what is on disk, fetching nothing (dry-run, status, export-suite)."""
+
+    runs: list
+    layout: object  # tasks.sweep.slots.SlotLayout
+    target: object  # the target's PreparedData, or its stand-in
+    sources: dict  # name -> PreparedData (or stand-in) | Suite
+    fetches: list  # what the first `run` will download
+
+
+def preview_plan(cfg: "SweepConfig", paths) -> Preview:
+    """The sweep's runs from the data on disk (corpora not fetched yet priced by their recorded size,
+    a suite by its configs: tasks.sweep.units.preview_all), on this machine's slot layout."""
+    from transfer_laws.tasks.sweep import slots
+    from transfer_laws.tasks.sweep.plan import plan as plan_runs
+    from transfer_laws.tasks.sweep.suites import largest_model
+    from transfer_laws.tasks.sweep.units import preview_all
+
+    target, sources, fetches = preview_all(cfg, paths.cache)
+    lay = slots.layout_for(cfg, largest_model(sources, cfg.n_ctx))
+    runs = plan_runs(cfg, target, sources, paths.runs, threads=lay.threads, device_kind=lay.device_kind)
+    return Preview(runs, lay, target, sources, fetches)
+
+
 def export_suite(config: "SweepConfig | str | Path", out: str | Path, *, source: str | None = None,
                  home: str | Path | None = None) -> list[Path]:
     """Write the finished sweep's pre-trained models (first seed of each size and source) as a suite of
     Hugging Face folders under OUT/SOURCE/: config, safetensors, the sweep's tokenizer and a model
     card. Each folder loads with `from_pretrained`; one source's folders are the `checkpoints` of a
     source of another sweep. Returns the folders."""
-    from transfer_laws.tasks.sweep import slots
     from transfer_laws.tasks.sweep.export_suite import export_suite as write_suite
-    from transfer_laws.tasks.sweep.plan import plan as plan_runs
-    from transfer_laws.tasks.sweep.units import preview_all
     from transfer_laws.tasks.tracking import mlflow_store
 
     cfg, paths = _project(_config(config), home)
     if cfg.suite():
         raise InputError("config", cfg.name, "measures suites of checkpoints; it pre-trains no models to export",
                          "export the sweep whose pre-trained models those checkpoints are")
-    target, sources, _ = preview_all(cfg, paths.cache)
-    lay = slots.layout_for(cfg)
-    planned = plan_runs(cfg, target, sources, paths.runs, threads=lay.threads, device_kind=lay.device_kind)
+    preview = preview_plan(cfg, paths)
     finished = {}
     if cfg.tracking_uri or paths.mlflow_db.exists():  # never create a store to read it
         c = mlflow_store.client(cfg.tracking_uri or paths.mlflow_uri)
@@ -415,7 +435,7 @@ def export_suite(config: "SweepConfig | str | Path", out: str | Path, *, source:
         if exp is not None:
             finished = {k: r for k, r in mlflow_store.finished_runs(c, exp.experiment_id).items()
                         if mlflow_store.is_done(r)}
-    return write_suite(cfg, planned, target.tokenizer_dir, finished, Path(out), source)
+    return write_suite(cfg, preview.runs, preview.target.tokenizer_dir, finished, Path(out), source)
 
 
 def runs(experiment: str, *, home: str | Path | None = None, tracking_uri: str | None = None) -> pd.DataFrame:

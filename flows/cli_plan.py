@@ -131,8 +131,8 @@ def cmd_plan(a) -> int:
         print(f"bootstrap / spread of the estimates, on {a.calibrate} simulated sweeps: " + "; ".join(
             f"{src} " + ", ".join(f"{q} {r:.2f}" for q, r in qs.items())
             for src, qs in prior.width_ratio.items()))
-    sizes = len(cfg.sizes) if cfg.sizes else sum(len(s.checkpoints) for s in list(cfg.sources.values())[:1])
-    print(f"grid: {sizes} sizes, {len(cfg.scratch_grid())} scratch D, "
+    sizes = cfg.sizes or next(iter(cfg.sources.values())).checkpoints  # a suite: one size a checkpoint
+    print(f"grid: {len(sizes)} sizes, {len(cfg.scratch_grid())} scratch D, "
           f"{len(cfg.finetune_tokens)} D_F, {cfg.replicates} seed(s) a point")
     _print(pred)
     if a.budget_minutes is None:

@@ -67,17 +67,12 @@ def _load(a):
 def _plan(cfg, paths):
     """Prepare what is on disk (cached) and plan, outside Prefect, fetching nothing: used by dry-run
     and status. Corpora not fetched yet are priced by their recorded size (units.preview_all)."""
-    from transfer_laws.tasks.sweep import slots
-    from transfer_laws.tasks.sweep.plan import plan
-    from transfer_laws.tasks.sweep.suites import largest_model
-    from transfer_laws.tasks.sweep.units import preview_all
+    from transfer_laws.flows.api import preview_plan
 
-    target, sources, fetches = preview_all(cfg, paths.cache)
-    lay = slots.layout_for(cfg, largest_model(sources, cfg.n_ctx))
-    runs = plan(cfg, target, sources, paths.runs, threads=lay.threads, device_kind=lay.device_kind)
-    unknown = _unknown_keys(runs)
-    keys = {r.run_key: "(unfetched)" if r.run_key in unknown else r.run_key for r in runs}
-    return runs, lay, target, sources, fetches, keys
+    p = preview_plan(cfg, paths)
+    unknown = _unknown_keys(p.runs)
+    keys = {r.run_key: "(unfetched)" if r.run_key in unknown else r.run_key for r in p.runs}
+    return p.runs, p.layout, p.target, p.sources, p.fetches, keys
 
 
 def cmd_dry_run(a) -> int:
@@ -97,8 +92,9 @@ def cmd_dry_run(a) -> int:
         for c in getattr(src, "checkpoints", ()):  # a suite: what each size is
             shown = "" if c.fetched else " (not in the Hugging Face cache: priced from its published shape; " \
                 "`run` fetches its config, tokenizer and weights)"
-            print(f"source {name!r}: {c.info.architecture.describe().rsplit(' ctx=', 1)[0]} "
-                  f"N={c.info.params_non_embedding:,} context {c.info.n_ctx:,} from {c.spec}{shown}")
+            arch = c.info.architecture
+            print(f"source {name!r}: {arch.describe().rsplit(' ctx=', 1)[0]} "
+                  f"N={arch.params_non_embedding:,} context {arch.max_ctx:,} from {c.spec}{shown}")
     est = None
     if not a.no_timing:
         print("measuring a few steps of each shape on this machine …", flush=True)

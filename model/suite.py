@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -92,8 +92,12 @@ class Architecture:
     @classmethod
     def from_json(cls, config_json: str, n_ctx: int | None = None) -> "Architecture":
         """The architecture of `config_json` (ValueError for a config that builds no causal LM);
-        `n_ctx` None = the config's own context."""
-        return _architecture(config_json, n_ctx)
+        `n_ctx` None = the config's own context. Counted once per config."""
+        return _architecture(config_json).at(n_ctx)
+
+    def at(self, n_ctx: int | None) -> "Architecture":
+        """The same architecture trained at context `n_ctx` (None: the config's own); N does not change."""
+        return replace(self, n_ctx=n_ctx or self.max_ctx)
 
     @property
     def params_embedding(self) -> int:
@@ -116,14 +120,14 @@ class Architecture:
 
 
 @lru_cache(maxsize=256)
-def _architecture(config_json: str, n_ctx: int | None) -> Architecture:
+def _architecture(config_json: str) -> Architecture:
     config = config_from_json(config_json)
     counts = count_on_meta(config)
     heads = int(getattr(config, "num_attention_heads", 0) or 0)  # 0: an attention-free family
     kv = getattr(config, "num_key_value_heads", None) or heads
     max_ctx = context_of(config)
     return Architecture(
-        config_json=config_json, n_ctx=n_ctx or max_ctx, family=config.model_type,
+        config_json=config_json, n_ctx=max_ctx, family=config.model_type,
         n_layer=int(getattr(config, "num_hidden_layers", 0) or 0), d_model=int(getattr(config, "hidden_size", 0) or 0),
         n_head=heads, kv_heads=int(kv),
         vocab_size=int(config.vocab_size), max_ctx=max_ctx,
@@ -136,26 +140,6 @@ class CheckpointInfo:
     folder: str
     architecture: Architecture  # at the config's own context
     tokenizer: str  # sha256[:16] of tokenizer.json; "" when the folder has none
-
-    @property
-    def model_type(self) -> str:
-        return self.architecture.family
-
-    @property
-    def params_non_embedding(self) -> int:
-        return self.architecture.params_non_embedding
-
-    @property
-    def params_total(self) -> int:
-        return self.architecture.params_total
-
-    @property
-    def n_ctx(self) -> int:
-        return self.architecture.max_ctx
-
-    @property
-    def vocab_size(self) -> int:
-        return self.architecture.vocab_size
 
 
 def describe(folder: str | Path) -> CheckpointInfo:

@@ -11,7 +11,6 @@ from functools import cached_property
 from pathlib import Path
 
 from transfer_laws.model.shapes import Shape
-from transfer_laws.model.suite import Architecture
 from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.data.prepare import PreparedData
 from transfer_laws.tasks.sweep.config import SweepConfig
@@ -166,7 +165,7 @@ def _sizes(cfg: SweepConfig, target: PreparedData, sources: dict) -> list[_Size]
     suites: list[Suite] = list(sources.values())
     sizes = []
     for i, c in enumerate(suites[0].checkpoints):
-        arch = Architecture.from_json(c.info.architecture.config_json, cfg.n_ctx)
+        arch = c.info.architecture.at(cfg.n_ctx)
         field = f"sources.{suites[0].name}.checkpoints"
         if cfg.n_ctx > arch.max_ctx:
             raise InputError("n_ctx", cfg.n_ctx, f"is longer than the {arch.max_ctx} tokens checkpoint "

@@ -60,12 +60,8 @@ class Suite:
 def largest_model(sources: dict, n_ctx: int):
     """The largest architecture of a sweep's suites at context `n_ctx` (None for corpus sources):
     what `runs_per_gpu: auto` and the memory check size the slots by."""
-    from transfer_laws.model.suite import Architecture
-
     suites = [s for s in sources.values() if isinstance(s, Suite)]
-    if not suites:
-        return None
-    return Architecture.from_json(suites[0].checkpoints[-1].info.architecture.config_json, n_ctx)
+    return suites[0].checkpoints[-1].info.architecture.at(n_ctx) if suites else None
 
 
 def checkpoint_folder(spec: str, revision: str | None = None, field: str = "checkpoints",
@@ -104,27 +100,23 @@ def checkpoint_folder(spec: str, revision: str | None = None, field: str = "chec
     return path
 
 
-def published_shape(name: str) -> Path | None:
-    """The folder of a config written from a suite's published shapes (configs/suites/OWNER/NAME/),
-    shipped for planning offline; None when there is none."""
+def _published_shapes() -> Path:
+    """configs/suites/: configs written from suites' published shapes, shipped for planning offline."""
     from importlib.resources import files
 
-    folder = Path(str(files("transfer_laws.configs"))) / "suites" / name
+    return Path(str(files("transfer_laws.configs"))) / "suites"
+
+
+def published_shape(name: str) -> Path | None:
+    """The folder of the published-shape config of hub checkpoint `name` (OWNER/NAME), or None."""
+    folder = _published_shapes() / name
     return folder if (folder / "config.json").is_file() and ".." not in name else None
 
 
-def _is_published_shape(folder: Path) -> bool:
-    from importlib.resources import files
-
-    return Path(str(files("transfer_laws.configs"))) / "suites" in folder.parents
-
-
-def describe_source(entries: list[tuple[str, str | None]], field: str) -> list[CheckpointInfo]:
-    """Each (spec, revision) of one source, described; they must share one tokenizer."""
-    return [c.info for c in _described(entries, field, weights=False)]
-
-
-def _described(entries: list[tuple[str, str | None]], field: str, weights: bool) -> list[SuiteCheckpoint]:
+def describe_checkpoints(entries: list[tuple[str, str | None]], field: str,
+                         weights: bool = False) -> list[SuiteCheckpoint]:
+    """Each (spec, revision) of one source found and described (with `weights`: its safetensors
+    fetched too); they must share one tokenizer."""
     found = []
     for i, (spec, revision) in enumerate(entries):
         where = f"{field}[{i}]"
@@ -134,7 +126,7 @@ def _described(entries: list[tuple[str, str | None]], field: str, weights: bool)
         except ValueError as error:
             raise InputError(where, spec, str(error), "give the folder (or hub name) of a causal language "
                              "model that transformers builds (AutoModelForCausalLM)") from None
-        if _is_published_shape(folder):  # priced offline; `run` fetches the real files
+        if _published_shapes() in folder.parents:  # priced offline; `run` fetches the real files
             found.append(SuiteCheckpoint(spec, info, f"{spec}@{UNFETCHED}"))
             continue
         if not info.tokenizer:
@@ -182,12 +174,13 @@ def suites_of(cfg, weights: bool) -> dict[str, Suite]:
     suites = {}
     for name, src in cfg.sources.items():
         field = f"sources.{name}.checkpoints"
-        found = _described([(c.path, c.revision) for c in src.checkpoints], field, weights)
-        found.sort(key=lambda c: c.info.params_non_embedding)
+        found = describe_checkpoints([(c.path, c.revision) for c in src.checkpoints], field, weights)
+        found.sort(key=lambda c: c.info.architecture.params_non_embedding)
         for a, b in zip(found, found[1:]):
-            if a.info.params_non_embedding == b.info.params_non_embedding:
-                raise InputError(field, [a.spec, b.spec], f"are two checkpoints of one size "
-                                 f"(N = {a.info.params_non_embedding:,})", "keep one checkpoint per size")
+            n = a.info.architecture.params_non_embedding
+            if n == b.info.architecture.params_non_embedding:
+                raise InputError(field, [a.spec, b.spec], f"are two checkpoints of one size (N = {n:,})",
+                                 "keep one checkpoint per size")
         suites[name] = Suite(name, tuple(found))
     first = next(iter(suites.values()))
     for suite in suites.values():

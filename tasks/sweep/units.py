@@ -103,7 +103,7 @@ def preview_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict
     # a suite not cached here brings a tokenizer not cached either: the target stands in, sized in bytes
     unpriced = (fetches and spec.kind == "bpe") or any(not s.fetched for s in suites.values())
     encoder = None if unpriced else encoder_for(spec, cache_dir, corpora, cfg.test_fraction)
-    models_vocab = max((c.info.vocab_size for s in suites.values() for c in s.checkpoints), default=None)
+    models_vocab = max((c.info.architecture.vocab_size for s in suites.values() for c in s.checkpoints), default=None)
 
     def prepared(field: str, name: str) -> PreparedData:
         c = found[field]

@@ -42,8 +42,9 @@ def test_describe_reads_a_folder_and_counts_like_the_built_module(tmp_path):
     small.save_pretrained(tmp_path / "neox")
     info = describe(tmp_path / "neox")
     built = count_params(AutoModelForCausalLM.from_config(small))
-    assert (info.model_type, info.n_ctx, info.vocab_size) == ("gpt_neox", 256, 512)
-    assert info.params_non_embedding == built["params_non_embedding"] == neox_by_hand(2, 64, 256)
+    arch = info.architecture
+    assert (arch.family, arch.max_ctx, arch.vocab_size) == ("gpt_neox", 256, 512)
+    assert arch.params_non_embedding == built["params_non_embedding"] == neox_by_hand(2, 64, 256)
     assert info.tokenizer == ""
 
 
@@ -52,7 +53,7 @@ def test_the_closed_form_families_agree_with_the_meta_count(tmp_path, shape):
     config = model_config(shape)
     config.save_pretrained(tmp_path / "m")
     info = describe(tmp_path / "m")
-    assert info.params_non_embedding == shape.params_non_embedding
+    assert info.architecture.params_non_embedding == shape.params_non_embedding
     assert count_on_meta(config)["params_non_embedding"] == shape.params_non_embedding
 
 

@@ -11,7 +11,13 @@ from transformers import GPTNeoXConfig, ViTConfig
 
 from transfer_laws.model.suite import describe
 from transfer_laws.tasks.common.errors import InputError
-from transfer_laws.tasks.sweep.suites import describe_source
+from transfer_laws.tasks.sweep.suites import describe_checkpoints
+
+
+def describe_source(entries, field):
+    """The CheckpointInfo of each (spec, revision), as a source's are described."""
+    return [c.info for c in describe_checkpoints(entries, field)]
+
 
 TOKENIZER = '{"version": "1.0", "model": {"type": "BPE", "vocab": {}, "merges": []}}'
 
@@ -42,12 +48,14 @@ def test_local_and_cached_hub_checkpoints_are_described_offline(tmp_path, monkey
     in_hub_cache(hub, "acme/neox-64", checkpoint(tmp_path / "made", 64))
     local = checkpoint(tmp_path / "local", 32)
     infos = describe_source([(str(local), None), ("hf:acme/neox-64", None)], "sources.suite.checkpoints")
-    assert [i.model_type for i in infos] == ["gpt_neox", "gpt_neox"]
-    assert infos[0].params_non_embedding < infos[1].params_non_embedding and infos[1].n_ctx == 256
+    archs = [i.architecture for i in infos]
+    assert [a.family for a in archs] == ["gpt_neox", "gpt_neox"]
+    assert archs[0].params_non_embedding < archs[1].params_non_embedding and archs[1].max_ctx == 256
     assert infos[1].folder.startswith(str(hub)) and infos[0].tokenizer == infos[1].tokenizer
     in_hub_cache(hub, "acme/neox-64", checkpoint(tmp_path / "older", 48), commit="b" * 40, ref="step1000")
     older = describe_source([("hf:acme/neox-64", "step1000")], "sources.suite.checkpoints")[0]
-    assert older.folder.endswith("b" * 40) and older.params_non_embedding < infos[1].params_non_embedding
+    assert older.folder.endswith("b" * 40) and \
+        older.architecture.params_non_embedding < archs[1].params_non_embedding
     with pytest.raises(InputError, match=r"checkpoints\[0\] = 'hf:acme/absent': is a hub checkpoint not in "
                                          "the Hugging Face cache but HF_HUB_OFFLINE=1"):
         describe_source([("hf:acme/absent", None)], "sources.suite.checkpoints")
@@ -113,7 +121,7 @@ def test_a_suite_plans_scratch_baselines_of_its_architectures_and_fine_tunes_fro
         info = describe(folder)
         mine = [r for r in runs if r.config.architecture == canonical_json(folder / "config.json")]
         assert {r.kind for r in mine} == {"zeroshot", "scratch", "finetune"}
-        assert {r.n for r in mine} == {info.params_non_embedding} and mine[0].shape.family == "gpt_neox"
+        assert {r.n for r in mine} == {info.architecture.params_non_embedding} and mine[0].shape.family == "gpt_neox"
         started = [r for r in mine if r.kind != "scratch"]
         assert {r.config.init_from for r in started} == {str(folder.resolve())}
         assert all(r.config.init_key.startswith("sha256:") and r.parent == "" for r in started)
@@ -198,7 +206,7 @@ def test_pythia_python_dry_runs_and_plans_offline_from_the_published_shapes(tmp_
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     for size, n in PYTHIA_N.items():
-        assert describe(published_shape(f"EleutherAI/pythia-{size}")).params_non_embedding == n
+        assert describe(published_shape(f"EleutherAI/pythia-{size}")).architecture.params_non_embedding == n
     assert main(["dry-run", "pythia-python", "--no-timing", "--home", str(tmp_path / "home")]) == 0
     out = capsys.readouterr().out
     for size, n in PYTHIA_N.items():
@@ -235,7 +243,7 @@ def test_a_suite_checkpoint_fine_tunes_through_the_training_core_and_a_wrong_one
                warmup_steps=2, max_steps=10, eval_interval=5, eval_tokens=1024, patience=0, threads=1,
                dataset_tokens=2000, data_dir=data.root, data_key=data.key)
     result = train(RunConfig(**run, out_dir=str(tmp_path / "ft")))
-    assert result.params_non_embedding == describe(small).params_non_embedding and result.best_test_loss < 7
+    assert result.params_non_embedding == describe(small).architecture.params_non_embedding and result.best_test_loss < 7
     wrong = {**run, "architecture": canonical_json(large / "config.json")}
     with pytest.raises(InputError, match=r"init_from = .*neox-32': holds a gpt_neox model of [\d,]+ parameters, "
                                          r"but this run asks for gpt_neox L=2 d=64"):
