@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOME_DIR ?= $(or $(TRANSFER_LAWS_HOME),$(CURDIR)/.transfer-laws)
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test test-ui ui-deps test-slow test-faults bench bench-quick bench-gpu device-kit rehearse-device ui-mlflow ui-prefect services services-stop deploy services-deps clean
+.PHONY: install demo test check test-ui ui-deps test-slow test-faults bench bench-quick bench-gpu device-kit rehearse-device ui-mlflow ui-prefect services services-stop deploy services-deps clean
 
 install: $(STAMP)
 
@@ -25,6 +25,13 @@ demo: $(STAMP)
 
 test: $(STAMP) services-deps ui-deps
 	$(PY) -m pytest -q
+
+# The quick tier (< 1 min): the layout rules, the CLI and configs, the model, run identities and the
+# fitting math without its bootstrap refits (the `refit` marker). `make test` stays the full suite.
+CHECK_TESTS := tests/test_layout.py tests/test_cli.py tests/sweep/test_config.py tests/sweep/test_run_keys.py \
+	tests/model tests/fitting tests/data/test_tokenizer.py
+check: $(STAMP)
+	$(PY) -m pytest -q -m 'not slow and not faults and not ui and not refit' $(CHECK_TESTS)
 
 # The UI journey alone (also part of `make test`, ~2.5 min): the services on loopback, then through
 # the pages in headless Chromium: the sweep's custom-run form, a failing run retried, MLflow's runs.

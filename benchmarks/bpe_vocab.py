@@ -25,7 +25,7 @@ env.apply(env.project_paths(REPO / ".transfer-laws"))
 from transfer_laws.tasks.sweep import slots  # noqa: E402
 from transfer_laws.tasks.sweep.config import SweepConfig  # noqa: E402
 from transfer_laws.tasks.sweep.estimate import estimate  # noqa: E402
-from transfer_laws.tasks.sweep.plan import plan  # noqa: E402
+from transfer_laws.tasks.sweep.run_graph import run_graph  # noqa: E402
 from transfer_laws.tasks.sweep.units import prepare_all  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def main() -> None:
             cfg = SweepConfig.checked({**base, "tokenizer": "bytes" if v == 256 else f"bpe:{v}"})
             target, sources = prepare_all(cfg, cache)
             lay = slots.layout_for(cfg)
-            runs = plan(cfg, target, sources, Path(tmp), threads=lay.threads, device_kind=lay.device_kind)
+            runs = run_graph(cfg, target, sources, Path(tmp), threads=lay.threads, device_kind=lay.device_kind)
             wall = estimate(runs, len(lay.devices), lay.threads, lay.device_kind).wall_seconds / 60
             first = first or wall
             source = next(iter(sources.values()))

@@ -97,7 +97,7 @@ def main() -> None:
     shape = shape_for(a.size, n_ctx=demo.n_ctx)
     lr = demo.lr_for(shape.params_non_embedding)
     per_step = demo.batch_size * demo.n_ctx
-    eval_interval = max(1, min(demo.eval_interval, -(-a.tokens // per_step)))  # as tasks.sweep.plan
+    eval_interval = max(1, min(demo.eval_interval, -(-a.tokens // per_step)))  # as tasks.sweep.run_graph
     print(f"evaluation and logging costs on {C.load_line()}")
     data = C.python_data()
     timer = CallTimer()

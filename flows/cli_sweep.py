@@ -1,10 +1,24 @@
 """`transfer-laws run | dry-run | status | aggregate`: the sweep verbs."""
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import uuid
 from pathlib import Path
+
+
+class ConfigHelp(argparse.Action):
+    """`--help-config`: like --help, it prints and exits before the positional CONFIG is required."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from transfer_laws.tasks.sweep.config_help import sweep_config_help
+
+        print(sweep_config_help())
+        parser.exit()
 
 
 def register(sub) -> None:
@@ -17,6 +31,8 @@ def register(sub) -> None:
                        "runs without a server unless PREFECT_API_URL is set; MLflow writes to "
                        "HOME/mlflow.db.")
     p.add_argument("config", help="sweep YAML file, e.g. configs/demo.yaml")
+    p.add_argument("--help-config", action=ConfigHelp, help="list every field a sweep config takes, "
+                   "with its type, default and description, and exit")
     p.add_argument("--home", help="override the config's project run folder")
     p.add_argument("--bootstrap", type=int, metavar="N", help="bootstrap resamples of the fit (default: 15 per "
                    "point fitted, 1000 to 4000)")
@@ -108,7 +124,7 @@ def cmd_dry_run(a) -> int:
               f"{(f'{d:,}' if d else 'all'):>10} {r.source or '-':>12} {keys.get(r.parent, r.parent) or '-':>12} "
               f"{r.est_flops:9.2e} {seconds}  {keys[r.run_key]}")
     from transfer_laws.tasks.sweep.gpu_rules import run_memory_bytes
-    from transfer_laws.tasks.sweep.plan import kind_counts, memory_need
+    from transfer_laws.tasks.sweep.run_graph import kind_counts, memory_need
 
     largest = max(runs, key=lambda r: r.shape.params_total)
     memory = run_memory_bytes(largest.shape, largest.config.batch_size) / 2**30

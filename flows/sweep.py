@@ -4,7 +4,7 @@ fine-tune(N, D, source), each fine-tune waiting only on its own pre-train -> agg
 Runs are submitted as slots free up, longest remaining chain first (`tasks.sweep.schedule`), so no thread
 waits for a slot and the last slot busy is not left with a long run that could have started early.
 
-Composition only: the work is in `tasks.sweep.units`; the DAG in `tasks.sweep.plan`.
+Composition only: the work is in `tasks.sweep.units`; the DAG in `tasks.sweep.run_graph`.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from transfer_laws.tasks.common import env
 from transfer_laws.tasks.sweep import slots
 from transfer_laws.tasks.sweep.config import SweepConfig
 from transfer_laws.tasks.sweep.fanout import dispatch_run, online_workers
-from transfer_laws.tasks.sweep.plan import PlannedRun, check_suite, kind_counts, plan
+from transfer_laws.tasks.sweep.run_graph import PlannedRun, check_suite, kind_counts, run_graph
 from transfer_laws.tasks.sweep.schedule import Dispatcher
 from transfer_laws.tasks.sweep.suites import largest_model
 from transfer_laws.tasks.sweep.units import (
@@ -47,7 +47,7 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int | Non
     target, sources = prepare_corpora(config, str(paths.cache))
     slot_layout = slots.layout_for(config, largest_model(sources, config.n_ctx))
     check_suite(config, target, sources, slot_layout.device_kind, len(slot_layout.devices))
-    runs = plan(config, target, sources, paths.runs, threads=slot_layout.threads,
+    runs = run_graph(config, target, sources, paths.runs, threads=slot_layout.threads,
                 device_kind=slot_layout.device_kind)
     artifacts = str(paths.artifacts) if tracking_uri.startswith("sqlite:") else None
     exp_id, parent_id = open_sweep(config, tracking_uri, artifacts,

@@ -6,6 +6,7 @@ a bad config stops before any data is prepared or any run trained.
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
@@ -190,9 +191,9 @@ class SweepConfig(BaseModel):
     finetune_steps_per_epoch: int = Field(
         4, ge=0, description="fine-tunes take at least this many optimiser steps per pass over D_F: "
         "their batch is cut to D_F / (this x n_ctx) sequences (at least one, a multiple of "
-        "processes_per_run), so early stopping can find a point inside the first epochs. Measured on "
-        "the v2 demo: with the full batch (4096 tokens, 1.4-14 epochs of D_F <= 3e3) every fine-tune "
-        "was best at step 1-7. 0 = batch_size for every run")
+        "processes_per_run), so early stopping can find a point inside the first epochs (with the full "
+        "batch, small-D_F fine-tunes peak within a few steps: docs/results.md). 0 = batch_size for every "
+        "run")
     min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine decays to ratio x peak lr")
     warmup_steps: int = Field(50, ge=0, description="linear warm-up steps, all runs")
     max_steps: int = Field(3000, gt=0, description="step cap of scratch and fine-tune runs; early "
@@ -202,9 +203,8 @@ class SweepConfig(BaseModel):
     patience: int = Field(4, ge=0, description="evaluations without improvement before stopping")
     pretrain_patience: int | None = Field(
         None, ge=0, description="patience of the pre-training runs; None = `patience`, 0 = train the "
-        "whole budget (its best checkpoint is kept). A short patience stops a pre-train on a noisy "
-        "rise while its loss still falls: measured, the 3.4e5 model of paper-cpu v2 stopped at step "
-        "1325 of 3907 with patience 3 x 25 steps")
+        "whole budget (its best checkpoint is kept). A short patience can stop a pre-train on a noisy "
+        "rise while its loss still falls (docs/results.md, paper-cpu)")
     seed: int = Field(0, ge=0, description="seed of every run (the first replicate's)")
     replicates: int = Field(1, ge=1, description="seeds per scratch and fine-tune point (seed, seed+1, "
                             "...): their spread is the noise the fit is measured under, their mean "
@@ -229,9 +229,9 @@ class SweepConfig(BaseModel):
     compile: bool | Literal["auto"] = Field(
         "auto", description="torch.compile each run (inductor): 'auto' = on a GPU when the run's "
         "expected steps save more than the compile costs (tasks/sweep/gpu_rules.py); never on a CPU, "
-        "where compiling was measured slower")
+        "where compiled steps are slower (benchmarks/RESULTS.md)")
     threads_per_run: int | Literal["auto"] = Field("auto", description="torch CPU threads per run; "
-                                                   "'auto' = 1 (measured faster than one 2-thread run)")
+                                                   "'auto' = 1 (two 1-thread runs beat one 2-thread run: benchmarks/RESULTS.md)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when present")
     processes_per_run: int = Field(1, ge=1, description="processes (GPUs) that train one run together "
                                    "(data parallel through `accelerate launch`); batch_size must be a "
@@ -603,6 +603,10 @@ def _fix_for(loc: str, msg: str) -> str:
     if msg == "Field required":
         return f"add {loc.split('.')[-1]!r} to the config (see configs/demo.yaml)"
     if "extra" in msg.lower() or "not permitted" in msg:
-        return f"remove {loc.split('.')[-1]!r}; the fields are listed by `transfer-laws run --help-config`"
+        name = loc.split(".")[-1]
+        known = [f for model in (SweepConfig, Source, Checkpoint, LrSearch) for f in model.model_fields]
+        near = difflib.get_close_matches(name, known, n=1)
+        return (f"remove {name!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+                + "; the fields are listed by `transfer-laws run --help-config`")
     return next((fix for needles, fix in _FIXES if any(n in msg for n in needles)),
                 "see the field descriptions in configs/demo.yaml")

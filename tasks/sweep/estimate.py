@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from transfer_laws.model.shapes import Shape
-from transfer_laws.tasks.sweep.plan import PlannedRun
+from transfer_laws.tasks.sweep.run_graph import PlannedRun
 from transfer_laws.tasks.sweep.schedule import simulate
 from transfer_laws.tasks.sweep.step_time import seconds_per_step
 

@@ -14,7 +14,7 @@ import time
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from transfer_laws.tasks.sweep.plan import PlannedRun
+from transfer_laws.tasks.sweep.run_graph import PlannedRun
 from transfer_laws.tasks.sweep.units import SweepContext, done_record, is_done, summary
 from transfer_laws.tasks.tracking import mlflow_store
 

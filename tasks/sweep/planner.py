@@ -165,7 +165,7 @@ def price(cfg: SweepConfig, paths, max_replicates: int, pretrain_scales: list[fl
     (`Fetch`) the first run of any of them will make: pricing downloads nothing."""
     from transfer_laws.tasks.sweep import slots
     from transfer_laws.tasks.sweep.estimate import estimate
-    from transfer_laws.tasks.sweep.plan import plan
+    from transfer_laws.tasks.sweep.run_graph import run_graph
     from transfer_laws.tasks.sweep.units import preview_all
 
     target, sources, fetches = preview_all(cfg, paths.cache)
@@ -174,7 +174,7 @@ def price(cfg: SweepConfig, paths, max_replicates: int, pretrain_scales: list[fl
     per_step: dict = {}
     priced = []
     for c in candidate_configs(cfg, max_replicates, pretrain_scales):
-        runs = plan(c, target, sources, paths.runs, threads=lay.threads, device_kind=device,
+        runs = run_graph(c, target, sources, paths.runs, threads=lay.threads, device_kind=device,
                     step_seconds=per_step)
         est = estimate(runs, len(lay.devices), lay.threads, device, per_step=per_step)
         priced.append(Candidate(c, est.wall_seconds / 60))

@@ -1,5 +1,5 @@
 """Seconds per training step of one shape on this machine, measured: the one number both dry-run's
-cost model (tasks.sweep.estimate) and `compile: auto` (tasks.sweep.plan.with_compile) start from."""
+cost model (tasks.sweep.estimate) and `compile: auto` (tasks.sweep.run_graph.with_compile) start from."""
 from __future__ import annotations
 
 import time

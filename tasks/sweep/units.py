@@ -23,7 +23,7 @@ from transfer_laws.tasks.data.tokenizer import static_vocab, tokenizer_files
 from transfer_laws.tasks.services.servers import redact
 from transfer_laws.tasks.sweep import slots
 from transfer_laws.tasks.sweep.config import SweepConfig
-from transfer_laws.tasks.sweep.plan import PlannedRun
+from transfer_laws.tasks.sweep.run_graph import PlannedRun
 from transfer_laws.tasks.sweep.suites import Suite, suites_of
 from transfer_laws.tasks.tracking import mlflow_store
 from transfer_laws.tasks.tracking.run_tracker import RunTracker, TrackingTarget

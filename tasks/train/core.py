@@ -7,15 +7,20 @@ Early stopping: the held-out loss is measured every `eval_interval` steps on fix
 test split; the best model is kept; after `patience` evaluations without improvement the run stops
 (the paper reports every run at its optimal early-stopping point).
 
-Resume: the state needed to continue (model, optimiser, scheduler, progress and early-stopping
-bookkeeping) is saved with `Accelerator.save_state` into `checkpoints/step_XXXXXXXX`, written to a
-temporary folder and renamed, so a kill never leaves a half checkpoint that looks complete.
+Resume: the state needed to continue (model, optimiser, scheduler, and the progress and
+early-stopping bookkeeping of `ResumeState`, as progress.json beside them) is saved with
+`Accelerator.save_state` into `checkpoints/step_XXXXXXXX`, written to a temporary folder and
+renamed, so a kill never leaves a half checkpoint that looks complete.
 Batches are a pure function of (seed, step), so a resumed run sees exactly the batches an
 uninterrupted one would have seen.
 
 Several processes (`processes_per_run`, see `tasks.train.distributed`): each rank trains on its
 slice of the same global batch and the losses are reduced over ranks; rank 0 alone writes files,
 with barriers around its saves so that no rank reads or renames a folder mid-write.
+
+Layout: `train` is the outline; set-up builds a `_Run` (the prepared model, optimiser, batches and
+resume state, with its evaluate / save_best / save_checkpoint), `_train_loop` steps it and
+`_result` reports it.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -33,6 +38,15 @@ from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.data.prepare import load_prepared
 from transfer_laws.tasks.train import checkpoints, distributed
 from transfer_laws.tasks.train.config import RunConfig
+from transfer_laws.tasks.train.faults import injected_fault
+from transfer_laws.tasks.train.timers import Timers
+
+if TYPE_CHECKING:
+    import torch
+    from accelerate import Accelerator
+
+    from transfer_laws.model.shapes import Shape
+    from transfer_laws.tasks.data.prepare import PreparedData
 
 
 class MetricSink(Protocol):
@@ -80,8 +94,10 @@ class RunResult:
 PROGRESS_FILE = "progress.json"
 
 
-class _Progress:
-    """Everything besides weights and optimiser that a resumed run must get back."""
+class ResumeState:
+    """Everything besides weights and optimiser that a resumed run must get back. Saved as JSON
+    (progress.json) beside accelerate's state, so nothing is unpickled on resume; its keys are the
+    attribute names below, which old checkpoints hold: keep them."""
 
     def __init__(self) -> None:
         self.step = 0
@@ -112,6 +128,61 @@ def eval_starts(n_tokens: int, n_ctx: int, max_tokens: int) -> np.ndarray:
                          "use a larger corpus, a larger test fraction or a smaller n_ctx")
     take = max(1, min(n_windows, max_tokens // n_ctx))
     return (np.linspace(0, n_windows - 1, take).round().astype(np.int64) * n_ctx)
+
+
+def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = False) -> RunResult:
+    """Train one run to its early-stopping point; resume from `out_dir/checkpoints` when present."""
+    import torch
+    from accelerate.utils import set_seed
+
+    t_start = time.perf_counter()
+    injected_fault(cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    data, d_tokens = _checked_data(cfg)
+    out = Path(cfg.out_dir)
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    set_seed(cfg.seed)
+    acc = _accelerator(cfg)
+    model, shape = _build_or_load_model(cfg)
+    model, optimizer, scheduler = _with_optimizer(cfg, acc, model)
+    state = _resumed_state(cfg, acc, out)
+    injected_fault(cfg, acc.process_index)  # a rank's fault, once the process group is up
+    run = _Run(cfg=cfg, acc=acc, model=model, optimizer=optimizer, scheduler=scheduler, shape=shape,
+               data=data, d_tokens=d_tokens, out=out, state=state, resumed_from=state.step,
+               batches=_Batches.of(cfg, data, d_tokens, acc.process_index, acc.num_processes),
+               sink=sink if acc.is_main_process else None)
+    if cfg.kind == "zeroshot":  # D_F = 0: the pre-trained model as it is, one evaluation
+        return _zero_shot_result(cfg, run.evaluate, run.sink, shape, data, out, t_start)
+
+    timers = Timers("eval_s", "save_best_s", "checkpoint_s", "sink_s")  # benchmarks
+    _train_loop(run, timers, show_progress)
+    acc.wait_for_everyone()  # rank 0's last save is complete before any rank reads best/
+    return _result(run, timers, t_start)
+
+
+# ---- set-up -------------------------------------------------------------------------------------
+
+def _checked_data(cfg: RunConfig) -> tuple[PreparedData, int]:
+    """The prepared data and D, once they are known to fit the run."""
+    data = load_prepared(cfg.data_dir)
+    d_tokens = data.check_subset(cfg.dataset_tokens)
+    if d_tokens <= cfg.n_ctx:
+        raise InputError("dataset_tokens", d_tokens, f"is not larger than the context n_ctx={cfg.n_ctx}",
+                         "use more training tokens or a shorter context")
+    if data.vocab_size != cfg.vocab_size:
+        raise InputError("vocab_size", cfg.vocab_size, f"differs from the data's {data.vocab_size}",
+                         f"use vocab_size={data.vocab_size}")
+    if cfg.data_key and cfg.data_key != data.key:
+        raise InputError("data_key", cfg.data_key, f"differs from the key {data.key!r} of the data in "
+                         f"{cfg.data_dir}", "point data_dir at the prepared data the run was planned with")
+    # The data's key covers its tokenizer's identity; the spec is a name, and one tokenizer.json may
+    # go by two (bpe:400 in one sweep, the folder it was exported to in another).
+    if data.tokenizer != cfg.tokenizer and not cfg.data_key:
+        raise InputError("tokenizer", cfg.tokenizer, f"differs from the data's {data.tokenizer!r}",
+                         f"use tokenizer={data.tokenizer!r}, or prepare the data with {cfg.tokenizer!r}")
+    return data, d_tokens
 
 
 def _build_or_load_model(cfg: RunConfig):
@@ -146,144 +217,174 @@ def _build_or_load_model(cfg: RunConfig):
     return model, shape
 
 
-def _injected_fault(cfg: RunConfig, rank: int | None = None) -> None:
-    """Fault injection for reliability tests: `TRANSFER_LAWS_FAULT=<kind or run_key>[,…]` makes
-    the matching runs fail at start as a crash would; `rank<r>` fails rank r once the process
-    group is up, while the others go on into training (never set outside tests).
-    `TRANSFER_LAWS_FAULT_FILE=<path>` reads the same list from a file while it exists, so a test
-    can "fix the cause" by deleting it and then retry the run."""
-    import os
-
-    spec = os.environ.get("TRANSFER_LAWS_FAULT", "")
-    fault_file = os.environ.get("TRANSFER_LAWS_FAULT_FILE")
-    if fault_file and os.path.exists(fault_file):
-        spec += "," + open(fault_file).read().strip()
-    targets = {t.strip() for t in spec.split(",") if t.strip()}
-    if targets & ({f"rank{rank}"} if rank is not None else {cfg.kind, cfg.run_key()}):
-        where = f" on rank {rank}" if rank is not None else ""
-        raise RuntimeError(f"injected fault (TRANSFER_LAWS_FAULT) in {cfg.kind} run {cfg.run_key()}{where}")
-
-
 def _param_groups(model, weight_decay: float) -> list[dict]:
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     rest = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
 
-def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = False) -> RunResult:
-    """Train one run to its early-stopping point; resume from `out_dir/checkpoints` when present."""
+def _accelerator(cfg: RunConfig) -> Accelerator:
+    """An Accelerator configured for this run alone: device, precision, compilation, process group."""
     import torch
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
-    from accelerate.utils import DataLoaderConfiguration, set_seed
-    from transformers import get_cosine_with_min_lr_schedule_with_warmup
+    from accelerate.utils import DataLoaderConfiguration
 
-    t_start = time.perf_counter()
-    _injected_fault(cfg)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    data = load_prepared(cfg.data_dir)
-    d_tokens = data.check_subset(cfg.dataset_tokens)
-    if d_tokens <= cfg.n_ctx:
-        raise InputError("dataset_tokens", d_tokens, f"is not larger than the context n_ctx={cfg.n_ctx}",
-                         "use more training tokens or a shorter context")
-    if data.vocab_size != cfg.vocab_size:
-        raise InputError("vocab_size", cfg.vocab_size, f"differs from the data's {data.vocab_size}",
-                         f"use vocab_size={data.vocab_size}")
-    if cfg.data_key and cfg.data_key != data.key:
-        raise InputError("data_key", cfg.data_key, f"differs from the key {data.key!r} of the data in "
-                         f"{cfg.data_dir}", "point data_dir at the prepared data the run was planned with")
-    # The data's key covers its tokenizer's identity; the spec is a name, and one tokenizer.json may
-    # go by two (bpe:400 in one sweep, the folder it was exported to in another).
-    if data.tokenizer != cfg.tokenizer and not cfg.data_key:
-        raise InputError("tokenizer", cfg.tokenizer, f"differs from the data's {data.tokenizer!r}",
-                         f"use tokenizer={data.tokenizer!r}, or prepare the data with {cfg.tokenizer!r}")
-    out = Path(cfg.out_dir)
-    ckpt_root = out / "checkpoints"
-    ckpt_root.mkdir(parents=True, exist_ok=True)
-
-    set_seed(cfg.seed)
     use_cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise InputError("device", "cuda", "no CUDA device is visible", "use --device cpu or auto")
     precision = cfg.precision if cfg.precision != "auto" else ("no" if use_cpu else "bf16")
     distributed.check_devices(cfg, use_cpu)
-    # split_batches: batch_size is the global batch, so the scheduler steps once per step (not n times)
     if not use_cpu:  # TF32 for whatever fp32 matmuls bf16 autocast leaves (the loss, the optimiser)
         torch.set_float32_matmul_precision("high")
     # accelerate keeps one AcceleratorState per process and ignores a later Accelerator's precision
     # and dynamo backend: each run is configured afresh (the process group, PartialState, stays)
     AcceleratorState._reset_state()
+    # split_batches: batch_size is the global batch, so the scheduler steps once per step (not n times)
     acc = Accelerator(cpu=use_cpu, mixed_precision=precision,
                       dynamo_backend="inductor" if cfg.compile else "no",
                       dataloader_config=DataLoaderConfiguration(split_batches=True),
                       kwargs_handlers=[distributed.process_group_kwargs()])
     distributed.check_world(acc, cfg)
-    rank, world, is_main = acc.process_index, acc.num_processes, acc.is_main_process
-    sink = sink if is_main else None
+    return acc
 
-    model, shape = _build_or_load_model(cfg)
+
+def _with_optimizer(cfg: RunConfig, acc, model) -> tuple:
+    """(model, AdamW, warm-up + cosine schedule), prepared by accelerate."""
+    import torch
+    from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
     model.config.loss_type = "ForCausalLM"
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr,
                                   betas=(cfg.beta1, cfg.beta2), fused=True)  # one kernel per step
     scheduler = get_cosine_with_min_lr_schedule_with_warmup(
         optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.max_steps, min_lr=cfg.min_lr)
-    model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
-    progress = _Progress()  # saved as JSON beside accelerate's state: nothing is unpickled on resume
-    resumed_from = 0
-    latest = _resume_point(cfg, out, ckpt_root) if is_main else None
+    return acc.prepare(model, optimizer, scheduler)
+
+
+def _resumed_state(cfg: RunConfig, acc, out: Path) -> ResumeState:
+    """The newest valid checkpoint's state, loaded into the prepared model, optimiser and scheduler
+    too; a fresh state when there is none (collective: rank 0 picks the checkpoint)."""
+    state = ResumeState()
+    latest = _resume_point(cfg, out, out / "checkpoints") if acc.is_main_process else None
     latest = distributed.from_main(acc, latest)
     if latest is not None:
         acc.load_state(str(latest))
-        progress.load_state_dict(json.loads((Path(latest) / PROGRESS_FILE).read_text()))
-        resumed_from = progress.step
-    _injected_fault(cfg, rank)
+        state.load_state_dict(json.loads((Path(latest) / PROGRESS_FILE).read_text()))
+    return state
 
-    device = acc.device
-    zero_shot = cfg.kind == "zeroshot"  # D_F = 0: the pre-trained model as it is, one evaluation
-    train_tokens = torch.from_numpy(np.array(data.train_array()[:0 if zero_shot else d_tokens], dtype=np.int64))
-    test_tokens = torch.from_numpy(np.array(data.test_array(), dtype=np.int64))
-    n_windows = d_tokens - cfg.n_ctx + 1
-    offsets = torch.arange(cfg.n_ctx)
-    local = cfg.batch_size // world  # this rank's slice of every global batch
-    test_idx = torch.from_numpy(eval_starts(len(test_tokens), cfg.n_ctx, cfg.eval_tokens))[rank::world]
-    test_batches = [test_tokens[(test_idx[i:i + 2 * local, None] + offsets)]
-                    for i in range(0, len(test_idx), 2 * local)]
-    tokens_per_step = cfg.batch_size * cfg.n_ctx
-    ckpt_every = cfg.checkpoint_interval or cfg.eval_interval
 
-    def evaluate() -> float:
+@dataclass
+class _Batches:
+    """The run's tokens as batches: this rank's slice of each step's global training batch, and the
+    fixed held-out batches (each rank takes every world-th window)."""
+
+    train_tokens: torch.Tensor
+    test_batches: list
+    offsets: torch.Tensor
+    seed: int
+    batch_size: int
+    n_windows: int
+    rank: int
+    local: int  # this rank's slice of every global batch
+
+    @classmethod
+    def of(cls, cfg: RunConfig, data: PreparedData, d_tokens: int, rank: int, world: int) -> _Batches:
+        import torch
+
+        zero_shot = cfg.kind == "zeroshot"  # no training tokens
+        train_tokens = torch.from_numpy(np.array(data.train_array()[:0 if zero_shot else d_tokens], dtype=np.int64))
+        test_tokens = torch.from_numpy(np.array(data.test_array(), dtype=np.int64))
+        n_windows = d_tokens - cfg.n_ctx + 1
+        offsets = torch.arange(cfg.n_ctx)
+        local = cfg.batch_size // world
+        test_idx = torch.from_numpy(eval_starts(len(test_tokens), cfg.n_ctx, cfg.eval_tokens))[rank::world]
+        test_batches = [test_tokens[(test_idx[i:i + 2 * local, None] + offsets)]
+                        for i in range(0, len(test_idx), 2 * local)]
+        return cls(train_tokens, test_batches, offsets, cfg.seed, cfg.batch_size, n_windows, rank, local)
+
+    def train_batch(self, step: int) -> torch.Tensor:
+        """This rank's slice of the global batch of `step` (a pure function of seed and step), on the CPU."""
+        import torch
+
+        starts = batch_starts(self.seed, step, self.n_windows, self.batch_size)
+        starts = torch.from_numpy(starts[self.rank * self.local:(self.rank + 1) * self.local])
+        return self.train_tokens[starts[:, None] + self.offsets]
+
+
+@dataclass
+class _Run:
+    """A prepared run: what the step loop, the evaluations and the saves share."""
+
+    cfg: RunConfig
+    acc: Accelerator
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    shape: Shape
+    data: PreparedData
+    d_tokens: int
+    out: Path
+    state: ResumeState
+    resumed_from: int
+    batches: _Batches
+    sink: MetricSink | None  # rank 0's; None on the other ranks
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.cfg.batch_size * self.cfg.n_ctx
+
+    def train_step(self) -> torch.Tensor:
+        """One optimiser step on the batch of `state.step`; its loss, still on the device."""
+        cfg, acc = self.cfg, self.acc
+        xb = self.batches.train_batch(self.state.step).to(acc.device, non_blocking=True)
+        loss = self.model(input_ids=xb, labels=xb).loss
+        acc.backward(loss)
+        if cfg.grad_clip > 0:
+            acc.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss
+
+    def evaluate(self) -> float:
         """Mean held-out loss; each rank takes every world-th window, the sums are reduced."""
+        import torch
+
+        acc, model = self.acc, self.model
         net = acc.unwrap_model(model)  # no DDP hooks: ranks may run different numbers of batches
         model.eval()
         total, count = 0.0, 0
         with torch.no_grad():
-            for xb in test_batches:
-                xb = xb.to(device)
+            for xb in self.batches.test_batches:
+                xb = xb.to(acc.device)
                 loss = net(input_ids=xb, labels=xb).loss
-                n = xb.shape[0] * (cfg.n_ctx - 1)
+                n = xb.shape[0] * (self.cfg.n_ctx - 1)
                 total += float(loss) * n
                 count += n
         model.train()
-        if world > 1:
+        if acc.num_processes > 1:
             total, count = distributed.sum_over_ranks(acc, [total, count])
         return total / count
 
-    def save_best() -> None:
-        if is_main:
+    def save_best(self) -> None:
+        """Collective: rank 0 writes best/ (a temporary folder swapped in), the others wait for it."""
+        out = self.out
+        if self.acc.is_main_process:
             tmp = out / "best.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
-            with _disk_full_guard(tmp, f"the best model at step {progress.step}", out / "best"):
-                acc.unwrap_model(model, keep_torch_compile=False).save_pretrained(
+            with _disk_full_guard(tmp, f"the best model at step {self.state.step}", out / "best"):
+                self.acc.unwrap_model(self.model, keep_torch_compile=False).save_pretrained(
                     str(tmp), safe_serialization=True)
                 checkpoints.publish(tmp, out / "best")
-        acc.wait_for_everyone()
+        self.acc.wait_for_everyone()
 
-    def save_checkpoint() -> None:
+    def save_checkpoint(self) -> None:
         """Collective: every rank writes its RNG state into the folder; rank 0 the rest, the
         manifest and the rename, once every rank's file is in."""
-        final = ckpt_root / f"step_{progress.step:08d}"
-        tmp = ckpt_root / f"step_{progress.step:08d}.tmp"
+        acc, is_main, ckpt_root = self.acc, self.acc.is_main_process, self.out / "checkpoints"
+        final = ckpt_root / f"step_{self.state.step:08d}"
+        tmp = ckpt_root / f"step_{self.state.step:08d}.tmp"
         if is_main:
             shutil.rmtree(tmp, ignore_errors=True)
             checkpoints.fault_pause("begin", tmp)
@@ -294,117 +395,130 @@ def train(cfg: RunConfig, sink: MetricSink | None = None, show_progress: bool = 
         if is_main:
             checkpoints.fault_pause("state", tmp)
             with _disk_full_guard(tmp, f"checkpoint {final.name}", ckpt_root):
-                (tmp / PROGRESS_FILE).write_text(json.dumps(progress.state_dict()))
+                (tmp / PROGRESS_FILE).write_text(json.dumps(self.state.state_dict()))
                 checkpoints.publish(tmp, final)
             checkpoints.prune(ckpt_root, keep=2)
         acc.wait_for_everyone()
 
-    if zero_shot:
-        return _zero_shot_result(cfg, evaluate, sink, shape, data, out, t_start)
 
+# ---- the loop -----------------------------------------------------------------------------------
+
+def _train_loop(run: _Run, timers: Timers, show_progress: bool) -> None:
+    """Steps until max_steps or early stopping: a train-loss point every log_interval steps, an
+    evaluation with its saves every eval_interval. Train seconds leave evaluations and saves out."""
+    import torch
+
+    cfg, state = run.cfg, run.state
     bar = None
-    if show_progress and is_main:
+    if show_progress and run.acc.is_main_process:
         from transfer_laws.tasks.train.progress_bar import Progress
 
-        bar = Progress(total=cfg.max_steps, initial=progress.step)
-    model.train()
-    loss_sum = torch.zeros((), device=device)
+        bar = Progress(total=cfg.max_steps, initial=state.step)
+    run.model.train()
+    loss_sum = torch.zeros((), device=run.acc.device)
     loss_count = 0
     train_seconds, steps_here = 0.0, 0
-    timers = dict.fromkeys(("eval_s", "save_best_s", "checkpoint_s", "sink_s"), 0.0)  # benchmarks
     t_phase = time.perf_counter()
-    while progress.step < cfg.max_steps and not progress.stopped:
-        starts = batch_starts(cfg.seed, progress.step, n_windows, cfg.batch_size)
-        starts = torch.from_numpy(starts[rank * local:(rank + 1) * local])
-        xb = train_tokens[starts[:, None] + offsets].to(device, non_blocking=True)
-        loss = model(input_ids=xb, labels=xb).loss
-        acc.backward(loss)
-        if cfg.grad_clip > 0:
-            acc.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        progress.step += 1
+    while state.step < cfg.max_steps and not state.stopped:
+        loss = run.train_step()
+        state.step += 1
         steps_here += 1
         loss_sum += loss.detach()
         loss_count += 1
 
-        step = progress.step
+        step = state.step
         at_eval = step % cfg.eval_interval == 0 or step == cfg.max_steps
         if step % cfg.log_interval == 0 or at_eval:
-            if world > 1:  # each rank's loss is the mean over its equal slice: their mean is global
-                loss_sum = acc.reduce(loss_sum, reduction="mean")
-            mean_loss = float(loss_sum) / loss_count
-            loss_sum.zero_()
+            loss_sum, mean_loss = _mean_train_loss(run, loss_sum, loss_count)
             loss_count = 0
-            if not math.isfinite(mean_loss):
-                raise TrainingDiverged(
-                    f"training loss became {mean_loss} by step {step} (lr={cfg.lr}, "
-                    f"batch_size={cfg.batch_size}, grad_clip={cfg.grad_clip}); likely cause: the learning "
-                    "rate is too high for this model size, or clipping is off. Lower --lr (e.g. by 3x) "
-                    "or set --grad-clip 1.0")
-            if sink is not None:
-                t0 = time.perf_counter()
-                sink.log_metrics({"train_loss": mean_loss,
-                                  "lr": float(scheduler.get_last_lr()[0])}, step)
-                timers["sink_s"] += time.perf_counter() - t0
+            if run.sink is not None:
+                with timers.measure("sink_s"):
+                    run.sink.log_metrics({"train_loss": mean_loss,
+                                          "lr": float(run.scheduler.get_last_lr()[0])}, step)
             if bar is not None:
                 elapsed = train_seconds + time.perf_counter() - t_phase
                 bar.set_postfix(loss=f"{mean_loss:.4f}",
-                                tok_s=f"{steps_here * tokens_per_step / max(elapsed, 1e-9):,.0f}",
-                                best=f"{progress.best_loss:.4f}")
+                                tok_s=f"{steps_here * run.tokens_per_step / max(elapsed, 1e-9):,.0f}",
+                                best=f"{state.best_loss:.4f}")
         if bar is not None:
             bar.update(1)
         if at_eval:
             phase = time.perf_counter() - t_phase
             train_seconds += phase
-            progress.train_seconds += phase
-            t0 = time.perf_counter()
-            test_loss = evaluate()
-            timers["eval_s"] += time.perf_counter() - t0
-            if not math.isfinite(test_loss):
-                raise TrainingDiverged(f"held-out loss became {test_loss} at step {step}; lower --lr")
-            progress.history.append({"step": step, "test_loss": test_loss})
-            t0 = time.perf_counter()
-            if sink is not None:
-                sink.log_metrics({"test_loss": test_loss}, step)
-            timers["sink_s"] += time.perf_counter() - t0
-            if test_loss < progress.best_loss:
-                progress.best_loss, progress.best_step = test_loss, step
-                progress.evals_since_best = 0
-                t0 = time.perf_counter()
-                save_best()
-                timers["save_best_s"] += time.perf_counter() - t0
-            else:
-                progress.evals_since_best += 1
-                if cfg.patience and progress.evals_since_best >= cfg.patience:
-                    progress.stopped = "early_stopping"
-            if step % ckpt_every == 0 or progress.stopped or step == cfg.max_steps:
-                t0 = time.perf_counter()
-                save_checkpoint()
-                timers["checkpoint_s"] += time.perf_counter() - t0
+            state.train_seconds += phase
+            _evaluation_point(run, timers)
             t_phase = time.perf_counter()
     if bar is not None:
         bar.close()
-    acc.wait_for_everyone()  # rank 0's last save is complete before any rank reads best/
 
-    stopped = progress.stopped or "max_steps"
-    final_loss = progress.history[-1]["test_loss"] if progress.history else math.inf
-    tokens_seen = progress.step * tokens_per_step
+
+def _mean_train_loss(run: _Run, loss_sum: torch.Tensor, count: int) -> tuple[torch.Tensor, float]:
+    """(the zeroed sum to go on adding to, the mean train loss over its `count` steps and all
+    ranks); a NaN or infinite mean stops the run, naming its likely cause."""
+    cfg = run.cfg
+    if run.acc.num_processes > 1:  # each rank's loss is the mean over its equal slice: their mean is global
+        loss_sum = run.acc.reduce(loss_sum, reduction="mean")
+    mean_loss = float(loss_sum) / count
+    loss_sum.zero_()
+    if not math.isfinite(mean_loss):
+        raise TrainingDiverged(
+            f"training loss became {mean_loss} by step {run.state.step} (lr={cfg.lr}, "
+            f"batch_size={cfg.batch_size}, grad_clip={cfg.grad_clip}); likely cause: the learning "
+            "rate is too high for this model size, or clipping is off. Lower --lr (e.g. by 3x) "
+            "or set --grad-clip 1.0")
+    return loss_sum, mean_loss
+
+
+def _evaluation_point(run: _Run, timers: Timers) -> None:
+    """At an evaluation step: the held-out loss, the best model when it improved, early stopping
+    after `patience` evaluations without, and the resumable checkpoint on its cadence."""
+    cfg, state, step = run.cfg, run.state, run.state.step
+    with timers.measure("eval_s"):
+        test_loss = run.evaluate()
+    if not math.isfinite(test_loss):
+        raise TrainingDiverged(f"held-out loss became {test_loss} at step {step}; lower --lr")
+    state.history.append({"step": step, "test_loss": test_loss})
+    with timers.measure("sink_s"):
+        if run.sink is not None:
+            run.sink.log_metrics({"test_loss": test_loss}, step)
+    if test_loss < state.best_loss:
+        state.best_loss, state.best_step = test_loss, step
+        state.evals_since_best = 0
+        with timers.measure("save_best_s"):
+            run.save_best()
+    else:
+        state.evals_since_best += 1
+        if cfg.patience and state.evals_since_best >= cfg.patience:
+            state.stopped = "early_stopping"
+    ckpt_every = cfg.checkpoint_interval or cfg.eval_interval
+    if step % ckpt_every == 0 or state.stopped or step == cfg.max_steps:
+        with timers.measure("checkpoint_s"):
+            run.save_checkpoint()
+
+
+# ---- the result ---------------------------------------------------------------------------------
+
+def _result(run: _Run, timers: Timers, t_start: float) -> RunResult:
+    """The finished run's numbers; steps, tokens and speed count every attempt (the resume state's)."""
+    cfg, state, shape, data, d_tokens = run.cfg, run.state, run.shape, run.data, run.d_tokens
+    tokens_per_step = run.tokens_per_step
+    final_loss = state.history[-1]["test_loss"] if state.history else math.inf
+    tokens_seen = state.step * tokens_per_step
     return RunResult(
-        run_key=cfg.run_key(), best_test_loss=progress.best_loss, best_step=progress.best_step,
-        best_epoch=progress.best_step * tokens_per_step / d_tokens, final_test_loss=final_loss,
-        steps=progress.step, tokens_seen=tokens_seen,
+        run_key=cfg.run_key(), best_test_loss=state.best_loss, best_step=state.best_step,
+        best_epoch=state.best_step * tokens_per_step / d_tokens, final_test_loss=final_loss,
+        steps=state.step, tokens_seen=tokens_seen,
         flops=6.0 * shape.params_non_embedding * tokens_seen,
-        tokens_per_second=(progress.step * tokens_per_step / progress.train_seconds
-                           if progress.train_seconds else 0.0),
-        wall_seconds=time.perf_counter() - t_start, stopped=stopped, resumed_from_step=resumed_from,
+        tokens_per_second=(state.step * tokens_per_step / state.train_seconds
+                           if state.train_seconds else 0.0),
+        wall_seconds=time.perf_counter() - t_start, stopped=state.stopped or "max_steps",
+        resumed_from_step=run.resumed_from,
         dataset_tokens=d_tokens, dataset_chars=data.chars_in_prefix(d_tokens),
-        dataset_bytes=data.bytes_in_prefix(d_tokens), best_test_bpb=data.bits_per_byte(progress.best_loss),
+        dataset_bytes=data.bytes_in_prefix(d_tokens), best_test_bpb=data.bits_per_byte(state.best_loss),
         params_non_embedding=shape.params_non_embedding, params_embedding=shape.params_embedding,
-        params_total=shape.params_total, best_checkpoint=str(out / "best"),
-        history=list(progress.history), best_checkpoint_sha256=_best_hash(out / "best"),
-        timings={k: round(v, 4) for k, v in timers.items()})
+        params_total=shape.params_total, best_checkpoint=str(run.out / "best"),
+        history=list(state.history), best_checkpoint_sha256=_best_hash(run.out / "best"),
+        timings=timers.rounded())
 
 
 def _zero_shot_result(cfg: RunConfig, evaluate, sink: MetricSink | None, shape, data, out: Path,

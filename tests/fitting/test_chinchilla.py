@@ -42,6 +42,7 @@ def test_data_has_245_runs():
     assert len(pd.read_csv(DATA)) == 245
 
 
+@pytest.mark.refit
 def test_point_estimate_matches_published_refit(analysis):
     fit = analysis.estimate.surface
     assert fit.ok, fit.message
@@ -49,6 +50,7 @@ def test_point_estimate_matches_published_refit(analysis):
         assert fit.params[k] == pytest.approx(v, rel=TOLERANCE[k]), k
 
 
+@pytest.mark.refit
 def test_bootstrap_interval_widths_match_published(analysis):
     assert analysis.n_failed <= 10
     for k, (lo, hi) in PUBLISHED_CI.items():
@@ -57,6 +59,7 @@ def test_bootstrap_interval_widths_match_published(analysis):
         assert mine[0] < analysis.estimate.surface.params[k] < mine[1]
 
 
+@pytest.mark.refit
 def test_variable_projection_cross_check_agrees(analysis):
     """Polishing the Huber fit from the VarPro optimum lands on the grid's optimum."""
     pol, best = analysis.varpro_polished, analysis.estimate.surface
@@ -66,6 +69,7 @@ def test_variable_projection_cross_check_agrees(analysis):
     assert analysis.varpro.params["alpha"] == pytest.approx(best.params["alpha"], abs=0.05)
 
 
+@pytest.mark.refit
 def test_hoffmann_published_values_fit_worse(analysis):
     runs = chinchilla_runs()
     X, y = features(runs.n, runs.d), np.log(runs.loss)
@@ -74,6 +78,7 @@ def test_hoffmann_published_values_fit_worse(analysis):
     assert huber_objective(hoff, Chinchilla(), X, y, 1e-3)[0] > 2 * analysis.estimate.surface.objective
 
 
+@pytest.mark.refit
 def test_warm_started_resample_refit_reaches_the_grid_optimum(analysis):
     """The §4.5 item 9 pitfall: a warm-started bootstrap refit must move to the resample's own
     optimum (the one a fresh grid finds), not stop at once next to the full-data optimum."""

@@ -57,6 +57,7 @@ CASES = [("kaplan", "current"), ("kaplan", "piecewise"), ("chinchilla", "current
 @pytest.mark.parametrize("surface,form", [  # each form once in `make test` (~25 CPU s a case); all: `make test-slow`
     pytest.param(*case, marks=pytest.mark.slow) if case in {("kaplan", "current"), ("chinchilla", "piecewise")}
     else case for case in CASES])
+@pytest.mark.refit
 def test_auto_picks_the_form_the_data_were_drawn_from(surface, form):
     with cf.ProcessPoolExecutor(CORES, mp_context=mp.get_context("forkserver")) as pool:  # seeds on every core
         picks = list(pool.map(_pick, [(form, surface, seed) for seed in range(10)]))
@@ -68,6 +69,7 @@ def _pick(case: tuple[str, str, int]) -> str:
     return choose_curve("auto", surface, *draw(form, surface, seed), FitOptions(n_jobs=1), 12).chosen
 
 
+@pytest.mark.refit
 def test_under_the_kaplan_surface_bansal_is_the_current_family_and_not_chosen_over_it():
     choice = choose_curve("auto", "kaplan", *draw("bansal", "chinchilla", 0), FitOptions(n_jobs=1), 12)
     assert choice.forms["bansal"].same_as == "current" and choice.chosen == "current"
@@ -76,6 +78,7 @@ def test_under_the_kaplan_surface_bansal_is_the_current_family_and_not_chosen_ov
 
 
 @pytest.mark.parametrize("surface,form", CASES[1:])
+@pytest.mark.refit
 def test_each_form_is_fitted_back_by_itself_within_tolerance(surface, form):
     f = curve_for(form, surface)
     n, d, loss = draw(form, surface, 3)
@@ -112,6 +115,7 @@ def test_piecewise_inversion_round_trips_below_its_plateau(d, p, q):
         assert PiecewiseCurve.invert(r, loss)[0] == pytest.approx(plateau_start, rel=1e-6)
 
 
+@pytest.mark.refit
 def test_a_fit_records_the_choice_every_forms_error_and_draws_the_candidates(tmp_path):
     runs = make_sweep(1)
     pd.DataFrame({"N": runs.n, "D": runs.d, "init": runs.init, "loss": runs.loss}).to_csv(
@@ -134,6 +138,7 @@ def test_a_fit_records_the_choice_every_forms_error_and_draws_the_candidates(tmp
     assert (out / "curve_forms.png").stat().st_size > 10_000 and "curve_forms.png" in report
 
 
+@pytest.mark.refit
 def test_a_piecewise_fit_inverts_the_piecewise_curves(tmp_path):
     runs = make_sweep(2)
     pd.DataFrame({"N": runs.n, "D": runs.d, "init": runs.init, "loss": runs.loss}).to_csv(

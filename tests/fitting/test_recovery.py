@@ -30,6 +30,7 @@ def recover(seed: int, n_resamples: int) -> dict:
 
 
 @pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.refit
 def test_recovery_short(seed):
     r = recover(seed, 200)
     assert r["n_points"] == 25

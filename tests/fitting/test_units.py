@@ -19,6 +19,7 @@ def table() -> pd.DataFrame:
                          "D_bytes": runs.d * BYTES_PER_TOKEN})
 
 
+@pytest.mark.refit
 def test_a_fit_in_bytes_keeps_alpha_and_beta_and_moves_k_by_the_identity():
     df = table()
     tokens = fit(df, bootstrap=0, jobs=1).data

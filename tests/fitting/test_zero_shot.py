@@ -49,6 +49,7 @@ def _sweep(worth: float, added: float | None, noise: float = 0.002, seed: int = 
 OPTIONS = AnalysisOptions(bootstrap=BootstrapOptions(n_resamples=60, seed=0, n_jobs=1), other_form=False)
 
 
+@pytest.mark.refit
 def test_the_pretrained_models_worth_and_what_fine_tuning_added_are_recovered():
     worth = 3e5
     fit = fit_runs(validate_runs(_sweep(worth, added=30.0, noise=0.001)), None, OPTIONS, rollout=False)
@@ -63,6 +64,7 @@ def test_the_pretrained_models_worth_and_what_fine_tuning_added_are_recovered():
     assert "fine-tuning on D_F = 1e+04 tokens added" in text and "resolved above 0" in text
 
 
+@pytest.mark.refit
 def test_a_fine_tune_that_learnt_nothing_is_marked_and_its_law_is_not_a_law_of_d_f():
     fit = fit_runs(validate_runs(_sweep(3e6, added=None)), None, OPTIONS, rollout=False)
     z = fit["zero_shot"]["text"]

@@ -64,12 +64,12 @@ def run_sweep(api: str, params: dict, timeout: int = 400, env: dict | None = Non
 
 def planned_keys(params: dict) -> dict[str, str]:
     from transfer_laws.tasks.sweep.config import SweepConfig
-    from transfer_laws.tasks.sweep.plan import plan
+    from transfer_laws.tasks.sweep.run_graph import run_graph
     from transfer_laws.tasks.sweep.units import prepare_all
 
     cfg = SweepConfig.checked(params["config"])
     target, sources = prepare_all(cfg, Path(os.environ["TRANSFER_LAWS_CACHE_DIR"]))
-    return {r.run_key: r.label for r in plan(cfg, target, sources, Path(cfg.home) / "runs")}
+    return {r.run_key: r.label for r in run_graph(cfg, target, sources, Path(cfg.home) / "runs")}
 
 
 def children(mlflow_url: str) -> list:

@@ -8,7 +8,7 @@ from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.data.corpora import Corpus, Document
 from transfer_laws.tasks.data.prepare import prepare
 from transfer_laws.tasks.sweep.config import MIN_FINETUNE_SIZES, MIN_SIZES, SweepConfig
-from transfer_laws.tasks.sweep.plan import check_against_data, plan
+from transfer_laws.tasks.sweep.run_graph import check_against_data, run_graph
 
 GOOD = dict(name="t", target="python", sources={"code": {"corpus": "code-other"}},
             sizes=[1e4, 3e4, 1e5], finetune_tokens=[10_000, 30_000], pretrain_tokens=100_000)
@@ -83,7 +83,7 @@ def test_d_f_beyond_the_target_data_is_rejected_before_training(tmp_path):
         check_against_data(cfg, target)
     assert err.value.field == "finetune_tokens" and f"{target.train_tokens:,} training tokens" in str(err.value)
     with pytest.raises(InputError):
-        plan(cfg, target, {"code": target}, tmp_path / "runs")
+        run_graph(cfg, target, {"code": target}, tmp_path / "runs")
     assert not (tmp_path / "runs").exists()
 
 
@@ -91,7 +91,7 @@ def test_plan_orders_pretrains_first_and_links_each_finetune_to_its_own_pretrain
     docs = [Document(f"f{i}.py", f"v{i} = {i}\n" * 300) for i in range(40)]
     data = prepare(Corpus.build("small", docs, "g", "n"), tmp_path)
     cfg = SweepConfig.checked(with_(finetune_tokens=[1000, 2000], scratch_tokens=[4000]))
-    runs = plan(cfg, data, {"code": data}, tmp_path / "runs")
+    runs = run_graph(cfg, data, {"code": data}, tmp_path / "runs")
     kinds = [r.kind for r in runs]
     assert kinds[:6] == ["pretrain"] * 3 + ["zeroshot"] * 3  # each pre-trained model, before fine-tuning
     assert kinds.count("scratch") == 9 and kinds.count("finetune") == 6
@@ -114,7 +114,7 @@ def test_plan_orders_pretrains_first_and_links_each_finetune_to_its_own_pretrain
         if r.kind in ("finetune", "zeroshot"):
             assert pre[r.parent].shape == r.shape
             assert r.config.init_from == str(tmp_path / "runs" / r.parent / "best")
-    again = plan(cfg, data, {"code": data}, tmp_path / "runs")
+    again = run_graph(cfg, data, {"code": data}, tmp_path / "runs")
     assert [r.run_key for r in again] == keys  # planning is deterministic
 
 
@@ -144,7 +144,7 @@ def test_lr_search_plans_candidates_per_size_and_source_that_every_finetune_wait
     data = prepare(Corpus.build("small", docs, "g", "n"), tmp_path)
     cfg = SweepConfig.checked(with_(finetune_tokens=[1000, 4000], pretrain_tokens=[500_000, 600_000, 700_000],
                                     finetune_lr_search={"scales": [2, 0.5, 1], "tokens": 2000}))
-    runs = plan(cfg, data, {"code": data, "more": data}, tmp_path / "runs")
+    runs = run_graph(cfg, data, {"code": data, "more": data}, tmp_path / "runs")
     search = [r for r in runs if r.kind == "lr-search"]
     assert len(search) == 3 * 2 * 3 and {r.config.dataset_tokens for r in search} == {2000}
     pre = {r.run_key: r for r in runs if r.kind == "pretrain"}
@@ -168,7 +168,7 @@ def test_lr_search_plans_candidates_per_size_and_source_that_every_finetune_wait
         assert tie.lr == pytest.approx(0.5 * base)  # ties go to the smaller lr
         with pytest.raises(RuntimeError, match="no finished candidate"):
             r.config.with_chosen_lr({s.run_key: 1.0 for s in mine[:2]})
-    plain = plan(SweepConfig.checked(with_(finetune_tokens=[1000, 4000])), data, {"code": data},
+    plain = run_graph(SweepConfig.checked(with_(finetune_tokens=[1000, 4000])), data, {"code": data},
                  tmp_path / "runs")
     assert all(not r.after and not r.config.lr_search for r in plain)
 
@@ -176,11 +176,36 @@ def test_lr_search_plans_candidates_per_size_and_source_that_every_finetune_wait
 def test_pretrain_patience_applies_to_the_pretrains_only(tmp_path):
     docs = [Document(f"f{i}.py", f"v{i} = {i}\n" * 300) for i in range(40)]
     data = prepare(Corpus.build("small", docs, "g", "n"), tmp_path)
-    default = plan(SweepConfig.checked(with_(patience=3)), data, {"code": data}, tmp_path / "runs")
+    default = run_graph(SweepConfig.checked(with_(patience=3)), data, {"code": data}, tmp_path / "runs")
     assert {r.config.patience for r in default} == {3}
-    full = plan(SweepConfig.checked(with_(patience=3, pretrain_patience=0)), data, {"code": data},
+    full = run_graph(SweepConfig.checked(with_(patience=3, pretrain_patience=0)), data, {"code": data},
                 tmp_path / "runs")
     assert {r.config.patience for r in full if r.kind == "pretrain"} == {0}
     assert {r.config.patience for r in full if r.kind != "pretrain"} == {3}
     same = [r.run_key for r in default if r.kind == "scratch"]
     assert same == [r.run_key for r in full if r.kind == "scratch"]  # only the pre-trains change
+
+
+def test_help_config_lists_every_field_of_every_model_with_its_default(capsys):
+    """`transfer-laws run --help-config` is generated from the models: every field of the sweep, of a
+    source, a checkpoint and the lr search is listed with its default (or required) and description."""
+    from transfer_laws.flows.cli import main
+    from transfer_laws.tasks.sweep.config import Checkpoint, LrSearch, Source
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--help-config"])  # no CONFIG needed, as with --help
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for model in (SweepConfig, Source, Checkpoint, LrSearch):
+        for name, info in model.model_fields.items():
+            assert f"\n  {name}: " in text, name
+            assert " ".join((info.description or "").split()[:4]) in " ".join(text.split()), name
+    assert "  warmup_steps: int  [50]" in text and "  sources: dict[str, Source]  [required]" in text
+    assert "\nLrSearch: Fine-tuning lr chosen once per (size, source) on a held-out D_F" in text
+
+
+def test_a_misspelt_field_is_answered_with_the_nearest_real_one():
+    with pytest.raises(InputError) as err:
+        SweepConfig.checked(with_(batchsize=16))
+    assert err.value.field == "batchsize"
+    assert "did you mean 'batch_size'?" in err.value.fix and "--help-config" in err.value.fix

@@ -14,7 +14,7 @@ from transfer_laws.tasks.data.corpora import Corpus, Document
 from transfer_laws.tasks.data.prepare import prepare
 from transfer_laws.tasks.sweep import gpu_rules
 from transfer_laws.tasks.sweep.config import SweepConfig
-from transfer_laws.tasks.sweep.plan import plan, with_compile
+from transfer_laws.tasks.sweep.run_graph import run_graph, with_compile
 from transfer_laws.tasks.sweep.slots import layout
 
 GiB = 2**30
@@ -84,7 +84,7 @@ def _cfg(**over) -> SweepConfig:
 
 
 def test_compile_setting_reaches_every_run_without_changing_a_run_key(small_data, tmp_path):
-    runs = {s: plan(_cfg(compile=s), small_data, {"code": small_data}, tmp_path / "r")
+    runs = {s: run_graph(_cfg(compile=s), small_data, {"code": small_data}, tmp_path / "r")
             for s in ("auto", True, False)}
     keys = {s: [r.run_key for r in rs] for s, rs in runs.items()}
     assert keys["auto"] == keys[True] == keys[False]

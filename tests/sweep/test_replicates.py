@@ -8,7 +8,7 @@ from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.data.corpora import Corpus, Document
 from transfer_laws.tasks.data.prepare import prepare
 from transfer_laws.tasks.sweep.config import SweepConfig
-from transfer_laws.tasks.sweep.plan import kind_counts, plan
+from transfer_laws.tasks.sweep.run_graph import kind_counts, run_graph
 
 BASE = dict(name="t", target="python", sources={"code": {"corpus": "code-other"}},
             sizes=[1e4, 3e4], finetune_tokens=[1000, 2000], scratch_tokens=[4000],
@@ -22,7 +22,7 @@ def data(tmp_path_factory):
 
 
 def planned(tmp_path, data, **over):
-    return plan(SweepConfig.checked({**BASE, **over}), data, {"code": data}, tmp_path / "runs")
+    return run_graph(SweepConfig.checked({**BASE, **over}), data, {"code": data}, tmp_path / "runs")
 
 
 def _identity(run, parent_seed_of: dict) -> str:

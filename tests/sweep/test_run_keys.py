@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from transfer_laws.tasks.sweep.config import SweepConfig
-from transfer_laws.tasks.sweep.plan import plan
+from transfer_laws.tasks.sweep.run_graph import run_graph
 from transfer_laws.tasks.sweep.units import prepare_all
 
 DEMO_AT_B1B94E4 = """
@@ -52,7 +52,7 @@ PINNED = {  # every run_key `transfer-laws dry-run configs/demo.yaml` listed at 
 def test_demo_run_keys_are_pinned(tmp_path):
     cfg = SweepConfig.checked({**yaml.safe_load(DEMO_AT_B1B94E4), "home": str(tmp_path)})
     target, sources = prepare_all(cfg, Path(os.environ["TRANSFER_LAWS_CACHE_DIR"]))
-    runs = plan(cfg, target, sources, tmp_path / "runs")
+    runs = run_graph(cfg, target, sources, tmp_path / "runs")
     assert len(runs) == 30 and {r.run_key for r in runs} == PINNED
 
 
@@ -65,8 +65,8 @@ def test_the_family_moves_every_run_key_and_gpt2_spelt_out_moves_none(tmp_path):
     llama = SweepConfig.checked({**base, "family": "llama", "kv_group": 2})
     assert explicit.config_hash() == SweepConfig.checked(base).config_hash() != llama.config_hash()
     target, sources = prepare_all(explicit, Path(os.environ["TRANSFER_LAWS_CACHE_DIR"]))
-    assert {r.run_key for r in plan(explicit, target, sources, tmp_path / "runs")} == PINNED
-    runs = plan(llama, target, sources, tmp_path / "runs")
+    assert {r.run_key for r in run_graph(explicit, target, sources, tmp_path / "runs")} == PINNED
+    runs = run_graph(llama, target, sources, tmp_path / "runs")
     assert len(runs) == 30 and not {r.run_key for r in runs} & PINNED
     assert {r.config.family for r in runs} == {"llama"} and {r.shape.family for r in runs} == {"llama"}
     grouped = [r for r in runs if r.shape.n_head >= 2]

@@ -85,7 +85,7 @@ def test_run_cost_counts_evaluations_and_fixed_costs_not_only_6ND():
     """A small-D run that evaluates every step costs more than 6 N D says, relative to a long run:
     the dispatcher orders runs by `est_work`, so such a run must not be left for the very end."""
     from transfer_laws.model.shapes import shape_for
-    from transfer_laws.tasks.sweep.plan import PlannedRun
+    from transfer_laws.tasks.sweep.run_graph import PlannedRun
     from transfer_laws.tasks.train.config import RunConfig
 
     shape = shape_for(3300, n_ctx=128)
@@ -109,7 +109,7 @@ def test_run_cost_counts_evaluations_and_fixed_costs_not_only_6ND():
 def test_planned_epochs_fall_with_d_down_to_the_floor(d1, d2):
     """Fig. 15's shape, as the planner assumes it: fewer epochs on more data, fine-tunes no more than
     from scratch, and never fewer than EPOCHS_FLOOR (the cosine decay keeps large-D runs going)."""
-    from transfer_laws.tasks.sweep.plan import EPOCHS_FLOOR, est_epochs
+    from transfer_laws.tasks.sweep.run_graph import EPOCHS_FLOOR, est_epochs
 
     lo, hi = sorted((d1, d2))
     for kind in ("scratch", "finetune"):

@@ -101,12 +101,12 @@ def suite_config(suite, tmp_path, **over) -> dict:
 
 def planned(values: dict, tmp_path, device_kind: str = "cpu"):
     from transfer_laws.tasks.sweep.config import SweepConfig
-    from transfer_laws.tasks.sweep.plan import plan
+    from transfer_laws.tasks.sweep.run_graph import run_graph
     from transfer_laws.tasks.sweep.units import preview_all
 
     cfg = SweepConfig.checked(values)
     target, sources, _ = preview_all(cfg, tmp_path / "cache")
-    return cfg, plan(cfg, target, sources, tmp_path / "runs", device_kind=device_kind)
+    return cfg, run_graph(cfg, target, sources, tmp_path / "runs", device_kind=device_kind)
 
 
 def test_a_suite_plans_scratch_baselines_of_its_architectures_and_fine_tunes_from_its_weights(neox_suite, tmp_path):
@@ -153,7 +153,7 @@ def test_suite_settings_that_would_be_ignored_are_refused_before_anything_trains
             SweepConfig.checked({**base, **over})
     with pytest.raises(InputError, match=r"n_ctx = 128: is longer than the 64 tokens"):
         planned({**base, "n_ctx": 128}, tmp_path)
-    from transfer_laws.tasks.sweep.plan import check_suite
+    from transfer_laws.tasks.sweep.run_graph import check_suite
     from transfer_laws.tasks.sweep.units import preview_all
 
     huge = SweepConfig.checked({**base, "batch_size": 4_000_000})

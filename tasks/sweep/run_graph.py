@@ -1,4 +1,4 @@
-"""The sweep's DAG as data: every run with its kind, shape, data, parent and `RunConfig`.
+"""The sweep's run graph (its DAG) as data: every run with its kind, shape, data, parent and `RunConfig`.
 
 Pure planning (no training, no Prefect, no MLflow), so `dry-run`, `status`, the sweep flow and the
 tests all see the same runs with the same run_keys.
@@ -218,9 +218,9 @@ def check_suite(cfg: SweepConfig, target: PreparedData, sources: dict, device_ki
                          "checkpoint, or run on a device with more memory")
 
 
-def plan(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData | Suite], runs_dir: Path,
-         threads: int = 1, device_kind: str = "cpu",
-         step_seconds: dict[tuple[Shape, int], float] | None = None) -> list[PlannedRun]:
+def run_graph(cfg: SweepConfig, target: PreparedData, sources: dict[str, PreparedData | Suite], runs_dir: Path,
+              threads: int = 1, device_kind: str = "cpu",
+              step_seconds: dict[tuple[Shape, int], float] | None = None) -> list[PlannedRun]:
     """Every run of the sweep, in the order they should start; `device_kind` (cpu or cuda, the
     slot layout's) decides `compile: auto`, from `step_seconds` ((shape, batch) -> measured seconds
     per step, filled in where missing; pass dry-run's dict so each shape is measured once)."""
