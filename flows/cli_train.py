@@ -8,18 +8,62 @@ from pathlib import Path
 REFERENCE = "nanoGPT's CPU reference on tinyshakespeare (docs/data/tinyshakespeare/README.md)"
 
 
+# The RunConfig fields this verb takes, by heading. Their flags (--n-layer for n_layer), types,
+# defaults and help are generated from the model (tasks/train/config.py), so the verb and a sweep's
+# runs share one set of defaults; presets such as configs/runs/tinyshakespeare.yaml change them.
+FLAG_GROUPS = {
+    "data": ["tokenizer", "dataset_tokens"],
+    "model shape (give --n, or the explicit fields)": ["n_layer", "d_model", "n_head", "n_ctx", "family",
+                                                       "n_kv_head", "tie_embeddings"],
+    "optimiser (AdamW, linear warm-up, cosine decay to --min-lr)": [
+        "batch_size", "lr", "min_lr", "warmup_steps", "max_steps", "weight_decay", "beta1", "beta2",
+        "grad_clip", "seed"],
+    "evaluation and early stopping": ["eval_interval", "eval_tokens", "patience", "log_interval"],
+    "run": ["init_from", "device", "precision", "compile", "threads", "processes_per_run", "checkpoint_interval"],
+}
+# Shorter names kept from before the flags were generated (scripts and docs use them).
+ALIASES = {"dataset_tokens": ["--d-tokens"], "processes_per_run": ["--processes"]}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_field(group, name: str, info) -> None:
+    """One flag for the RunConfig field `name`: its type, choices, default and description."""
+    import typing
+
+    kind = info.annotation
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if typing.get_origin(kind) is not typing.Literal and len(args) == 1:  # int | None -> int
+        kind = args[0]
+    options = [flag(name), *ALIASES.get(name, [])]
+    # no default in the namespace: a flag left out is told from one given (a preset fills the former)
+    common = dict(default=argparse.SUPPRESS, help=f"{info.description} (default: {info.default})")
+    if kind is bool:
+        group.add_argument(*options, action=argparse.BooleanOptionalAction, **common)
+    elif typing.get_origin(kind) is typing.Literal:
+        group.add_argument(*options, choices=typing.get_args(kind), **common)
+    else:
+        group.add_argument(*options, type=kind, metavar=name.upper(), **common)
+
+
 def register(sub) -> None:
-    from transfer_laws.model.shapes import FAMILIES, FAMILY_HELP
-    from transfer_laws.tasks.data.tokenizer import TOKENIZER_HELP
+    from transfer_laws.flows.cli import DefaultsHelp
+    from transfer_laws.tasks.train.config import RunConfig
 
     p = sub.add_parser(
         "train", help="train one model on a text file or corpus (early-stopped, logged to MLflow)",
         description=(
             "Train one decoder-only transformer (GPT-2 or Llama blocks; byte, BPE or any Hugging Face "
-            "tokens) to its "
-            "early-stopping point in a subprocess, logging params, loss curves, the best "
-            f"checkpoint and run.json to MLflow. Defaults reproduce {REFERENCE}."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+            "tokens) to its early-stopping point in a subprocess, logging params, loss curves, the best "
+            "checkpoint and run.json to MLflow. The defaults are a sweep's (one set, tasks/train/config.py); "
+            "--preset tinyshakespeare gives nanoGPT's CPU reference "
+            "(docs/data/tinyshakespeare/README.md)."),
+        formatter_class=DefaultsHelp)
+    p.add_argument("--preset", metavar="YAML", help="a YAML file of run settings (RunConfig field names) "
+                   "used as the defaults, or the name of a bundled one (" + ", ".join(run_presets()) + "); "
+                   "flags given on the command line override it")
     data = p.add_argument_group("data")
     src = data.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="a text file; its last --test-fraction is held out")
@@ -28,51 +72,16 @@ def register(sub) -> None:
     data.add_argument("--test-fraction", type=float, default=None,
                       help="held-out share: by document for corpora (default 0.03, as the paper), "
                       "the tail of the file for --text (default 0.1)")
-    data.add_argument("--tokenizer", default="bytes", help=TOKENIZER_HELP + "; a BPE is trained on "
-                      "the training split only")
-    data.add_argument("--d-tokens", type=int, default=None,
-                      help="train on the first D training tokens only (default: all)")
-    shape = p.add_argument_group("model shape (give --n, or the explicit fields)")
-    shape.add_argument("--n", type=float, default=None,
-                       help="target non-embedding parameter count; picks n_layer, d_model, n_head "
-                       "from the family's aspect-ratio rule (model/shapes.py)")
-    shape.add_argument("--n-layer", type=int, default=4, help="transformer blocks")
-    shape.add_argument("--d-model", type=int, default=128, help="residual width")
-    shape.add_argument("--n-head", type=int, default=4, help="attention heads (must divide d-model)")
-    shape.add_argument("--n-ctx", type=int, default=64, help="context length in tokens")
-    shape.add_argument("--family", choices=FAMILIES, default="gpt2", help=FAMILY_HELP)
-    shape.add_argument("--n-kv-head", type=int, default=0, help="llama: key/value heads (grouped-query "
-                       "attention; must divide --n-head); 0 = --n-head")
-    shape.add_argument("--untie-embeddings", action="store_true",
-                       help="a separate LM head matrix (N excludes it either way)")
-    opt = p.add_argument_group("optimiser (AdamW, linear warm-up, cosine decay to --min-lr)")
-    opt.add_argument("--batch-size", type=int, default=12, help="sequences per step")
-    opt.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
-    opt.add_argument("--min-lr", type=float, default=1e-4, help="final learning rate")
-    opt.add_argument("--warmup-steps", type=int, default=100, help="linear warm-up steps")
-    opt.add_argument("--max-steps", type=int, default=2000, help="step cap and cosine length")
-    opt.add_argument("--weight-decay", type=float, default=0.1, help="on weight matrices only")
-    opt.add_argument("--beta1", type=float, default=0.9, help="AdamW beta1")
-    opt.add_argument("--beta2", type=float, default=0.99, help="AdamW beta2")
-    opt.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm; 0 = off")
-    opt.add_argument("--seed", type=int, default=0, help="initialisation and batch order")
-    ev = p.add_argument_group("evaluation and early stopping")
-    ev.add_argument("--eval-interval", type=int, default=100, help="steps between held-out evals")
-    ev.add_argument("--eval-tokens", type=int, default=16384, help="max held-out tokens per eval")
-    ev.add_argument("--patience", type=int, default=5,
-                    help="evals without improvement before stopping; 0 = run to --max-steps")
-    run = p.add_argument_group("run")
-    run.add_argument("--init-from", default=None, help="checkpoint folder to fine-tune from "
-                     "(a run's best/ folder; same shape required)")
-    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    run.add_argument("--precision", choices=["auto", "no", "bf16"], default="auto",
-                     help="auto = bf16 autocast on GPU, fp32 on CPU")
-    run.add_argument("--compile", action="store_true", help="torch.compile the model (inductor): "
-                     "slower start, faster steps on long GPU runs; losses match eager within 1e-3")
-    run.add_argument("--threads", type=int, default=0, help="CPU threads; 0 = torch default")
-    run.add_argument("--processes", type=int, default=1, help="processes training this run together "
-                     "(data parallel via `accelerate launch`: one per GPU, or gloo on CPU); "
-                     "--batch-size must be a multiple of it")
+    groups = {"data": data}
+    for title, names in FLAG_GROUPS.items():
+        group = groups.get(title) or p.add_argument_group(title)
+        if title.startswith("model shape"):
+            group.add_argument("--n", type=float, default=None,
+                               help="target non-embedding parameter count; picks n_layer, d_model, n_head "
+                               "from the family's aspect-ratio rule (model/shapes.py)")
+        for name in names:
+            _add_field(group, name, RunConfig.model_fields[name])
+    run = groups.get("run") or p._action_groups[-1]
     run.add_argument("--home", default=None, help="project run folder (default $TRANSFER_LAWS_HOME "
                      "or ./.transfer-laws): MLflow store, data cache, run folders")
     run.add_argument("--out", default=None, help="run folder (default HOME/runs/<run_key>)")
@@ -81,12 +90,52 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def run_presets() -> list[str]:
+    """Names of the run presets shipped in the package (configs/runs/*.yaml)."""
+    from importlib.resources import files
+
+    return sorted(f.name[:-5] for f in (files("transfer_laws.configs") / "runs").iterdir()
+                  if f.name.endswith(".yaml"))
+
+
+def settings(a: argparse.Namespace) -> dict:
+    """Every setting the verb takes: the model's default, under the preset's value (--preset), under
+    the flag given on the command line."""
+    from importlib.resources import files
+
+    import yaml
+
+    from transfer_laws.tasks.common.errors import InputError
+    from transfer_laws.tasks.train.config import RunConfig
+
+    names = [n for group in FLAG_GROUPS.values() for n in group]
+    out = {n: RunConfig.model_fields[n].default for n in names}
+    if a.preset is not None:
+        path = Path(a.preset)
+        if not path.is_file() and a.preset in run_presets():
+            path = Path(str(files("transfer_laws.configs") / "runs" / f"{a.preset}.yaml"))
+        if not path.is_file():
+            raise InputError("--preset", a.preset, "is neither a file nor a bundled preset",
+                             f"give a YAML file of run settings or one of {', '.join(run_presets())}")
+        preset = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(preset, dict):
+            raise InputError("--preset", str(path), "is not a mapping of settings",
+                             "write one `field: value` per line (RunConfig field names)")
+        unknown = sorted(set(preset) - set(names))
+        if unknown:
+            raise InputError("--preset", str(path), f"sets {', '.join(unknown)}, not settings of `train`",
+                             "use the field names of `transfer-laws train --help` (n_ctx for --n-ctx)")
+        out |= preset
+    return out | {n: getattr(a, n) for n in names if hasattr(a, n)}
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     from transfer_laws.tasks.common import env
 
+    fields = settings(a)
     paths = env.project_paths(a.home)
     spec = a.text or a.corpus
-    env.apply(paths, hub=spec.startswith("hf:") or a.tokenizer.startswith("hf:"), field="--home")
+    env.apply(paths, hub=spec.startswith("hf:") or fields["tokenizer"].startswith("hf:"), field="--home")
 
     from transfer_laws.model.shapes import shape_for
     from transfer_laws.tasks.common.errors import InputError
@@ -99,34 +148,25 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.n is not None:
         if not a.n > 0:
             raise InputError("--n", a.n, "must be a positive parameter count", "use e.g. --n 1e5")
-        s = shape_for(a.n, n_ctx=a.n_ctx, family=a.family)
-        a.n_layer, a.d_model, a.n_head = s.n_layer, s.d_model, s.n_head
+        s = shape_for(a.n, n_ctx=fields["n_ctx"], family=fields["family"])
+        fields |= dict(n_layer=s.n_layer, d_model=s.d_model, n_head=s.n_head)
     test_fraction = a.test_fraction if a.test_fraction is not None else (0.1 if a.text else 0.03)
-    tokenizer = TokenizerSpec.checked(a.tokenizer, "--tokenizer")
-    fields = dict(tokenizer=tokenizer.text, n_layer=a.n_layer, d_model=a.d_model, n_head=a.n_head, n_ctx=a.n_ctx,
-                  family=a.family,
-                  n_kv_head=a.n_kv_head, tie_embeddings=not a.untie_embeddings,
-                  dataset_tokens=a.d_tokens, lr=a.lr, min_lr=a.min_lr, warmup_steps=a.warmup_steps,
-                  max_steps=a.max_steps, batch_size=a.batch_size, weight_decay=a.weight_decay,
-                  beta1=a.beta1, beta2=a.beta2, grad_clip=a.grad_clip, seed=a.seed,
-                  eval_interval=a.eval_interval, eval_tokens=a.eval_tokens, patience=a.patience,
-                  device=a.device, precision=a.precision, threads=a.threads, init_from=a.init_from,
-                  compile=a.compile,
-                  processes_per_run=a.processes,
-                  target=spec, kind="single")
+    tokenizer = TokenizerSpec.checked(fields["tokenizer"], "--tokenizer")
+    fields |= dict(tokenizer=tokenizer.text, target=spec, kind="single")
+    d_tokens, init_from, n_ctx = fields["dataset_tokens"], fields["init_from"], fields["n_ctx"]
     RunConfig.checked(**fields, data_dir="-", out_dir="-")  # every field checked before any work
     if a.text is not None and not Path(a.text).is_file():
         raise InputError("--text", a.text, "is not a file", "give the path of a text file")
     corpus = resolve_corpus(spec, paths.cache, field="--text" if a.text else "--corpus")
     encoder = encoder_for(tokenizer, paths.cache, [corpus], test_fraction, field="--tokenizer")
     fields["vocab_size"] = encoder.vocab_size  # the model's vocabulary is the tokenizer's
-    if a.init_from is not None:  # before any data is tokenised or any run folder exists
-        check_init_checkpoint(Path(a.init_from), RunConfig.checked(**fields, data_dir="-", out_dir="-").shape())
+    if init_from is not None:  # before any data is tokenised or any run folder exists
+        check_init_checkpoint(Path(init_from), RunConfig.checked(**fields, data_dir="-", out_dir="-").shape())
     data = prepare(corpus, paths.cache, test_fraction=test_fraction, encoder=encoder)
-    data.check_subset(a.d_tokens, field="--d-tokens")
-    data.check_context(a.n_ctx, a.d_tokens, field="--text" if a.text else "--corpus",
+    data.check_subset(d_tokens, field="--d-tokens")
+    data.check_context(n_ctx, d_tokens, field="--text" if a.text else "--corpus",
                        d_field="--d-tokens", ctx_field="--n-ctx")
-    init_key = checkpoint_identity(Path(a.init_from)) if a.init_from else ""
+    init_key = checkpoint_identity(Path(init_from)) if init_from else ""
     cfg = RunConfig.checked(**fields, data_dir=data.root, data_key=data.key, init_key=init_key,
                             out_dir="-")
     out = Path(a.out).resolve() if a.out else paths.runs / cfg.run_key()

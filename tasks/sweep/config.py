@@ -25,10 +25,12 @@ from pydantic import (
 from transfer_laws.model.shapes import FAMILY_HELP, TIED_HELP, Family
 from transfer_laws.tasks.common.errors import MISSING, InputError
 from transfer_laws.tasks.data.tokenizer import TOKENIZER_HELP, TokenizerSpec, static_vocab
+from transfer_laws.tasks.train.config import RunConfig
 
 MIN_SIZES = 2  # the transfer law needs a slope in ln N (beta)
 MIN_FINETUNE_SIZES = 2  # and a slope in ln D_F (alpha)
 REGISTERED = ("python", "python-with-tests", "english", "code-other")
+_RUN = RunConfig.model_fields  # one set of defaults: the settings a sweep shares with its runs default to a run's
 
 
 def _check_corpus(spec: str, field: str) -> str:
@@ -170,13 +172,13 @@ class SweepConfig(BaseModel):
         0, description="pre-training budget in tokens: one for every size, or a list with one per "
         "size (sizes then in ascending order); the run may stop earlier on its own held-out loss. "
         "Required for corpus sources; 0 (none) for a suite of checkpoints")
-    n_ctx: int = Field(128, gt=1, description="context length in tokens")
+    n_ctx: int = Field(_RUN["n_ctx"].default, gt=1, description="context length in tokens")
     tokenizer: str = Field("bytes", description=TOKENIZER_HELP + "; one for the target and every source")
     family: Family = Field("gpt2", description=FAMILY_HELP)
     kv_group: int = Field(1, ge=1, description="llama: query heads per key/value head (grouped-query "
                           "attention; small models with few heads keep at least one); 1 = none")
     tie_embeddings: bool = Field(True, description=TIED_HELP)
-    batch_size: int = Field(32, gt=0, description="sequences per optimiser step, all runs")
+    batch_size: int = Field(_RUN["batch_size"].default, gt=0, description="sequences per optimiser step, all runs")
     lr: float | Literal["kaplan"] = Field(
         "kaplan", description="peak learning rate, or 'kaplan': lr(N) = 0.003239 - 0.0001395 ln N "
         "(Kaplan et al. 2020, eq. D.1)")
@@ -195,17 +197,19 @@ class SweepConfig(BaseModel):
         "batch, small-D_F fine-tunes peak within a few steps: docs/results.md). 0 = batch_size for every "
         "run")
     min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine decays to ratio x peak lr")
-    warmup_steps: int = Field(50, ge=0, description="linear warm-up steps, all runs")
-    max_steps: int = Field(3000, gt=0, description="step cap of scratch and fine-tune runs; early "
-                           "stopping should end them first")
-    eval_interval: int = Field(25, gt=0, description="steps between held-out evaluations")
-    eval_tokens: int = Field(16384, gt=0, description="held-out tokens per evaluation")
-    patience: int = Field(4, ge=0, description="evaluations without improvement before stopping")
+    warmup_steps: int = Field(_RUN["warmup_steps"].default, ge=0, description="linear warm-up steps, all runs")
+    max_steps: int = Field(_RUN["max_steps"].default, gt=0, description="step cap of scratch and fine-tune "
+                           "runs; early stopping should end them first")
+    eval_interval: int = Field(_RUN["eval_interval"].default, gt=0,
+                               description="steps between held-out evaluations")
+    eval_tokens: int = Field(_RUN["eval_tokens"].default, gt=0, description="held-out tokens per evaluation")
+    patience: int = Field(_RUN["patience"].default, ge=0,
+                          description="evaluations without improvement before stopping")
     pretrain_patience: int | None = Field(
         None, ge=0, description="patience of the pre-training runs; None = `patience`, 0 = train the "
         "whole budget (its best checkpoint is kept). A short patience can stop a pre-train on a noisy "
         "rise while its loss still falls (docs/results.md, paper-cpu)")
-    seed: int = Field(0, ge=0, description="seed of every run (the first replicate's)")
+    seed: int = Field(_RUN["seed"].default, ge=0, description="seed of every run (the first replicate's)")
     replicates: int = Field(1, ge=1, description="seeds per scratch and fine-tune point (seed, seed+1, "
                             "...): their spread is the noise the fit is measured under, their mean "
                             "(in log space) the point it fits; `transfer-laws plan` says where "
@@ -232,10 +236,11 @@ class SweepConfig(BaseModel):
         "where compiled steps are slower (benchmarks/RESULTS.md)")
     threads_per_run: int | Literal["auto"] = Field("auto", description="torch CPU threads per run; "
                                                    "'auto' = 1 (two 1-thread runs beat one 2-thread run: benchmarks/RESULTS.md)")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when present")
-    processes_per_run: int = Field(1, ge=1, description="processes (GPUs) that train one run together "
-                                   "(data parallel through `accelerate launch`); batch_size must be a "
-                                   "multiple of it. A slot is then a group of this many GPUs")
+    device: Literal["auto", "cpu", "cuda"] = Field(_RUN["device"].default, description="auto = cuda when present")
+    processes_per_run: int = Field(
+        _RUN["processes_per_run"].default, ge=1, description="processes (GPUs) that train one run together "
+        "(data parallel through `accelerate launch`); batch_size must be a multiple of it. A slot is then "
+        "a group of this many GPUs")
     home: str | None = Field(None, description="project run folder (default $TRANSFER_LAWS_HOME or "
                              "./.transfer-laws); with executor 'deployments', a path every worker "
                              "can reach (run folders and checkpoints live there)")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from transfer_laws.model.shapes import FAMILY_HELP, TIED_HELP, Family, Shape, validate_shape
 from transfer_laws.tasks.common.errors import InputError
+from transfer_laws.tasks.data.tokenizer import TOKENIZER_HELP
 
 # Bump when a change in the training code changes results: it is part of every run_key, so old
 # runs stop counting as done instead of being silently reused.
@@ -26,7 +27,10 @@ RunKind = Literal["pretrain", "scratch", "finetune", "lr-search", "zeroshot", "s
 
 
 class RunConfig(BaseModel):
-    """One training run: model shape, data, optimiser, evaluation, where to write."""
+    """One training run: model shape, data, optimiser, evaluation, where to write.
+
+    Its defaults are the project's one set: a sweep's settings default to them (SweepConfig) and
+    `transfer-laws train`'s flags are generated from these fields; presets (configs/runs/) change them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,8 +57,8 @@ class RunConfig(BaseModel):
         "the shape fields")
 
     # data
-    tokenizer: str = Field("bytes", description="the tokenizer the prepared data was made with (its "
-                           "meta.json says which): bytes, bpe:V, a tokenizer folder or hf:NAME")
+    tokenizer: str = Field("bytes", description=TOKENIZER_HELP + "; the prepared data's (its meta.json "
+                           "says which; a BPE is trained on the training split only)")
     data_dir: str = Field(..., description="prepared data folder (tasks.data.prepare.prepare)")
     data_key: str = Field("", description="content hash of the prepared data (part of run_key)")
     dataset_tokens: int | None = Field(None, gt=0,
@@ -67,8 +71,8 @@ class RunConfig(BaseModel):
         "runs this run's lr is chosen from (the best one); when set, the run_key counts these "
         "candidates instead of lr and min_lr, so the run's identity is known before the search ends")
     min_lr: float = Field(1e-4, ge=0, description="learning rate at the end of the cosine decay")
-    warmup_steps: int = Field(100, ge=0, description="linear warm-up steps")
-    max_steps: int = Field(2000, gt=0, description="step cap (decay length); early stopping may end sooner")
+    warmup_steps: int = Field(50, ge=0, description="linear warm-up steps")
+    max_steps: int = Field(3000, gt=0, description="step cap (decay length); early stopping may end sooner")
     batch_size: int = Field(32, gt=0, description="sequences per optimiser step")
     weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay (matrices only)")
     beta1: float = Field(0.9, ge=0, lt=1, description="AdamW beta1")
@@ -77,9 +81,9 @@ class RunConfig(BaseModel):
     seed: int = Field(0, ge=0, description="seeds initialisation and batch order")
 
     # evaluation and early stopping
-    eval_interval: int = Field(100, gt=0, description="steps between held-out evaluations")
+    eval_interval: int = Field(25, gt=0, description="steps between held-out evaluations")
     eval_tokens: int = Field(16384, gt=0, description="max held-out tokens per evaluation (fixed windows)")
-    patience: int = Field(5, ge=0,
+    patience: int = Field(4, ge=0,
                           description="evaluations without improvement before stopping; 0 = never stop early")
     log_interval: int = Field(10, gt=0, description="steps between train_loss points")
 

@@ -209,3 +209,37 @@ def test_a_misspelt_field_is_answered_with_the_nearest_real_one():
         SweepConfig.checked(with_(batchsize=16))
     assert err.value.field == "batchsize"
     assert "did you mean 'batch_size'?" in err.value.fix and "--help-config" in err.value.fix
+
+
+def test_a_sweep_one_run_and_the_train_verb_share_one_set_of_defaults():
+    """Defined once (RunConfig): the settings a sweep shares with its runs, and the `train` verb's
+    generated flags, default to the run's values; a sweep's min_lr_ratio is a run's min_lr / lr."""
+    from transfer_laws.flows.cli import build_parser
+    from transfer_laws.flows.cli_train import FLAG_GROUPS, settings
+    from transfer_laws.tasks.train.config import RunConfig
+
+    run = RunConfig.model_fields
+    for name in ("n_ctx", "batch_size", "warmup_steps", "max_steps", "eval_interval", "eval_tokens", "patience",
+                 "seed", "device", "processes_per_run"):
+        assert SweepConfig.model_fields[name].default == run[name].default, name
+    assert SweepConfig.model_fields["min_lr_ratio"].default == pytest.approx(run["min_lr"].default / run["lr"].default)
+    args = build_parser().parse_args(["train", "--text", "x.txt"])
+    assert settings(args) == {n: run[n].default for names in FLAG_GROUPS.values() for n in names}
+
+
+def test_the_train_verb_layers_flags_over_a_preset_over_the_defaults(tmp_path):
+    from transfer_laws.flows.cli import build_parser
+    from transfer_laws.flows.cli_train import settings
+
+    parse = build_parser().parse_args
+    reference = settings(parse(["train", "--text", "x.txt", "--preset", "tinyshakespeare"]))
+    assert (reference["n_ctx"], reference["batch_size"], reference["max_steps"], reference["warmup_steps"]) == \
+        (64, 12, 2000, 100)  # nanoGPT's CPU reference (configs/runs/tinyshakespeare.yaml)
+    given = settings(parse(["train", "--text", "x.txt", "--n-ctx", "128", "--preset", "tinyshakespeare",
+                            "--no-tie-embeddings", "--d-tokens", "5000"]))
+    assert (given["n_ctx"], given["batch_size"], given["tie_embeddings"], given["dataset_tokens"]) == \
+        (128, 12, False, 5000)  # a flag wins wherever it stands
+    (tmp_path / "p.yaml").write_text("n_ctx: 32\nlearning_rate: 0.1\n")
+    with pytest.raises(InputError) as err:
+        settings(parse(["train", "--text", "x.txt", "--preset", str(tmp_path / "p.yaml")]))
+    assert err.value.field == "--preset" and "learning_rate" in err.value.problem

@@ -50,7 +50,8 @@ def test_batch_size_must_split_evenly_over_processes():
     assert err.value.field == "batch_size" and err.value.value == 6
     assert "processes_per_run=4" in str(err.value) and "Fix:" in str(err.value)
     # the default keeps every existing run_key; 2 processes are another run (another run folder)
-    one = RunConfig(data_dir="-", out_dir="-", batch_size=8)
+    one = RunConfig(data_dir="-", out_dir="-", batch_size=8, warmup_steps=100, max_steps=2000, eval_interval=100,
+                    patience=5)  # the defaults of that time
     assert one.run_key() == "d01e1b25d8a3"  # computed before processes_per_run existed
     assert RunConfig(data_dir="-", out_dir="-", batch_size=8, processes_per_run=2).run_key() != one.run_key()
 
