@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from transfer_laws.tasks.fitting.design import Prediction as DesignPrediction
     from transfer_laws.tasks.fitting.design import Prior
     from transfer_laws.tasks.fitting.predict import Prediction
+    from transfer_laws.tasks.fitting.results import TransferLaw
     from transfer_laws.tasks.report.fit import FitOutcome
     from transfer_laws.tasks.sweep.config import SweepConfig
 
@@ -59,6 +60,15 @@ class Law:
     verdict: str = ""
     reason: str = ""
     verdicts: dict[str, str] = field(default_factory=dict)  # k, alpha, beta -> their verdicts
+
+    @classmethod
+    def of(cls, source: str, law: "TransferLaw") -> "Law":
+        """The law of fit.json's `transfer.<source>` entry, typed (tasks/fitting/results.py)."""
+        verdict = law.verdict
+        return cls(source, law.k, law.alpha, law.beta, {p: ci for p, ci in law.ci95.items() if ci is not None},
+                   int(law.n_points or 0), law.r2_log, law.status.value, law.message or "", law.k_units,
+                   verdict.verdict.value if verdict else "", verdict.reason if verdict else "",
+                   {p: j.verdict.value for p, j in (law.verdicts or {}).items()})
 
     def resolved(self, name: Literal["k", "alpha", "beta"]) -> bool:
         if self.verdicts:
@@ -89,13 +99,7 @@ class Fit:
     @property
     def laws(self) -> dict[str, Law]:
         """The transfer law of each pre-training source."""
-        return {src: Law(src, t.get("k"), t.get("alpha"), t.get("beta"),
-                         {k: tuple(v) for k, v in (t.get("ci95") or {}).items() if v is not None},
-                         int(t.get("n_points") or 0), t.get("r2_log"), t.get("status", ""),
-                         t.get("message") or "", t.get("k_units", "tokens"),
-                         (t.get("verdict") or {}).get("verdict", ""), (t.get("verdict") or {}).get("reason", ""),
-                         {p: v["verdict"] for p, v in (t.get("verdicts") or {}).items()})
-                for src, t in self.data.get("transfer", {}).items()}
+        return {src: Law.of(src, law) for src, law in self._outcome.report.transfer.items()}
 
     @property
     def multiplier(self) -> dict:
@@ -371,7 +375,7 @@ def run(config: "SweepConfig | str | Path", *, home: str | Path | None = None, b
     prefect = warmup.start_prefect(paths)
     try:
         from transfer_laws.tasks.sweep import slots
-        from transfer_laws.tasks.sweep.plan import check_against_data, check_suite
+        from transfer_laws.tasks.sweep.run_graph import check_against_data, check_suite
         from transfer_laws.tasks.sweep.suites import largest_model
         from transfer_laws.tasks.sweep.units import prepare_ahead
 
@@ -404,7 +408,7 @@ def preview_plan(cfg: "SweepConfig", paths) -> Preview:
     """The sweep's runs from the data on disk (corpora not fetched yet priced by their recorded size,
     a suite by its configs: tasks.sweep.units.preview_all), on this machine's slot layout."""
     from transfer_laws.tasks.sweep import slots
-    from transfer_laws.tasks.sweep.plan import plan as plan_runs
+    from transfer_laws.tasks.sweep.run_graph import run_graph as plan_runs
     from transfer_laws.tasks.sweep.suites import largest_model
     from transfer_laws.tasks.sweep.units import preview_all
 

@@ -63,6 +63,26 @@ def test_table1_gives_each_law_with_its_interval_and_verdict(demo_fit):
     assert len(demo_fit.points) == len(pd.read_csv(RUNS))
 
 
+def test_a_law_of_a_fit_json_older_than_verdicts_is_judged_by_its_intervals():
+    """paper-cpu-v1's laws with their verdicts taken away, as fit.json was written before verdicts: each
+    loads through the typed entry with no verdict, and `resolved` falls back on whether the 95 %
+    interval excludes 0 (text's alpha does; with its verdict, degenerate, it is not resolved)."""
+    from transfer_laws.tasks.fitting.results import TransferLaw
+
+    fit = json.loads((REPO / "docs" / "results" / "paper-cpu-v1" / "fit.json").read_text())
+    for source, entry in fit["transfer"].items():
+        old = tl.Law.of(source, TransferLaw.from_json({k: v for k, v in entry.items()
+                                                       if k not in ("verdict", "verdicts")}))
+        assert (old.verdict, old.reason, old.verdicts, old.status) == ("", "", {}, "ok")
+        for name in ("alpha", "beta"):
+            lo, hi = entry["ci95"][name]
+            assert old.ci95[name] == (lo, hi) and old.resolved(name) == (lo > 0 or hi < 0)
+        judged = tl.Law.of(source, TransferLaw.from_json(entry))
+        assert judged.verdict == "degenerate" and not judged.resolved("alpha")
+    text = fit["transfer"]["text"]["ci95"]["alpha"]
+    assert text[0] > 0  # so the fallback above resolved an alpha that its verdict does not
+
+
 def test_predict_is_the_law_and_reads_a_written_fit(demo_fit, tmp_path):
     law = demo_fit.laws["code"]
     pred = tl.predict(demo_fit, n=1e6, d_f=1e4)

@@ -20,6 +20,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .forms import Form
+from .status import FitStatus
 
 try:  # OpenBLAS threads make each tiny L-BFGS-B step ~20x slower on a busy machine
     from threadpoolctl import ThreadpoolController
@@ -45,9 +46,6 @@ def one_blas_thread():
     with blas.limit(limits=1):
         yield
 
-STATUS_OK = "ok"
-STATUS_GRADIENT = "gradient_not_small"  # the best start stopped where the gradient is not ~0
-STATUS_NO_START = "no_start_converged"  # every start failed or gave a non-finite objective
 
 
 class FitError(RuntimeError):
@@ -97,7 +95,7 @@ class FitResult:
     params: dict[str, float]  # natural parameters, unrounded
     objective: float  # summed Huber / delta at the optimum
     grad_norm: float  # max |projected gradient| at the optimum
-    status: str  # STATUS_OK, STATUS_GRADIENT or STATUS_NO_START
+    status: FitStatus  # OK, GRADIENT_NOT_SMALL or NO_START_CONVERGED
     message: str  # why the status is what it is
     n_starts: int  # starts tried
     n_points: int  # points fitted
@@ -106,7 +104,7 @@ class FitResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == STATUS_OK
+        return self.status == FitStatus.OK
 
     def require_ok(self) -> "FitResult":
         if not self.ok:
@@ -206,7 +204,7 @@ def fit_form(form: Form, X: np.ndarray, y: np.ndarray, options: FitOptions = Fit
     n_success = sum(r[2] for r in results)
     if not results:
         return FitResult(form.name, np.full(len(form.names), np.nan), {}, np.inf, np.inf,
-                         STATUS_NO_START, "no start gave a finite objective", len(starts),
+                         FitStatus.NO_START_CONVERGED, "no start gave a finite objective", len(starts),
                          len(y))
     results.sort(key=lambda r: r[0])
     best_f, best_theta, _ = results[0]
@@ -227,9 +225,9 @@ def fit_form(form: Form, X: np.ndarray, y: np.ndarray, options: FitOptions = Fit
         best_f, best_theta = again[0][0], again[0][1]
         gnorm, limit = _grad_check(form, X, y, best_theta, best_f, options)
     if gnorm <= limit:
-        status, msg = STATUS_OK, f"gradient {gnorm:.3g} <= {limit:.3g}"
+        status, msg = FitStatus.OK, f"gradient {gnorm:.3g} <= {limit:.3g}"
     else:
-        status = STATUS_GRADIENT
+        status = FitStatus.GRADIENT_NOT_SMALL
         msg = (f"the best of {len(starts)} starts stopped with max |gradient| {gnorm:.3g} > "
                f"{limit:.3g}; the optimum is not a stationary point (check the data or the form)")
     return FitResult(form.name, best_theta, form.natural(best_theta), best_f, gnorm, status, msg,

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .status import FitStatus
+
 # Why a point was left out of the law fit, in the order the rules are applied.
 REASONS = ("unreachable", "ossified", "not_low_data", "extrapolated")
 
@@ -37,7 +39,7 @@ class TransferFit:
     n_points: int = 0
     used: np.ndarray | None = None  # mask over the input points
     excluded: dict[str, int] = field(default_factory=dict)  # reason -> count
-    status: str = "ok"
+    status: FitStatus = FitStatus.OK
     message: str = ""
 
 
@@ -64,7 +66,7 @@ def fit_transfer_arrays(n: np.ndarray, d_f: np.ndarray, d_t: np.ndarray) -> Tran
     ln_n, ln_f, ln_t = np.log(n), np.log(d_f), np.log(d_t)
     nan = float("nan")
     if len(ln_t) < 3 or len(np.unique(n)) < 2 or len(np.unique(d_f)) < 2:
-        return TransferFit(nan, nan, nan, "none", {}, n_points=len(ln_t), status="too_few_points",
+        return TransferFit(nan, nan, nan, "none", {}, n_points=len(ln_t), status=FitStatus.TOO_FEW_POINTS,
                            message=(f"{len(ln_t)} usable points, {len(np.unique(n))} sizes, "
                                     f"{len(np.unique(d_f))} D_F values: need >= 3 points, "
                                     ">= 2 sizes and >= 2 D_F values"))
@@ -83,7 +85,7 @@ def fit_transfer_arrays(n: np.ndarray, d_f: np.ndarray, d_t: np.ndarray) -> Tran
                         "n_points": int(sel.sum())})
     if len(groups) < 2:
         return TransferFit(joint["k"], joint["alpha"], joint["beta"], "joint", joint, per,
-                           r2_joint, r2_joint, len(ln_t), status="ok",
+                           r2_joint, r2_joint, len(ln_t), status=FitStatus.OK,
                            message="fewer than 2 D_F values with >= 2 sizes: headline = joint fit")
     sel = np.isin(d_f, groups)
     onehot = (d_f[sel][:, None] == np.array(groups)[None, :]).astype(float)

@@ -28,6 +28,10 @@ class Judgement:
     def to_json(self) -> dict:
         return {"verdict": self.verdict.value, "reason": self.reason}
 
+    @classmethod
+    def from_json(cls, d: dict) -> Judgement:
+        return cls(Verdict(d["verdict"]), d.get("reason", ""))
+
 
 # With fewer than three points per parameter a fit can bend to the noise: it describes, never tests.
 POINTS_PER_PARAMETER = 3

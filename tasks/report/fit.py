@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -36,14 +37,13 @@ from transfer_laws.tasks.fitting.design import design_of, law_residual_var, tran
 from transfer_laws.tasks.fitting.effective_data import PerNCurves, effective_data
 from transfer_laws.tasks.fitting.forms import SURFACES, features
 from transfer_laws.tasks.fitting.noise import noise_dict
+from transfer_laws.tasks.fitting.results import FitReport, FitStatus, Multiplier, ScratchFit, TransferLaw
 from transfer_laws.tasks.fitting.robust import FitResult
-from transfer_laws.tasks.fitting.transfer import fit_transfer, select_points
+from transfer_laws.tasks.fitting.transfer import TransferFit, fit_transfer, k_in_other_units, select_points
 from transfer_laws.tasks.fitting.verdicts import Judgement, Verdict, judge_law, judge_surface, law_too_small
 from transfer_laws.tasks.report.curve_table import curve_forms_entry, curve_forms_md
 from transfer_laws.tasks.report.html import write_html
 from transfer_laws.tasks.report.runs_csv import to_runs
-
-NOT_FITTED = "not_fitted"  # fit.json status of a cross-fit skipped for too few points (its message says so)
 
 
 def _ci(analysis: Analysis, prefix: str, keys) -> dict[str, list[float]]:
@@ -168,13 +168,18 @@ def checklist(analysis: Analysis, excluded: list[dict], runs, units: str) -> dic
 
 @dataclass(frozen=True)
 class FitOutcome:
-    """A finished fit before anything is written: fit.json's content (strict JSON), the points table,
-    and the analysis and runs its figures are drawn from."""
+    """A finished fit before anything is written: fit.json's content (typed, strict JSON values), the
+    points table, and the analysis and runs its figures are drawn from."""
 
-    fit: dict
+    report: FitReport
     points: pd.DataFrame
     analysis: Analysis
     runs: Runs
+
+    @cached_property
+    def fit(self) -> dict:
+        """fit.json's content: the report's to_json()."""
+        return self.report.to_json()
 
 
 def fit_runs(df: pd.DataFrame, out_dir: str | Path | None, options: AnalysisOptions,
@@ -207,16 +212,40 @@ def fit_table(df: pd.DataFrame, options: AnalysisOptions, excluded_rows: pd.Data
     if df.attrs.get("exact_duplicates_dropped"):
         excluded.append({"rows": int(df.attrs["exact_duplicates_dropped"]),
                          "reason": "exact duplicate of an earlier row (same run, same loss)"})
-    fit = {"version": VERSION, "about": {**(about or {}), "date": date.today().isoformat(),
-                                         "runs": int(len(df))},
-           "scratch": {"form": options.form, **_fit_dict(est.surface),
-                       "ci95": _ci(analysis, "scratch", est.surface.params)}}
-    forms = {options.form: {"params": est.surface.params, "ci95": fit["scratch"]["ci95"]}}
+    s = est.surface
+    scratch = ScratchFit(options.form, s.params, s.objective, s.grad_norm, FitStatus(s.status), s.message,
+                         s.n_starts, s.n_points, _ci(analysis, "scratch", s.params))
+    report = FitReport(  # each part computed in fit.json's order
+        version=VERSION, about={**(about or {}), "date": date.today().isoformat(), "runs": int(len(df))},
+        scratch=scratch, scratch_forms=scratch_forms_entry(analysis, scratch),
+        bootstrap={"n_resamples": options.bootstrap.n_resamples, "seed": options.bootstrap.seed,
+                   "n_failed": analysis.n_failed},
+        transfer={src: transfer_entry(analysis, src, t, units) for src, t in est.transfer.items()},
+        transfer_global=_global_law(analysis), zero_shot=zero_shot_entry(analysis),
+        multiplier=multiplier_entry(analysis), noise=noise_entry(analysis),
+        planner=planner_verdict(analysis, plan_draws) if plan_draws > 0 and analysis.noise.kinds and any(
+            t.status == FitStatus.OK for t in est.transfer.values()) else None,
+        curve_forms=curve_forms_entry(analysis.curve_choice), per_n_curves=_per_n_curves(analysis),
+        points="points.csv",  # relative to fit.json: the folder may be moved or renamed
+        grid=_grid(analysis),
+        # the resolved options: with curve_form auto, the small-size fit inverts the form chosen here
+        rollout=rollout_check(runs, analysis.options, analysis) if rollout else {"status": "skipped"},
+        checklist=checklist(analysis, excluded, runs, units))
+    # strict JSON (numpy as Python numbers, NaN and inf as null), typed again: what fit.json will hold
+    strict = _finite_or_null(json.loads(json.dumps(judged(report).to_json(), default=_json_default)))
+    return FitOutcome(FitReport.from_json(strict), points_table(analysis, df), analysis, runs)
+
+
+def scratch_forms_entry(analysis: Analysis, scratch: ScratchFit) -> dict:
+    """fit.json's `scratch_forms`: the chosen form with its intervals, the other as a point estimate
+    (or why it was not fitted), and the variable-projection cross-check of Chinchilla."""
+    est = analysis.estimate
+    forms = {scratch.form: {"params": scratch.params, "ci95": scratch.ci95}}
     for name, other in analysis.other_forms.items():
         forms[name] = {**_fit_dict(other), "ci95": {},
                        "note": f"point estimate only; use --form {name} for intervals"}
     for name, why in analysis.other_forms_skipped.items():
-        forms[name] = {"params": {}, "ci95": {}, "status": NOT_FITTED, "message": why,
+        forms[name] = {"params": {}, "ci95": {}, "status": FitStatus.NOT_FITTED.value, "message": why,
                        "n_points": est.surface.n_points}
     if analysis.varpro is not None:
         forms["chinchilla"]["varpro"] = {"params": analysis.varpro.params,
@@ -226,99 +255,91 @@ def fit_table(df: pd.DataFrame, options: AnalysisOptions, excluded_rows: pd.Data
         forms["chinchilla"]["varpro_polished"] = {
             **_fit_dict(pol), "agrees_with_grid": bool(pol.objective >= est.surface.objective
                                                        - 1e-9 * max(1, est.surface.objective))}
-    fit["scratch_forms"] = forms
-    fit["bootstrap"] = {"n_resamples": options.bootstrap.n_resamples,
-                        "seed": options.bootstrap.seed, "n_failed": analysis.n_failed}
-    fit["transfer"] = {}
-    for src, t in est.transfer.items():
-        entry = {"k": t.k, "alpha": t.alpha, "beta": t.beta, "method": t.method,
-                 "ci95": _ci(analysis, f"transfer.{src}", ("k", "alpha", "beta")),
-                 "n_points": t.n_points, "r2_log": t.r2_log, "status": t.status,
-                 "message": t.message, "excluded": t.excluded, "per_d_f": t.per_d_f,
-                 "joint": {**t.joint, "r2_log": t.r2_log_joint, "ci95": {
-                     k: list(analysis.ci95.get(f"transfer.{src}.joint_{k}", (math.nan,) * 2))
-                     for k in ("k", "alpha", "beta")}},
-                 "cov_lnk_alpha_beta": _cov(analysis, src), "k_units": units}
-        if t.status == "ok":  # the law's scatter and where transfer was seen: the planner's prior
-            mine = subset(est.effective, est.source == src)
-            entry["residual_var_log"] = law_residual_var(mine, t)
-            if t.used is not None and t.used.any():  # predict's range: the law's own points only
-                entry["fitted_range"] = {"N": [float(mine.n[t.used].min()), float(mine.n[t.used].max())],
-                                         "D_F": [float(mine.d_f[t.used].min()), float(mine.d_f[t.used].max())]}
-            seen = transfer_seen(est, src)
-            entry["d_t_observed"] = {"usable": [[a, b] for a, b, u in seen if u],
-                                     "unusable": [[a, b] for a, b, u in seen if not u]}
+    return forms
+
+
+def transfer_entry(analysis: Analysis, src: str, t: TransferFit, units: str) -> TransferLaw:
+    """fit.json's `transfer.<src>`: the law with its intervals; when fitted also its scatter and where
+    transfer was seen (the planner's prior), its points' span (predict's range) and k in other units."""
+    est, fitted = analysis.estimate, {}
+    ci95 = _ci(analysis, f"transfer.{src}", ("k", "alpha", "beta"))
+    joint = {**t.joint, "r2_log": t.r2_log_joint, "ci95": {
+        k: list(analysis.ci95.get(f"transfer.{src}.joint_{k}", (math.nan,) * 2)) for k in ("k", "alpha", "beta")}}
+    if t.status == FitStatus.OK:
+        mine = subset(est.effective, est.source == src)
+        fitted["residual_var_log"] = law_residual_var(mine, t)
+        if t.used is not None and t.used.any():  # predict's range: the law's own points only
+            fitted["fitted_range"] = {"N": [float(mine.n[t.used].min()), float(mine.n[t.used].max())],
+                                      "D_F": [float(mine.d_f[t.used].min()), float(mine.d_f[t.used].max())]}
+        seen = transfer_seen(est, src)
+        fitted["d_t_observed"] = {"usable": [[a, b] for a, b, u in seen if u],
+                                  "unusable": [[a, b] for a, b, u in seen if not u]}
         for unit, per in (("chars", est.chars_per_token), ("bytes", est.bytes_per_token)):
-            if per is not None and t.status == "ok":  # k_u = k (u per unit of D)^(1 - alpha)
-                from transfer_laws.tasks.fitting.transfer import k_in_other_units
-                entry[f"k_{unit}"] = k_in_other_units(t.k, t.alpha, per)
-                entry["ci95"][f"k_{unit}"] = list(analysis.ci95.get(f"transfer.{src}.k_{unit}", (math.nan,) * 2))
-        if t.status == "ok" and analysis.marks is not None and t.used is not None:
+            if per is not None:  # k_u = k (u per unit of D)^(1 - alpha)
+                fitted[f"k_{unit}"] = k_in_other_units(t.k, t.alpha, per)
+                ci95[f"k_{unit}"] = list(analysis.ci95.get(f"transfer.{src}.k_{unit}", (math.nan,) * 2))
+        if analysis.marks is not None and t.used is not None:
             useless = analysis.marks.uninformative[est.source == src]
-            entry["n_informative"] = int(np.sum(t.used & ~useless))
-        fit["transfer"][src] = entry
-    fit["transfer_global"] = _global_law(analysis)
-    fit["zero_shot"] = zero_shot_entry(analysis)
-    fit["multiplier"] = multiplier_entry(analysis)
-    fit["noise"] = noise_entry(analysis)
-    if plan_draws > 0 and analysis.noise.kinds and any(
-            t.status == "ok" for t in est.transfer.values()):
-        fit["planner"] = planner_verdict(analysis, plan_draws)
-    fit["curve_forms"] = curve_forms_entry(analysis.curve_choice)
-    if est.curves is not None:  # the per-N scratch curves inverted for D_E (primary method)
-        fit["per_n_curves"] = {
-            "form": est.curves.form.name,
-            "fits": {repr(n): {"params": f.params, "status": f.status,
-                               "d_range": list(est.curves.d_range[n])}
-                     for n, f in est.curves.fits.items()},
-            "skipped": {repr(n): why for n, why in est.curves.skipped.items()}}
-    fit["points"] = "points.csv"
-    grid = design_of(analysis)  # the planner's prior needs the grid the law's scatter was seen on
-    fit["grid"] = {"sizes": list(grid.sizes), "scratch_d": list(grid.scratch_d), "d_f": list(grid.d_f),
-                   "replicates": grid.replicates}
-    # the resolved options: with curve_form auto, the small-size fit inverts the form chosen here
-    fit["rollout"] = rollout_check(runs, analysis.options, analysis) if rollout else {"status": "skipped"}
-    fit["checklist"] = checklist(analysis, excluded, runs, units)
-    add_verdicts(fit)
-    return FitOutcome(_finite_or_null(json.loads(json.dumps(fit, default=_json_default))),
-                      points_table(analysis, df), analysis, runs)
+            fitted["n_informative"] = int(np.sum(t.used & ~useless))
+    return TransferLaw(t.k, t.alpha, t.beta, t.method, ci95, t.n_points, t.r2_log, FitStatus(t.status), t.message,
+                       t.excluded, t.per_d_f, joint, _cov(analysis, src), units, **fitted)
 
 
-def add_verdicts(fit: dict) -> dict:
-    """The verdict of the scratch surface, of each other form's cross-fit and of each law and its
-    parameters (tasks/fitting/verdicts.py), judged from fit.json's own numbers, so a committed
-    fit.json gets the same verdicts as a fresh one."""
-    s = fit["scratch"]
-    s["verdict"] = judge_surface(s["form"], s["params"], s.get("ci95") or {}, s["n_points"],
-                                 s.get("status", "ok"), s.get("message", "")).to_json()
-    for name, form in fit.get("scratch_forms", {}).items():
-        if form.get("status") == NOT_FITTED:
-            form["verdict"] = Judgement(Verdict.NOT_MEASURED, form["message"]).to_json()
-            continue
-        form["verdict"] = s["verdict"] if name == s["form"] else judge_surface(
-            name, form["params"], form.get("ci95") or {}, form.get("n_points", s["n_points"]),
-            form.get("status", "ok"), form.get("message", "")).to_json()
-    for law in fit.get("transfer", {}).values():
-        verdict, each = judge_law(law)
-        law["verdict"], law["verdicts"] = verdict.to_json(), {p: j.to_json() for p, j in each.items()}
-    return fit
+def _per_n_curves(analysis: Analysis) -> dict | None:
+    """The per-N scratch curves inverted for D_E (the primary method), where there are any."""
+    curves = analysis.estimate.curves
+    if curves is None:
+        return None
+    return {"form": curves.form.name,
+            "fits": {repr(n): {"params": f.params, "status": f.status, "d_range": list(curves.d_range[n])}
+                     for n, f in curves.fits.items()},
+            "skipped": {repr(n): why for n, why in curves.skipped.items()}}
+
+
+def _grid(analysis: Analysis) -> dict:
+    """The grid the law's scatter was seen on: the planner's prior needs it."""
+    grid = design_of(analysis)
+    return {"sizes": list(grid.sizes), "scratch_d": list(grid.scratch_d), "d_f": list(grid.d_f),
+            "replicates": grid.replicates}
+
+
+def judged(report: FitReport) -> FitReport:
+    """The report with the verdict of the scratch surface, of each other form's cross-fit and of each
+    law and its parameters (tasks/fitting/verdicts.py), judged from fit.json's own numbers, so a
+    committed fit.json gets the same verdicts as a fresh one."""
+    s = report.scratch
+    surface = judge_surface(s.form, s.params, s.ci95, s.n_points, s.status.value, s.message)
+    forms = None if report.scratch_forms is None else {}
+    for name, form in (report.scratch_forms or {}).items():
+        if form.get("status") == FitStatus.NOT_FITTED:
+            verdict = Judgement(Verdict.NOT_MEASURED, form["message"])
+        else:
+            verdict = surface if name == s.form else judge_surface(
+                name, form["params"], form.get("ci95") or {}, form.get("n_points", s.n_points),
+                form.get("status", FitStatus.OK.value), form.get("message", ""))
+        forms[name] = {**form, "verdict": verdict.to_json()}
+    laws = {}
+    for src, law in report.transfer.items():
+        verdict, each = judge_law(law.to_json())
+        laws[src] = replace(law, verdict=verdict, verdicts=each)
+    return replace(report, scratch=replace(s, verdict=surface), scratch_forms=forms, transfer=laws)
 
 
 def write_fit(outcome: FitOutcome, out_dir: str | Path, figures: bool = True) -> dict:
     """Write fit.json, points.csv, report.md, bootstrap_samples.csv and (with `figures`) the PNGs
     into out_dir; returns fit.json's content as written."""
-    fit, analysis = json.loads(json.dumps(outcome.fit)), outcome.analysis
+    report, analysis = outcome.report, outcome.analysis
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     outcome.points.to_csv(out / "points.csv", index=False)
-    fit["points"] = "points.csv"  # relative to fit.json: the folder may be moved or renamed
     figs = []
     if figures:
         from transfer_laws.tasks.report.fit_figures import write_figures
         figs = write_figures(analysis, outcome.runs, out)
     if analysis.samples is not None:
         pd.DataFrame(analysis.samples, columns=analysis.names).to_csv(out / "bootstrap_samples.csv", index=False)
-        fit["bootstrap"]["samples"] = "bootstrap_samples.csv"
+        report = replace(report, bootstrap={**report.bootstrap, "samples": "bootstrap_samples.csv"})
+    fit = report.to_json()
     (out / "report.md").write_text(report_md(fit, figs))
     write_html(out)
     (out / "fit.json").write_text(json.dumps(fit, indent=1, allow_nan=False))
@@ -403,16 +424,15 @@ def zero_shot_entry(analysis: Analysis) -> dict:
     return out
 
 
-def multiplier_entry(analysis: Analysis) -> dict:
+def multiplier_entry(analysis: Analysis) -> dict[str, Multiplier]:
     """Per source: the measured D_E/D_F at its smallest D_F (median over sizes) with the bootstrap's
     interval; `resolved` when the interval lies above 1 (pre-training measurably worth data)."""
     est, out = analysis.estimate, {}
     for src, d_f in smallest_d_f(est, sorted(est.transfer)).items():
         ci = analysis.ci95.get(f"multiplier.{src}.at_smallest_D_F")
         sizes = est.effective.n[(est.source == src) & np.isclose(est.effective.d_f, d_f)]
-        out[src] = {"D_F": d_f, "estimate": measured_multiplier(est, src, d_f),
-                    "ci95": list(ci) if ci else None, "n_sizes": int(len(np.unique(sizes))),
-                    "resolved": bool(ci is not None and ci[0] > 1.0)}
+        out[src] = Multiplier(d_f, measured_multiplier(est, src, d_f), tuple(ci) if ci else None,
+                              int(len(np.unique(sizes))), bool(ci is not None and ci[0] > 1.0))
     return out
 
 
@@ -471,31 +491,32 @@ def headline_md(fit: dict) -> list[str]:
     lines, u = ["\n## Headline\n"], data_unit(fit)
     for src, z in (fit.get("zero_shot") or {}).items():
         lines += zero_shot_md(src, z, u)
-    for src, m in (fit.get("multiplier") or {}).items():
-        ci = _finite(m.get("ci95"))
+    for src, raw in (fit.get("multiplier") or {}).items():
+        m = Multiplier.from_json(raw)
+        ci = _finite(m.ci95)
         span = f"{_g(ci[0])} – {_g(ci[1])}" if ci else "no interval"
-        lines.append(f"- `{src}`: fine-tuning on D_F = {_g(m['D_F'])} {u} was worth "
-                     f"**{_g(m['estimate'])}x** as much data from scratch (D_E/D_F, median over "
-                     f"{m['n_sizes']} sizes; 95 % interval {span}"
+        lines.append(f"- `{src}`: fine-tuning on D_F = {_g(m.d_f)} {u} was worth "
+                     f"**{_g(m.estimate)}x** as much data from scratch (D_E/D_F, median over "
+                     f"{m.n_sizes} sizes; 95 % interval {span}"
                      + ("; zero-shot's worth included" if src in (fit.get("zero_shot") or {}) else "") + "): "
-                     + ("resolved above 1." if m["resolved"] else "unresolved (interval reaches 1)."
+                     + ("resolved above 1." if m.resolved else "unresolved (interval reaches 1)."
                         if ci else "unresolved (no interval)."))
-    for src, t in fit["transfer"].items():
-        if t["status"] != "ok":
-            lines.append(f"- `{src}` law: not fitted ({t['message']}).")
+    for src, raw in fit["transfer"].items():
+        law = TransferLaw.from_json(raw)
+        if law.status != FitStatus.OK:
+            lines.append(f"- `{src}` law: not fitted ({law.message}).")
             continue
         parts = []
         for k in ("alpha", "beta"):
-            ci = _finite(t["ci95"].get(k))
+            ci = _finite(law.ci95.get(k))
             span = f"{_g(ci[0])} – {_g(ci[1])}, width {_g(ci[1] - ci[0])}" if ci else "no interval"
-            own = (t.get("verdicts") or {}).get(k)  # the law's verdict rules (a degenerate law's too)
-            verdict = _verdict(ci) if own is None else own["verdict"] + (
-                ": spans 0" if own["verdict"] == "unresolved" and ci and ci[0] <= 0 <= ci[1] else "")
-            parts.append(f"{k} = {_g(t[k])} ({span}, {verdict})")
-        verdict = t.get("verdict") or {}
+            own = (law.verdicts or {}).get(k)  # the law's verdict rules (a degenerate law's too)
+            verdict = _verdict(ci) if own is None else own.verdict.value + (
+                ": spans 0" if own.verdict is Verdict.UNRESOLVED and ci and ci[0] <= 0 <= ci[1] else "")
+            parts.append(f"{k} = {_g(getattr(law, k))} ({span}, {verdict})")
         lines.append(f"- `{src}` law D_T = k D_F^alpha N^beta: " + "; ".join(parts)
-                     + f"; R² (log) {_g(t['r2_log'])}."
-                     + (f" **Law {verdict['verdict']}**: {verdict['reason']}." if verdict else ""))
+                     + f"; R² (log) {_g(law.r2_log)}."
+                     + (f" **Law {law.verdict.verdict.value}**: {law.verdict.reason}." if law.verdict else ""))
     noise = fit.get("noise") or {}
     if noise.get("source"):
         sig = ", ".join(f"{kind} {_g(100 * k['pooled_sigma'])} %" for kind, k in noise["kinds"].items()
