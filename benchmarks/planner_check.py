@@ -24,8 +24,14 @@ import numpy as np
 from transfer_laws.flows.cli import main as cli
 from transfer_laws.tasks.fitting.analysis import AnalysisOptions, analyse
 from transfer_laws.tasks.fitting.bootstrap import BootstrapOptions
-from transfer_laws.tasks.fitting.design import Design, Prior, predict, prior_and_design_of
-from transfer_laws.tasks.fitting.design_calibration import calibrate_bootstrap, calibrate_scatter
+from transfer_laws.tasks.fitting.design import (
+    Design,
+    Prior,
+    calibrate_bootstrap,
+    calibrate_scatter,
+    predict,
+    prior_and_design_of,
+)
 from transfer_laws.tasks.fitting.noise import constant_noise
 from transfer_laws.tasks.fitting.synthetic import SweepSpec, make_sweep
 from transfer_laws.tasks.report.runs_csv import read_runs, to_runs, validate_runs

@@ -334,8 +334,8 @@ def plan(config: "SweepConfig | str | Path", *, prior: str | Path | None = None,
     the spread of the estimates is the interval one such sweep would give. `prior`: a fit.json (a pilot
     or earlier sweep), else the paper's Table 1 law (refused with default_prior=False). `noise`: sd of
     one run's ln(loss), else the prior's measured noise. See `transfer-laws plan --help`."""
+    from transfer_laws.tasks.fitting.design import calibrate_bootstrap, calibrate_scatter
     from transfer_laws.tasks.fitting.design import predict as simulate
-    from transfer_laws.tasks.fitting.design_calibration import calibrate_bootstrap, calibrate_scatter
     from transfer_laws.tasks.sweep import planner
 
     if noise is not None and not (0 < noise < 1):

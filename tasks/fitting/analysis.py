@@ -15,8 +15,7 @@ from typing import Callable
 import numpy as np
 
 from .bootstrap import BootstrapOptions, percentile_ci, resample_indices, run_bootstrap
-from .curve_choice import CurveChoice, choose_curve
-from .curve_forms import curve_for
+from .curve_forms import CurveChoice, choose_curve, curve_for
 from .effective_data import EffectiveData, PerNCurves, effective_data, fit_per_n_curves
 from .forms import SURFACES, features
 from .noise import (
@@ -87,7 +86,7 @@ class AnalysisOptions:
     other_form: bool = True  # also fit the other surface form (point estimate only)
     varpro: bool = True  # variable-projection cross-check (Chinchilla form only)
     # The per-N scratch curve inverted for D_E: current (the surface's own), bansal, piecewise, or
-    # auto (the lowest leave-the-largest-D-out error; curve_choice.py).
+    # auto (the lowest leave-the-largest-D-out error; curve_forms.py).
     curve_form: str = "current"
     curve_rollout: bool = False  # compare every curve form's rollout error (the report sets it)
 

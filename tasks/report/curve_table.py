@@ -1,16 +1,16 @@
 """fit.json's `curve_forms` and report.md's table: each scratch-curve form's rollout error.
 
-The math is tasks/fitting/curve_choice.py; this turns its CurveChoice into the fit.json entry and
+The math is tasks/fitting/curve_forms.py; this turns its CurveChoice into the fit.json entry and
 the few report lines a reader compares the forms by.
 """
 from __future__ import annotations
 
 import math
 
-from transfer_laws.tasks.fitting.curve_choice import CurveChoice, FormRollout
+from transfer_laws.tasks.fitting.curve_forms import CurveChoice, FormRollout
 
 BOOTSTRAP_NOTE = ("the chosen form is held fixed in every resample: intervals are conditional on "
-                  "it (tasks/fitting/curve_choice.py says why)")
+                  "it (tasks/fitting/curve_forms.py says why)")
 
 
 def _rollout_dict(r: FormRollout) -> dict:

@@ -367,8 +367,7 @@ def _json_default(o):
 
 def planner_verdict(analysis: Analysis, draws: int) -> dict:
     """The planner's prediction for the grid that was run, under the law and noise measured."""
-    from transfer_laws.tasks.fitting.design import predict, prior_and_design_of
-    from transfer_laws.tasks.fitting.design_calibration import calibrate_scatter
+    from transfer_laws.tasks.fitting.design import calibrate_scatter, predict, prior_and_design_of
 
     fitted = {src: t.n_points for src, t in analysis.estimate.transfer.items() if t.status == "ok"}
     skipped = {src: why for src, n in fitted.items() if (why := law_too_small(n))}

@@ -228,7 +228,7 @@ class SweepConfig(BaseModel):
     curve_form: Literal["current", "bansal", "piecewise", "auto"] = Field(
         "current", description="per-N scratch curve inverted for D_E: current (the surface's own), "
         "bansal (Bansal et al. 2022), piecewise (after Jain et al. 2023), or auto = the one with the "
-        "lowest leave-the-largest-D-out error (tasks/fitting/curve_choice.py); the report compares "
+        "lowest leave-the-largest-D-out error (tasks/fitting/curve_forms.py); the report compares "
         "them all. A fit option: it changes no run")
     compile: bool | Literal["auto"] = Field(
         "auto", description="torch.compile each run (inductor): 'auto' = on a GPU when the run's "

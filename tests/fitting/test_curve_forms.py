@@ -14,8 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from transfer_laws.flows.cli import main
-from transfer_laws.tasks.fitting.curve_choice import choose_curve
-from transfer_laws.tasks.fitting.curve_forms import BansalCurve, PiecewiseCurve, curve_for
+from transfer_laws.tasks.fitting.curve_forms import BansalCurve, PiecewiseCurve, choose_curve, curve_for
 from transfer_laws.tasks.fitting.forms import KaplanCurve
 from transfer_laws.tasks.fitting.robust import CORES, FitOptions, fit_form
 from transfer_laws.tasks.fitting.synthetic import make_sweep

@@ -13,8 +13,15 @@ from transfer_laws.flows.cli import main
 from transfer_laws.tasks.fitting import design as design_module
 from transfer_laws.tasks.fitting.analysis import AnalysisOptions, analyse
 from transfer_laws.tasks.fitting.bootstrap import BootstrapOptions
-from transfer_laws.tasks.fitting.design import Design, Prior, predict, predict_many, simulate_runs, unusable_mask
-from transfer_laws.tasks.fitting.design_calibration import calibrate_scatter
+from transfer_laws.tasks.fitting.design import (
+    Design,
+    Prior,
+    calibrate_scatter,
+    predict,
+    predict_many,
+    simulate_runs,
+    unusable_mask,
+)
 from transfer_laws.tasks.fitting.noise import constant_noise
 from transfer_laws.tasks.fitting.synthetic import SweepSpec, make_sweep
 
