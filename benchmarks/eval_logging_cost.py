@@ -90,14 +90,15 @@ def main() -> None:
         a.steps = 50
     from transfer_laws.model.shapes import shape_for
     from transfer_laws.tasks.sweep.config import SweepConfig
+    from transfer_laws.tasks.sweep.run_rules import kaplan_lr
     from transfer_laws.tasks.sweep.slots import env_for
     from transfer_laws.tasks.tracking import mlflow_store, run_tracker
 
     demo = SweepConfig.load(DEMO)
     shape = shape_for(a.size, n_ctx=demo.n_ctx)
-    lr = demo.lr_for(shape.params_non_embedding)
+    lr = kaplan_lr(shape.params_non_embedding) if demo.lr == "kaplan" else demo.lr
     per_step = demo.batch_size * demo.n_ctx
-    eval_interval = max(1, min(demo.eval_interval, -(-a.tokens // per_step)))  # as tasks.sweep.run_graph
+    eval_interval = max(1, min(demo.eval_interval, -(-a.tokens // per_step)))  # as tasks.sweep.run_rules
     print(f"evaluation and logging costs on {C.load_line()}")
     data = C.python_data()
     timer = CallTimer()

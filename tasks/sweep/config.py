@@ -464,21 +464,6 @@ class SweepConfig(BaseModel):
                 "family": family + ("" if self.tie_embeddings else ", untied head"),
                 "tokenizer": self.tokenizer}
 
-    def finetune_batch(self, d_f: int) -> int:
-        """Sequences per optimiser step of a fine-tune on `d_f` tokens: at most batch_size, and
-        small enough that one pass over D_F takes `finetune_steps_per_epoch` steps (at least one
-        sequence per process)."""
-        if not self.finetune_steps_per_epoch:
-            return self.batch_size
-        fits = d_f // (self.finetune_steps_per_epoch * self.n_ctx)
-        per = self.processes_per_run
-        return max(per, min(self.batch_size, fits // per * per))
-
-    def lr_for(self, n: float) -> float:
-        if self.lr == "kaplan":
-            return max(1e-5, 0.003239 - 0.0001395 * math.log(n))
-        return float(self.lr)
-
     def uses_hub(self) -> bool:
         """True when a corpus, the tokenizer or a checkpoint comes from a hub: only then may the
         process go online."""

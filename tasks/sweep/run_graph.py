@@ -14,6 +14,7 @@ from transfer_laws.model.shapes import Shape
 from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.data.prepare import PreparedData
 from transfer_laws.tasks.sweep.config import SweepConfig
+from transfer_laws.tasks.sweep.run_rules import RunRules, Size, Start, est_epochs, with_compile
 from transfer_laws.tasks.sweep.suites import Suite
 from transfer_laws.tasks.train.config import RunConfig
 
@@ -21,22 +22,6 @@ from transfer_laws.tasks.train.config import RunConfig
 # training throughput): ~0.02 s per step and ~0.07 s per evaluation with its saves. Only ratios matter.
 STEP_FIXED_WORK = 4e8
 EVAL_FIXED_WORK = 1.2e9
-
-
-# Epochs to the early-stopping point fall with D (the paper's Fig. 15). Fitted by eye to the demo's
-# from-scratch runs (2 CPU threads, 2026-11-29; best epoch 106-155 at D = 3e3, 44-157 at 1e4, 22-80
-# at 3e4): ~150 (D / 3e3)^-1/2; its fine-tunes stopped after about half as many epochs. The fall
-# stops near 30 epochs: the lr decays (cosine) over max_steps, so at large D the held-out loss keeps
-# improving until the decay ends. The paper-cpu run (docs/results/paper-cpu-v1/runs.csv) stopped after
-# 17-55 epochs at D = 5e4-3e5, most near the cap; without the floor the rule planned 27 % fewer
-# steps than its scratch and fine-tune runs took (weighted by step cost), with it 2 % more.
-EPOCHS_AT_3K, EPOCHS_SLOPE, FINETUNE_EPOCH_RATIO, EPOCHS_FLOOR = 150.0, -0.5, 0.5, 30.0
-
-
-def est_epochs(kind: str, d: int) -> float:
-    """Expected epochs to the best held-out loss of a run on `d` tokens (a planning guess)."""
-    epochs = EPOCHS_AT_3K * (max(d, 1) / 3e3) ** EPOCHS_SLOPE
-    return max(EPOCHS_FLOOR, epochs if kind == "scratch" else FINETUNE_EPOCH_RATIO * epochs)
 
 
 @dataclass(frozen=True)
@@ -131,34 +116,13 @@ def check_against_data(cfg: SweepConfig, target: PreparedData) -> None:
                              "use data-set sizes larger than one context")
 
 
-@dataclass(frozen=True)
-class _Start:
-    """Where a fine-tune or zero-shot run starts: a pre-train's best model or a suite's checkpoint."""
-
-    folder: str
-    key: str  # init_key: the pre-train's run_key, or the checkpoint's identity
-    seed: int  # the pre-train's seed (a zero-shot run carries it)
-    parent: str  # the pre-train run it waits for; "" for a checkpoint
-
-
-@dataclass(frozen=True)
-class _Size:
-    """One model size of the sweep: its shape, the RunConfig fields that build it, and (for suites)
-    the checkpoint each source starts from."""
-
-    n_target: float
-    shape: Shape
-    dims: dict
-    starts: tuple[tuple[str, list[_Start]], ...] = ()
-
-
-def _sizes(cfg: SweepConfig, target: PreparedData, sources: dict) -> list[_Size]:
+def _sizes(cfg: SweepConfig, target: PreparedData, sources: dict) -> list[Size]:
     """The sweep's sizes: from `sizes` along the family's shape line, or a suite's checkpoints."""
     if not cfg.suite():
         sizes = []
         for n in cfg.sizes:
             shape = cfg.shape(n, target.vocab_size)
-            sizes.append(_Size(n, shape, dict(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head,
+            sizes.append(Size(n, shape, dict(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head,
                                               family=shape.family, n_kv_head=shape.n_kv_head,
                                               tie_embeddings=shape.tied)))
         return sizes
@@ -174,9 +138,9 @@ def _sizes(cfg: SweepConfig, target: PreparedData, sources: dict) -> list[_Size]
             raise InputError(field, c.spec, f"has {arch.vocab_size:,} token embeddings, fewer than the "
                              f"{target.vocab_size:,} ids of its tokenizer", "use a checkpoint and tokenizer "
                              "that belong together")
-        starts = tuple((s.name, [_Start(s.checkpoints[i].info.folder, s.checkpoints[i].key, cfg.seed, "")])
+        starts = tuple((s.name, [Start(s.checkpoints[i].info.folder, s.checkpoints[i].key, cfg.seed, "")])
                        for s in suites)
-        sizes.append(_Size(float(arch.params_non_embedding), arch, {"architecture": arch.config_json}, starts))
+        sizes.append(Size(float(arch.params_non_embedding), arch, {"architecture": arch.config_json}, starts))
     return sizes
 
 
@@ -225,82 +189,47 @@ def run_graph(cfg: SweepConfig, target: PreparedData, sources: dict[str, Prepare
     slot layout's) decides `compile: auto`, from `step_seconds` ((shape, batch) -> measured seconds
     per step, filled in where missing; pass dry-run's dict so each shape is measured once)."""
     check_against_data(cfg, target)
-    per_step = cfg.batch_size * cfg.n_ctx
-    device = cfg.device
-    common = dict(n_ctx=cfg.n_ctx, batch_size=cfg.batch_size, warmup_steps=cfg.warmup_steps,
-                  eval_interval=cfg.eval_interval, eval_tokens=cfg.eval_tokens, patience=cfg.patience,
-                  device=device, threads=threads, vocab_size=target.vocab_size, tokenizer=cfg.tokenizer,
-                  processes_per_run=cfg.processes_per_run)
+    rules = RunRules(cfg, target, runs_dir, threads)
 
     def seeds(count: int) -> list[tuple[int, str]]:
         """(seed, label tag) of each replicate: the first is `cfg.seed`, so one replicate plans
         exactly the runs (and run_keys) of a sweep written before replicates existed."""
         return [(cfg.seed + r, f" seed={cfg.seed + r}" if count > 1 else "") for r in range(count)]
 
-    def per_d(d: int, batch: int = cfg.batch_size) -> dict:
-        """Evaluate at least once per epoch: a small data set overfits within a few epochs, and an
-        early-stopping point missed between two evaluations biases the loss the fit sees."""
-        return {"eval_interval": max(1, min(cfg.eval_interval, math.ceil(d / (batch * cfg.n_ctx)))),
-                "batch_size": batch}
-
-    pretrain_patience = cfg.patience if cfg.pretrain_patience is None else cfg.pretrain_patience
     pretrains: dict[tuple[int, str, int], PlannedRun] = {}
     scratch: list[PlannedRun] = []
     finetunes: list[PlannedRun] = []
     searches: list[PlannedRun] = []
     zero_shots: list[PlannedRun] = []
     for size in _sizes(cfg, target, sources):
-        shape, dims = size.shape, size.dims
-        lr = cfg.lr_for(shape.params_non_embedding)
+        shape = size.shape
+        lr = rules.lr(shape.params_non_embedding)
         n_txt = _fmt(shape.params_non_embedding)
-        starts: dict[str, list[_Start]] = dict(size.starts)
+        starts: dict[str, list[Start]] = dict(size.starts)
         for name, data in sources.items():
             if isinstance(data, Suite):
                 continue
-            steps = max(cfg.warmup_steps + 1, math.ceil(cfg.pretrain_budget(size.n_target) / per_step))
             for r, (seed, tag) in enumerate(seeds(cfg.pretrain_replicates)):
-                rc = RunConfig(kind="pretrain", source=name, target=name, **dims,
-                               **{**common, "patience": pretrain_patience}, lr=lr,
-                               min_lr=lr * cfg.min_lr_ratio, max_steps=steps, data_dir=data.root,
-                               data_key=data.key, dataset_tokens=None, seed=seed, out_dir="-")
-                rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
+                rc = rules.run_config("pretrain", size, seed=seed, source=name, data=data)
                 run = PlannedRun("pretrain", f"pretrain N={n_txt} src={name}{tag}", shape, name, rc)
                 pretrains[(shape.params_non_embedding, name, r)] = run
-                starts.setdefault(name, []).append(_Start(str(Path(rc.out_dir) / "best"), run.run_key, seed,
-                                                          run.run_key))
+                starts.setdefault(name, []).append(Start(str(Path(rc.out_dir) / "best"), run.run_key, seed,
+                                                         run.run_key))
         for d in cfg.scratch_grid():
             for seed, tag in seeds(cfg.replicates):
-                rc = RunConfig(kind="scratch", target=cfg.target, **dims, **{**common, **per_d(d)},
-                               lr=lr, min_lr=lr * cfg.min_lr_ratio, max_steps=cfg.max_steps,
-                               data_dir=target.root, data_key=target.key, dataset_tokens=d,
-                               seed=seed, out_dir="-")
-                rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
-                scratch.append(PlannedRun("scratch", f"scratch N={n_txt} D={_fmt(d)}{tag}", shape,
-                                          "", rc))
+                rc = rules.run_config("scratch", size, seed=seed, d=d)
+                scratch.append(PlannedRun("scratch", f"scratch N={n_txt} D={_fmt(d)}{tag}", shape, "", rc))
         for name in sources:
             first = starts[name][0]
-
-            def finetune(kind: str, d: int, ft_lr: float, start: _Start = first,
-                         seed: int = cfg.seed, **extra) -> RunConfig:
-                rc = RunConfig(kind=kind, source=name, target=cfg.target, **dims,
-                               **{**common, **per_d(d, cfg.finetune_batch(d))},
-                               lr=ft_lr, min_lr=ft_lr * cfg.min_lr_ratio, max_steps=cfg.max_steps,
-                               data_dir=target.root, data_key=target.key, dataset_tokens=d,
-                               init_from=start.folder, init_key=start.key, seed=seed, out_dir="-", **extra)
-                return rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
-
             for start in (starts[name] if cfg.zero_shot else []):
-                rc = RunConfig(kind="zeroshot", source=name, target=cfg.target, **dims,
-                               **{**common, "warmup_steps": 0}, lr=lr, min_lr=lr * cfg.min_lr_ratio,
-                               max_steps=1, data_dir=target.root, data_key=target.key,
-                               init_from=start.folder, init_key=start.key, seed=start.seed, out_dir="-")
-                rc = rc.model_copy(update={"out_dir": str(runs_dir / rc.run_key())})
+                rc = rules.run_config("zeroshot", size, seed=start.seed, source=name, start=start)
                 tag = f" seed={start.seed}" if len(starts[name]) > 1 else ""
                 zero_shots.append(PlannedRun("zeroshot", f"zeroshot N={n_txt} src={name}{tag}", shape,
                                              name, rc, parent=start.parent))
             search, candidates = cfg.finetune_lr_search, {}
             for scale in (search.scales if search else []):
-                rc = finetune("lr-search", search.tokens, lr * scale)
+                rc = rules.run_config("lr-search", size, seed=cfg.seed, d=search.tokens, source=name, start=first,
+                                      lr=lr * scale)
                 candidates[rc.run_key()] = rc.lr
                 searches.append(PlannedRun(
                     "lr-search", f"lr-search N={n_txt} D={_fmt(search.tokens)} src={name} lr=x{scale:g}",
@@ -309,11 +238,13 @@ def run_graph(cfg: SweepConfig, target: PreparedData, sources: dict[str, Prepare
                 for r, (seed, seed_tag) in enumerate(seeds(cfg.replicates)):
                     start = starts[name][r % len(starts[name])]
                     if candidates:  # lr set when the search has ended (RunConfig.with_chosen_lr)
-                        rc = finetune("finetune", d, min(candidates.values()), start, seed,
-                                      lr_search=candidates)
+                        rc = rules.run_config("finetune", size, seed=seed, d=d, source=name, start=start,
+                                              lr=min(candidates.values()), lr_search=candidates)
                         tag = " lr=searched"
                     else:
-                        rc, tag = finetune("finetune", d, lr * cfg.finetune_lr_scale, start, seed), ""
+                        rc = rules.run_config("finetune", size, seed=seed, d=d, source=name, start=start,
+                                              lr=lr * cfg.finetune_lr_scale)
+                        tag = ""
                     finetunes.append(PlannedRun(
                         "finetune", f"finetune N={n_txt} D={_fmt(d)} src={name}{tag}{seed_tag}", shape,
                         name, rc, parent=start.parent, after=tuple(candidates)))
@@ -324,30 +255,3 @@ def run_graph(cfg: SweepConfig, target: PreparedData, sources: dict[str, Prepare
     return with_compile(list(pretrains.values()) + zero_shots + searches + rest, cfg.compile, device_kind,
                         step_seconds)
 
-
-def with_compile(runs: list[PlannedRun], setting: bool | str, device_kind: str,
-                 step_seconds: dict[tuple[Shape, int], float] | None = None) -> list[PlannedRun]:
-    """The runs with `compile` decided: as set, or under 'auto' by tasks.sweep.gpu_rules.compile_pays
-    from each run's expected steps and its shape's step time (measured once per shape on this
-    machine when not given; never on a CPU, where compiling does not pay)."""
-    from dataclasses import replace
-
-    from transfer_laws.tasks.sweep.gpu_rules import COMPILE_COST, compile_pays
-
-    if setting == "auto" and COMPILE_COST[device_kind].speedup <= 1.0:
-        return runs
-    if setting == "auto":
-        from transfer_laws.tasks.sweep.step_time import seconds_per_step
-
-        step_seconds = {} if step_seconds is None else step_seconds
-        for r in runs:
-            if (r.shape, r.config.batch_size) not in step_seconds:
-                step_seconds[(r.shape, r.config.batch_size)] = seconds_per_step(r.shape, r.config.batch_size,
-                                                         max(1, r.config.threads), device_kind)
-
-    def decide(r: PlannedRun) -> bool:
-        if setting != "auto":
-            return bool(setting)
-        return compile_pays(device_kind, r.est_steps, step_seconds[(r.shape, r.config.batch_size)])
-
-    return [replace(r, config=r.config.model_copy(update={"compile": decide(r)})) for r in runs]

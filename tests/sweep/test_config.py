@@ -9,6 +9,7 @@ from transfer_laws.tasks.data.corpora import Corpus, Document
 from transfer_laws.tasks.data.prepare import prepare
 from transfer_laws.tasks.sweep.config import MIN_FINETUNE_SIZES, MIN_SIZES, SweepConfig
 from transfer_laws.tasks.sweep.run_graph import check_against_data, run_graph
+from transfer_laws.tasks.sweep.run_rules import kaplan_lr
 
 GOOD = dict(name="t", target="python", sources={"code": {"corpus": "code-other"}},
             sizes=[1e4, 3e4, 1e5], finetune_tokens=[10_000, 30_000], pretrain_tokens=100_000)
@@ -24,7 +25,7 @@ def test_good_config_loads_from_yaml(tmp_path):
     path.write_text(yaml.safe_dump(GOOD))
     cfg = SweepConfig.load(path)
     assert cfg.sizes == [1e4, 3e4, 1e5] and cfg.scratch_grid() == [10_000, 30_000]
-    assert cfg.lr_for(1e5) == pytest.approx(0.003239 - 0.0001395 * 11.512925, rel=1e-6)
+    assert kaplan_lr(1e5) == pytest.approx(0.003239 - 0.0001395 * 11.512925, rel=1e-6)
 
 
 @pytest.mark.parametrize("over,field,needle", [
@@ -157,7 +158,7 @@ def test_lr_search_plans_candidates_per_size_and_source_that_every_finetune_wait
         mine = [s for s in search if s.parent == r.parent]
         assert set(r.after) == {s.run_key for s in mine} and len(mine) == 3
         assert r.config.lr_search == {s.run_key: s.config.lr for s in mine}
-        base = cfg.lr_for(r.n)
+        base = kaplan_lr(r.n)
         assert sorted(r.config.lr_search.values()) == pytest.approx([0.5 * base, base, 2 * base])
         # the lr it will train with does not change its identity (known before the search ends)
         losses = {s.run_key: 3.0 - s.config.lr for s in mine}  # the largest lr wins

@@ -14,7 +14,8 @@ from transfer_laws.tasks.data.corpora import Corpus, Document
 from transfer_laws.tasks.data.prepare import prepare
 from transfer_laws.tasks.sweep import gpu_rules
 from transfer_laws.tasks.sweep.config import SweepConfig
-from transfer_laws.tasks.sweep.run_graph import run_graph, with_compile
+from transfer_laws.tasks.sweep.run_graph import run_graph
+from transfer_laws.tasks.sweep.run_rules import with_compile
 from transfer_laws.tasks.sweep.slots import layout
 
 GiB = 2**30

@@ -109,7 +109,7 @@ def test_run_cost_counts_evaluations_and_fixed_costs_not_only_6ND():
 def test_planned_epochs_fall_with_d_down_to_the_floor(d1, d2):
     """Fig. 15's shape, as the planner assumes it: fewer epochs on more data, fine-tunes no more than
     from scratch, and never fewer than EPOCHS_FLOOR (the cosine decay keeps large-D runs going)."""
-    from transfer_laws.tasks.sweep.run_graph import EPOCHS_FLOOR, est_epochs
+    from transfer_laws.tasks.sweep.run_rules import EPOCHS_FLOOR, est_epochs
 
     lo, hi = sorted((d1, d2))
     for kind in ("scratch", "finetune"):
