@@ -78,7 +78,9 @@ def log_in_to_prefect(page, ui: str, auth_string: str, shots: Shots) -> None:
     password.fill(auth_string)
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/dashboard"))
-    page.get_by_text("Work Pools", exact=True).first.wait_for()  # the signed-in navigation
+    # the signed-in navigation: the dashboard's first render waits on the server's first API calls
+    # after start-up, which took over 30 s twice in ~20 clean-clone runs on 2 loaded cores
+    page.get_by_text("Work Pools", exact=True).first.wait_for(timeout=90_000)
 
 
 def mlflow_refuses_strangers(mlflow_url: str, username: str, password: str) -> None:
