@@ -133,12 +133,16 @@ class RunConfig(BaseModel):
         their first defaults (LATER_DEFAULTS), so every existing run_key stays valid. processes_per_run does
         count then: n processes give the one-process curve only up to float summation order, and
         their resumable checkpoints (DDP weight names, one RNG file per rank) cannot resume with
-        another process count, so a run folder must never be shared between counts."""
+        another process count, so a run folder must never be shared between counts. A tokenizer
+        folder is a path, like init_from: with `data_key` set, the data's key (which hashes the
+        tokenizer's files) identifies it, so a suite or tokenizer folder moved elsewhere keeps its runs."""
         ignore = {"data_dir", "init_from", "out_dir", "device", "checkpoint_interval", "threads",
                   "log_interval", "compile"}
         if self.processes_per_run == 1:
             ignore.add("processes_per_run")
         ignore |= {k for k, default in LATER_DEFAULTS.items() if getattr(self, k) == default}
+        if self.data_key and self.tokenizer.startswith("/"):  # a folder (TokenizerSpec makes it absolute)
+            ignore.add("tokenizer")
         if self.lr_search:
             ignore |= {"lr", "min_lr"}
         else:

@@ -78,3 +78,16 @@ def test_kv_group_without_llama_is_refused_naming_the_field(tmp_path):
 
     with pytest.raises(InputError, match="kv_group.*needs family llama"):
         SweepConfig.checked({**yaml.safe_load(DEMO_AT_B1B94E4), "home": str(tmp_path), "kv_group": 2})
+
+
+def test_a_tokenizer_folder_is_identified_by_the_data_not_its_path():
+    """A suite's (or any) tokenizer folder is a path: moved elsewhere, the same prepared data (same
+    data_key, which hashes the tokenizer's files) keeps every run_key; a named tokenizer still counts."""
+    from transfer_laws.tasks.train.config import RunConfig
+
+    def key(tokenizer: str, data_key: str = "d" * 16) -> str:
+        return RunConfig(data_dir="-", out_dir="-", tokenizer=tokenizer, vocab_size=300, data_key=data_key).run_key()
+
+    assert key("/home/a/suite/pythia-14m") == key("/mnt/shared/suite/pythia-14m")
+    assert key("/home/a/suite/pythia-14m") != key("/home/a/suite/pythia-14m", data_key="e" * 16)
+    assert key("bpe:300") != key("hf:acme/tok")
