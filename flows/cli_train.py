@@ -5,9 +5,6 @@ import argparse
 import json
 from pathlib import Path
 
-REFERENCE = "nanoGPT's CPU reference on tinyshakespeare (docs/data/tinyshakespeare/README.md)"
-
-
 # The RunConfig fields this verb takes, by heading. Their flags (--n-layer for n_layer), types,
 # defaults and help are generated from the model (tasks/train/config.py), so the verb and a sweep's
 # runs share one set of defaults; presets such as configs/runs/tinyshakespeare.yaml change them.
@@ -74,14 +71,14 @@ def register(sub) -> None:
                       "the tail of the file for --text (default 0.1)")
     groups = {"data": data}
     for title, names in FLAG_GROUPS.items():
-        group = groups.get(title) or p.add_argument_group(title)
+        group = groups[title] = groups.get(title) or p.add_argument_group(title)
         if title.startswith("model shape"):
             group.add_argument("--n", type=float, default=None,
                                help="target non-embedding parameter count; picks n_layer, d_model, n_head "
                                "from the family's aspect-ratio rule (model/shapes.py)")
         for name in names:
             _add_field(group, name, RunConfig.model_fields[name])
-    run = groups.get("run") or p._action_groups[-1]
+    run = groups["run"]
     run.add_argument("--home", default=None, help="project run folder (default $TRANSFER_LAWS_HOME "
                      "or ./.transfer-laws): MLflow store, data cache, run folders")
     run.add_argument("--out", default=None, help="run folder (default HOME/runs/<run_key>)")
