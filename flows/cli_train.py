@@ -47,6 +47,7 @@ def _add_field(group, name: str, info) -> None:
 
 def register(sub) -> None:
     from transfer_laws.flows.cli import DefaultsHelp
+    from transfer_laws.tasks.sweep.config import bundled_configs
     from transfer_laws.tasks.train.config import RunConfig
 
     p = sub.add_parser(
@@ -59,7 +60,7 @@ def register(sub) -> None:
             "(docs/data/tinyshakespeare/README.md)."),
         formatter_class=DefaultsHelp)
     p.add_argument("--preset", metavar="YAML", help="a YAML file of run settings (RunConfig field names) "
-                   "used as the defaults, or the name of a bundled one (" + ", ".join(run_presets()) + "); "
+                   "used as the defaults, or the name of a bundled one (" + ", ".join(bundled_configs("runs")) + "); "
                    "flags given on the command line override it")
     data = p.add_argument_group("data")
     src = data.add_mutually_exclusive_group(required=True)
@@ -87,37 +88,24 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
-def run_presets() -> list[str]:
-    """Names of the run presets shipped in the package (configs/runs/*.yaml)."""
-    from importlib.resources import files
-
-    return sorted(f.name[:-5] for f in (files("transfer_laws.configs") / "runs").iterdir()
-                  if f.name.endswith(".yaml"))
-
-
 def settings(a: argparse.Namespace) -> dict:
     """Every setting the verb takes: the model's default, under the preset's value (--preset), under
     the flag given on the command line."""
-    from importlib.resources import files
-
-    import yaml
-
     from transfer_laws.tasks.common.errors import InputError
+    from transfer_laws.tasks.common.yaml_file import read_mapping
+    from transfer_laws.tasks.sweep.config import bundled_config, bundled_configs
     from transfer_laws.tasks.train.config import RunConfig
 
     names = [n for group in FLAG_GROUPS.values() for n in group]
     out = {n: RunConfig.model_fields[n].default for n in names}
     if a.preset is not None:
         path = Path(a.preset)
-        if not path.is_file() and a.preset in run_presets():
-            path = Path(str(files("transfer_laws.configs") / "runs" / f"{a.preset}.yaml"))
+        if not path.is_file():
+            path = bundled_config(a.preset, "runs") or path
         if not path.is_file():
             raise InputError("--preset", a.preset, "is neither a file nor a bundled preset",
-                             f"give a YAML file of run settings or one of {', '.join(run_presets())}")
-        preset = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(preset, dict):
-            raise InputError("--preset", str(path), "is not a mapping of settings",
-                             "write one `field: value` per line (RunConfig field names)")
+                             f"give a YAML file of run settings or one of {', '.join(bundled_configs('runs'))}")
+        preset = read_mapping(path, "--preset", "write one `field: value` per line (RunConfig field names)")
         unknown = sorted(set(preset) - set(names))
         if unknown:
             raise InputError("--preset", str(path), f"sets {', '.join(unknown)}, not settings of `train`",

@@ -46,6 +46,13 @@ def _to_json(result) -> dict:
             if not (f.metadata.get("optional") and getattr(result, f.name) is None)}
 
 
+class _AsJson:
+    """`to_json()` for the result types below: their fields under fit.json's keys (`_to_json`)."""
+
+    def to_json(self) -> dict:
+        return _to_json(self)
+
+
 def _interval(raw) -> Interval | None:
     return None if raw is None else tuple(raw)
 
@@ -59,7 +66,7 @@ def _judgement(raw: dict | None) -> Judgement | None:
 
 
 @dataclass(frozen=True)
-class ScratchFit:
+class ScratchFit(_AsJson):
     """The scratch loss surface L(N, D) of the chosen form: parameters with their intervals, the
     optimiser's evidence, and whether it may be quoted (`verdict`)."""
 
@@ -74,9 +81,6 @@ class ScratchFit:
     ci95: dict[str, Interval | None] = field(default_factory=dict)
     verdict: Judgement | None = _optional()
 
-    def to_json(self) -> dict:
-        return _to_json(self)
-
     @classmethod
     def from_json(cls, d: dict) -> ScratchFit:
         return cls(d["form"], dict(d.get("params") or {}), d.get("objective"), d.get("grad_norm"),
@@ -85,7 +89,7 @@ class ScratchFit:
 
 
 @dataclass(frozen=True)
-class TransferLaw:
+class TransferLaw(_AsJson):
     """One source's transfer law D_T = k D_F^alpha N^beta (k in `k_units` of D), its bootstrap
     intervals and verdicts, and what the planner and the calculator read of it."""
 
@@ -112,9 +116,6 @@ class TransferLaw:
     verdict: Judgement | None = _optional()  # the law's
     verdicts: dict[str, Judgement] | None = _optional()  # k, alpha, beta: each parameter's
 
-    def to_json(self) -> dict:
-        return _to_json(self)
-
     @classmethod
     def from_json(cls, d: dict) -> TransferLaw:
         verdicts = d.get("verdicts")
@@ -128,7 +129,7 @@ class TransferLaw:
 
 
 @dataclass(frozen=True)
-class Multiplier:
+class Multiplier(_AsJson):
     """The effective-data multiplier D_E/D_F measured at a source's smallest D_F (median over sizes):
     `resolved` when its 95 % interval lies above 1, i.e. pre-training was measurably worth data."""
 
@@ -138,9 +139,6 @@ class Multiplier:
     n_sizes: int = 0
     resolved: bool = False
 
-    def to_json(self) -> dict:
-        return _to_json(self)
-
     @classmethod
     def from_json(cls, d: dict) -> Multiplier:
         return cls(d["D_F"], d.get("estimate"), _interval(d.get("ci95")), d.get("n_sizes", 0),
@@ -148,7 +146,7 @@ class Multiplier:
 
 
 @dataclass(frozen=True, kw_only=True)
-class FitReport:
+class FitReport(_AsJson):
     """The whole fit.json. Typed where readers read (the scratch surface, the laws, the multiplier);
     the open-ended rest stays as the dicts docs/interface.md describes, None where absent."""
 
@@ -169,9 +167,6 @@ class FitReport:
     grid: dict | None = _optional()
     rollout: dict | None = _optional()
     checklist: dict | None = _optional()
-
-    def to_json(self) -> dict:
-        return _to_json(self)
 
     @classmethod
     def from_json(cls, d: dict) -> FitReport:

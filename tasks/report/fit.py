@@ -369,7 +369,7 @@ def planner_verdict(analysis: Analysis, draws: int) -> dict:
     """The planner's prediction for the grid that was run, under the law and noise measured."""
     from transfer_laws.tasks.fitting.design import calibrate_scatter, predict, prior_and_design_of
 
-    fitted = {src: t.n_points for src, t in analysis.estimate.transfer.items() if t.status == "ok"}
+    fitted = {src: t.n_points for src, t in analysis.estimate.transfer.items() if t.status == FitStatus.OK}
     skipped = {src: why for src, n in fitted.items() if (why := law_too_small(n))}
     if len(skipped) == len(fitted):
         return {"draws": 0, "noise": analysis.noise.source, "sources": {}, "skipped": skipped}

@@ -24,6 +24,7 @@ from pydantic import (
 
 from transfer_laws.model.shapes import FAMILY_HELP, TIED_HELP, Family
 from transfer_laws.tasks.common.errors import MISSING, InputError
+from transfer_laws.tasks.common.yaml_file import read_mapping
 from transfer_laws.tasks.data.tokenizer import TOKENIZER_HELP, TokenizerSpec, static_vocab
 from transfer_laws.tasks.train.config import RunConfig
 
@@ -520,46 +521,34 @@ class SweepConfig(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> "SweepConfig":
-        import yaml
-
         p = Path(path)
         if not p.is_file() and bundled_config(str(path)) is not None:
             p = bundled_config(str(path))
         if not p.is_file():
             raise InputError("CONFIG", str(p), "does not exist", "give the path of a sweep YAML file, "
                              f"or the name of a bundled one ({', '.join(bundled_configs())})")
-        try:
-            text = p.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise InputError("CONFIG", str(p), "is not UTF-8 text", "save the config as UTF-8 YAML") from None
-        try:
-            values = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise InputError("CONFIG", str(p), f"is not valid YAML ({where}{what})",
-                             "fix the YAML syntax") from None
-        if not isinstance(values, dict):
-            raise InputError("CONFIG", str(p), "is not a mapping of fields", "see configs/demo.yaml")
+        values = read_mapping(p, "CONFIG", "see configs/demo.yaml")
         return cls.checked(values)
 
 
-def bundled_configs() -> list[str]:
-    """Names of the sweep configs shipped in the package (configs/*.yaml: demo, paper-cpu, …)."""
+def bundled_configs(folder: str = "") -> list[str]:
+    """Names of the YAML files shipped in the package's configs/ (the sweep configs: demo, paper-cpu,
+    …), or in its sub-folder `folder` (runs: the `train` presets)."""
     from importlib.resources import files
 
-    return sorted(f.name[:-5] for f in files("transfer_laws.configs").iterdir() if f.name.endswith(".yaml"))
+    root = files("transfer_laws.configs") / folder if folder else files("transfer_laws.configs")
+    return sorted(f.name[:-5] for f in root.iterdir() if f.name.endswith(".yaml"))
 
 
-def bundled_config(name: str) -> Path | None:
+def bundled_config(name: str, folder: str = "") -> Path | None:
     """The packaged file of a bundled config named `name` (with or without .yaml), else None."""
     from importlib.resources import files
 
     stem = name[:-5] if name.endswith(".yaml") else name
-    if "/" in stem or stem not in bundled_configs():
+    if "/" in stem or stem not in bundled_configs(folder):
         return None
-    return Path(str(files("transfer_laws.configs") / f"{stem}.yaml"))
+    root = files("transfer_laws.configs") / folder if folder else files("transfer_laws.configs")
+    return Path(str(root / f"{stem}.yaml"))
 
 
 # (words in the message, the fix): the first match wins
