@@ -36,21 +36,21 @@ def main() -> None:
     p.add_argument("--config", default=str(REPO / "configs" / "demo.yaml"))
     a = p.parse_args()
     cache = env.project_paths(REPO / ".transfer-laws").cache
-    base = SweepConfig.load(a.config).model_dump()
+    base = SweepConfig.load(a.config)
     print(f"{'tokenizer':>10} {'target bytes/token':>19} {'source tokens':>14} {'pre-train text':>15} "
           f"{'sweep est.':>11} {'vs bytes':>9}")
     first = None
     with tempfile.TemporaryDirectory() as tmp:
         for v in a.vocab:
-            cfg = SweepConfig.checked({**base, "tokenizer": "bytes" if v == 256 else f"bpe:{v}"})
+            cfg = base.updated(tokenizer="bytes" if v == 256 else f"bpe:{v}")
             target, sources = prepare_all(cfg, cache)
             lay = slots.layout_for(cfg)
             runs = run_graph(cfg, target, sources, Path(tmp), threads=lay.threads, device_kind=lay.device_kind)
             wall = estimate(runs, len(lay.devices), lay.threads, lay.device_kind).wall_seconds / 60
             first = first or wall
             source = next(iter(sources.values()))
-            text_mb = cfg.pretrain_budget(cfg.sizes[0]) * source.bytes_in_prefix(source.train_tokens) / source.train_tokens / 1e6
-            print(f"{cfg.tokenizer:>10} {1 / target.held_out_tokens_per_byte:19.3f} {source.train_tokens:14,} "
+            text_mb = cfg.pretrain_budget(cfg.experiment.sizes[0]) * source.bytes_in_prefix(source.train_tokens) / source.train_tokens / 1e6
+            print(f"{cfg.experiment.tokenizer:>10} {1 / target.held_out_tokens_per_byte:19.3f} {source.train_tokens:14,} "
                   f"{text_mb:12.1f} MB {wall:9.1f} m {wall / first:8.2f}x", flush=True)
 
 

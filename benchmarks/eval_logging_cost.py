@@ -95,10 +95,10 @@ def main() -> None:
     from transfer_laws.tasks.tracking import mlflow_store, run_tracker
 
     demo = SweepConfig.load(DEMO)
-    shape = shape_for(a.size, n_ctx=demo.n_ctx)
-    lr = kaplan_lr(shape.params_non_embedding) if demo.lr == "kaplan" else demo.lr
-    per_step = demo.batch_size * demo.n_ctx
-    eval_interval = max(1, min(demo.eval_interval, -(-a.tokens // per_step)))  # as tasks.sweep.run_rules
+    shape = shape_for(a.size, n_ctx=demo.experiment.n_ctx)
+    lr = kaplan_lr(shape.params_non_embedding) if demo.optimiser.lr == "kaplan" else demo.optimiser.lr
+    per_step = demo.optimiser.batch_size * demo.experiment.n_ctx
+    eval_interval = max(1, min(demo.optimiser.eval_interval, -(-a.tokens // per_step)))  # as tasks.sweep.run_rules
     print(f"evaluation and logging costs on {C.load_line()}")
     data = C.python_data()
     timer = CallTimer()
@@ -111,11 +111,11 @@ def main() -> None:
         store_s = time.perf_counter() - t0
         print(f"MLflow store + experiment created in {store_s:.1f} s, zygote started in "
               f"{C.warm_zygote():.1f} s (neither counted)")
-        cfg = C.run_config(data, a.size, Path(tmp) / "run", steps=a.steps, n_ctx=demo.n_ctx,
-                           batch=demo.batch_size, threads=a.threads, eval_interval=eval_interval,
-                           eval_tokens=demo.eval_tokens, dataset_tokens=a.tokens, kind="scratch",
-                           target="python", lr=lr, min_lr=lr * demo.min_lr_ratio,
-                           warmup_steps=min(demo.warmup_steps, a.steps - 1), seed=demo.seed)
+        cfg = C.run_config(data, a.size, Path(tmp) / "run", steps=a.steps, n_ctx=demo.experiment.n_ctx,
+                           batch=demo.optimiser.batch_size, threads=a.threads, eval_interval=eval_interval,
+                           eval_tokens=demo.optimiser.eval_tokens, dataset_tokens=a.tokens, kind="scratch",
+                           target="python", lr=lr, min_lr=lr * demo.optimiser.min_lr_ratio,
+                           warmup_steps=min(demo.optimiser.warmup_steps, a.steps - 1), seed=demo.experiment.seed)
         target = run_tracker.TrackingTarget(uri, "bench", experiment_id=exp_id)
         result, wall = C.launch_timed(cfg, tracker=run_tracker.RunTracker(target, cfg),
                                       env=env_for("cpu:0", a.threads))
@@ -123,8 +123,8 @@ def main() -> None:
     child = result.wall_seconds
     evals = len(result.history)
     print(f"run: N={shape.params_non_embedding:.3g} ({C.fmt_shape(shape)}), D={a.tokens:,} tokens, "
-          f"{result.steps} steps of {demo.batch_size}x{demo.n_ctx}, {evals} evaluations of "
-          f"{demo.eval_tokens:,} tokens every {eval_interval} steps, {a.threads} thread(s)")
+          f"{result.steps} steps of {demo.optimiser.batch_size}x{demo.experiment.n_ctx}, {evals} evaluations of "
+          f"{demo.optimiser.eval_tokens:,} tokens every {eval_interval} steps, {a.threads} thread(s)")
     print(f"wall: launch() {wall:.2f} s; training process train() {child:.2f} s; training steps "
           f"{result.tokens_seen / result.tokens_per_second:.2f} s ({result.tokens_per_second:,.0f} tok/s)")
     saves = core["save_best_s"] + core["checkpoint_s"]

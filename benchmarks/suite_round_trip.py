@@ -34,10 +34,10 @@ def transfer_laws(*args: str) -> str:
 
 def round_trip(config: str, home: Path, bootstrap: str | None) -> tuple[pd.DataFrame, dict, dict]:
     """Run CONFIG and its exported suite in `home`; the merged points and both fit.json."""
-    from transfer_laws.tasks.sweep.config import SweepConfig
+    from transfer_laws.tasks.sweep.config import GROUP_OF, SweepConfig
 
-    cfg = SweepConfig.load(config)
-    first = {**cfg.model_dump(exclude_defaults=True), "home": str(home)}
+    cfg = SweepConfig.load(config).updated(home=str(home))
+    first = cfg.model_dump(exclude_defaults=True)  # in groups, as a config file is written
     first_yaml = home / "first.yaml"
     home.mkdir(parents=True, exist_ok=True)
     first_yaml.write_text(yaml.safe_dump(first))
@@ -48,17 +48,19 @@ def round_trip(config: str, home: Path, bootstrap: str | None) -> tuple[pd.DataF
     for line in out.splitlines():
         if line.startswith("/"):
             folders.setdefault(Path(line).parent.name, []).append(line)
-    second = {k: v for k, v in first.items() if k not in ("sizes", "pretrain_tokens", "tokenizer",
-                                                            "pretrain_patience", "pretrain_replicates")}
-    second.update(name=f"{cfg.name}-suite", sources={s: {"checkpoints": f} for s, f in folders.items()})
+    second = {group: dict(settings) for group, settings in first.items()}
+    for name in ("sizes", "pretrain_tokens", "tokenizer", "pretrain_patience", "pretrain_replicates"):
+        second.get(GROUP_OF[name], {}).pop(name, None)  # a suite brings its sizes and tokenizer, pre-trained
+    second["experiment"].update(name=f"{cfg.experiment.name}-suite",
+                                sources={s: {"checkpoints": f} for s, f in folders.items()})
     second_yaml = home / "second.yaml"
     second_yaml.write_text(yaml.safe_dump(second))
     transfer_laws("run", str(second_yaml), *boot)
     reports = home / "reports"
-    a = pd.read_csv(reports / cfg.name / "latest" / "runs.csv")
-    b = pd.read_csv(reports / f"{cfg.name}-suite" / "latest" / "runs.csv")
+    a = pd.read_csv(reports / cfg.experiment.name / "latest" / "runs.csv")
+    b = pd.read_csv(reports / f"{cfg.experiment.name}-suite" / "latest" / "runs.csv")
     both = a.merge(b, on=["N", "D", "init", "seed"], how="outer", suffixes=("_sweep", "_suite"), indicator=True)
-    fits = [json.loads((reports / n / "latest" / "fit.json").read_text()) for n in (cfg.name, f"{cfg.name}-suite")]
+    fits = [json.loads((reports / n / "latest" / "fit.json").read_text()) for n in (cfg.experiment.name, f"{cfg.experiment.name}-suite")]
     return both, fits[0], fits[1]
 
 

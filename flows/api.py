@@ -281,7 +281,7 @@ def predict(fit: Fit | dict | str | Path, n: float, d_f: float, source: str | No
 
 def load_config(path: str | Path) -> "SweepConfig":
     """A sweep config from a YAML file, or a bundled one by name ("demo", "paper-cpu", …), validated
-    (every bad field is an InputError naming it). Override fields with `.model_copy(update={...})`."""
+    (every bad field is an InputError naming it). Override settings with `.updated(name=value, ...)`."""
     from transfer_laws.tasks.sweep.config import SweepConfig
 
     return SweepConfig.load(path)
@@ -299,11 +299,11 @@ def _project(config: "SweepConfig", home: str | Path | None):
     from transfer_laws.tasks.common import env
 
     if home is not None:
-        config = config.model_copy(update={"home": str(home)})
-    paths = env.project_paths(config.home)
+        config = config.updated(home=str(home))
+    paths = env.project_paths(config.tracking.home)
     env.apply(paths, hub=config.uses_hub())
-    _use_project_credentials(paths.home, config.tracking_uri)
-    return config.model_copy(update={"home": str(paths.home)}), paths
+    _use_project_credentials(paths.home, config.tracking.tracking_uri)
+    return config.updated(home=str(paths.home)), paths
 
 
 def _use_project_credentials(home: Path, tracking_uri: str | None) -> None:
@@ -353,7 +353,7 @@ def plan(config: "SweepConfig | str | Path", *, prior: str | Path | None = None,
         env.apply(paths, hub=cfg.uses_hub())
         suite = next(iter(suites_of(cfg, weights=False).values()))
         suite_sizes = [c.info.architecture.params_non_embedding for c in suite.checkpoints]
-    the_prior = planner.load_prior(str(prior) if prior else None, list(cfg.sources), noise, default_prior)
+    the_prior = planner.load_prior(str(prior) if prior else None, list(cfg.experiment.sources), noise, default_prior)
     design = planner.design_for(cfg, suite_sizes)
     the_prior = calibrate_scatter(the_prior, design, seed=seed)
     the_prior = calibrate_bootstrap(the_prior, design, calibrate, seed=seed)
@@ -370,7 +370,7 @@ def run(config: "SweepConfig | str | Path", *, home: str | Path | None = None, b
     from transfer_laws.tasks.services import warmup
 
     cfg, paths = _project(_config(config), home)
-    if cfg.executor == "local":
+    if cfg.execution.executor == "local":
         warmup.start_zygote()  # the slow starts first, each in its own process
     prefect = warmup.start_prefect(paths)
     try:
@@ -381,7 +381,7 @@ def run(config: "SweepConfig | str | Path", *, home: str | Path | None = None, b
 
         target, sources = prepare_ahead(cfg, str(paths.cache))
         check_against_data(cfg, target)
-        lay = slots.layout_for(cfg, largest_model(sources, cfg.n_ctx))
+        lay = slots.layout_for(cfg, largest_model(sources, cfg.experiment.n_ctx))
         check_suite(cfg, target, sources, lay.device_kind, len(lay.devices))
     except BaseException:  # bad data: stop with nothing left in the project folder
         if prefect:
@@ -389,7 +389,7 @@ def run(config: "SweepConfig | str | Path", *, home: str | Path | None = None, b
         raise
     from transfer_laws.flows.sweep import sweep_flow
 
-    with warmup.local_services(prefect, paths, cfg.tracking_uri or paths.mlflow_uri):
+    with warmup.local_services(prefect, paths, cfg.tracking.tracking_uri or paths.mlflow_uri):
         return sweep_flow(cfg, aggregate=aggregate, bootstrap=bootstrap)
 
 
@@ -413,7 +413,7 @@ def preview_plan(cfg: "SweepConfig", paths) -> Preview:
     from transfer_laws.tasks.sweep.units import preview_all
 
     target, sources, fetches = preview_all(cfg, paths.cache)
-    lay = slots.layout_for(cfg, largest_model(sources, cfg.n_ctx))
+    lay = slots.layout_for(cfg, largest_model(sources, cfg.experiment.n_ctx))
     runs = plan_runs(cfg, target, sources, paths.runs, threads=lay.threads, device_kind=lay.device_kind)
     return Preview(runs, lay, target, sources, fetches)
 
@@ -429,13 +429,13 @@ def export_suite(config: "SweepConfig | str | Path", out: str | Path, *, source:
 
     cfg, paths = _project(_config(config), home)
     if cfg.suite():
-        raise InputError("config", cfg.name, "measures suites of checkpoints; it pre-trains no models to export",
+        raise InputError("config", cfg.experiment.name, "measures suites of checkpoints; it pre-trains no models to export",
                          "export the sweep whose pre-trained models those checkpoints are")
     preview = preview_plan(cfg, paths)
     finished = {}
-    if cfg.tracking_uri or paths.mlflow_db.exists():  # never create a store to read it
-        c = mlflow_store.client(cfg.tracking_uri or paths.mlflow_uri)
-        exp = c.get_experiment_by_name(cfg.name)
+    if cfg.tracking.tracking_uri or paths.mlflow_db.exists():  # never create a store to read it
+        c = mlflow_store.client(cfg.tracking.tracking_uri or paths.mlflow_uri)
+        exp = c.get_experiment_by_name(cfg.experiment.name)
         if exp is not None:
             finished = {k: r for k, r in mlflow_store.finished_runs(c, exp.experiment_id).items()
                         if mlflow_store.is_done(r)}

@@ -131,15 +131,15 @@ def cmd_plan(a) -> int:
         print(f"bootstrap / spread of the estimates, on {a.calibrate} simulated sweeps: " + "; ".join(
             f"{src} " + ", ".join(f"{q} {r:.2f}" for q, r in qs.items())
             for src, qs in prior.width_ratio.items()))
-    sizes = cfg.sizes or next(iter(cfg.sources.values())).checkpoints  # a suite: one size a checkpoint
+    sizes = cfg.experiment.sizes or next(iter(cfg.experiment.sources.values())).checkpoints  # a suite: one size a checkpoint
     print(f"grid: {len(sizes)} sizes, {len(cfg.scratch_grid())} scratch D, "
-          f"{len(cfg.finetune_tokens)} D_F, {cfg.replicates} seed(s) a point")
+          f"{len(cfg.experiment.finetune_tokens)} D_F, {cfg.experiment.replicates} seed(s) a point")
     _print(pred)
     if a.budget_minutes is None:
         return 0
     from transfer_laws.tasks.common import env
 
-    return _search(a, cfg, env.project_paths(cfg.home), prior, scales)
+    return _search(a, cfg, env.project_paths(cfg.tracking.home), prior, scales)
 
 
 def _search(a, cfg, paths, prior, scales) -> int:

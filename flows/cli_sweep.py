@@ -102,7 +102,7 @@ def cmd_dry_run(a) -> int:
         print(*fetch_notice(fetches, paths.cache), sep="\n")
     about = "at most " if target.key == UNFETCHED and target.tokenizer != "bytes" else \
         "about " if target.key == UNFETCHED else ""
-    print(f"target {cfg.target!r}: {about}{target.train_tokens:,} training tokens ({target.tokenizer}, "
+    print(f"target {cfg.experiment.target!r}: {about}{target.train_tokens:,} training tokens ({target.tokenizer}, "
           f"vocabulary {target.vocab_size:,}); {lay.describe()}")
     for name, src in sources.items():
         for c in getattr(src, "checkpoints", ()):  # a suite: what each size is
@@ -148,9 +148,9 @@ def cmd_status(a) -> int:
     if fetches:
         print(*fetch_notice(fetches, paths.cache), sep="\n")
     exp = None
-    if cfg.tracking_uri or paths.mlflow_db.exists():  # never create a store to read it
-        c = mlflow_store.client(cfg.tracking_uri or paths.mlflow_uri)
-        exp = c.get_experiment_by_name(cfg.name)
+    if cfg.tracking.tracking_uri or paths.mlflow_db.exists():  # never create a store to read it
+        c = mlflow_store.client(cfg.tracking.tracking_uri or paths.mlflow_uri)
+        exp = c.get_experiment_by_name(cfg.experiment.name)
     counts: dict[str, int] = {}
     print(f"{'state':8} {'kind':9} {'label':40} {'best loss':>9}  run_key")
     for r in runs:
@@ -202,9 +202,9 @@ def cmd_run(a) -> int:
 
     on_server = bool(os.environ.get("PREFECT_API_URL"))  # else a temporary server, gone with us
     try:  # SIGTERM / SIGINT: stopped within seconds, resumable (tasks/sweep/interrupt.py)
-        out = run_stoppable(work, paths.home, f"the sweep {cfg.name!r}",
+        out = run_stoppable(work, paths.home, f"the sweep {cfg.experiment.name!r}",
                             shlex.join(again + (["--no-aggregate"] if a.no_aggregate else [])),
-                            remote=cfg.executor != "local",
+                            remote=cfg.execution.executor != "local",
                             on_stop=(lambda line: cancel_sweep_flow_runs(stop_tag, line)) if on_server else None)
     except SweepFailed as exc:
         print(f"transfer-laws run: {exc}")

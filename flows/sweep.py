@@ -41,11 +41,11 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int | Non
     """Train every planned run not done yet, then fit and report (see `transfer-laws run`);
     `bootstrap`: resamples for the intervals (None: 15 per point fitted, 1000-4000)."""
     log = get_run_logger()
-    paths = env.project_paths(config.home)
-    tracking_uri = config.tracking_uri or paths.mlflow_uri
+    paths = env.project_paths(config.tracking.home)
+    tracking_uri = config.tracking.tracking_uri or paths.mlflow_uri
     env.apply(paths, hub=config.uses_hub(), tracking_uri=tracking_uri)
     target, sources = prepare_corpora(config, str(paths.cache))
-    slot_layout = slots.layout_for(config, largest_model(sources, config.n_ctx))
+    slot_layout = slots.layout_for(config, largest_model(sources, config.experiment.n_ctx))
     check_suite(config, target, sources, slot_layout.device_kind, len(slot_layout.devices))
     runs = run_graph(config, target, sources, paths.runs, threads=slot_layout.threads,
                 device_kind=slot_layout.device_kind)
@@ -53,10 +53,10 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int | Non
     exp_id, parent_id = open_sweep(config, tracking_uri, artifacts,
                                    str(flow_run.id or ""), str(flow_run.ui_url or ""), target.tokenizer_dir)
     pool_key = f"{config.config_hash()}-{flow_run.id}"
-    ctx = SweepContext(experiment=config.name, experiment_id=exp_id, tracking_uri=tracking_uri,
+    ctx = SweepContext(experiment=config.experiment.name, experiment_id=exp_id, tracking_uri=tracking_uri,
                        parent_run_id=parent_id, home=str(paths.home), slot_pool=pool_key,
                        threads=slot_layout.threads)
-    if config.executor == "local":
+    if config.execution.executor == "local":
         slots.open_pool(pool_key, slot_layout)
         # One run more than slots: it starts its task and looks itself up in MLflow while the
         # slots train, then takes the first slot that frees (~0.15 s less idle per run).
@@ -65,12 +65,12 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int | Non
         def start(run, upstream):
             return train_run.submit(run, ctx, wait_for=upstream)
     else:
-        capacity = (max(2, online_workers(config.deployment)) if config.slots == "auto"
-                    else int(config.slots))
-        where = f"deployment {config.deployment!r}, {capacity} runs handed out at once"
+        capacity = (max(2, online_workers(config.execution.deployment)) if config.execution.slots == "auto"
+                    else int(config.execution.slots))
+        where = f"deployment {config.execution.deployment!r}, {capacity} runs handed out at once"
 
         def start(run, upstream):
-            return dispatch_run.submit(run, ctx, config.deployment, wait_for=upstream)
+            return dispatch_run.submit(run, ctx, config.execution.deployment, wait_for=upstream)
     log.info("%d runs (%s); %s", len(runs), kind_counts(runs), where)
 
     dispatcher = Dispatcher(runs, cost=lambda r: r.est_work, capacity=capacity,
@@ -107,9 +107,9 @@ def sweep_flow(config: SweepConfig, aggregate: bool = True, bootstrap: int | Non
         if aggregate and not failed:
             from transfer_laws.flows.aggregate import aggregate_flow
 
-            report = aggregate_flow(config.name, [r.run_key for r in runs], parent_id, str(paths.home),
-                                    bootstrap=bootstrap, seed=config.seed, tracking_uri=tracking_uri,
-                                    curve_form=config.curve_form, about=config.about())
+            report = aggregate_flow(config.experiment.name, [r.run_key for r in runs], parent_id, str(paths.home),
+                                    bootstrap=bootstrap, seed=config.experiment.seed, tracking_uri=tracking_uri,
+                                    curve_form=config.fit.curve_form, about=config.about())
         parent_status = "FAILED" if failed else "FINISHED"
     finally:
         from transfer_laws.tasks.tracking import mlflow_store

@@ -64,16 +64,33 @@ def target_folder(d: Path) -> Path:
     return d / "target"
 
 
-SWEEP = {
+SWEEP = {"experiment": {
     "name": "bad-input", "target": "python", "sources": {"english": {"corpus": "english"}},
     "sizes": [1e4, 1e5], "finetune_tokens": [2000, 8000], "pretrain_tokens": 100000,
-}
+}}
 
 
 def sweep(d: Path, verb: str = "run", drop: tuple[str, ...] = (), **changes) -> list[str]:
-    values = {k: v for k, v in {**SWEEP, **changes}.items() if k not in drop}
+    """`verb` of SWEEP with some settings changed, written in groups as a user writes them: a
+    setting named by its field (`sizes=…`, `batch_size=…`) goes into its group; a group
+    (`optimiser={…}`) is merged into the group; any other name (a misspelt group) goes to the top
+    level as given. `drop` leaves fields out."""
+    import copy
+
     import yaml
 
+    from transfer_laws.tasks.sweep.config import GROUP_OF, GROUPS
+
+    values = copy.deepcopy(SWEEP)
+    for key, value in changes.items():
+        if key in GROUP_OF:
+            values.setdefault(GROUP_OF[key], {})[key] = value
+        elif key in GROUPS and isinstance(value, dict):
+            values.setdefault(key, {}).update(value)
+        else:
+            values[key] = value
+    for key in drop:
+        del values[GROUP_OF[key]][key]
     path = write(d / "sweep.yaml", yaml.safe_dump(values, sort_keys=False))
     return [verb, str(path), "--home", str(d / "home")]
 
@@ -193,28 +210,32 @@ CASES: list[Case] = [
          lambda d: ["run", str(d / "nope.yaml"), "--home", str(d / "home")], "CONFIG",
          subprocess=True),
     Case("config-invalid-yaml", "the config is not valid YAML",
-         lambda d: sweep_text(d, "name: x\nsizes: [1e4, 1e5\n"), "CONFIG"),
+         lambda d: sweep_text(d, "experiment:\n  name: x\n  sizes: [1e4, 1e5\n"), "CONFIG"),
     Case("config-not-mapping", "the config is a YAML list, not a mapping of fields",
          lambda d: sweep_text(d, "- python\n- english\n"), "CONFIG"),
     Case("config-empty", "the config file is empty",
          lambda d: sweep_text(d, ""), "CONFIG"),
     Case("config-not-utf8", "the config file is binary (not UTF-8 text)",
          lambda d: sweep_text(d, b"\xff\xfe\x00\x01name: \x9c\x00"), "CONFIG"),
-    Case("config-unknown-field", "a misspelt field (learning_rate instead of lr)",
-         lambda d: sweep(d, learning_rate=1e-3), "learning_rate"),
+    Case("config-unknown-field", "a misspelt field (optimiser: learning_rate instead of lr)",
+         lambda d: sweep(d, optimiser={"learning_rate": 1e-3}), "optimiser.learning_rate"),
+    Case("config-unknown-group", "a misspelt group (optimizer: instead of optimiser:)",
+         lambda d: sweep(d, optimizer={"lr": 1e-3}), "optimizer"),
+    Case("config-wrong-group", "a field in the wrong group (batch_size under experiment: instead of optimiser:)",
+         lambda d: sweep(d, experiment={"batch_size": 16}), "experiment.batch_size"),
     Case("config-missing-field", "a required field (sizes) is left out",
-         lambda d: sweep(d, drop=("sizes",)), "sizes"),
+         lambda d: sweep(d, drop=("sizes",)), "experiment.sizes"),
     Case("config-unknown-target", "the target corpus is neither registered nor a path",
-         lambda d: sweep(d, target="no-such-corpus"), "target"),
+         lambda d: sweep(d, target="no-such-corpus"), "experiment.target"),
     Case("config-unknown-source", "a source corpus is neither registered nor a path",
-         lambda d: sweep(d, sources={"web": {"corpus": "no-such-corpus"}}), "sources.web"),
+         lambda d: sweep(d, sources={"web": {"corpus": "no-such-corpus"}}), "experiment.sources.web"),
     Case("config-mixture-weights", "mixture weights do not sum to 1",
          lambda d: sweep(d, sources={"mix": {"mixture": {"english": 0.5, "code-other": 0.3}}}),
-         "sources.mix"),
+         "experiment.sources.mix"),
     Case("config-unknown-family", "a model family that does not exist",
-         lambda d: sweep(d, family="mamba"), "family"),
+         lambda d: sweep(d, family="mamba"), "experiment.family"),
     Case("config-kv-group-gpt2", "grouped-query attention asked of the GPT-2 family",
-         lambda d: sweep(d, kv_group=2), "kv_group"),
+         lambda d: sweep(d, kv_group=2), "experiment.kv_group"),
     Case("config-unknown-tokenizer", "a tokenizer spec that is none of bytes, bpe:V, a folder, hf:NAME",
          lambda d: sweep(d, tokenizer="wordpiece"), "tokenizer"),
     Case("config-bpe-vocab-small", "a BPE vocabulary below 257 (the bytes and end-of-text need 257)",
@@ -224,10 +245,10 @@ CASES: list[Case] = [
     Case("config-tokenizer-folder", "a tokenizer folder without tokenizer.json",
          lambda d: sweep(d, tokenizer=str(write(d / "tok" / "vocab.txt", "a\nb\n").parent)), "tokenizer"),
     Case("config-suite-sizes", "sizes given for a source that is a suite of checkpoints",
-         lambda d: sweep(d, sources={"suite": {"checkpoints": ["a", "b"]}}), "sizes"),
+         lambda d: sweep(d, sources={"suite": {"checkpoints": ["a", "b"]}}), "experiment.sizes"),
     Case("config-suite-and-corpus", "a suite of checkpoints and a corpus source in one sweep",
          lambda d: sweep(d, drop=("sizes", "pretrain_tokens"),
-                         sources={"suite": {"checkpoints": ["a", "b"]}, "web": {"corpus": "english"}}), "sources"),
+                         sources={"suite": {"checkpoints": ["a", "b"]}, "web": {"corpus": "english"}}), "experiment.sources"),
     Case("config-checkpoint-missing", "a checkpoint folder that does not exist (dry-run)",
          lambda d: suite_sweep(d, "dry-run", [str(d / "nowhere-a"), str(d / "nowhere-b")]), "sources.suite.checkpoints[0]"),
     Case("config-checkpoint-hub-offline", "a hub checkpoint not in the cache, with no network (dry-run)",
@@ -242,25 +263,25 @@ CASES: list[Case] = [
     Case("config-checkpoint-memory", "a batch whose training would not fit the device's memory (run)",
          lambda d: suite_sweep(d, "run", batch_size=4_000_000), "sources.suite.checkpoints"),
     Case("config-duplicate-sizes", "the same model size twice",
-         lambda d: sweep(d, sizes=[1e4, 1e4, 1e5]), "sizes"),
+         lambda d: sweep(d, sizes=[1e4, 1e4, 1e5]), "experiment.sizes"),
     Case("config-size-not-number", "a model size that is not a number",
-         lambda d: sweep(d, sizes=[1e4, "big"]), "sizes"),
+         lambda d: sweep(d, sizes=[1e4, "big"]), "experiment.sizes"),
     Case("config-negative-size", "a negative model size",
-         lambda d: sweep(d, sizes=[-1e4, 1e5]), "sizes"),
+         lambda d: sweep(d, sizes=[-1e4, 1e5]), "experiment.sizes"),
     Case("config-too-few-sizes", "one model size (the transfer law needs a slope in N)",
-         lambda d: sweep(d, sizes=[1e4]), "sizes"),
+         lambda d: sweep(d, sizes=[1e4]), "experiment.sizes"),
     Case("config-same-shape", "two sizes so close they map to the same shape",
-         lambda d: sweep(d, sizes=[1e4, 1.01e4]), "sizes"),
+         lambda d: sweep(d, sizes=[1e4, 1.01e4]), "experiment.sizes"),
     Case("config-too-few-df", "one fine-tuning size D_F (the law needs a slope in D_F)",
-         lambda d: sweep(d, finetune_tokens=[2000]), "finetune_tokens"),
+         lambda d: sweep(d, finetune_tokens=[2000]), "experiment.finetune_tokens"),
     Case("config-n-ctx", "a context of one token",
-         lambda d: sweep(d, n_ctx=1), "n_ctx"),
+         lambda d: sweep(d, n_ctx=1), "experiment.n_ctx"),
     Case("config-warmup-past-cap", "warmup_steps at or above max_steps",
-         lambda d: sweep(d, warmup_steps=600, max_steps=600), "warmup_steps"),
+         lambda d: sweep(d, warmup_steps=600, max_steps=600), "optimiser.warmup_steps"),
     Case("config-batch-processes", "batch_size not a multiple of processes_per_run",
-         lambda d: sweep(d, batch_size=30, processes_per_run=4), "batch_size"),
+         lambda d: sweep(d, batch_size=30, processes_per_run=4), "optimiser.batch_size"),
     Case("config-deployments-no-server", "executor deployments with the local SQLite MLflow store",
-         lambda d: sweep(d, executor="deployments"), "tracking_uri"),
+         lambda d: sweep(d, executor="deployments"), "tracking.tracking_uri"),
     Case("config-df-beyond-data", "a D_F larger than the target's training split (dry-run)",
          lambda d: local_sweep(d, "dry-run", finetune_tokens=[2000, 10**9]),
          "finetune_tokens"),

@@ -70,11 +70,12 @@ def micro_config(root: Path) -> Path:
     """2 sizes x 2 D_F x 1 source on Python's own standard library (target and source disjoint)."""
     lib = Path(sysconfig.get_paths()["stdlib"])
     files = sorted(p for p in lib.glob("*.py") if 2_000 < p.stat().st_size < 30_000)
-    cfg = dict(name=NAME, target=str(_folder(root / "target", files[0:120:2])),
-               sources={"pylib": {"corpus": str(_folder(root / "source", files[1:120:2]))}},
-               sizes=[3000, 12000], finetune_tokens=[800, 2400], scratch_tokens=[30000],
-               pretrain_tokens=2000, n_ctx=32, batch_size=8, max_steps=120, warmup_steps=5,
-               eval_interval=10, eval_tokens=1024, patience=3, test_fraction=0.1, seed=0)
+    cfg = {"experiment": dict(name=NAME, target=str(_folder(root / "target", files[0:120:2])),
+                              sources={"pylib": {"corpus": str(_folder(root / "source", files[1:120:2]))}},
+                              sizes=[3000, 12000], finetune_tokens=[800, 2400], scratch_tokens=[30000],
+                              pretrain_tokens=2000, n_ctx=32, test_fraction=0.1, seed=0),
+           "optimiser": dict(batch_size=8, max_steps=120, warmup_steps=5, eval_interval=10, eval_tokens=1024,
+                             patience=3)}
     path = root / "micro.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

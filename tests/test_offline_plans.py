@@ -36,10 +36,10 @@ def offline(*args: str, cache: Path) -> subprocess.CompletedProcess:
 def test_dry_run_status_and_pricing_fetch_nothing_and_say_what_run_will(tmp_path):
     config = micro_config(tmp_path)
     cfg = yaml.safe_load(config.read_text())
-    cfg["sources"] = {"code": {"corpus": "code-other"},
-                      "mix": {"mixture": {"english": 0.5, "code-other": 0.5}}}
+    cfg["experiment"]["sources"] = {"code": {"corpus": "code-other"},
+                                    "mix": {"mixture": {"english": 0.5, "code-other": 0.5}}}
     config.write_text(yaml.safe_dump(cfg))
-    cache, home = tmp_path / "fresh-cache", Path(cfg["home"])
+    cache, home = tmp_path / "fresh-cache", Path(cfg["tracking"]["home"])
 
     dry = offline("dry-run", str(config), cache=cache)
     assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-3000:]

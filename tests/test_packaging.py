@@ -72,7 +72,7 @@ def test_the_wheel_runs_from_anywhere_with_nothing_from_the_checkout(tmp_path):
         "f = tl.fit('runs.csv', bootstrap=0)\n"
         "print(tl.__file__)\n"
         "print(json.load(open('out/fit.json'))['transfer']['code']['alpha'] == f.laws['code'].alpha)\n"
-        "print(tl.load_config('paper-cpu').name, deployments_file().is_file(), tl.__version__)\n"))
+        "print(tl.load_config('paper-cpu').experiment.name, deployments_file().is_file(), tl.__version__)\n"))
     where, same, bundled = out.strip().splitlines()
     assert where.startswith(str(site)) and same == "True"
     assert bundled == f"paper-cpu True {version}"
@@ -87,7 +87,8 @@ def test_a_sweep_runs_from_a_folder_whose_modules_shadow_ours(tmp_path):
         (work / f"{name}.py").write_text(f"raise RuntimeError('the folder\\'s own {name}.py was imported')\n")
     config = micro_config(tmp_path)
     cfg = yaml.safe_load(config.read_text())
-    cfg.update(scratch_tokens=[32000], max_steps=20, eval_interval=10)
+    cfg["experiment"]["scratch_tokens"] = [32000]
+    cfg["optimiser"].update(max_steps=20, eval_interval=10)
     config.write_text(yaml.safe_dump(cfg))
     exe = Path(sys.executable).parent / "transfer-laws"
     proc = subprocess.run([str(exe), "run", str(config), "--no-aggregate"], cwd=work, capture_output=True,

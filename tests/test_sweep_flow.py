@@ -34,11 +34,12 @@ def micro_config(tmp_path: Path) -> Path:
     files = sorted(p for p in lib.glob("*.py") if 2_000 < p.stat().st_size < 30_000)
     target = stdlib_folder(tmp_path / "target", files[0:120:2])
     source = stdlib_folder(tmp_path / "source", files[1:120:2])
-    cfg = dict(name="micro", target=str(target), sources={"pylib": {"corpus": str(source)}},
-               sizes=[3000, 12000], finetune_tokens=[2000, 8000], scratch_tokens=[32000, 100000],
-               pretrain_tokens=60000, n_ctx=32, batch_size=8, max_steps=120, warmup_steps=5,
-               eval_interval=10, eval_tokens=1024, patience=3, test_fraction=0.1,
-               home=str(tmp_path / "home"))
+    cfg = {"experiment": dict(name="micro", target=str(target), sources={"pylib": {"corpus": str(source)}},
+                              sizes=[3000, 12000], finetune_tokens=[2000, 8000], scratch_tokens=[32000, 100000],
+                              pretrain_tokens=60000, n_ctx=32, test_fraction=0.1),
+           "optimiser": dict(batch_size=8, max_steps=120, warmup_steps=5, eval_interval=10, eval_tokens=1024,
+                             patience=3),
+           "tracking": dict(home=str(tmp_path / "home"))}
     path = tmp_path / "micro.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -142,7 +143,8 @@ def test_lr_search_sets_each_finetunes_lr_and_stays_out_of_the_fit(tmp_path):
     that model trains with the best candidate's lr; the candidates never reach runs.csv."""
     config = micro_config(tmp_path)
     cfg = yaml.safe_load(config.read_text())
-    cfg.update(scratch_tokens=None, finetune_lr_search={"scales": [0.2, 3.0], "tokens": 4000})
+    cfg["experiment"]["scratch_tokens"] = None
+    cfg["optimiser"]["finetune_lr_search"] = {"scales": [0.2, 3.0], "tokens": 4000}
     config.write_text(yaml.safe_dump(cfg))
     uri = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
     proc = cli("run", str(config), "--bootstrap", "0")
@@ -175,7 +177,7 @@ def test_lr_search_sets_each_finetunes_lr_and_stays_out_of_the_fit(tmp_path):
 def test_dry_run_lists_the_lr_search_and_its_cost(tmp_path):
     config = micro_config(tmp_path)
     cfg = yaml.safe_load(config.read_text())
-    cfg.update(finetune_lr_search={"scales": [0.3, 1.0, 3.0], "tokens": 4000})
+    cfg["optimiser"]["finetune_lr_search"] = {"scales": [0.3, 1.0, 3.0], "tokens": 4000}
     config.write_text(yaml.safe_dump(cfg))
     proc = cli("dry-run", str(config))
     out, _ = proc.communicate(timeout=300)
@@ -193,7 +195,7 @@ def test_a_bpe_llama_sweep_runs_end_to_end_and_records_both_units(tmp_path):
     tokenizer, vocabulary, D in bytes and its held-out loss in bits per byte."""
     config = micro_config(tmp_path)
     cfg = yaml.safe_load(config.read_text())
-    cfg.update(tokenizer="bpe:400", family="llama", scratch_tokens=[32000])
+    cfg["experiment"].update(tokenizer="bpe:400", family="llama", scratch_tokens=[32000])
     config.write_text(yaml.safe_dump(cfg))
     dry = cli("dry-run", str(config))
     out, _ = dry.communicate(timeout=300)
@@ -240,8 +242,8 @@ def test_a_suite_of_hub_checkpoints_is_measured_end_to_end_offline(tmp_path, fam
         in_hub_cache(hub, names[-1][3:], folder, commit=folder.name[-2:] * 20)
     config = micro_config(tmp_path)
     cfg = yaml.safe_load(config.read_text())
-    del cfg["sizes"], cfg["pretrain_tokens"]
-    cfg.update(sources={"neox": {"checkpoints": names}}, scratch_tokens=[32000])
+    del cfg["experiment"]["sizes"], cfg["experiment"]["pretrain_tokens"]
+    cfg["experiment"].update(sources={"neox": {"checkpoints": names}}, scratch_tokens=[32000])
     config.write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1"}
     dry = cli("dry-run", str(config), env=env)
@@ -280,7 +282,7 @@ def test_a_sweeps_exported_suite_measured_as_a_source_gives_back_its_losses_exac
 
     config = micro_config(tmp_path)
     first = yaml.safe_load(config.read_text())
-    first.update(tokenizer="bpe:400", pretrain_tokens=20000, scratch_tokens=[16000])
+    first["experiment"].update(tokenizer="bpe:400", pretrain_tokens=20000, scratch_tokens=[16000])
     config.write_text(yaml.safe_dump(first))
     proc = cli("run", str(config), "--bootstrap", "0")
     out, _ = proc.communicate(timeout=600)
@@ -301,8 +303,9 @@ def test_a_sweeps_exported_suite_measured_as_a_source_gives_back_its_losses_exac
     for name, folder in zip(names, folders):
         in_hub_cache(tmp_path / "hub", name[3:], folder, commit=Path(folder).name[-4:].rjust(40, "0"))
     env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
-    second = {k: v for k, v in first.items() if k not in ("sizes", "pretrain_tokens", "tokenizer")}
-    second.update(name="micro-suite", sources={"pylib": {"checkpoints": names}})
+    second = {**first, "experiment": {k: v for k, v in first["experiment"].items()
+                                      if k not in ("sizes", "pretrain_tokens", "tokenizer")}}
+    second["experiment"].update(name="micro-suite", sources={"pylib": {"checkpoints": names}})
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump(second))
     proc = cli("run", str(tmp_path / "suite.yaml"), "--bootstrap", "0", env=env)
     out, _ = proc.communicate(timeout=600)

@@ -11,7 +11,7 @@ The public API (everything else is internal; the `transfer-laws` CLI is a thin l
     cfg = tl.load_config("demo")              # a YAML path, or a bundled config by name
     tl.plan(cfg, prior="fit.json")            # the intervals a grid will give, before it runs
     tl.run(cfg, home="work/")                 # the sweep: Prefect flow, MLflow runs, the report
-    tl.runs(cfg.name, home="work/")           # MLflow -> the runs table `fit` takes
+    tl.runs(cfg.experiment.name, home="work/")           # MLflow -> the runs table `fit` takes
     tl.export_suite(cfg, "suite/", home="work/")  # its pre-trained models as Hugging Face folders
 """
 from __future__ import annotations

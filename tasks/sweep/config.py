@@ -10,6 +10,8 @@ import difflib
 import hashlib
 import json
 import math
+import re
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -151,8 +153,9 @@ class LrSearch(BaseModel):
         return _positive_distinct(v, "scale", 2, "a search")
 
 
-class SweepConfig(BaseModel):
-    """A transfer sweep: sizes x data-set sizes, from scratch and fine-tuned from each source."""
+class Experiment(BaseModel):
+    """What the sweep measures: the target, the sources, the grids of N and D, the model line and
+    tokenizer, and the seeds. Hashed: changing any of it is a different sweep."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -179,37 +182,10 @@ class SweepConfig(BaseModel):
     kv_group: int = Field(1, ge=1, description="llama: query heads per key/value head (grouped-query "
                           "attention; small models with few heads keep at least one); 1 = none")
     tie_embeddings: bool = Field(True, description=TIED_HELP)
-    batch_size: int = Field(_RUN["batch_size"].default, gt=0, description="sequences per optimiser step, all runs")
-    lr: float | Literal["kaplan"] = Field(
-        "kaplan", description="peak learning rate, or 'kaplan': lr(N) = 0.003239 - 0.0001395 ln N "
-        "(Kaplan et al. 2020, eq. D.1)")
-    finetune_lr_scale: float = Field(1.0, gt=0, description="fine-tune peak lr = scale x lr(N)")
-    finetune_lr_search: LrSearch | None = Field(
-        None, description="choose the fine-tune lr scale per (size, source) on a held-out D_F instead "
-        "of finetune_lr_scale: {scales: [...], tokens: D}")
     zero_shot: bool = Field(
         True, description="evaluate each pre-trained model on the target before any fine-tuning (one "
         "held-out evaluation per model, a run of kind zeroshot with D_F = 0): the report separates what "
         "the pre-trained model alone is worth from what fine-tuning on D_F added")
-    finetune_steps_per_epoch: int = Field(
-        4, ge=0, description="fine-tunes take at least this many optimiser steps per pass over D_F: "
-        "their batch is cut to D_F / (this x n_ctx) sequences (at least one, a multiple of "
-        "processes_per_run), so early stopping can find a point inside the first epochs (with the full "
-        "batch, small-D_F fine-tunes peak within a few steps: docs/results.md). 0 = batch_size for every "
-        "run")
-    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine decays to ratio x peak lr")
-    warmup_steps: int = Field(_RUN["warmup_steps"].default, ge=0, description="linear warm-up steps, all runs")
-    max_steps: int = Field(_RUN["max_steps"].default, gt=0, description="step cap of scratch and fine-tune "
-                           "runs; early stopping should end them first")
-    eval_interval: int = Field(_RUN["eval_interval"].default, gt=0,
-                               description="steps between held-out evaluations")
-    eval_tokens: int = Field(_RUN["eval_tokens"].default, gt=0, description="held-out tokens per evaluation")
-    patience: int = Field(_RUN["patience"].default, ge=0,
-                          description="evaluations without improvement before stopping")
-    pretrain_patience: int | None = Field(
-        None, ge=0, description="patience of the pre-training runs; None = `patience`, 0 = train the "
-        "whole budget (its best checkpoint is kept). A short patience can stop a pre-train on a noisy "
-        "rise while its loss still falls (docs/results.md, paper-cpu)")
     seed: int = Field(_RUN["seed"].default, ge=0, description="seed of every run (the first replicate's)")
     replicates: int = Field(1, ge=1, description="seeds per scratch and fine-tune point (seed, seed+1, "
                             "...): their spread is the noise the fit is measured under, their mean "
@@ -219,55 +195,6 @@ class SweepConfig(BaseModel):
                                      "replicate r starts from pre-train replicate r mod this, so its "
                                      "spread includes the pre-training seed's. At most `replicates`")
     test_fraction: float = Field(0.03, gt=0, lt=1, description="held-out share of each corpus, by file")
-    slots: int | Literal["auto"] = Field(
-        "auto", description="runs at once: 'auto' = runs_per_gpu per GPU, else CPU cores / "
-        "threads_per_run")
-    runs_per_gpu: int | Literal["auto"] = Field(
-        "auto", description="runs packed on one GPU, each its own process (GPU only): 'auto' = as "
-        "many as the largest model's memory allows, at most one per host core and 8; 1 for models "
-        "that fill the GPU alone (tasks/sweep/gpu_rules.py)")
-    curve_form: Literal["current", "bansal", "piecewise", "auto"] = Field(
-        "current", description="per-N scratch curve inverted for D_E: current (the surface's own), "
-        "bansal (Bansal et al. 2022), piecewise (after Jain et al. 2023), or auto = the one with the "
-        "lowest leave-the-largest-D-out error (tasks/fitting/curve_forms.py); the report compares "
-        "them all. A fit option: it changes no run")
-    compile: bool | Literal["auto"] = Field(
-        "auto", description="torch.compile each run (inductor): 'auto' = on a GPU when the run's "
-        "expected steps save more than the compile costs (tasks/sweep/gpu_rules.py); never on a CPU, "
-        "where compiled steps are slower (benchmarks/RESULTS.md)")
-    threads_per_run: int | Literal["auto"] = Field("auto", description="torch CPU threads per run; "
-                                                   "'auto' = 1 (two 1-thread runs beat one 2-thread run: benchmarks/RESULTS.md)")
-    device: Literal["auto", "cpu", "cuda"] = Field(_RUN["device"].default, description="auto = cuda when present")
-    processes_per_run: int = Field(
-        _RUN["processes_per_run"].default, ge=1, description="processes (GPUs) that train one run together "
-        "(data parallel through `accelerate launch`); batch_size must be a multiple of it. A slot is then "
-        "a group of this many GPUs")
-    home: str | None = Field(None, description="project run folder (default $TRANSFER_LAWS_HOME or "
-                             "./.transfer-laws); with executor 'deployments', a path every worker "
-                             "can reach (run folders and checkpoints live there)")
-    executor: Literal["local", "deployments"] = Field(
-        "local", description="'local': runs train in subprocesses of the sweep's own process, one per "
-        "slot; 'deployments': every run is a flow run of the train-one-run deployment, picked up by "
-        "Prefect workers (deployments/README.md)")
-    deployment: str = Field("train-one-run/train-one-run", description="with executor 'deployments': "
-                            "the deployment (flow-name/deployment-name) that trains one run")
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default: the project's "
-                                     "SQLite file. With executor 'deployments' use a tracking server "
-                                     "(http://host:port) that every worker can reach")
-
-    @field_validator("runs_per_gpu", mode="before")
-    @classmethod
-    def _runs_per_gpu(cls, v):
-        if v != "auto" and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ValueError(f"{v!r} runs per GPU; give a whole number, at least 1, or 'auto'")
-        return v
-
-    @field_validator("compile", mode="before")
-    @classmethod
-    def _compile(cls, v):
-        if v != "auto" and not isinstance(v, bool):
-            raise ValueError(f"{v!r} is not true, false or 'auto'")
-        return v
 
     @field_validator("sizes")
     @classmethod
@@ -314,60 +241,6 @@ class SweepConfig(BaseModel):
                                  f"ascending order (got {sizes})")
         return values
 
-    @model_validator(mode="after")
-    def _sizes_or_a_suite(self) -> "SweepConfig":
-        """Corpus sources need sizes and budgets; a suite brings its sizes, architectures and
-        tokenizer, so those settings are errors there (they would be silently ignored)."""
-        suites = [name for name, src in self.sources.items() if src.checkpoints]
-        if not suites:
-            if "sizes" in self.model_fields_set and not self.sizes:
-                raise ValueError(f"sizes: 0 sizes given; the transfer fit needs at least {MIN_SIZES}")
-            if "pretrain_tokens" in self.model_fields_set and self.pretrain_tokens == 0:
-                raise ValueError("pretrain_tokens: every pre-training budget must be a positive number of "
-                                 "tokens, got 0")
-            for name in ("sizes", "pretrain_tokens"):
-                if getattr(self, name) in ([], 0):
-                    raise ValueError(f"{name}: Field required")
-            return self
-        if len(suites) < len(self.sources):
-            other = next(name for name in self.sources if name not in suites)
-            raise ValueError(f"sources: {other!r} is a corpus but {suites[0]!r} a suite of checkpoints; "
-                             "a sweep measures either sources it pre-trains or suites")
-        for name, why in (("sizes", "the sizes come from the checkpoints"),
-                          ("pretrain_tokens", "a suite is pre-trained already"),
-                          ("pretrain_patience", "a suite is pre-trained already"),
-                          ("pretrain_replicates", "a suite has one checkpoint per size"),
-                          ("family", "the architectures come from the checkpoints"),
-                          ("kv_group", "the architectures come from the checkpoints"),
-                          ("tie_embeddings", "the architectures come from the checkpoints")):
-            if getattr(self, name) != type(self).model_fields[name].get_default(call_default_factory=True):
-                # given: away from its default (a dump of this config re-validates)
-                raise ValueError(f"{name}: not used with checkpoint sources ({why})")
-        first = self.sources[suites[0]].checkpoints[0].path
-        suite_tokenizer = first if first.startswith("hf:") else str(Path(first).expanduser().resolve())
-        if "tokenizer" in self.model_fields_set and self.tokenizer != suite_tokenizer:
-            raise ValueError(f"tokenizer: not used with checkpoint sources (the suite's own tokenizer, "
-                             f"{first}, is the sweep's)")
-        self.tokenizer = suite_tokenizer
-        return self
-
-    def suite(self) -> bool:
-        """True when the sources are suites of pre-trained checkpoints (no pre-training runs)."""
-        return any(src.checkpoints for src in self.sources.values())
-
-    @model_validator(mode="after")
-    def _search_is_held_out(self) -> "SweepConfig":
-        search = self.finetune_lr_search
-        if search is None:
-            return self
-        if search.tokens in self.finetune_tokens:
-            raise ValueError(f"finetune_lr_search: tokens={search.tokens} is one of finetune_tokens; "
-                             "choose a held-out D_F that is not in the grid")
-        if "finetune_lr_scale" in self.model_fields_set:
-            raise ValueError("finetune_lr_scale: set either finetune_lr_scale or finetune_lr_search, "
-                             "not both")
-        return self
-
     @field_validator("target")
     @classmethod
     def _target(cls, v: str) -> str:
@@ -377,14 +250,6 @@ class SweepConfig(BaseModel):
     @classmethod
     def _tokenizer(cls, v: str) -> str:
         return TokenizerSpec.checked(v).text
-
-    def tokenizer_spec(self) -> TokenizerSpec:
-        return TokenizerSpec.checked(self.tokenizer)
-
-    def vocab_size(self) -> int:
-        """The models' vocabulary as far as it is known before any data is prepared (a hub
-        tokenizer not yet fetched counts as bytes' 256: the prepared target corrects it)."""
-        return static_vocab(self.tokenizer_spec()) or 256
 
     def shape(self, n_target: float, vocab_size: int = 256):
         """The model shape of size `n_target` in this sweep: its family, context and head rules.
@@ -396,14 +261,14 @@ class SweepConfig(BaseModel):
                          kv_group=self.kv_group, tied=self.tie_embeddings)
 
     @model_validator(mode="after")
-    def _distinct_shapes(self) -> "SweepConfig":
+    def _distinct_shapes(self) -> "Experiment":
         if self.kv_group > 1 and self.family != "llama":
             raise ValueError(f"kv_group: needs family llama for grouped-query attention, not {self.family}")
         if not self.sizes:
             return self
-        shapes = [self.shape(n) for n in self.sizes]
         seen: dict = {}
-        for n, s in zip(self.sizes, shapes):
+        for n in self.sizes:
+            s = self.shape(n)
             if s in seen:
                 raise ValueError(f"sizes: sizes {seen[s]:g} and {n:g} map to the same shape ({s.describe()}); "
                                  "space sizes further apart")
@@ -411,15 +276,55 @@ class SweepConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _pretrain_replicates_are_used(self) -> "SweepConfig":
+    def _pretrain_replicates_are_used(self) -> "Experiment":
         if self.pretrain_replicates > self.replicates:
             raise ValueError(f"pretrain_replicates: {self.pretrain_replicates} pre-training seeds but "
                              f"only replicates={self.replicates} fine-tune seeds; the extra pre-trains "
                              "would have no fine-tune")
         return self
 
+
+class Optimiser(BaseModel):
+    """How each run is optimised: batch and its split over processes, learning-rate rules and
+    schedule, evaluation and early stopping. Hashed with the experiment: each changes what a run
+    computes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_size: int = Field(_RUN["batch_size"].default, gt=0, description="sequences per optimiser step, all runs")
+    lr: float | Literal["kaplan"] = Field(
+        "kaplan", description="peak learning rate, or 'kaplan': lr(N) = 0.003239 - 0.0001395 ln N "
+        "(Kaplan et al. 2020, eq. D.1)")
+    finetune_lr_scale: float = Field(1.0, gt=0, description="fine-tune peak lr = scale x lr(N)")
+    finetune_lr_search: LrSearch | None = Field(
+        None, description="choose the fine-tune lr scale per (size, source) on a held-out D_F instead "
+        "of finetune_lr_scale: {scales: [...], tokens: D}")
+    finetune_steps_per_epoch: int = Field(
+        4, ge=0, description="fine-tunes take at least this many optimiser steps per pass over D_F: "
+        "their batch is cut to D_F / (this x n_ctx) sequences (at least one, a multiple of "
+        "processes_per_run), so early stopping can find a point inside the first epochs (with the full "
+        "batch, small-D_F fine-tunes peak within a few steps: docs/results.md). 0 = batch_size for every "
+        "run")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine decays to ratio x peak lr")
+    warmup_steps: int = Field(_RUN["warmup_steps"].default, ge=0, description="linear warm-up steps, all runs")
+    max_steps: int = Field(_RUN["max_steps"].default, gt=0, description="step cap of scratch and fine-tune "
+                           "runs; early stopping should end them first")
+    eval_interval: int = Field(_RUN["eval_interval"].default, gt=0,
+                               description="steps between held-out evaluations")
+    eval_tokens: int = Field(_RUN["eval_tokens"].default, gt=0, description="held-out tokens per evaluation")
+    patience: int = Field(_RUN["patience"].default, ge=0,
+                          description="evaluations without improvement before stopping")
+    pretrain_patience: int | None = Field(
+        None, ge=0, description="patience of the pre-training runs; None = `patience`, 0 = train the "
+        "whole budget (its best checkpoint is kept). A short patience can stop a pre-train on a noisy "
+        "rise while its loss still falls (docs/results.md, paper-cpu)")
+    processes_per_run: int = Field(
+        _RUN["processes_per_run"].default, ge=1, description="processes (GPUs) that train one run together "
+        "(data parallel through `accelerate launch`); batch_size must be a multiple of it. A slot is then "
+        "a group of this many GPUs")
+
     @model_validator(mode="after")
-    def _warmup_fits(self) -> "SweepConfig":
+    def _warmup_fits(self) -> "Optimiser":
         if self.warmup_steps >= self.max_steps:
             raise ValueError(f"warmup_steps: {self.warmup_steps} warm-up steps but max_steps="
                              f"{self.max_steps}; every scratch and fine-tune run would end inside its "
@@ -427,78 +332,274 @@ class SweepConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _batch_splits(self) -> "SweepConfig":
+    def _batch_splits(self) -> "Optimiser":
         if self.batch_size % self.processes_per_run:
             raise ValueError(f"batch_size: {self.batch_size} is not a multiple of processes_per_run="
                              f"{self.processes_per_run}")
         return self
 
+
+class Execution(BaseModel):
+    """Where and how runs execute: slots, packing, threads, compile, device, local or Prefect
+    deployments. Not hashed: they change how fast a sweep runs, never what it measures."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slots: int | Literal["auto"] = Field(
+        "auto", description="runs at once: 'auto' = runs_per_gpu per GPU, else CPU cores / "
+        "threads_per_run")
+    runs_per_gpu: int | Literal["auto"] = Field(
+        "auto", description="runs packed on one GPU, each its own process (GPU only): 'auto' = as "
+        "many as the largest model's memory allows, at most one per host core and 8; 1 for models "
+        "that fill the GPU alone (tasks/sweep/gpu_rules.py)")
+    compile: bool | Literal["auto"] = Field(
+        "auto", description="torch.compile each run (inductor): 'auto' = on a GPU when the run's "
+        "expected steps save more than the compile costs (tasks/sweep/gpu_rules.py); never on a CPU, "
+        "where compiled steps are slower (benchmarks/RESULTS.md)")
+    threads_per_run: int | Literal["auto"] = Field("auto", description="torch CPU threads per run; "
+                                                   "'auto' = 1 (two 1-thread runs beat one 2-thread run: benchmarks/RESULTS.md)")
+    device: Literal["auto", "cpu", "cuda"] = Field(_RUN["device"].default, description="auto = cuda when present")
+    executor: Literal["local", "deployments"] = Field(
+        "local", description="'local': runs train in subprocesses of the sweep's own process, one per "
+        "slot; 'deployments': every run is a flow run of the train-one-run deployment, picked up by "
+        "Prefect workers (deployments/README.md)")
+    deployment: str = Field("train-one-run/train-one-run", description="with executor 'deployments': "
+                            "the deployment (flow-name/deployment-name) that trains one run")
+
+    @field_validator("runs_per_gpu", mode="before")
+    @classmethod
+    def _runs_per_gpu(cls, v):
+        if v != "auto" and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"{v!r} runs per GPU; give a whole number, at least 1, or 'auto'")
+        return v
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile(cls, v):
+        if v != "auto" and not isinstance(v, bool):
+            raise ValueError(f"{v!r} is not true, false or 'auto'")
+        return v
+
+
+class Tracking(BaseModel):
+    """Where runs and results are kept: the project folder and the MLflow store. Not hashed: the
+    same sweep kept elsewhere is the same sweep."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    home: str | None = Field(None, description="project run folder (default $TRANSFER_LAWS_HOME or "
+                             "./.transfer-laws); with executor 'deployments', a path every worker "
+                             "can reach (run folders and checkpoints live there)")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default: the project's "
+                                     "SQLite file. With executor 'deployments' use a tracking server "
+                                     "(http://host:port) that every worker can reach")
+
+
+class Fit(BaseModel):
+    """How the report fits the runs. Not hashed: a fit option changes no run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    curve_form: Literal["current", "bansal", "piecewise", "auto"] = Field(
+        "current", description="per-N scratch curve inverted for D_E: current (the surface's own), "
+        "bansal (Bansal et al. 2022), piecewise (after Jain et al. 2023), or auto = the one with the "
+        "lowest leave-the-largest-D-out error (tasks/fitting/curve_forms.py); the report compares "
+        "them all")
+
+
+GROUPS: dict[str, type[BaseModel]] = {"experiment": Experiment, "optimiser": Optimiser, "execution": Execution,
+                                      "tracking": Tracking, "fit": Fit}
+HASHED = ("experiment", "optimiser")  # the groups whose settings change what a run computes
+GROUP_OF = {field: group for group, model in GROUPS.items() for field in model.model_fields}
+
+
+def nested(values: dict) -> tuple[dict, list[str]]:
+    """`values` with every flat (pre-group) key moved into its group, and the keys moved.
+    A key given both flat and inside its group is an error: neither may silently win."""
+    moved = [k for k in values if k in GROUP_OF]
+    if not moved:
+        return values, []
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in values.items() if k not in GROUP_OF}
+    for key in moved:
+        group = out.setdefault(GROUP_OF[key], {})
+        if not isinstance(group, dict):
+            return values, []  # a group that is not a mapping: validation names it
+        if key in group:
+            raise ValueError(f"{GROUP_OF[key]}.{key}: given twice, as a flat key and inside "
+                             f"{GROUP_OF[key]}:")
+        group[key] = values[key]
+    return out, moved
+
+
+class SweepConfig(BaseModel):
+    """A transfer sweep: sizes x data-set sizes, from scratch and fine-tuned from each source, in
+    five groups of settings (what is measured, how runs are optimised, where they execute, where
+    they are kept, how they are fitted)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    experiment: Experiment = Field(..., description="what is measured: target, sources, N and D grids, "
+                                   "model line, tokenizer, seeds (hashed)")
+    optimiser: Optimiser = Field(default_factory=Optimiser, description="how each run is optimised: batch, "
+                                 "lr rules, schedule, evaluation, early stopping (hashed)")
+    execution: Execution = Field(default_factory=Execution, description="where runs execute: slots, "
+                                 "packing, threads, compile, device, executor (not hashed)")
+    tracking: Tracking = Field(default_factory=Tracking, description="where runs are kept: project "
+                               "folder, MLflow store (not hashed)")
+    fit: Fit = Field(default_factory=Fit, description="how the report fits the runs (not hashed)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_keys_move_to_groups(cls, values):
+        """Configs written before the groups keep loading, with one line naming each key's place."""
+        if not isinstance(values, dict):
+            return values
+        values, moved = nested(values)
+        if moved:
+            warnings.warn_explicit(  # one line, naming no file of this package
+                "flat sweep-config keys are deprecated; move each into its group: "
+                + ", ".join(f"{k} -> {GROUP_OF[k]}.{k}" for k in moved), FutureWarning, "sweep config", 0)
+        return values
+
+    @model_validator(mode="after")
+    def _sizes_or_a_suite(self) -> "SweepConfig":
+        """Corpus sources need sizes and budgets; a suite brings its sizes, architectures and
+        tokenizer, so those settings are errors there (they would be silently ignored)."""
+        ex = self.experiment
+        suites = [name for name, src in ex.sources.items() if src.checkpoints]
+        if not suites:
+            if "sizes" in ex.model_fields_set and not ex.sizes:
+                raise ValueError(f"experiment.sizes: 0 sizes given; the transfer fit needs at least {MIN_SIZES}")
+            if "pretrain_tokens" in ex.model_fields_set and ex.pretrain_tokens == 0:
+                raise ValueError("experiment.pretrain_tokens: every pre-training budget must be a positive "
+                                 "number of tokens, got 0")
+            for name in ("sizes", "pretrain_tokens"):
+                if getattr(ex, name) in ([], 0):
+                    raise ValueError(f"experiment.{name}: Field required")
+            return self
+        if len(suites) < len(ex.sources):
+            other = next(name for name in ex.sources if name not in suites)
+            raise ValueError(f"experiment.sources: {other!r} is a corpus but {suites[0]!r} a suite of "
+                             "checkpoints; a sweep measures either sources it pre-trains or suites")
+        for name, why in (("sizes", "the sizes come from the checkpoints"),
+                          ("pretrain_tokens", "a suite is pre-trained already"),
+                          ("pretrain_patience", "a suite is pre-trained already"),
+                          ("pretrain_replicates", "a suite has one checkpoint per size"),
+                          ("family", "the architectures come from the checkpoints"),
+                          ("kv_group", "the architectures come from the checkpoints"),
+                          ("tie_embeddings", "the architectures come from the checkpoints")):
+            group = getattr(self, GROUP_OF[name])
+            if getattr(group, name) != type(group).model_fields[name].get_default(call_default_factory=True):
+                # given: away from its default (a dump of this config re-validates)
+                raise ValueError(f"{GROUP_OF[name]}.{name}: not used with checkpoint sources ({why})")
+        first = ex.sources[suites[0]].checkpoints[0].path
+        suite_tokenizer = first if first.startswith("hf:") else str(Path(first).expanduser().resolve())
+        if "tokenizer" in ex.model_fields_set and ex.tokenizer != suite_tokenizer:
+            raise ValueError(f"experiment.tokenizer: not used with checkpoint sources (the suite's own "
+                             f"tokenizer, {first}, is the sweep's)")
+        given = "tokenizer" in ex.model_fields_set
+        ex.tokenizer = suite_tokenizer
+        if not given:  # the suite's, not the user's: a re-validation (`updated`) must not check it as given
+            ex.model_fields_set.discard("tokenizer")
+        return self
+
+    @model_validator(mode="after")
+    def _search_is_held_out(self) -> "SweepConfig":
+        search = self.optimiser.finetune_lr_search
+        if search is None:
+            return self
+        if search.tokens in self.experiment.finetune_tokens:
+            raise ValueError(f"optimiser.finetune_lr_search: tokens={search.tokens} is one of finetune_tokens; "
+                             "choose a held-out D_F that is not in the grid")
+        if "finetune_lr_scale" in self.optimiser.model_fields_set:
+            raise ValueError("optimiser.finetune_lr_scale: set either finetune_lr_scale or finetune_lr_search, "
+                             "not both")
+        return self
+
     @model_validator(mode="after")
     def _deployments_need_a_server(self) -> "SweepConfig":
-        if self.executor == "deployments" and not (self.tracking_uri or "").startswith(("http://", "https://")):
-            raise ValueError(f"tracking_uri: executor 'deployments' needs an MLflow tracking server "
-                             f"that every worker can reach, got {self.tracking_uri!r}")
+        uri = self.tracking.tracking_uri
+        if self.execution.executor == "deployments" and not (uri or "").startswith(("http://", "https://")):
+            raise ValueError(f"tracking.tracking_uri: executor 'deployments' needs an MLflow tracking server "
+                             f"that every worker can reach, got {uri!r}")
         return self
 
     # ---- derived values -------------------------------------------------------------------------
+    def suite(self) -> bool:
+        """True when the sources are suites of pre-trained checkpoints (no pre-training runs)."""
+        return any(src.checkpoints for src in self.experiment.sources.values())
+
+    def tokenizer_spec(self) -> TokenizerSpec:
+        return TokenizerSpec.checked(self.experiment.tokenizer)
+
+    def vocab_size(self) -> int:
+        """The models' vocabulary as far as it is known before any data is prepared (a hub
+        tokenizer not yet fetched counts as bytes' 256: the prepared target corrects it)."""
+        return static_vocab(self.tokenizer_spec()) or 256
+
+    def shape(self, n_target: float, vocab_size: int = 256):
+        """The model shape of size `n_target` in this sweep (see `Experiment.shape`)."""
+        return self.experiment.shape(n_target, vocab_size)
+
     def scratch_grid(self) -> list[int]:
-        return sorted(set(self.scratch_tokens or []) | set(self.finetune_tokens))
+        return sorted(set(self.experiment.scratch_tokens or []) | set(self.experiment.finetune_tokens))
 
     def pretrain_budget(self, n: float) -> int:
         """Pre-training tokens of the size `n` (one of `sizes`)."""
-        if isinstance(self.pretrain_tokens, int):
-            return self.pretrain_tokens
-        return self.pretrain_tokens[self.sizes.index(n)]
+        ex = self.experiment
+        if isinstance(ex.pretrain_tokens, int):
+            return ex.pretrain_tokens
+        return ex.pretrain_tokens[ex.sizes.index(n)]
 
     def about(self) -> dict:
         """What the sweep's report title names: sweep, target, sources (their corpora), config hash,
         model family, tokenizer."""
+        ex = self.experiment
+        head = {"sweep": ex.name, "target": ex.target, "config_hash": self.config_hash(),
+                "sources": {name: src.what() for name, src in ex.sources.items()}}
         if self.suite():
-            return {"sweep": self.name, "target": self.target, "config_hash": self.config_hash(),
-                    "sources": {name: src.what() for name, src in self.sources.items()},
-                    "tokenizer": self.tokenizer,
+            return {**head, "tokenizer": ex.tokenizer,
                     "scratch_init": "the suite's architectures initialised by transformers' default "
                                     "(from_config, seeded), not by the suite's own training recipe"}
-        family = self.family + (f" (kv_group {self.kv_group})" if self.kv_group > 1 else "")
-        return {"sweep": self.name, "target": self.target, "config_hash": self.config_hash(),
-                "sources": {name: src.what() for name, src in self.sources.items()},
-                "family": family + ("" if self.tie_embeddings else ", untied head"),
-                "tokenizer": self.tokenizer}
+        family = ex.family + (f" (kv_group {ex.kv_group})" if ex.kv_group > 1 else "")
+        return {**head, "family": family + ("" if ex.tie_embeddings else ", untied head"),
+                "tokenizer": ex.tokenizer}
 
     def uses_hub(self) -> bool:
         """True when a corpus, the tokenizer or a checkpoint comes from a hub: only then may the
         process go online."""
-        specs = [self.target, *[c for src in self.sources.values() for c in src.corpora()], self.tokenizer,
-                 *[c.path for src in self.sources.values() for c in src.checkpoints or []]]
+        ex = self.experiment
+        specs = [ex.target, *[c for src in ex.sources.values() for c in src.corpora()], ex.tokenizer,
+                 *[c.path for src in ex.sources.values() for c in src.checkpoints or []]]
         return any(s.startswith("hf:") for s in specs)
 
     def config_hash(self) -> str:
-        payload = self.model_dump(exclude={"home", "slots", "runs_per_gpu", "compile", "threads_per_run",
-                                           "curve_form",
-                                           "device", "executor",
-                                           "deployment", "tracking_uri"})
+        """The sweep's identity: the hashed groups' settings as one flat mapping. A setting added
+        after a sweep was run leaves the hash alone at its old behaviour's value, so every sweep
+        keeps its hash (and its MLflow parent run)."""
+        payload = {k: v for group in HASHED for k, v in getattr(self, group).model_dump().items()}
         for source in payload["sources"].values():  # keeps the hash of configs written before suites
             if source.get("checkpoints") is None:
                 source.pop("checkpoints", None)
         for name in ("sizes", "pretrain_tokens"):  # a suite's: not given
             if payload.get(name) in ([], 0):
                 payload.pop(name)
-        if payload.get("finetune_lr_search") is None:  # keeps the hash of configs written before it
-            payload.pop("finetune_lr_search", None)
-        for name in ("replicates", "pretrain_replicates"):  # the same: one seed is the old default
-            if payload.get(name) == 1:
-                payload.pop(name)
-        if payload.get("pretrain_patience") is None:
-            payload.pop("pretrain_patience", None)
-        if payload.get("zero_shot") is False:  # the old behaviour keeps the old hash
-            payload.pop("zero_shot")
-        if payload.get("finetune_steps_per_epoch") == 0:
-            payload.pop("finetune_steps_per_epoch")
-        for name, old_default in (("family", "gpt2"), ("kv_group", 1), ("tie_embeddings", True),
-                                  ("tokenizer", "bytes")):
-            if payload.get(name) == old_default:
+        for name, old in (("finetune_lr_search", None), ("replicates", 1), ("pretrain_replicates", 1),
+                          ("pretrain_patience", None), ("zero_shot", False), ("finetune_steps_per_epoch", 0),
+                          ("family", "gpt2"), ("kv_group", 1), ("tie_embeddings", True), ("tokenizer", "bytes")):
+            if name in payload and payload[name] == old:
                 payload.pop(name)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+    def updated(self, **settings) -> "SweepConfig":
+        """A validated copy with some settings replaced, each named by its field (`home=…`,
+        `sizes=…`): the one way to override a loaded config, whichever group a setting is in."""
+        values = self.model_dump(exclude_unset=True)
+        for key, value in settings.items():
+            if key not in GROUP_OF:
+                raise KeyError(f"{key!r} is not a sweep setting")
+            values.setdefault(GROUP_OF[key], {})[key] = value
+        return type(self).checked(values)
 
     # ---- loading with errors that name the field --------------------------------------------------
     @classmethod
@@ -507,16 +608,22 @@ class SweepConfig(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             err = exc.errors()[0]
-            if isinstance(err.get("ctx", {}).get("error"), InputError):  # a check that names its own fix
-                raise err["ctx"]["error"] from None
             loc = ".".join(str(p) for p in err["loc"])
+            if isinstance(own := err.get("ctx", {}).get("error"), InputError):  # a check that names its own fix
+                if loc.endswith("." + own.field):  # named by its place in the config (experiment.tokenizer)
+                    raise InputError(loc, own.value, own.problem, own.fix) from None
+                raise own from None
             msg = err["msg"].removeprefix("Value error, ")
             value = MISSING if err["type"] == "missing" else err.get("input")
-            if msg.startswith(f"{loc.split('.')[-1]}: ") and loc:  # "target: 'x' is …" -> "'x' is …"
-                msg = msg.split(": ", 1)[1]
-            if not loc:  # a cross-field check: its message starts with "<field>: "
-                loc, _, msg = msg.partition(": ") if ": " in msg else ("config", "", msg)
-                value = values.get(loc, MISSING if msg == "Field required" else None)
+            head, sep, rest = msg.partition(": ")
+            if sep and re.fullmatch(r"[a-z_][a-z_0-9.]*", head):  # "<field>: …" names the field itself
+                if head == loc.split(".")[-1]:
+                    msg = rest  # "target: 'x' is …" at loc experiment.target
+                elif loc in ("", *GROUPS):  # a group's or the config's cross-field check
+                    loc, msg = ".".join(p for p in (loc, head) if p), rest  # a cross-field check
+                    value = _value_at(values, loc, MISSING if msg == "Field required" else None)
+            if not loc:
+                loc = "config"
             raise InputError(loc, value, msg, _fix_for(loc, msg)) from None
 
     @classmethod
@@ -529,6 +636,19 @@ class SweepConfig(BaseModel):
                              f"or the name of a bundled one ({', '.join(bundled_configs())})")
         values = read_mapping(p, "CONFIG", "see configs/demo.yaml")
         return cls.checked(values)
+
+
+def _value_at(values: dict, loc: str, default):
+    """The value a dotted field path names in the config as given, flat keys or groups."""
+    try:
+        here = nested(values)[0] if isinstance(values, dict) else values
+    except ValueError:
+        here = values
+    for part in loc.split("."):
+        if not isinstance(here, dict) or part not in here:
+            return default
+        here = here[part]
+    return here
 
 
 def bundled_configs(folder: str = "") -> list[str]:
@@ -553,9 +673,11 @@ def bundled_config(name: str, folder: str = "") -> Path | None:
 
 # (words in the message, the fix): the first match wins
 _FIXES = (
-    (("'gpt2' or 'llama'",), "set family: gpt2 (GPT-2 blocks, the default) or llama (RoPE, SwiGLU, RMSNorm)"),
-    (("for grouped-query attention",), "set family: llama, or kv_group: 1"),
-    (("extra pre-trains",), "set pretrain_replicates <= replicates"),
+    (("given twice",), "keep the one inside its group and remove the flat key"),
+    (("'gpt2' or 'llama'",), "set experiment.family: gpt2 (GPT-2 blocks, the default) or llama (RoPE, SwiGLU, "
+                             "RMSNorm)"),
+    (("for grouped-query attention",), "set experiment.family: llama, or experiment.kv_group: 1"),
+    (("extra pre-trains",), "set experiment.pretrain_replicates <= experiment.replicates"),
     (("not used with checkpoint sources",),
      "remove it: a suite of checkpoints brings its own sizes, architectures and tokenizer"),
     (("either sources it pre-trains",), "measure corpus sources and checkpoint suites in two sweeps"),
@@ -566,26 +688,29 @@ _FIXES = (
     (("sum to",), "make the mixture weights add up to 1"),
     (("at least",), "add values to the grid"),
     (("duplicate", "same shape"), "list each value once"),
-    (("runs per GPU",), "set runs_per_gpu to 1 or more, or to auto"),
-    (("true, false or 'auto'",), "set compile: auto (on where it pays), true or false"),
-    (("'current', 'bansal'",), "set curve_form: current (the default), bansal, piecewise or auto"),
-    (("inside its warm-up",), "lower warmup_steps below max_steps (or raise max_steps)"),
+    (("runs per GPU",), "set execution.runs_per_gpu to 1 or more, or to auto"),
+    (("true, false or 'auto'",), "set execution.compile: auto (on where it pays), true or false"),
+    (("'current', 'bansal'",), "set fit.curve_form: current (the default), bansal, piecewise or auto"),
+    (("inside its warm-up",), "lower optimiser.warmup_steps below max_steps (or raise max_steps)"),
     (("multiple of processes_per_run",),
-     "make batch_size a multiple of processes_per_run (each process trains on an equal slice)"),
-    (("tracking server",), "start one (`transfer-laws services start`) and set tracking_uri: "
-                           "http://127.0.0.1:5000, or use executor: local"),
+     "make optimiser.batch_size a multiple of processes_per_run (each process trains on an equal slice)"),
+    (("tracking server",), "start one (`transfer-laws services start`) and set tracking.tracking_uri: "
+                           "http://127.0.0.1:5000, or use execution.executor: local"),
     (("registered corpus",), "use python, english, code-other, a folder or a file"),
 )
 
 
 def _fix_for(loc: str, msg: str) -> str:
     if msg == "Field required":
-        return f"add {loc.split('.')[-1]!r} to the config (see configs/demo.yaml)"
+        *group, name = loc.split(".")
+        where = f" under {group[0]}:" if group and group[0] in GROUPS else ""
+        return f"add {name!r} to the config{where} (see configs/demo.yaml)"
     if "extra" in msg.lower() or "not permitted" in msg:
         name = loc.split(".")[-1]
-        known = [f for model in (SweepConfig, Source, Checkpoint, LrSearch) for f in model.model_fields]
+        known = [*GROUPS, *(f for model in (*GROUPS.values(), Source, Checkpoint, LrSearch) for f in model.model_fields)]
         near = difflib.get_close_matches(name, known, n=1)
-        return (f"remove {name!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+        place = f"{GROUP_OF[near[0]]}.{near[0]}" if near and near[0] in GROUP_OF else near[0] if near else ""
+        return (f"remove {name!r}" + (f" (did you mean {place!r}?)" if place else "")
                 + "; the fields are listed by `transfer-laws run --help-config`")
     return next((fix for needles, fix in _FIXES if any(n in msg for n in needles)),
                 "see the field descriptions in configs/demo.yaml")

@@ -1,8 +1,8 @@
 """`transfer-laws run --help-config`: every field of a sweep config, generated from the pydantic models.
 
 Generated, never written by hand, so the listing cannot drift from what `SweepConfig` accepts: each
-field with its type, its default (or "required") and its description, then each nested model a
-field holds (a source, a checkpoint, the lr search) in a section of its own.
+group of settings, each field in it with its type, its default (or "required") and its description,
+then each nested model a field holds (a source, a checkpoint, the lr search) in a section of its own.
 """
 from __future__ import annotations
 
@@ -70,7 +70,13 @@ def describe_fields(model: type[BaseModel], title: str | None = None) -> str:
 
 
 def sweep_config_help() -> str:
-    """The listing `--help-config` prints: the sweep config's fields and every model they hold."""
-    from transfer_laws.tasks.sweep.config import SweepConfig
+    """The listing `--help-config` prints: each group of the sweep config (a YAML mapping of its
+    own), its fields, and every model they hold."""
+    from transfer_laws.tasks.sweep.config import GROUPS, HASHED
 
-    return describe_fields(SweepConfig, "Sweep config fields (YAML keys; [default], or [required]):")
+    head = ("Sweep config fields, by group (each group is a YAML mapping: `experiment:`, then its keys "
+            "indented; [default], or [required]). The " + " and ".join(HASHED) + " groups make the "
+            "config hash, the sweep's identity; the others change how, where or how fast, never what.")
+    sections = [describe_fields(model, f"{name}: {_first_sentence(model.__doc__ or '')}")
+                for name, model in GROUPS.items()]
+    return "\n\n".join(["\n".join(textwrap.wrap(head, WIDTH)), *sections])

@@ -4,7 +4,7 @@ and source, loadable by `from_pretrained` and usable as `sources: {NAME: {checkp
 another sweep. A suite measured so must give back the sweep's own fine-tuned losses: the check that
 suites are measured right (tests/test_sweep_flow.py, docs/results.md).
 
-Only the first pre-training seed of each (size, source) is exported (`cfg.seed`), and only a sweep
+Only the first pre-training seed of each (size, source) is exported (`cfg.experiment.seed`), and only a sweep
 whose tokenizer is a Hugging Face folder (bpe:V, a folder, hf:NAME): a suite carries its tokenizer,
 and the byte tokens have none.
 """
@@ -34,16 +34,16 @@ def export_suite(cfg, runs: list, tokenizer_dir: str, finished: dict, out: Path,
     """Write the pre-trained models among `runs` (`finished`: run_key -> MLflow run of the ones done)
     under `out/SOURCE/`; a folder already exported from the same run is kept as it is."""
     if not tokenizer_dir:
-        raise InputError("tokenizer", cfg.tokenizer, "has no Hugging Face tokenizer folder to ship with the models",
+        raise InputError("experiment.tokenizer", cfg.experiment.tokenizer, "has no Hugging Face tokenizer folder to ship with the models",
                          "export a sweep whose tokenizer is bpe:V, a tokenizer folder or hf:NAME")
-    if source is not None and source not in cfg.sources:
-        raise InputError("--source", source, "is not a source of the sweep", f"use one of {sorted(cfg.sources)}")
-    chosen = [r for r in runs if r.kind == "pretrain" and r.config.seed == cfg.seed
+    if source is not None and source not in cfg.experiment.sources:
+        raise InputError("--source", source, "is not a source of the sweep", f"use one of {sorted(cfg.experiment.sources)}")
+    chosen = [r for r in runs if r.kind == "pretrain" and r.config.seed == cfg.experiment.seed
               and source in (None, r.source)]
     missing = [r.label for r in chosen if r.run_key not in finished
                or not (Path(r.config.out_dir) / "best" / "model.safetensors").exists()]
     if missing:
-        raise InputError("CONFIG", cfg.name, f"has pre-training runs not finished: {', '.join(missing)}",
+        raise InputError("CONFIG", cfg.experiment.name, f"has pre-training runs not finished: {', '.join(missing)}",
                          "run the sweep first (`transfer-laws run CONFIG`; done runs are skipped)")
     folders = []
     for run in chosen:
@@ -54,7 +54,7 @@ def export_suite(cfg, runs: list, tokenizer_dir: str, finished: dict, out: Path,
                              "export into an empty folder, or remove that one")
         best = Path(run.config.out_dir) / "best"
         if (best / checkpoints.MANIFEST).exists() and (reason := checkpoints.verify(best)):
-            raise InputError("CONFIG", cfg.name, f"{run.label}: its best checkpoint cannot be trusted: {reason}",
+            raise InputError("CONFIG", cfg.experiment.name, f"{run.label}: its best checkpoint cannot be trusted: {reason}",
                              "rerun that pre-training run (delete its run folder first)")
         build_once(folder, lambda tmp, run=run: _write(tmp, cfg, run, tokenizer_dir, finished[run.run_key]), RECORD)
         folders.append(folder)
@@ -69,10 +69,10 @@ def _write(tmp: Path, cfg, run, tokenizer_dir: str, found) -> None:
         shutil.copy2(f, tmp / f.name)
     shape, metrics = run.shape, found.data.metrics
     facts = {
-        "run_key": run.run_key, "sweep": cfg.name, "config_hash": cfg.config_hash(), "source": run.source,
-        "corpora": cfg.sources[run.source].corpora(), "family": shape.family,
+        "run_key": run.run_key, "sweep": cfg.experiment.name, "config_hash": cfg.config_hash(), "source": run.source,
+        "corpora": cfg.experiment.sources[run.source].corpora(), "family": shape.family,
         "params_non_embedding": shape.params_non_embedding, "params_total": shape.params_total,
-        "n_ctx": run.config.n_ctx, "tokenizer": cfg.tokenizer, "seed": run.config.seed,
+        "n_ctx": run.config.n_ctx, "tokenizer": cfg.experiment.tokenizer, "seed": run.config.seed,
         "tokens_seen": int(metrics.get("tokens_seen", 0)), "best_step": int(metrics.get("best_step", 0)),
         "best_test_loss": metrics.get("best_test_loss"), "best_test_bpb": metrics.get("best_test_bpb"),
         "transfer_laws": VERSION}

@@ -100,11 +100,11 @@ def design_for(cfg: SweepConfig, suite_sizes: list[float] | None = None) -> Desi
     and a suite's pre-training is not capped (its token count is not the sweep's)."""
     if cfg.suite():
         return Design(tuple(sorted(float(n) for n in suite_sizes)), tuple(float(d) for d in cfg.scratch_grid()),
-                      tuple(float(d) for d in cfg.finetune_tokens), cfg.replicates, None)
-    sizes = [float(cfg.shape(n).params_non_embedding) for n in cfg.sizes]
+                      tuple(float(d) for d in cfg.experiment.finetune_tokens), cfg.experiment.replicates, None)
+    sizes = [float(cfg.shape(n).params_non_embedding) for n in cfg.experiment.sizes]
     return Design(tuple(sizes), tuple(float(d) for d in cfg.scratch_grid()),
-                  tuple(float(d) for d in cfg.finetune_tokens), cfg.replicates,
-                  tuple(float(cfg.pretrain_budget(n)) for n in cfg.sizes))
+                  tuple(float(d) for d in cfg.experiment.finetune_tokens), cfg.experiment.replicates,
+                  tuple(float(cfg.pretrain_budget(n)) for n in cfg.experiment.sizes))
 
 
 @dataclass
@@ -134,16 +134,14 @@ def check_bounds(max_replicates: int, pretrain_scales: list[float], budget: floa
 def candidate_configs(cfg: SweepConfig, max_replicates: int, pretrain_scales: list[float]):
     """Designs within the bounds: windows of >= 2 of the config's sizes and of >= 2 of its D_F
     values, 1..max_replicates seeds, the pre-training budget times each scale."""
-    sizes, d_f = cfg.sizes, cfg.finetune_tokens
+    sizes, d_f = cfg.experiment.sizes, cfg.experiment.finetune_tokens
     size_sets = [sizes[i:j] for i in range(len(sizes)) for j in range(i + 2, len(sizes) + 1)]
     df_sets = [d_f[i:j] for i in range(len(d_f)) for j in range(i + 2, len(d_f) + 1)]
     for ns, ds, r, scale in itertools.product(size_sets, df_sets, range(1, max_replicates + 1),
                                               pretrain_scales):
         budget = [max(1, round(cfg.pretrain_budget(n) * scale)) for n in ns]
-        values = {**cfg.model_dump(exclude_none=True), "sizes": ns, "finetune_tokens": ds,
-                  "replicates": r, "pretrain_replicates": 1,
-                  "pretrain_tokens": budget if len(set(budget)) > 1 else budget[0]}
-        yield SweepConfig.checked(values)
+        yield cfg.updated(sizes=ns, finetune_tokens=ds, replicates=r, pretrain_replicates=1,
+                          pretrain_tokens=budget if len(set(budget)) > 1 else budget[0])
 
 
 def yaml_snippet(cfg: SweepConfig) -> str:
@@ -155,8 +153,8 @@ def yaml_snippet(cfg: SweepConfig) -> str:
             return [plain(x) for x in v]
         return int(v) if isinstance(v, float) and v.is_integer() else v
 
-    fields = {k: plain(getattr(cfg, k)) for k in ("sizes", "finetune_tokens", "replicates", "pretrain_tokens")}
-    return yaml.safe_dump(fields, default_flow_style=None, sort_keys=False).strip()
+    fields = {k: plain(getattr(cfg.experiment, k)) for k in ("sizes", "finetune_tokens", "replicates", "pretrain_tokens")}
+    return yaml.safe_dump({"experiment": fields}, default_flow_style=None, sort_keys=False).strip()
 
 
 def price(cfg: SweepConfig, paths, max_replicates: int, pretrain_scales: list[float]) -> tuple[list[Candidate], list]:

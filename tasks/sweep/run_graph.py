@@ -104,15 +104,16 @@ def _fmt(x: float) -> str:
 def check_against_data(cfg: SweepConfig, target: PreparedData) -> None:
     """Data-dependent checks, done before any training: the target holds more than a context of
     training tokens and a context of held-out tokens, and every D fits in its training split."""
-    target.check_context(cfg.n_ctx, field="target")
-    for field, grid in (("finetune_tokens", cfg.finetune_tokens), ("scratch_tokens", cfg.scratch_grid())):
+    target.check_context(cfg.experiment.n_ctx, field="experiment.target")
+    for field, grid in (("experiment.finetune_tokens", cfg.experiment.finetune_tokens),
+                        ("experiment.scratch_tokens", cfg.scratch_grid())):
         too_big = [d for d in grid if d > target.train_tokens]
         if too_big:
             raise InputError(field, too_big, f"exceeds the {target.train_tokens:,} training tokens of "
-                             f"target {cfg.target!r}", f"keep every value <= {target.train_tokens:,}")
-        too_small = [d for d in grid if d <= cfg.n_ctx]
+                             f"target {cfg.experiment.target!r}", f"keep every value <= {target.train_tokens:,}")
+        too_small = [d for d in grid if d <= cfg.experiment.n_ctx]
         if too_small:
-            raise InputError(field, too_small, f"is not above the context n_ctx={cfg.n_ctx}",
+            raise InputError(field, too_small, f"is not above the context n_ctx={cfg.experiment.n_ctx}",
                              "use data-set sizes larger than one context")
 
 
@@ -120,7 +121,7 @@ def _sizes(cfg: SweepConfig, target: PreparedData, sources: dict) -> list[Size]:
     """The sweep's sizes: from `sizes` along the family's shape line, or a suite's checkpoints."""
     if not cfg.suite():
         sizes = []
-        for n in cfg.sizes:
+        for n in cfg.experiment.sizes:
             shape = cfg.shape(n, target.vocab_size)
             sizes.append(Size(n, shape, dict(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head,
                                               family=shape.family, n_kv_head=shape.n_kv_head,
@@ -129,16 +130,16 @@ def _sizes(cfg: SweepConfig, target: PreparedData, sources: dict) -> list[Size]:
     suites: list[Suite] = list(sources.values())
     sizes = []
     for i, c in enumerate(suites[0].checkpoints):
-        arch = c.info.architecture.at(cfg.n_ctx)
-        field = f"sources.{suites[0].name}.checkpoints"
-        if cfg.n_ctx > arch.max_ctx:
-            raise InputError("n_ctx", cfg.n_ctx, f"is longer than the {arch.max_ctx} tokens checkpoint "
+        arch = c.info.architecture.at(cfg.experiment.n_ctx)
+        field = f"experiment.sources.{suites[0].name}.checkpoints"
+        if cfg.experiment.n_ctx > arch.max_ctx:
+            raise InputError("experiment.n_ctx", cfg.experiment.n_ctx, f"is longer than the {arch.max_ctx} tokens checkpoint "
                              f"{c.spec} was built for", f"set n_ctx <= {arch.max_ctx}")
         if target.vocab_size > arch.vocab_size:
             raise InputError(field, c.spec, f"has {arch.vocab_size:,} token embeddings, fewer than the "
                              f"{target.vocab_size:,} ids of its tokenizer", "use a checkpoint and tokenizer "
                              "that belong together")
-        starts = tuple((s.name, [Start(s.checkpoints[i].info.folder, s.checkpoints[i].key, cfg.seed, "")])
+        starts = tuple((s.name, [Start(s.checkpoints[i].info.folder, s.checkpoints[i].key, cfg.experiment.seed, "")])
                        for s in suites)
         sizes.append(Size(float(arch.params_non_embedding), arch, {"architecture": arch.config_json}, starts))
     return sizes
@@ -161,7 +162,7 @@ def memory_need(cfg: SweepConfig, model, device_kind: str, slots: int) -> tuple[
     (packing is sized by the same rule), every slot's run at once in a CPU host's memory."""
     from transfer_laws.tasks.sweep.gpu_rules import run_memory_bytes
 
-    per_run = run_memory_bytes(model, max(1, cfg.batch_size // cfg.processes_per_run))
+    per_run = run_memory_bytes(model, max(1, cfg.optimiser.batch_size // cfg.optimiser.processes_per_run))
     return per_run * (1 if device_kind == "cuda" else slots), device_memory_bytes(device_kind)
 
 
@@ -175,9 +176,9 @@ def check_suite(cfg: SweepConfig, target: PreparedData, sources: dict, device_ki
     if need > have:
         suite, gib = next(iter(sources.values())), 2**30
         runs = "" if device_kind == "cuda" or slots == 1 else f" ({slots} runs at once)"
-        raise InputError(f"sources.{suite.name}.checkpoints", suite.checkpoints[-1].spec,
-                         f"needs about {need / gib:.1f} GiB to train at batch_size={cfg.batch_size}, "
-                         f"n_ctx={cfg.n_ctx}{runs} ({largest.describe()}), more than this {device_kind}'s "
+        raise InputError(f"experiment.sources.{suite.name}.checkpoints", suite.checkpoints[-1].spec,
+                         f"needs about {need / gib:.1f} GiB to train at batch_size={cfg.optimiser.batch_size}, "
+                         f"n_ctx={cfg.experiment.n_ctx}{runs} ({largest.describe()}), more than this {device_kind}'s "
                          f"{have / gib:.1f} GiB", "lower batch_size, n_ctx or slots, leave out the largest "
                          "checkpoint, or run on a device with more memory")
 
@@ -194,7 +195,7 @@ def run_graph(cfg: SweepConfig, target: PreparedData, sources: dict[str, Prepare
     def seeds(count: int) -> list[tuple[int, str]]:
         """(seed, label tag) of each replicate: the first is `cfg.seed`, so one replicate plans
         exactly the runs (and run_keys) of a sweep written before replicates existed."""
-        return [(cfg.seed + r, f" seed={cfg.seed + r}" if count > 1 else "") for r in range(count)]
+        return [(cfg.experiment.seed + r, f" seed={cfg.experiment.seed + r}" if count > 1 else "") for r in range(count)]
 
     pretrains: dict[tuple[int, str, int], PlannedRun] = {}
     scratch: list[PlannedRun] = []
@@ -209,33 +210,33 @@ def run_graph(cfg: SweepConfig, target: PreparedData, sources: dict[str, Prepare
         for name, data in sources.items():
             if isinstance(data, Suite):
                 continue
-            for r, (seed, tag) in enumerate(seeds(cfg.pretrain_replicates)):
+            for r, (seed, tag) in enumerate(seeds(cfg.experiment.pretrain_replicates)):
                 rc = rules.run_config("pretrain", size, seed=seed, source=name, data=data)
                 run = PlannedRun("pretrain", f"pretrain N={n_txt} src={name}{tag}", shape, name, rc)
                 pretrains[(shape.params_non_embedding, name, r)] = run
                 starts.setdefault(name, []).append(Start(str(Path(rc.out_dir) / "best"), run.run_key, seed,
                                                          run.run_key))
         for d in cfg.scratch_grid():
-            for seed, tag in seeds(cfg.replicates):
+            for seed, tag in seeds(cfg.experiment.replicates):
                 rc = rules.run_config("scratch", size, seed=seed, d=d)
                 scratch.append(PlannedRun("scratch", f"scratch N={n_txt} D={_fmt(d)}{tag}", shape, "", rc))
         for name in sources:
             first = starts[name][0]
-            for start in (starts[name] if cfg.zero_shot else []):
+            for start in (starts[name] if cfg.experiment.zero_shot else []):
                 rc = rules.run_config("zeroshot", size, seed=start.seed, source=name, start=start)
                 tag = f" seed={start.seed}" if len(starts[name]) > 1 else ""
                 zero_shots.append(PlannedRun("zeroshot", f"zeroshot N={n_txt} src={name}{tag}", shape,
                                              name, rc, parent=start.parent))
-            search, candidates = cfg.finetune_lr_search, {}
+            search, candidates = cfg.optimiser.finetune_lr_search, {}
             for scale in (search.scales if search else []):
-                rc = rules.run_config("lr-search", size, seed=cfg.seed, d=search.tokens, source=name, start=first,
+                rc = rules.run_config("lr-search", size, seed=cfg.experiment.seed, d=search.tokens, source=name, start=first,
                                       lr=lr * scale)
                 candidates[rc.run_key()] = rc.lr
                 searches.append(PlannedRun(
                     "lr-search", f"lr-search N={n_txt} D={_fmt(search.tokens)} src={name} lr=x{scale:g}",
                     shape, name, rc, parent=first.parent))
-            for d in cfg.finetune_tokens:
-                for r, (seed, seed_tag) in enumerate(seeds(cfg.replicates)):
+            for d in cfg.experiment.finetune_tokens:
+                for r, (seed, seed_tag) in enumerate(seeds(cfg.experiment.replicates)):
                     start = starts[name][r % len(starts[name])]
                     if candidates:  # lr set when the search has ended (RunConfig.with_chosen_lr)
                         rc = rules.run_config("finetune", size, seed=seed, d=d, source=name, start=start,
@@ -243,7 +244,7 @@ def run_graph(cfg: SweepConfig, target: PreparedData, sources: dict[str, Prepare
                         tag = " lr=searched"
                     else:
                         rc = rules.run_config("finetune", size, seed=seed, d=d, source=name, start=start,
-                                              lr=lr * cfg.finetune_lr_scale)
+                                              lr=lr * cfg.optimiser.finetune_lr_scale)
                         tag = ""
                     finetunes.append(PlannedRun(
                         "finetune", f"finetune N={n_txt} D={_fmt(d)} src={name}{tag}{seed_tag}", shape,
@@ -252,6 +253,6 @@ def run_graph(cfg: SweepConfig, target: PreparedData, sources: dict[str, Prepare
     # low-data comparison (scratch vs fine-tuned at the same N, D) fills in early and the long
     # large-D scratch runs come last.
     rest = sorted(scratch + finetunes, key=lambda r: (r.config.dataset_tokens, r.kind != "scratch", r.n))
-    return with_compile(list(pretrains.values()) + zero_shots + searches + rest, cfg.compile, device_kind,
+    return with_compile(list(pretrains.values()) + zero_shots + searches + rest, cfg.execution.compile, device_kind,
                         step_seconds)
 

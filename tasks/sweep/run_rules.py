@@ -80,28 +80,29 @@ class RunRules:
 
     def lr(self, n: float) -> float:
         """Peak learning rate of a model of `n` non-embedding parameters (pre-training and scratch)."""
-        return kaplan_lr(n) if self.cfg.lr == "kaplan" else float(self.cfg.lr)
+        return kaplan_lr(n) if self.cfg.optimiser.lr == "kaplan" else float(self.cfg.optimiser.lr)
 
     def finetune_batch(self, d_f: int) -> int:
         """Sequences per optimiser step of a fine-tune on `d_f` tokens: at most batch_size, and
         small enough that one pass over D_F takes `finetune_steps_per_epoch` steps (at least one
         sequence per process)."""
-        cfg = self.cfg
-        if not cfg.finetune_steps_per_epoch:
-            return cfg.batch_size
-        fits = d_f // (cfg.finetune_steps_per_epoch * cfg.n_ctx)
-        per = cfg.processes_per_run
-        return max(per, min(cfg.batch_size, fits // per * per))
+        opt = self.cfg.optimiser
+        if not opt.finetune_steps_per_epoch:
+            return opt.batch_size
+        fits = d_f // (opt.finetune_steps_per_epoch * self.cfg.experiment.n_ctx)
+        per = opt.processes_per_run
+        return max(per, min(opt.batch_size, fits // per * per))
 
     def eval_interval(self, d: int, batch: int) -> int:
         """Evaluate at least once per epoch: a small data set overfits within a few epochs, and an
         early-stopping point missed between two evaluations biases the loss the fit sees."""
-        return max(1, min(self.cfg.eval_interval, math.ceil(d / (batch * self.cfg.n_ctx))))
+        return max(1, min(self.cfg.optimiser.eval_interval, math.ceil(d / (batch * self.cfg.experiment.n_ctx))))
 
     def pretrain_steps(self, size: Size) -> int:
         """The size's pre-training budget in steps, at least one past the warm-up."""
-        per_step = self.cfg.batch_size * self.cfg.n_ctx
-        return max(self.cfg.warmup_steps + 1, math.ceil(self.cfg.pretrain_budget(size.n_target) / per_step))
+        per_step = self.cfg.optimiser.batch_size * self.cfg.experiment.n_ctx
+        budget = self.cfg.pretrain_budget(size.n_target)
+        return max(self.cfg.optimiser.warmup_steps + 1, math.ceil(budget / per_step))
 
     def run_config(self, kind: str, size: Size, *, seed: int, d: int | None = None, source: str = "",
                    data: PreparedData | None = None, start: Start | None = None, lr: float | None = None,
@@ -109,22 +110,22 @@ class RunRules:
         """The RunConfig of one run. `data`: what a pre-train trains on (else the target); `start`:
         where a fine-tune, lr-search or zero-shot run starts; `lr`: a fine-tune's peak lr (else
         lr(N)); `extra`: further fields (an lr-searched fine-tune's candidates)."""
-        cfg, target = self.cfg, self.target
+        ex, opt, target = self.cfg.experiment, self.cfg.optimiser, self.target
         lr = self.lr(size.shape.params_non_embedding) if lr is None else lr
-        fields = dict(kind=kind, source=source, target=source if kind == "pretrain" else cfg.target, **size.dims,
-                      n_ctx=cfg.n_ctx, batch_size=cfg.batch_size, warmup_steps=cfg.warmup_steps,
-                      eval_interval=cfg.eval_interval, eval_tokens=cfg.eval_tokens, patience=cfg.patience,
-                      device=cfg.device, threads=self.threads, vocab_size=target.vocab_size,
-                      tokenizer=cfg.tokenizer, processes_per_run=cfg.processes_per_run, lr=lr,
-                      min_lr=lr * cfg.min_lr_ratio, max_steps=cfg.max_steps, data_dir=(data or target).root,
+        fields = dict(kind=kind, source=source, target=source if kind == "pretrain" else ex.target, **size.dims,
+                      n_ctx=ex.n_ctx, tokenizer=ex.tokenizer, batch_size=opt.batch_size,
+                      warmup_steps=opt.warmup_steps, eval_interval=opt.eval_interval, eval_tokens=opt.eval_tokens,
+                      patience=opt.patience, processes_per_run=opt.processes_per_run, lr=lr,
+                      min_lr=lr * opt.min_lr_ratio, max_steps=opt.max_steps, device=self.cfg.execution.device,
+                      threads=self.threads, vocab_size=target.vocab_size, data_dir=(data or target).root,
                       data_key=(data or target).key, dataset_tokens=d, seed=seed, out_dir="-", **extra)
         if kind == "pretrain":
             fields |= dict(max_steps=self.pretrain_steps(size),
-                           patience=cfg.patience if cfg.pretrain_patience is None else cfg.pretrain_patience)
+                           patience=opt.patience if opt.pretrain_patience is None else opt.pretrain_patience)
         elif kind == "zeroshot":  # one held-out evaluation of the start, no step
             fields |= dict(warmup_steps=0, max_steps=1)
         else:
-            batch = cfg.batch_size if kind == "scratch" else self.finetune_batch(d)
+            batch = opt.batch_size if kind == "scratch" else self.finetune_batch(d)
             fields |= dict(batch_size=batch, eval_interval=self.eval_interval(d, batch))
         if start is not None:
             fields |= dict(init_from=start.folder, init_key=start.key)

@@ -91,17 +91,17 @@ def layout_for(cfg, largest=None) -> SlotLayout:
     """The slot layout of a sweep config: its slots, threads, device and processes, and its
     runs per GPU (`auto`: tasks.sweep.gpu_rules.runs_per_gpu for its largest model: `largest`,
     a shape or architecture, where the sizes come from a suite; else the largest of `sizes`)."""
-    n_gpu = 0 if cfg.device == "cpu" else gpu_count()
-    per_gpu = cfg.runs_per_gpu
+    n_gpu = 0 if cfg.execution.device == "cpu" else gpu_count()
+    per_gpu = cfg.execution.runs_per_gpu
     if per_gpu == "auto":
         per_gpu = 1
-        if n_gpu and cfg.processes_per_run == 1:
+        if n_gpu and cfg.optimiser.processes_per_run == 1:
             from transfer_laws.tasks.sweep.gpu_rules import runs_per_gpu
 
-            largest = largest or cfg.shape(max(cfg.sizes), cfg.vocab_size())
-            per_gpu = runs_per_gpu(largest, cfg.batch_size, gpu_memory_bytes(),
+            largest = largest or cfg.shape(max(cfg.experiment.sizes), cfg.vocab_size())
+            per_gpu = runs_per_gpu(largest, cfg.optimiser.batch_size, gpu_memory_bytes(),
                                    (os.cpu_count() or 1) // n_gpu)
-    return layout(cfg.slots, cfg.threads_per_run, cfg.device, cfg.processes_per_run,
+    return layout(cfg.execution.slots, cfg.execution.threads_per_run, cfg.execution.device, cfg.optimiser.processes_per_run,
                   runs_per_gpu=per_gpu, n_gpu=n_gpu)
 
 

@@ -8,7 +8,7 @@ config and tokenizer files; the weights (safetensors only) are fetched when the 
 sizes, the architectures and the tokenizer come from the configs (`model.suite.describe`). Every
 checkpoint of one source shares one tokenizer; two suites of one sweep share their architectures
 (scratch baselines are trained once for both). Each error names the field
-(`sources.NAME.checkpoints[i]`), the value and the fix.
+(`experiment.sources.NAME.checkpoints[i]`), the value and the fix.
 """
 from __future__ import annotations
 
@@ -172,8 +172,8 @@ def suites_of(cfg, weights: bool) -> dict[str, Suite]:
     run needs; without: configs and tokenizers only, as dry-run and status need). Checkpoints are
     ordered by N; two of one size, or two suites whose architectures differ, are errors."""
     suites = {}
-    for name, src in cfg.sources.items():
-        field = f"sources.{name}.checkpoints"
+    for name, src in cfg.experiment.sources.items():
+        field = f"experiment.sources.{name}.checkpoints"
         found = describe_checkpoints([(c.path, c.revision) for c in src.checkpoints], field, weights)
         found.sort(key=lambda c: c.info.architecture.params_non_embedding)
         for a, b in zip(found, found[1:]):
@@ -185,11 +185,11 @@ def suites_of(cfg, weights: bool) -> dict[str, Suite]:
     first = next(iter(suites.values()))
     for suite in suites.values():
         if suite.fetched and first.fetched and suite.tokenizer != first.tokenizer:
-            raise InputError("sources", [first.name, suite.name], "are suites with different tokenizers",
+            raise InputError("experiment.sources", [first.name, suite.name], "are suites with different tokenizers",
                              "measure each suite in its own sweep")
         mine = [c.info.architecture.key for c in suite.checkpoints]
         if mine != [c.info.architecture.key for c in first.checkpoints]:
-            raise InputError("sources", [first.name, suite.name], "are suites of different architectures "
+            raise InputError("experiment.sources", [first.name, suite.name], "are suites of different architectures "
                              "(their configs differ size by size)", "measure each suite in its own sweep, or "
                              "give suites of one architecture (as Pythia's standard and deduplicated models)")
     return suites

@@ -58,16 +58,16 @@ def prepare_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict
     """Tokenise and split the target and every source once (content-hash cached on disk), with the
     sweep's one tokenizer (a BPE is trained on all their training splits first); a suite source is
     described and its weights fetched instead."""
-    cache_dir = Path(cache)
-    target = resolve_corpus(cfg.target, cache_dir, field="target")
+    cache_dir, ex = Path(cache), cfg.experiment
+    target = resolve_corpus(ex.target, cache_dir, field="experiment.target")
     if cfg.suite():  # nothing to pre-train: the checkpoints' weights are fetched, the target prepared
         suites = suites_of(cfg, weights=True)
-        encoder = encoder_for(cfg.tokenizer_spec(), cache_dir, [target], cfg.test_fraction)
-        return prepare(target, cache_dir, cfg.test_fraction, encoder=encoder), suites
-    sources = {name: resolve_source(name, spec, cache_dir, f"sources.{name}") for name, spec in cfg.sources.items()}
-    encoder = encoder_for(cfg.tokenizer_spec(), cache_dir, [target, *sources.values()], cfg.test_fraction)
-    return (prepare(target, cache_dir, cfg.test_fraction, encoder=encoder),
-            {name: prepare(corpus, cache_dir, cfg.test_fraction, encoder=encoder) for name, corpus in sources.items()})
+        encoder = encoder_for(cfg.tokenizer_spec(), cache_dir, [target], ex.test_fraction)
+        return prepare(target, cache_dir, ex.test_fraction, encoder=encoder), suites
+    sources = {name: resolve_source(name, spec, cache_dir, f"experiment.sources.{name}") for name, spec in ex.sources.items()}
+    encoder = encoder_for(cfg.tokenizer_spec(), cache_dir, [target, *sources.values()], ex.test_fraction)
+    return (prepare(target, cache_dir, ex.test_fraction, encoder=encoder),
+            {name: prepare(corpus, cache_dir, ex.test_fraction, encoder=encoder) for name, corpus in sources.items()})
 
 
 UNFETCHED = "not-fetched"  # the data key of a corpus dry-run only priced: run_keys follow the fetch
@@ -94,26 +94,27 @@ def preview_all(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict
             fetches.extend(missing.fetches)
             found[field] = missing.expected_bytes
 
-    resolved("target", lambda: resolve_corpus(cfg.target, cache_dir, field="target", fetch=False))
+    resolved("experiment.target",
+             lambda: resolve_corpus(cfg.experiment.target, cache_dir, field="experiment.target", fetch=False))
     suites = suites_of(cfg, weights=False) if cfg.suite() else {}
-    for name, spec in ([] if suites else cfg.sources.items()):
-        resolved(f"sources.{name}", lambda name=name, spec=spec: _source_without_fetch(name, spec, cache_dir))
+    for name, spec in ([] if suites else cfg.experiment.sources.items()):
+        resolved(f"experiment.sources.{name}", lambda name=name, spec=spec: _source_without_fetch(name, spec, cache_dir))
     spec = cfg.tokenizer_spec()
     corpora = [c for c in found.values() if isinstance(c, Corpus)]
     # a suite not cached here brings a tokenizer not cached either: the target stands in, sized in bytes
     unpriced = (fetches and spec.kind == "bpe") or any(not s.fetched for s in suites.values())
-    encoder = None if unpriced else encoder_for(spec, cache_dir, corpora, cfg.test_fraction)
+    encoder = None if unpriced else encoder_for(spec, cache_dir, corpora, cfg.experiment.test_fraction)
     models_vocab = max((c.info.architecture.vocab_size for s in suites.values() for c in s.checkpoints), default=None)
 
     def prepared(field: str, name: str) -> PreparedData:
         c = found[field]
         if isinstance(c, Corpus) and encoder is not None:
-            return prepare(c, cache_dir, cfg.test_fraction, encoder=encoder)
+            return prepare(c, cache_dir, cfg.experiment.test_fraction, encoder=encoder)
         size = c.n_bytes if isinstance(c, Corpus) else c
         return _stand_in(name, size, cfg, encoder.vocab_size if encoder else static_vocab(spec) or models_vocab or 256)
 
-    target = prepared("target", cfg.target)
-    sources = suites or {name: prepared(f"sources.{name}", name) for name in cfg.sources}
+    target = prepared("experiment.target", cfg.experiment.target)
+    sources = suites or {name: prepared(f"experiment.sources.{name}", name) for name in cfg.experiment.sources}
     once: dict[str, Fetch] = {}
     for f in fetches:  # a corpus two sources use is fetched once, said under its first field
         once.setdefault(f.corpus, f)
@@ -126,7 +127,7 @@ class _MixturePartsNotFetched(Exception):
 
 
 def _source_without_fetch(name: str, spec, cache: Path):
-    field = f"sources.{name}"
+    field = f"experiment.sources.{name}"
     if spec.corpus is not None:
         return resolve_corpus(spec.corpus, cache, field=field, fetch=False)
     parts, sizes, fetches = {}, {}, []
@@ -147,12 +148,13 @@ def _stand_in(name: str, text_bytes: int | None, cfg: SweepConfig, vocab_size: i
     """A corpus priced before it is fetched (or tokenized): its size in bytes split as `prepare`
     would, a token per byte (exact for bytes, an upper bound for any other tokenizer); of unknown
     size (a hub corpus), as large as the largest D the config asks for."""
+    ex = cfg.experiment
     if text_bytes is None:
-        pretrain = cfg.pretrain_tokens if isinstance(cfg.pretrain_tokens, list) else [cfg.pretrain_tokens or 0]
-        text_bytes = int(max([*cfg.finetune_tokens, *cfg.scratch_grid(), *pretrain]) / (1 - cfg.test_fraction)) + 1
-    test = int(text_bytes * cfg.test_fraction)
-    return PreparedData(root="", corpus_name=name, corpus_fingerprint="", key=UNFETCHED, tokenizer=cfg.tokenizer,
-                        vocab_size=vocab_size, test_fraction=cfg.test_fraction, train_tokens=text_bytes - test,
+        pretrain = ex.pretrain_tokens if isinstance(ex.pretrain_tokens, list) else [ex.pretrain_tokens or 0]
+        text_bytes = int(max([*ex.finetune_tokens, *cfg.scratch_grid(), *pretrain]) / (1 - ex.test_fraction)) + 1
+    test = int(text_bytes * ex.test_fraction)
+    return PreparedData(root="", corpus_name=name, corpus_fingerprint="", key=UNFETCHED, tokenizer=ex.tokenizer,
+                        vocab_size=vocab_size, test_fraction=ex.test_fraction, train_tokens=text_bytes - test,
                         test_tokens=test, train_chars=text_bytes - test, test_chars=test, train_documents=0,
                         test_documents=0, train_bytes=text_bytes - test, test_bytes=test)
 
@@ -161,7 +163,7 @@ _PREPARED_AHEAD: dict[str, tuple] = {}  # filled by tasks.services.warmup, taken
 
 
 def _ahead_key(cfg: SweepConfig, cache: str | Path) -> str:
-    return cfg.model_dump_json(include={"target", "sources", "test_fraction", "tokenizer"}) + str(Path(cache))
+    return cfg.experiment.model_dump_json(include={"target", "sources", "test_fraction", "tokenizer"}) + str(Path(cache))
 
 
 def prepare_ahead(cfg: SweepConfig, cache: str | Path) -> tuple[PreparedData, dict[str, PreparedData]]:
@@ -182,23 +184,24 @@ def open_sweep(cfg: SweepConfig, tracking_uri: str, artifact_root: str | None, f
     """The experiment and the sweep's parent run, found again on rerun by its config hash; the
     tokenizer folder (when not bytes) is logged to it once, as artifacts under `tokenizer/`."""
     c = mlflow_store.client(tracking_uri)
-    exp_id = mlflow_store.ensure_experiment(c, cfg.name, Path(artifact_root) if artifact_root else None)
+    exp_id = mlflow_store.ensure_experiment(c, cfg.experiment.name, Path(artifact_root) if artifact_root else None)
     key = f"sweep-{cfg.config_hash()}"
-    sources = ", ".join(f"{n} ({s.what()})" for n, s in cfg.sources.items())
-    sizes = f"sizes {', '.join(f'{n:g}' for n in cfg.sizes)}" if cfg.sizes else "the suites' sizes"
+    sources = ", ".join(f"{n} ({s.what()})" for n, s in cfg.experiment.sources.items())
+    sizes = f"sizes {', '.join(f'{n:g}' for n in cfg.experiment.sizes)}" if cfg.experiment.sizes else "the suites' sizes"
     mlflow_store.describe_experiment(c, exp_id, (
-        f"transfer-laws sweep **{cfg.name}** (config hash `{cfg.config_hash()}`, parent run `{key}`): "
-        f"from-scratch and fine-tuned runs on target `{cfg.target}`, pre-trained on {sources}; "
-        f"{sizes}; D_F {', '.join(f'{d:g}' for d in cfg.finetune_tokens)} "
+        f"transfer-laws sweep **{cfg.experiment.name}** (config hash `{cfg.config_hash()}`, parent run `{key}`): "
+        f"from-scratch and fine-tuned runs on target `{cfg.experiment.target}`, pre-trained on {sources}; "
+        f"{sizes}; D_F {', '.join(f'{d:g}' for d in cfg.experiment.finetune_tokens)} "
         "tokens. Each child run is one (kind, N, D, source): its run name says which, its "
         "best_test_loss metric is the point the fit uses; the parent run holds the report."))
     run_id = mlflow_store.start_or_resume(
         c, exp_id, key, run_name=key,
-        tags={"kind": "sweep", "sweep_hash": cfg.config_hash(), "target": cfg.target,
+        tags={"kind": "sweep", "sweep_hash": cfg.config_hash(), "target": cfg.experiment.target,
               "prefect.flow_run_id": flow_run_id, "prefect.flow_run_url": flow_run_url})
-    shown = cfg.model_copy(update={"tracking_uri": redact(cfg.tracking_uri) if cfg.tracking_uri else None})
+    uri = cfg.tracking.tracking_uri
+    shown = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"tracking_uri": uri and redact(uri)})})
     mlflow_store.log_params_once(c, run_id, {"config": shown.model_dump_json()[:6000],
-                                             "tokenizer": cfg.tokenizer})
+                                             "tokenizer": cfg.experiment.tokenizer})
     if tokenizer_dir and not c.list_artifacts(run_id, "tokenizer"):
         for f in tokenizer_files(tokenizer_dir):  # a suite's tokenizer folder also holds its weights
             c.log_artifact(run_id, str(f), "tokenizer")

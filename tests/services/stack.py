@@ -48,9 +48,10 @@ def sweep_params(tmp_path: Path, home: Path, mlflow_url: str) -> dict:
     """The micro-sweep on the services, without zero-shot runs: each run is a flow run on a worker
     (~5 s of process start), the local sweep tests cover zero-shot runs, these the plumbing."""
     cfg = yaml.safe_load(micro_config(tmp_path).read_text())
-    cfg.update(scratch_tokens=None, pretrain_tokens=10000, max_steps=20, eval_interval=10,
-               home=str(home), executor="deployments", tracking_uri=mlflow_url, threads_per_run=1)
-    cfg["zero_shot"] = False
+    cfg["experiment"].update(scratch_tokens=None, pretrain_tokens=10000, zero_shot=False)
+    cfg["optimiser"].update(max_steps=20, eval_interval=10)
+    cfg["execution"] = {"executor": "deployments", "threads_per_run": 1}
+    cfg["tracking"] = {"home": str(home), "tracking_uri": mlflow_url}
     return {"config": cfg, "bootstrap": 20}
 
 
@@ -69,7 +70,7 @@ def planned_keys(params: dict) -> dict[str, str]:
 
     cfg = SweepConfig.checked(params["config"])
     target, sources = prepare_all(cfg, Path(os.environ["TRANSFER_LAWS_CACHE_DIR"]))
-    return {r.run_key: r.label for r in run_graph(cfg, target, sources, Path(cfg.home) / "runs")}
+    return {r.run_key: r.label for r in run_graph(cfg, target, sources, Path(cfg.tracking.home) / "runs")}
 
 
 def children(mlflow_url: str) -> list:
@@ -94,9 +95,11 @@ def flow_runs_cannot_choose_what_a_worker_executes(api: str, credentials, params
             assert not set(servers.LOCKED_JOB_VARIABLES) & set(template["job_configuration"])
         deployment = client.read_deployment_by_name("transfer-sweep/sweep")
         schema = deployment.parameter_openapi_schema  # the form the Prefect UI draws
-        fields = (schema.get("definitions") or schema.get("$defs"))["SweepConfig"]["properties"]
+        defs = schema.get("definitions") or schema.get("$defs")
+        assert set(defs["SweepConfig"]["properties"]) == {"experiment", "optimiser", "execution", "tracking", "fit"}
+        fields = defs["Experiment"]["properties"]  # the form draws each group as its own section
         assert "bpe:V" in fields["tokenizer"]["description"] and "llama" in fields["family"]["description"]
-        checkpoints = (schema.get("definitions") or schema.get("$defs"))["Source"]["properties"]["checkpoints"]
+        checkpoints = defs["Source"]["properties"]["checkpoints"]
         assert "suite of pre-trained" in checkpoints["description"]  # a bare path is accepted beside {path, revision}
         assert {"string"} <= {t.get("type") for t in checkpoints["anyOf"][0]["items"]["anyOf"]}
         for variables in ({"command": f"touch {marker}"}, {"env": {"X": "1"}}, {"working_dir": "/"}):

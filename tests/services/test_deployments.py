@@ -54,9 +54,9 @@ def test_a_suite_sweep_fans_out_to_two_workers(tmp_path, stack):
     params = sweep_params(tmp_path, home, mlflow_url)
     config = params["config"]
     for key in ("sizes", "pretrain_tokens"):
-        del config[key]
-    config.update(sources={"neox": {"checkpoints": [str(f) for f in folders]}}, scratch_tokens=[16000],
-                  zero_shot=True)
+        del config["experiment"][key]
+    config["experiment"].update(sources={"neox": {"checkpoints": [str(f) for f in folders]}},
+                                scratch_tokens=[16000], zero_shot=True)
     out = run_sweep(api, params)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     keys = planned_keys(params)

@@ -125,10 +125,12 @@ def test_a_worker_on_a_second_host_trains_a_sweep_by_ip_and_is_refused_without_c
     servers.wait_http(mlflow, "/health")
 
     params = sweep_params(tmp_path, home, mlflow.url)
-    params["config"].update(slots=SLOTS, scratch_tokens=[8000])  # 8 runs: 2 pre-train, 2 scratch, 4 fine-tune
+    params["config"]["execution"]["slots"] = SLOTS
+    params["config"]["experiment"]["scratch_tokens"] = [8000]  # 8 runs: 2 pre-train, 2 scratch, 4 fine-tune
     params["aggregate"] = False  # the fit is not what this test is about
     nobodys = copy.deepcopy(params)
-    nobodys["config"].update(name="micro-unclaimed", seed=1, deployment=unclaimed)  # seed: other run_keys
+    nobodys["config"]["experiment"].update(name="micro-unclaimed", seed=1)  # seed: other run_keys
+    nobodys["config"]["execution"]["deployment"] = unclaimed
     assert not set(planned_keys(nobodys)) & set(planned_keys(params))
     nobodys_sweep = _start_sweep(api, credentials, nobodys)
 

@@ -103,7 +103,7 @@ def test_sigterm_to_a_worker_mid_checkpoint_reschedules_its_run_for_the_next_wor
     assert "best_test_loss" in resumed[0].data.metrics
 
     # SIGTERM to `transfer-laws run` driving a sweep on this server: its flow run ends Cancelled
-    cfg = {**params["config"], "name": "micro-cli"}
+    cfg = {**params["config"], "experiment": {**params["config"]["experiment"], "name": "micro-cli"}}
     config = tmp_path / "micro-cli.yaml"
     config.write_text(yaml.safe_dump(cfg))
     exe = Path(sys.executable).parent / "transfer-laws"
@@ -136,4 +136,4 @@ def sweeps_named(api: str, name: str) -> list:
 
     with temporary_settings(updates={PREFECT_API_URL: api}), get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["transfer-sweep"])))
-    return [r for r in runs if (r.parameters.get("config") or {}).get("name") == name]
+    return [r for r in runs if ((r.parameters.get("config") or {}).get("experiment") or {}).get("name") == name]

@@ -7,59 +7,73 @@ import yaml
 from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.data.corpora import Corpus, Document
 from transfer_laws.tasks.data.prepare import prepare
-from transfer_laws.tasks.sweep.config import MIN_FINETUNE_SIZES, MIN_SIZES, SweepConfig
+from transfer_laws.tasks.sweep.config import GROUP_OF, GROUPS, MIN_FINETUNE_SIZES, MIN_SIZES, SweepConfig
 from transfer_laws.tasks.sweep.run_graph import check_against_data, run_graph
 from transfer_laws.tasks.sweep.run_rules import kaplan_lr
 
-GOOD = dict(name="t", target="python", sources={"code": {"corpus": "code-other"}},
-            sizes=[1e4, 3e4, 1e5], finetune_tokens=[10_000, 30_000], pretrain_tokens=100_000)
+GOOD = {"experiment": dict(name="t", target="python", sources={"code": {"corpus": "code-other"}},
+                           sizes=[1e4, 3e4, 1e5], finetune_tokens=[10_000, 30_000], pretrain_tokens=100_000)}
 
 
 def with_(**over):
-    cfg = {**GOOD, **over}
-    return {k: v for k, v in cfg.items() if v is not None}
+    """GOOD with each override put in its group (GROUP_OF); a key of no group stays at the top level,
+    and None removes a setting."""
+    cfg = {group: dict(fields) for group, fields in GOOD.items()}
+    for key, value in over.items():
+        where = cfg.setdefault(GROUP_OF[key], {}) if key in GROUP_OF else cfg
+        if value is None:
+            where.pop(key, None)
+        else:
+            where[key] = value
+    return cfg
+
+
+def flat(values: dict) -> dict:
+    """A nested config as it was written before the groups: every setting a top-level key."""
+    return {k: v for group, fields in values.items() for k, v in (fields.items() if group in GROUPS else [(group, fields)])}
 
 
 def test_good_config_loads_from_yaml(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(GOOD))
     cfg = SweepConfig.load(path)
-    assert cfg.sizes == [1e4, 3e4, 1e5] and cfg.scratch_grid() == [10_000, 30_000]
+    assert cfg.experiment.sizes == [1e4, 3e4, 1e5] and cfg.scratch_grid() == [10_000, 30_000]
     assert kaplan_lr(1e5) == pytest.approx(0.003239 - 0.0001395 * 11.512925, rel=1e-6)
 
 
 @pytest.mark.parametrize("over,field,needle", [
-    (dict(target="no-such-corpus"), "target", "neither a registered corpus"),
-    (dict(sources={"x": {"corpus": "nowhere/at/all"}}), "sources.x", "neither a registered corpus"),
-    (dict(sizes=[1e4, 1e4, 1e5]), "sizes", "duplicate sizes"),
-    (dict(sizes=[1e4, 1.05e4, 1e5]), "sizes", "map to the same shape"),
-    (dict(sizes=[1e4, -3, 1e5]), "sizes", "positive"),
-    (dict(sizes=[1e4, "big", 1e5]), "sizes.1", "valid number"),
-    (dict(finetune_tokens=[10_000, 0]), "finetune_tokens", "positive"),
-    (dict(finetune_tokens=[10_000, 10_000]), "finetune_tokens", "duplicate"),
-    (dict(pretrain_tokens=0), "pretrain_tokens", "positive number of tokens"),
-    (dict(batch_size="many"), "batch_size", "valid integer"),
-    (dict(sources={"mix": {"mixture": {"english": 0.5, "code-other": 0.4}}}), "sources.mix", "sum to 0.9, not 1"),
-    (dict(sources={"mix": {"mixture": {"english": 1.0}}}), "sources.mix", "at least two"),
-    (dict(sizes=[1e5]), "sizes", f"needs at least {MIN_SIZES}"),
-    (dict(finetune_tokens=[10_000]), "finetune_tokens", f"needs at least {MIN_FINETUNE_SIZES}"),
-    (dict(sources={}), "sources", "at least 1"),
+    (dict(target="no-such-corpus"), "experiment.target", "neither a registered corpus"),
+    (dict(sources={"x": {"corpus": "nowhere/at/all"}}), "experiment.sources.x", "neither a registered corpus"),
+    (dict(sizes=[1e4, 1e4, 1e5]), "experiment.sizes", "duplicate sizes"),
+    (dict(sizes=[1e4, 1.05e4, 1e5]), "experiment.sizes", "map to the same shape"),
+    (dict(sizes=[1e4, -3, 1e5]), "experiment.sizes", "positive"),
+    (dict(sizes=[1e4, "big", 1e5]), "experiment.sizes.1", "valid number"),
+    (dict(finetune_tokens=[10_000, 0]), "experiment.finetune_tokens", "positive"),
+    (dict(finetune_tokens=[10_000, 10_000]), "experiment.finetune_tokens", "duplicate"),
+    (dict(pretrain_tokens=0), "experiment.pretrain_tokens", "positive number of tokens"),
+    (dict(batch_size="many"), "optimiser.batch_size", "valid integer"),
+    (dict(sources={"mix": {"mixture": {"english": 0.5, "code-other": 0.4}}}), "experiment.sources.mix",
+     "sum to 0.9, not 1"),
+    (dict(sources={"mix": {"mixture": {"english": 1.0}}}), "experiment.sources.mix", "at least two"),
+    (dict(sizes=[1e5]), "experiment.sizes", f"needs at least {MIN_SIZES}"),
+    (dict(finetune_tokens=[10_000]), "experiment.finetune_tokens", f"needs at least {MIN_FINETUNE_SIZES}"),
+    (dict(sources={}), "experiment.sources", "at least 1"),
     (dict(learning_rate=1e-3), "learning_rate", "Extra inputs"),
-    (dict(finetune_lr_search={"scales": [0.5, 2], "tokens": 10_000}), "finetune_lr_search",
+    (dict(finetune_lr_search={"scales": [0.5, 2], "tokens": 10_000}), "optimiser.finetune_lr_search",
      "is one of finetune_tokens"),
     (dict(finetune_lr_search={"scales": [0.5, 2], "tokens": 20_000}, finetune_lr_scale=0.5),
-     "finetune_lr_scale", "not both"),
-    (dict(finetune_lr_search={"scales": [1.0], "tokens": 20_000}), "finetune_lr_search.scales",
+     "optimiser.finetune_lr_scale", "not both"),
+    (dict(finetune_lr_search={"scales": [1.0], "tokens": 20_000}), "optimiser.finetune_lr_search.scales",
      "at least 2"),
-    (dict(finetune_lr_search={"scales": [1.0, -1], "tokens": 20_000}), "finetune_lr_search.scales",
+    (dict(finetune_lr_search={"scales": [1.0, -1], "tokens": 20_000}), "optimiser.finetune_lr_search.scales",
      "positive"),
-    (dict(pretrain_tokens=[100_000, 200_000]), "pretrain_tokens", "2 budgets given for 3 sizes"),
-    (dict(pretrain_tokens=[100_000, 200_000, 0]), "pretrain_tokens", "positive"),
-    (dict(sizes=[1e5, 1e4, 3e4], pretrain_tokens=[1, 2, 3]), "sizes", "ascending order"),
-    (dict(runs_per_gpu=0), "runs_per_gpu", "at least 1"),
-    (dict(compile="sometimes"), "compile", "auto"),
-    (dict(curve_form="cubic"), "curve_form", "'current', 'bansal', 'piecewise' or 'auto'"),
-    (dict(warmup_steps=500, max_steps=500), "warmup_steps", "inside its warm-up"),
+    (dict(pretrain_tokens=[100_000, 200_000]), "experiment.pretrain_tokens", "2 budgets given for 3 sizes"),
+    (dict(pretrain_tokens=[100_000, 200_000, 0]), "experiment.pretrain_tokens", "positive"),
+    (dict(sizes=[1e5, 1e4, 3e4], pretrain_tokens=[1, 2, 3]), "experiment.sizes", "ascending order"),
+    (dict(runs_per_gpu=0), "execution.runs_per_gpu", "at least 1"),
+    (dict(compile="sometimes"), "execution.compile", "auto"),
+    (dict(curve_form="cubic"), "fit.curve_form", "'current', 'bansal', 'piecewise' or 'auto'"),
+    (dict(warmup_steps=500, max_steps=500), "optimiser.warmup_steps", "inside its warm-up"),
 ])
 def test_bad_config_names_the_field(over, field, needle):
     with pytest.raises(InputError) as err:
@@ -82,7 +96,7 @@ def test_d_f_beyond_the_target_data_is_rejected_before_training(tmp_path):
     cfg = SweepConfig.checked(with_(finetune_tokens=[1000, target.train_tokens + 1]))
     with pytest.raises(InputError) as err:
         check_against_data(cfg, target)
-    assert err.value.field == "finetune_tokens" and f"{target.train_tokens:,} training tokens" in str(err.value)
+    assert err.value.field == "experiment.finetune_tokens" and f"{target.train_tokens:,} training tokens" in str(err.value)
     with pytest.raises(InputError):
         run_graph(cfg, target, {"code": target}, tmp_path / "runs")
     assert not (tmp_path / "runs").exists()
@@ -102,10 +116,10 @@ def test_plan_orders_pretrains_first_and_links_each_finetune_to_its_own_pretrain
         c = r.config
         if r.kind == "finetune":
             assert c.batch_size == {1000: 1, 2000: 3}[c.dataset_tokens]
-            assert c.dataset_tokens / (c.batch_size * c.n_ctx) >= cfg.finetune_steps_per_epoch
+            assert c.dataset_tokens / (c.batch_size * c.n_ctx) >= cfg.optimiser.finetune_steps_per_epoch
             assert c.eval_interval * c.batch_size * c.n_ctx <= c.dataset_tokens + c.batch_size * c.n_ctx
         elif r.kind == "scratch":
-            assert c.batch_size == cfg.batch_size
+            assert c.batch_size == cfg.optimiser.batch_size
         elif r.kind == "zeroshot":
             assert c.dataset_tokens is None and c.init_key == r.parent
     keys = [r.run_key for r in runs]
@@ -122,13 +136,12 @@ def test_plan_orders_pretrains_first_and_links_each_finetune_to_its_own_pretrain
 def test_a_config_without_the_newer_fields_keeps_its_hash():
     """Sweeps written before `finetune_lr_search` and `replicates` must find their MLflow parent
     run again."""
-    cfg = SweepConfig.checked({**GOOD, "zero_shot": False, "finetune_steps_per_epoch": 0})  # as before
-    payload = cfg.model_dump(exclude={"home", "slots", "threads_per_run", "device", "executor",
-                                      "deployment", "tracking_uri", "finetune_lr_search",
-                                      "replicates", "pretrain_replicates", "runs_per_gpu", "compile",
-                                      "pretrain_patience", "curve_form", "zero_shot",
-                                      "finetune_steps_per_epoch", "family", "kv_group", "tie_embeddings",
-                                          "tokenizer"})
+    cfg = SweepConfig.checked(with_(zero_shot=False, finetune_steps_per_epoch=0))  # as before
+    newer = {"home", "slots", "threads_per_run", "device", "executor", "deployment", "tracking_uri",
+             "finetune_lr_search", "replicates", "pretrain_replicates", "runs_per_gpu", "compile",
+             "pretrain_patience", "curve_form", "zero_shot", "finetune_steps_per_epoch", "family", "kv_group",
+             "tie_embeddings", "tokenizer"}
+    payload = {k: v for k, v in flat(cfg.model_dump()).items() if k not in newer}  # the flat fields of before
     for source in payload["sources"].values():  # a source's fields as they were before suites
         del source["checkpoints"]
     import hashlib
@@ -138,6 +151,37 @@ def test_a_config_without_the_newer_fields_keeps_its_hash():
     assert searched.config_hash() != cfg.config_hash()
     # today's defaults (zero-shot runs, fine-tune batches cut to D_F) plan other runs: another sweep
     assert SweepConfig.checked(GOOD).config_hash() != cfg.config_hash()
+
+
+def test_a_flat_config_still_loads_with_one_warning_naming_each_keys_new_place():
+    """Configs written before the groups keep loading, with one FutureWarning that says where each
+    flat key now lives, and they are the same sweep (the same config hash) as the nested form."""
+    nested = with_(batch_size=16, compile=False, home="/tmp/somewhere", curve_form="bansal")
+    old = flat(nested)
+    assert set(old) == {"name", "target", "sources", "sizes", "finetune_tokens", "pretrain_tokens",
+                        "batch_size", "compile", "home", "curve_form"}
+    with pytest.warns(FutureWarning, match="flat sweep-config keys are deprecated") as caught:
+        cfg = SweepConfig.checked(old)
+    assert len(caught) == 1 and caught[0].category is FutureWarning, [str(w.message) for w in caught]
+    message = str(caught[0].message)
+    for key in old:
+        assert f"{key} -> {GROUP_OF[key]}.{key}" in message, (key, message)
+    assert "sizes -> experiment.sizes" in message and "batch_size -> optimiser.batch_size" in message
+    assert "compile -> execution.compile" in message and "home -> tracking.home" in message
+    assert "curve_form -> fit.curve_form" in message
+    same = SweepConfig.checked(nested)
+    assert cfg.config_hash() == same.config_hash()
+    assert cfg.model_dump() == same.model_dump()
+
+
+def test_a_key_given_both_flat_and_inside_its_group_is_refused_naming_the_field():
+    """Neither place may silently win: the key is refused by its dotted name, before any warning."""
+    with pytest.raises(InputError) as err:
+        SweepConfig.checked({**GOOD, "sizes": [1e4, 3e4]})  # GOOD holds experiment.sizes already
+    assert err.value.field == "experiment.sizes" and "given twice" in str(err.value), str(err.value)
+    with pytest.raises(InputError) as err:
+        SweepConfig.checked({**with_(batch_size=16), "batch_size": 16})  # even with the same value
+    assert err.value.field == "optimiser.batch_size" and "given twice" in str(err.value), str(err.value)
 
 
 def test_lr_search_plans_candidates_per_size_and_source_that_every_finetune_waits_for(tmp_path):
@@ -150,7 +194,7 @@ def test_lr_search_plans_candidates_per_size_and_source_that_every_finetune_wait
     assert len(search) == 3 * 2 * 3 and {r.config.dataset_tokens for r in search} == {2000}
     pre = {r.run_key: r for r in runs if r.kind == "pretrain"}
     steps = sorted({(r.n, r.config.max_steps) for r in pre.values()})
-    per_step = cfg.batch_size * cfg.n_ctx
+    per_step = cfg.optimiser.batch_size * cfg.experiment.n_ctx
     assert [s for _, s in steps] == [-(-t // per_step) for t in (500_000, 600_000, 700_000)]
     for r in runs:
         if r.kind != "finetune":
@@ -164,7 +208,7 @@ def test_lr_search_plans_candidates_per_size_and_source_that_every_finetune_wait
         losses = {s.run_key: 3.0 - s.config.lr for s in mine}  # the largest lr wins
         chosen = r.config.with_chosen_lr(losses)
         assert chosen.lr == pytest.approx(2 * base) and chosen.run_key() == r.run_key
-        assert chosen.min_lr / chosen.lr == pytest.approx(cfg.min_lr_ratio)
+        assert chosen.min_lr / chosen.lr == pytest.approx(cfg.optimiser.min_lr_ratio)
         tie = r.config.with_chosen_lr({k: 1.0 for k in losses})
         assert tie.lr == pytest.approx(0.5 * base)  # ties go to the smaller lr
         with pytest.raises(RuntimeError, match="no finished candidate"):
@@ -197,7 +241,9 @@ def test_help_config_lists_every_field_of_every_model_with_its_default(capsys):
         main(["run", "--help-config"])  # no CONFIG needed, as with --help
     assert exit_.value.code == 0
     text = capsys.readouterr().out
-    for model in (SweepConfig, Source, Checkpoint, LrSearch):
+    for group, model in GROUPS.items():  # each group a section headed by its YAML key
+        assert f"\n{group}: {' '.join((model.__doc__ or '').split()[:4])}" in text, group
+    for model in (*GROUPS.values(), Source, Checkpoint, LrSearch):
         for name, info in model.model_fields.items():
             assert f"\n  {name}: " in text, name
             assert " ".join((info.description or "").split()[:4]) in " ".join(text.split()), name
@@ -209,7 +255,7 @@ def test_a_misspelt_field_is_answered_with_the_nearest_real_one():
     with pytest.raises(InputError) as err:
         SweepConfig.checked(with_(batchsize=16))
     assert err.value.field == "batchsize"
-    assert "did you mean 'batch_size'?" in err.value.fix and "--help-config" in err.value.fix
+    assert "did you mean 'optimiser.batch_size'?" in err.value.fix and "--help-config" in err.value.fix
 
 
 def test_a_sweep_one_run_and_the_train_verb_share_one_set_of_defaults():
@@ -222,8 +268,9 @@ def test_a_sweep_one_run_and_the_train_verb_share_one_set_of_defaults():
     run = RunConfig.model_fields
     for name in ("n_ctx", "batch_size", "warmup_steps", "max_steps", "eval_interval", "eval_tokens", "patience",
                  "seed", "device", "processes_per_run"):
-        assert SweepConfig.model_fields[name].default == run[name].default, name
-    assert SweepConfig.model_fields["min_lr_ratio"].default == pytest.approx(run["min_lr"].default / run["lr"].default)
+        assert GROUPS[GROUP_OF[name]].model_fields[name].default == run[name].default, name
+    assert GROUPS["optimiser"].model_fields["min_lr_ratio"].default == \
+        pytest.approx(run["min_lr"].default / run["lr"].default)
     args = build_parser().parse_args(["train", "--text", "x.txt"])
     assert settings(args) == {n: run[n].default for names in FLAG_GROUPS.values() for n in names}
 

@@ -79,9 +79,10 @@ def small_data(tmp_path_factory):
 
 
 def _cfg(**over) -> SweepConfig:
-    return SweepConfig.checked(dict(name="t", target="python", sources={"code": {"corpus": "code-other"}},
-                                    sizes=[1e4, 3e4], finetune_tokens=[1000, 2000],
-                                    pretrain_tokens=100_000, **over))
+    return SweepConfig.checked({"experiment": dict(name="t", target="python", sources={"code": {"corpus": "code-other"}},
+                                                   sizes=[1e4, 3e4], finetune_tokens=[1000, 2000],
+                                                   pretrain_tokens=100_000),
+                                "execution": over})
 
 
 def test_compile_setting_reaches_every_run_without_changing_a_run_key(small_data, tmp_path):

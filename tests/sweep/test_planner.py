@@ -200,10 +200,11 @@ def test_a_budget_search_prints_designs_within_the_budget_as_yaml_that_validates
     for block in blocks:
         minutes = float(block.split("; ")[-1].split(" min on this machine")[0].split()[-1])
         assert minutes <= 6
-        snippet = yaml.safe_load(block[block.index("sizes:"):])
-        assert set(snippet) == {"sizes", "finetune_tokens", "replicates", "pretrain_tokens"}
-        assert all(isinstance(n, int) for n in snippet["sizes"])  # as a person writes them
-        SweepConfig.checked({**base, **snippet})  # pastes into the config as it is
+        snippet = yaml.safe_load(block[block.index("experiment:"):])
+        assert set(snippet) == {"experiment"}
+        assert set(snippet["experiment"]) == {"sizes", "finetune_tokens", "replicates", "pretrain_tokens"}
+        assert all(isinstance(n, int) for n in snippet["experiment"]["sizes"])  # as a person writes them
+        SweepConfig.checked({**base, "experiment": {**base["experiment"], **snippet["experiment"]}})  # pastes in
 
 
 def test_a_seed_gives_the_same_prediction_and_intervals_on_any_number_of_processes():

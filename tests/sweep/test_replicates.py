@@ -7,12 +7,20 @@ import pytest
 from transfer_laws.tasks.common.errors import InputError
 from transfer_laws.tasks.data.corpora import Corpus, Document
 from transfer_laws.tasks.data.prepare import prepare
-from transfer_laws.tasks.sweep.config import SweepConfig
+from transfer_laws.tasks.sweep.config import GROUP_OF, SweepConfig
 from transfer_laws.tasks.sweep.run_graph import kind_counts, run_graph
 
-BASE = dict(name="t", target="python", sources={"code": {"corpus": "code-other"}},
-            sizes=[1e4, 3e4], finetune_tokens=[1000, 2000], scratch_tokens=[4000],
-            pretrain_tokens=100_000, seed=7)
+BASE = {"experiment": dict(name="t", target="python", sources={"code": {"corpus": "code-other"}},
+                           sizes=[1e4, 3e4], finetune_tokens=[1000, 2000], scratch_tokens=[4000],
+                           pretrain_tokens=100_000, seed=7)}
+
+
+def with_(**over) -> dict:
+    """BASE with each setting put in its group (GROUP_OF)."""
+    cfg = {group: dict(fields) for group, fields in BASE.items()}
+    for key, value in over.items():
+        cfg.setdefault(GROUP_OF[key], {})[key] = value
+    return cfg
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +30,12 @@ def data(tmp_path_factory):
 
 
 def planned(tmp_path, data, **over):
-    return run_graph(SweepConfig.checked({**BASE, **over}), data, {"code": data}, tmp_path / "runs")
+    return run_graph(SweepConfig.checked(with_(**over)), data, {"code": data}, tmp_path / "runs")
 
 
 def _identity(run, parent_seed_of: dict) -> str:
     """A run's config with its seed (and its parent's seed) set back to the first replicate's."""
-    update = {"seed": BASE["seed"], "out_dir": "-"}
+    update = {"seed": BASE["experiment"]["seed"], "out_dir": "-"}
     if run.parent:
         update["init_key"] = parent_seed_of[run.parent]
         update["init_from"] = None
@@ -58,16 +66,16 @@ def test_replicates_change_run_keys_only_by_seed(tmp_path, data):
 
 def test_one_replicate_keeps_the_config_hash():
     assert SweepConfig.checked(BASE).config_hash() == SweepConfig.checked(
-        {**BASE, "replicates": 1, "pretrain_replicates": 1}).config_hash()
+        with_(replicates=1, pretrain_replicates=1)).config_hash()
     assert SweepConfig.checked(BASE).config_hash() != SweepConfig.checked(
-        {**BASE, "replicates": 2}).config_hash()
+        with_(replicates=2)).config_hash()
 
 
 @pytest.mark.parametrize("over,field,needle", [
-    (dict(replicates=0), "replicates", "greater than or equal to 1"),
-    (dict(replicates=2, pretrain_replicates=3), "pretrain_replicates", "would have no fine-tune"),
+    (dict(replicates=0), "experiment.replicates", "greater than or equal to 1"),
+    (dict(replicates=2, pretrain_replicates=3), "experiment.pretrain_replicates", "would have no fine-tune"),
 ])
 def test_bad_replicates_name_the_field(over, field, needle):
     with pytest.raises(InputError) as err:
-        SweepConfig.checked({**BASE, **over})
+        SweepConfig.checked(with_(**over))
     assert err.value.field == field and needle in str(err.value) and "Fix:" in str(err.value)

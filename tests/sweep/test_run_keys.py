@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from transfer_laws.tasks.sweep.config import SweepConfig
+from transfer_laws.tasks.sweep.config import GROUP_OF, SweepConfig
 from transfer_laws.tasks.sweep.run_graph import run_graph
 from transfer_laws.tasks.sweep.units import prepare_all
 
@@ -49,8 +49,17 @@ PINNED = {  # every run_key `transfer-laws dry-run configs/demo.yaml` listed at 
 }
 
 
+def demo_at_b1b94e4(**over) -> dict:
+    """The frozen config (written flat, as configs were then) with overrides, each key put in its
+    group (GROUP_OF): the nested form a config takes today."""
+    cfg: dict = {}
+    for key, value in {**yaml.safe_load(DEMO_AT_B1B94E4), **over}.items():
+        cfg.setdefault(GROUP_OF[key], {})[key] = value
+    return cfg
+
+
 def test_demo_run_keys_are_pinned(tmp_path):
-    cfg = SweepConfig.checked({**yaml.safe_load(DEMO_AT_B1B94E4), "home": str(tmp_path)})
+    cfg = SweepConfig.checked(demo_at_b1b94e4(home=str(tmp_path)))
     target, sources = prepare_all(cfg, Path(os.environ["TRANSFER_LAWS_CACHE_DIR"]))
     runs = run_graph(cfg, target, sources, tmp_path / "runs")
     assert len(runs) == 30 and {r.run_key for r in runs} == PINNED
@@ -59,11 +68,12 @@ def test_demo_run_keys_are_pinned(tmp_path):
 def test_the_family_moves_every_run_key_and_gpt2_spelt_out_moves_none(tmp_path):
     """`family: gpt2` (and kv_group 1, tied embeddings, byte tokens) written out is the default: the pinned keys
     and the config hash stay; `family: llama` plans Llama shapes and new keys for every run."""
-    base = {**yaml.safe_load(DEMO_AT_B1B94E4), "home": str(tmp_path)}
-    explicit = SweepConfig.checked({**base, "family": "gpt2", "kv_group": 1, "tie_embeddings": True,
-                                    "tokenizer": "bytes"})
-    llama = SweepConfig.checked({**base, "family": "llama", "kv_group": 2})
-    assert explicit.config_hash() == SweepConfig.checked(base).config_hash() != llama.config_hash()
+    home = str(tmp_path)
+    explicit = SweepConfig.checked(demo_at_b1b94e4(home=home, family="gpt2", kv_group=1, tie_embeddings=True,
+                                                   tokenizer="bytes"))
+    llama = SweepConfig.checked(demo_at_b1b94e4(home=home, family="llama", kv_group=2))
+    assert explicit.config_hash() == SweepConfig.checked(demo_at_b1b94e4(home=home)).config_hash() \
+        != llama.config_hash()
     target, sources = prepare_all(explicit, Path(os.environ["TRANSFER_LAWS_CACHE_DIR"]))
     assert {r.run_key for r in run_graph(explicit, target, sources, tmp_path / "runs")} == PINNED
     runs = run_graph(llama, target, sources, tmp_path / "runs")
@@ -76,8 +86,9 @@ def test_the_family_moves_every_run_key_and_gpt2_spelt_out_moves_none(tmp_path):
 def test_kv_group_without_llama_is_refused_naming_the_field(tmp_path):
     from transfer_laws.tasks.common.errors import InputError
 
-    with pytest.raises(InputError, match="kv_group.*needs family llama"):
-        SweepConfig.checked({**yaml.safe_load(DEMO_AT_B1B94E4), "home": str(tmp_path), "kv_group": 2})
+    with pytest.raises(InputError, match="kv_group.*needs family llama") as err:
+        SweepConfig.checked(demo_at_b1b94e4(home=str(tmp_path), kv_group=2))
+    assert err.value.field == "experiment.kv_group"
 
 
 def test_a_tokenizer_folder_is_identified_by_the_data_not_its_path():

@@ -89,14 +89,24 @@ def neox_suite(tmp_path_factory):
     return tiny_suite(tmp_path_factory.mktemp("suite"))
 
 
+def with_(values: dict, **over) -> dict:
+    """`values` (a nested config) with each setting put in its group (GROUP_OF)."""
+    from transfer_laws.tasks.sweep.config import GROUP_OF
+
+    cfg = {group: dict(fields) if isinstance(fields, dict) else fields for group, fields in values.items()}
+    for key, value in over.items():
+        cfg.setdefault(GROUP_OF[key], {})[key] = value
+    return cfg
+
+
 def suite_config(suite, tmp_path, **over) -> dict:
     from tests.test_sweep_flow import micro_config
 
     cfg = yaml.safe_load(micro_config(tmp_path).read_text())
     for key in ("sizes", "pretrain_tokens"):
-        del cfg[key]
-    cfg["sources"] = {"neox": {"checkpoints": [str(f) for f in reversed(suite)]}}  # any order
-    return {**cfg, **over}
+        del cfg["experiment"][key]
+    cfg["experiment"]["sources"] = {"neox": {"checkpoints": [str(f) for f in reversed(suite)]}}  # any order
+    return with_(cfg, **over)
 
 
 def planned(values: dict, tmp_path, device_kind: str = "cpu"):
@@ -113,7 +123,7 @@ def test_a_suite_plans_scratch_baselines_of_its_architectures_and_fine_tunes_fro
     from transfer_laws.model.suite import canonical_json
 
     cfg, runs = planned(suite_config(neox_suite, tmp_path), tmp_path)
-    assert cfg.tokenizer == str(neox_suite[-1].resolve()) and cfg.suite()
+    assert cfg.experiment.tokenizer == str(neox_suite[-1].resolve()) and cfg.suite()
     kinds = [r.kind for r in runs]
     assert kinds.count("pretrain") == 0 and kinds.count("zeroshot") == 2
     assert kinds.count("scratch") == 2 * 4 and kinds.count("finetune") == 2 * 2
@@ -143,20 +153,20 @@ def test_suite_settings_that_would_be_ignored_are_refused_before_anything_trains
     from transfer_laws.tasks.sweep.config import SweepConfig
 
     base = suite_config(neox_suite, tmp_path)
-    for over, words in ((dict(sizes=[1e4, 1e5]), r"sizes = \[10000.0, 100000.0\]: not used with checkpoint sources .*Fix: remove it"),
-                        (dict(pretrain_tokens=1000), "pretrain_tokens = 1000: not used"),
-                        (dict(family="llama"), "family = 'llama': not used"),
-                        (dict(tokenizer="bytes"), "tokenizer = 'bytes': not used"),
-                        (dict(sources={**base["sources"], "py": {"corpus": "python"}}), "is a corpus but"),
+    for over, words in ((dict(sizes=[1e4, 1e5]), r"experiment\.sizes = \[10000.0, 100000.0\]: not used with checkpoint sources .*Fix: remove it"),
+                        (dict(pretrain_tokens=1000), r"experiment\.pretrain_tokens = 1000: not used"),
+                        (dict(family="llama"), r"experiment\.family = 'llama': not used"),
+                        (dict(tokenizer="bytes"), r"experiment\.tokenizer = 'bytes': not used"),
+                        (dict(sources={**base["experiment"]["sources"], "py": {"corpus": "python"}}), "is a corpus but"),
                         (dict(sources={"neox": {"checkpoints": [str(neox_suite[0])]}}), "needs at least 2")):
         with pytest.raises(InputError, match=words):
-            SweepConfig.checked({**base, **over})
+            SweepConfig.checked(with_(base, **over))
     with pytest.raises(InputError, match=r"n_ctx = 128: is longer than the 64 tokens"):
-        planned({**base, "n_ctx": 128}, tmp_path)
+        planned(with_(base, n_ctx=128), tmp_path)
     from transfer_laws.tasks.sweep.run_graph import check_suite
     from transfer_laws.tasks.sweep.units import preview_all
 
-    huge = SweepConfig.checked({**base, "batch_size": 4_000_000})
+    huge = SweepConfig.checked(with_(base, batch_size=4_000_000))
     target, sources, _ = preview_all(huge, tmp_path / "cache")
     with pytest.raises(InputError, match=r"checkpoints = '.*neox-64': needs about [\d.]+ GiB to train at "
                                          r"batch_size=4000000, n_ctx=32 \(2 runs at once\) .* more than this "
@@ -164,10 +174,10 @@ def test_suite_settings_that_would_be_ignored_are_refused_before_anything_trains
         check_suite(huge, target, sources, "cpu", 2)
     check_suite(SweepConfig.checked(base), target, sources, "cpu", 2)  # the sweep's own batch fits
     with pytest.raises(InputError, match="only an hf: name has revisions"):
-        SweepConfig.checked({**base, "sources": {"neox": {"checkpoints": [
-            {"path": str(neox_suite[0]), "revision": "v1"}, str(neox_suite[1])]}}})
+        SweepConfig.checked(with_(base, sources={"neox": {"checkpoints": [
+            {"path": str(neox_suite[0]), "revision": "v1"}, str(neox_suite[1])]}}))
     again = SweepConfig.checked(SweepConfig.checked(base).model_dump())  # as Prefect re-validates a parameter
-    assert again.tokenizer == str(neox_suite[-1].resolve()) and again.config_hash() == SweepConfig.checked(base).config_hash()
+    assert again.experiment.tokenizer == str(neox_suite[-1].resolve()) and again.config_hash() == SweepConfig.checked(base).config_hash()
 
 
 def test_a_checkpoint_saved_in_half_precision_loads_in_fp32(neox_suite, tmp_path):
@@ -182,8 +192,8 @@ def test_a_checkpoint_saved_in_half_precision_loads_in_fp32(neox_suite, tmp_path
 
 
 def test_a_suites_fine_tune_lr_is_searched_per_size_from_the_checkpoint(neox_suite, tmp_path):
-    _, runs = planned({**suite_config(neox_suite, tmp_path), "finetune_lr_search": {"scales": [0.3, 1.0],
-                                                                                   "tokens": 4000}}, tmp_path)
+    _, runs = planned(suite_config(neox_suite, tmp_path, finetune_lr_search={"scales": [0.3, 1.0], "tokens": 4000}),
+                      tmp_path)
     searches = [r for r in runs if r.kind == "lr-search"]
     assert len(searches) == 2 * 2 and all(r.parent == "" for r in searches)
     for r in (r for r in runs if r.kind == "finetune"):

@@ -96,7 +96,8 @@ def mlflow_refuses_strangers(mlflow_url: str, username: str, password: str) -> N
 
 
 def submit_sweep_from_form(page, ui: str, params: dict, shots: Shots) -> str:
-    """Deployments -> sweep -> Run -> Custom run; every SweepConfig field it needs typed in."""
+    """Deployments -> sweep -> Run -> Custom run; every SweepConfig field it needs typed in, group
+    by group (the form draws experiment, optimiser, execution, tracking and fit as sections)."""
     page.goto(f"{ui}/deployments")
     page.get_by_role("link", name="sweep", exact=True).click()
     page.get_by_text("transfer-laws-control").first.wait_for()
@@ -108,9 +109,10 @@ def submit_sweep_from_form(page, ui: str, params: dict, shots: Shots) -> str:
                 "seeds per scratch and fine-tune point"):
         assert page.get_by_text(doc).first.is_visible(), doc
     shots(page, "prefect-custom-run-form")
-    for key, value in params["config"].items():
-        if value is not None:
-            fill(page, key, value)
+    for settings in params["config"].values():  # field names are unique across the groups
+        for key, value in settings.items():
+            if value is not None:
+                fill(page, key, value)
     fill(page, "bootstrap", params["bootstrap"], label="bootstrap")
     run_name = page.locator(".flow-run-name-input input")
     run_name.fill(RUN_NAME)  # last: the form draws a random name of its own when it opens
@@ -188,7 +190,7 @@ def test_log_in_schedule_fail_retry_and_browse_through_the_pages(tmp_path, stack
                                   limit=2)  # two runs a worker: a micro run mostly waits on process starts
     ui = api.removesuffix("/api")
     params = sweep_params(tmp_path, home, mlflow_url)
-    params["config"]["slots"] = 4  # typed into the form like every field (zero_shot: a switch)
+    params["config"]["execution"]["slots"] = 4  # typed into the form like every field (zero_shot: a switch)
     flow_runs_cannot_choose_what_a_worker_executes(api, credentials, params, tmp_path / "pwned")
     keys = planned_keys(params)
     bad = next(k for k, label in keys.items() if label.startswith("scratch") and "D=8.0e3" in label)
