@@ -45,8 +45,8 @@ def test_dry_run_status_and_pricing_fetch_nothing_and_say_what_run_will(tmp_path
     assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-3000:]
     out = dry.stdout
     assert "this command downloads nothing; the first `run` fetches about" in out
-    assert "corpus 'code-other' (sources.code) is fetched once: 4 packages" in out
-    assert "corpus 'english' (sources.mix.mixture) is fetched once" in out
+    assert "corpus 'code-other' (experiment.sources.code) is fetched once: 4 packages" in out
+    assert "corpus 'english' (experiment.sources.mix.mixture) is fetched once" in out
     rows = [line.split() for line in out.splitlines() if line.startswith(("pretrain ", "finetune ", "scratch "))]
     assert sum(r[0] == "pretrain" for r in rows) == 4 and "estimated wall" in out
     assert all(r[-1] == "(unfetched)" for r in rows if r[0] in ("pretrain", "finetune"))
