@@ -57,7 +57,7 @@ def _first_sentence(doc: str) -> str:
 
 def describe_fields(model: type[BaseModel], title: str | None = None) -> str:
     """`model`'s fields (name, type, default, description), then the models its fields hold."""
-    lines = [title or f"{model.__name__}: {_first_sentence(model.__doc__ or '')}", ""]
+    lines = [*textwrap.wrap(title or f"{model.__name__}: {_first_sentence(model.__doc__ or '')}", WIDTH), ""]
     nested: list[type[BaseModel]] = []
     for name, info in model.model_fields.items():
         lines.append(f"  {name}: {_type_name(info.annotation)}  [{_default(info)}]")
