@@ -597,7 +597,9 @@ class SweepConfig(BaseModel):
         values = self.model_dump(exclude_unset=True)
         for key, value in settings.items():
             if key not in GROUP_OF:
-                raise KeyError(f"{key!r} is not a sweep setting")
+                near = difflib.get_close_matches(key, GROUP_OF, n=1)
+                raise InputError(key, value, "is not a sweep setting", (f"did you mean {near[0]!r}? " if near else "")
+                                 + "the settings are listed by `transfer-laws run --help-config`")
             values.setdefault(GROUP_OF[key], {})[key] = value
         return type(self).checked(values)
 
@@ -620,7 +622,7 @@ class SweepConfig(BaseModel):
                 if head == loc.split(".")[-1]:
                     msg = rest  # "target: 'x' is …" at loc experiment.target
                 elif loc in ("", *GROUPS):  # a group's or the config's cross-field check
-                    loc, msg = ".".join(p for p in (loc, head) if p), rest  # a cross-field check
+                    loc, msg = ".".join(p for p in (loc, head) if p), rest
                     value = _value_at(values, loc, MISSING if msg == "Field required" else None)
             if not loc:
                 loc = "config"

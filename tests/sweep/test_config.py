@@ -291,3 +291,16 @@ def test_the_train_verb_layers_flags_over_a_preset_over_the_defaults(tmp_path):
     with pytest.raises(InputError) as err:
         settings(parse(["train", "--text", "x.txt", "--preset", str(tmp_path / "p.yaml")]))
     assert err.value.field == "--preset" and "learning_rate" in err.value.problem
+
+
+def test_updated_replaces_a_setting_in_its_group_and_validates_the_result():
+    cfg = SweepConfig.checked(with_())
+    again = cfg.updated(replicates=2, home="/tmp/elsewhere")
+    assert again.experiment.replicates == 2 and again.tracking.home == "/tmp/elsewhere"
+    assert again.config_hash() != cfg.config_hash() == cfg.updated(home="/x").config_hash()  # home: not hashed
+    with pytest.raises(InputError) as err:
+        cfg.updated(replicate=2)
+    assert err.value.field == "replicate" and "did you mean 'replicates'?" in err.value.fix
+    with pytest.raises(InputError) as err:
+        cfg.updated(sizes=[1e4])
+    assert err.value.field == "experiment.sizes"
