@@ -298,12 +298,10 @@ def _project(config: "SweepConfig", home: str | Path | None):
     the process environment set for them."""
     from transfer_laws.tasks.common import env
 
-    if home is not None:
-        config = config.updated(home=str(home))
-    paths = env.project_paths(config.tracking.home)
+    paths = env.project_paths(str(home) if home is not None else config.tracking.home)
     env.apply(paths, hub=config.uses_hub())
     _use_project_credentials(paths.home, config.tracking.tracking_uri)
-    return config.updated(home=str(paths.home)), paths
+    return config.updated(home=str(paths.home)), paths  # validated once, with the resolved folder
 
 
 def _use_project_credentials(home: Path, tracking_uri: str | None) -> None:
